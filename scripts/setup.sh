@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything jamflow needs on a fresh Debian machine (root) or CI.
+#   bash scripts/setup.sh          # runtime: speech engines, ffmpeg, torch (CPU), jamflow
+#   bash scripts/setup.sh dev      # + test and evaluation tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra="${1:-}"
+
+apt_pkgs="espeak-ng libespeak-ng1 festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k flite ffmpeg sox"
+missing=""
+for p in $apt_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+# The CPU build of torch first: an unpinned torch on a fresh machine pulls gigabytes of CUDA wheels.
+if ! $PY -c "import torch" >/dev/null 2>&1; then
+  $PY -m pip install -q "torch==2.13.0"
+fi
+if [ "$extra" = "dev" ]; then
+  $PY -m pip install -q -e ".[dev]"
+else
+  $PY -m pip install -q -e ".[eval]"
+fi
