@@ -1,0 +1,248 @@
+"""Offline speech engines that report when each phone is spoken: espeak-ng and festival.
+
+    speech = synthesize("The cat sat.", Voice("espeak", "en-us+m3", rate=1.1, pitch=45))
+    speech.wav       # float32 [samples] at 24 kHz
+    speech.phones    # [(phone_ipa, start_s, end_s), ...] covering [0, duration] exactly, "sil" = pause
+
+espeak-ng is driven through its C library (ctypes), whose phoneme events carry the phone and its
+audio position; festival runs a Scheme script and saves the segment relation (`utt.save.segs`).
+Both phone sets are written as IPA so that one viseme table serves every voice. flite is left out on
+purpose: its voices are kept for independent evaluation.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from jamflow.errors import UserError
+
+SAMPLE_RATE = 24000
+SILENCE = "sil"
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One speaking voice. engine: "espeak" | "festival"; rate: speed factor (1 = normal);
+    pitch: espeak pitch 0..100 (50 = default); for festival's HTS voice a half-tone shift (0 = default;
+    the diphone voices ignore it)."""
+    engine: str
+    name: str
+    rate: float = 1.0
+    pitch: float = 50.0
+
+    @property
+    def speaker(self) -> str:
+        """Speaker identity for the manifest: the voice, not its speed."""
+        return f"{self.engine}:{self.name}"
+
+
+@dataclass
+class Speech:
+    wav: np.ndarray  # [samples] float32, 24 kHz
+    phones: list[tuple[str, float, float]]  # (phone, start_s, end_s), contiguous, covers the audio
+
+    @property
+    def duration(self) -> float:
+        return len(self.wav) / SAMPLE_RATE
+
+
+def synthesize(text: str, voice: Voice) -> Speech:
+    text = " ".join(text.split())
+    if not text:
+        raise UserError("text: expected a non-empty sentence, got an empty string")
+    if voice.engine == "espeak":
+        return _espeak(text, voice)
+    if voice.engine == "festival":
+        return _festival(text, voice)
+    raise UserError(f"voice engine: expected 'espeak' or 'festival', got {voice.engine!r}")
+
+
+def _to_24k(wav: np.ndarray, sr: int) -> np.ndarray:
+    wav = np.asarray(wav, dtype=np.float32)
+    if sr != SAMPLE_RATE:
+        g = math.gcd(sr, SAMPLE_RATE)
+        wav = resample_poly(wav, SAMPLE_RATE // g, sr // g).astype(np.float32)
+    return wav
+
+
+def tidy_phones(phones: list[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:
+    """Make a phone list contiguous from 0 to `duration`: gaps become silence, overlaps are cut,
+    zero-length phones dropped, and adjacent silences merged."""
+    out: list[list] = []
+    t = 0.0
+    for phone, start, end in sorted(phones, key=lambda p: p[1]):
+        start, end = max(start, t), min(end, duration)
+        if end - start <= 1e-6:
+            continue
+        if start - t > 1e-6:
+            out.append([SILENCE, t, start])
+        out.append([phone, start, end])
+        t = end
+    if duration - t > 1e-6:
+        out.append([SILENCE, t, duration])
+    merged: list[list] = []
+    for p in out:
+        if merged and p[0] == SILENCE and merged[-1][0] == SILENCE:
+            merged[-1][2] = p[2]
+        else:
+            merged.append(p)
+    if merged:
+        merged[0][1], merged[-1][2] = 0.0, duration
+    return [(p, round(s, 5), round(e, 5)) for p, s, e in merged]
+
+
+# ---------------------------------------------------------------- espeak-ng (C library via ctypes)
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_EVENT_END_LIST, _EVENT_PHONEME = 0, 7
+_OUTPUT_SYNCHRONOUS = 2
+_INIT_PHONEME_EVENTS, _INIT_PHONEME_IPA, _INIT_DONT_EXIT = 0x0001, 0x0002, 0x8000
+_PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
+_POS_CHARACTER, _CHARS_UTF8 = 1, 1
+
+
+class _Espeak:
+    """Process-wide espeak-ng state (the library is a singleton); one synthesis at a time."""
+
+    def __init__(self):
+        path = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+        try:
+            self.lib = ctypes.CDLL(path)
+        except OSError as e:
+            raise UserError(f"espeak-ng: expected the libespeak-ng1 library (apt install espeak-ng), got {e}") from e
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        self.sample_rate = self.lib.espeak_Initialize(
+            _OUTPUT_SYNCHRONOUS, 500, None, _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT)
+        if self.sample_rate <= 0:
+            raise UserError("espeak-ng: expected the library to initialise, it did not (espeak-ng-data missing?)")
+        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self._callback = _CALLBACK(self._on_audio)  # keep a reference: ctypes must not free it
+        self.lib.espeak_SetSynthCallback(self._callback)
+        self.lock = threading.Lock()
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[str, int]] = []
+
+    def _on_audio(self, wav, n, events):
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        i = 0
+        while events[i].type != _EVENT_END_LIST:
+            ev = events[i]
+            if ev.type == _EVENT_PHONEME:
+                self._events.append((ev.id.string.decode("utf-8", "replace"), ev.audio_position))
+            i += 1
+        return 0
+
+    def synth(self, text: str, voice: Voice) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        with self.lock:
+            if self.lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
+                raise UserError(f"voice: expected an espeak-ng voice name like 'en-us+m3', got {voice.name!r}")
+            self.lib.espeak_SetParameter(_PARAM_RATE, int(round(175 * voice.rate)), 0)
+            self.lib.espeak_SetParameter(_PARAM_PITCH, int(round(voice.pitch)), 0)
+            self._chunks, self._events = [], []
+            data = text.encode("utf-8") + b"\0"
+            self.lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            self.lib.espeak_Synchronize()
+            wav = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            return wav, self._events
+
+
+_espeak_state: _Espeak | None = None
+
+
+def _espeak(text: str, voice: Voice) -> Speech:
+    global _espeak_state
+    if _espeak_state is None:
+        _espeak_state = _Espeak()
+    pcm, events = _espeak_state.synth(text, voice)
+    wav = _to_24k(pcm.astype(np.float32) / 32768.0, _espeak_state.sample_rate)
+    duration = len(wav) / SAMPLE_RATE
+    # A phoneme event marks where a phone starts; it lasts until the next event. Events that
+    # espeak emits for pauses or stress marks carry no IPA letter and read as silence.
+    phones = []
+    for k, (name, ms) in enumerate(events):
+        end_ms = events[k + 1][1] if k + 1 < len(events) else len(pcm) * 1000 / _espeak_state.sample_rate
+        name = name.replace("ˈ", "").replace("ˌ", "").strip() or SILENCE
+        phones.append((name, ms / 1000, end_ms / 1000))
+    return Speech(wav, tidy_phones(phones, duration))
+
+
+# ---------------------------------------------------------------- festival (Scheme script)
+
+FESTIVAL_VOICES = {  # our short name -> festival's voice function
+    "slt_hts": "voice_cmu_us_slt_arctic_hts",
+    "kal_diphone": "voice_kal_diphone",
+    "ked_diphone": "voice_ked_diphone",
+}
+
+# festival's "radio" phone set (all three voices) -> IPA
+RADIO_TO_IPA = {
+    "aa": "ɑ", "ae": "æ", "ah": "ʌ", "ao": "ɔ", "aw": "aʊ", "ax": "ə", "axr": "ɚ", "ay": "aɪ", "b": "b",
+    "ch": "tʃ", "d": "d", "dh": "ð", "eh": "ɛ", "er": "ɝ", "ey": "eɪ", "f": "f", "g": "ɡ", "hh": "h",
+    "ih": "ɪ", "iy": "i", "jh": "dʒ", "k": "k", "l": "l", "m": "m", "n": "n", "ng": "ŋ", "ow": "oʊ",
+    "oy": "ɔɪ", "p": "p", "r": "ɹ", "s": "s", "sh": "ʃ", "t": "t", "th": "θ", "uh": "ʊ", "uw": "u",
+    "v": "v", "w": "w", "y": "j", "z": "z", "zh": "ʒ", "pau": SILENCE, "h#": SILENCE, "brth": SILENCE,
+}
+
+
+def _scheme_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _festival(text: str, voice: Voice) -> Speech:
+    if voice.name not in FESTIVAL_VOICES:
+        raise UserError(f"voice: expected a festival voice in {sorted(FESTIVAL_VOICES)}, got {voice.name!r}")
+    exe = shutil.which("festival")
+    if exe is None:
+        raise UserError("festival: expected the festival program on PATH (apt install festival), got none")
+    with tempfile.TemporaryDirectory(prefix="jamflow-fest-") as tmp:
+        wav_path, segs_path, script = (os.path.join(tmp, n) for n in ("out.wav", "out.segs", "run.scm"))
+        lines = [f"({FESTIVAL_VOICES[voice.name]})"]
+        if voice.name.endswith("hts"):
+            # hts_engine: -r = speaking-rate factor, -fm = pitch shift in half-tones
+            lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.rate:.3f}) '
+                         f'(list "-fm" {voice.pitch:.2f}))))')
+        else:
+            lines.append(f"(Parameter.set 'Duration_Stretch {1.0 / voice.rate:.3f})")
+        lines += [f"(set! utt (utt.synth (Utterance Text {_scheme_string(text)})))",
+                  f'(utt.save.wave utt "{wav_path}" \'riff)', f'(utt.save.segs utt "{segs_path}")']
+        Path(script).write_text("\n".join(lines) + "\n")
+        res = subprocess.run([exe, "-b", script], capture_output=True, text=True, timeout=120)
+        if res.returncode != 0 or not os.path.exists(wav_path):
+            raise RuntimeError(f"festival failed on {text!r}: {res.stderr.strip()[-500:]}")
+        wav, sr = sf.read(wav_path, dtype="float32")
+        segs = Path(segs_path).read_text().split("\n")
+    wav = _to_24k(wav, sr)
+    phones, start = [], 0.0
+    for line in segs:
+        parts = line.split()
+        if len(parts) != 3 or line.startswith("#"):
+            continue
+        end = float(parts[0])
+        phones.append((RADIO_TO_IPA.get(parts[2], parts[2]), start, end))
+        start = end
+    return Speech(wav, tidy_phones(phones, len(wav) / SAMPLE_RATE))

@@ -1,0 +1,318 @@
+"""Procedural talking-face motion from timed phones: visemes with coarticulation, blinks, head sway.
+
+    motion = phones_to_motion(phones, num_samples, wav=wav, seed=3)   # [T, 70] float32 at 25 fps
+
+Frame k is the instant k / 25 s and T = round(samples / 960), so T motion frames span T * 3.75 mel
+frames (docs/architecture.md). The 70-dim layout is `motion.spec`'s; the keypoints it moves follow the
+canonical layout below, which the built-in avatar draws.
+
+Mouth: each phone is split into its IPA letters; every letter has an articulatory target
+(open = jaw/lip aperture, round = protrusion/narrowing, spread = lip stretch). Targets are blended
+with per-dimension dominance functions (Cohen & Massaro style): a flat top over the segment, then an
+exponential fall-off that reaches further ahead (anticipation) than behind (carry-over). Bilabials
+dominate the aperture strongly (lips close on /p b m/), silences pull everything to rest, and vowel
+openings scale with the vowel's loudness. Eyes: blinks at ~17/min (more likely in pauses) and small
+gaze shifts. Head: slow sway, nods tied to the speech envelope, a small dip at phrase boundaries.
+Magnitudes are in LivePortrait's typical ranges (exp ~ +-0.05, pose a few degrees, scale ~1.3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from jamflow.motion.spec import EYE_KEYPOINTS, LIP_KEYPOINTS, MOTION_DIM, NUM_KEYPOINTS
+
+FPS = 25
+SAMPLES_PER_FRAME = 960  # at 24 kHz
+
+# ---------------------------------------------------------------- canonical keypoint layout
+
+# Our own layout for the 21 implicit keypoints (x right, y down as in image/grid_sample coordinates,
+# z towards the viewer; "left" = the image's left). Lip and eye indices agree with LivePortrait's
+# LIP_KEYPOINTS (6, 12, 14, 17, 19, 20) and EYE_KEYPOINTS (11, 13, 15, 16, 18).
+KEYPOINT_NAMES = (
+    "chin", "brow_left", "brow_right", "cheek_left", "cheek_right", "nose_tip",
+    "upper_lip_top", "jaw_left", "forehead", "nose_bridge", "jaw_right",
+    "lid_upper_left", "mouth_corner_left", "lid_lower_left", "mouth_corner_right",
+    "lid_upper_right", "lid_lower_right", "lower_lip_bottom", "gaze",
+    "upper_lip_inner", "lower_lip_inner",
+)
+CANONICAL_KEYPOINTS = np.array([
+    [0.00, 0.44, 0.05],    # 0 chin
+    [-0.15, -0.21, 0.12],  # 1 brow left
+    [0.15, -0.21, 0.12],   # 2 brow right
+    [-0.24, 0.10, 0.04],   # 3 cheek left
+    [0.24, 0.10, 0.04],    # 4 cheek right
+    [0.00, 0.07, 0.24],    # 5 nose tip
+    [0.00, 0.195, 0.15],   # 6 upper lip top (outer edge)
+    [-0.22, 0.31, -0.02],  # 7 jaw left
+    [0.00, -0.40, 0.06],   # 8 forehead
+    [0.00, -0.09, 0.16],   # 9 nose bridge
+    [0.22, 0.31, -0.02],   # 10 jaw right
+    [-0.12, -0.125, 0.11], # 11 upper lid left
+    [-0.095, 0.24, 0.11],  # 12 mouth corner left
+    [-0.12, -0.075, 0.11], # 13 lower lid left
+    [0.095, 0.24, 0.11],   # 14 mouth corner right
+    [0.12, -0.125, 0.11],  # 15 upper lid right
+    [0.12, -0.075, 0.11],  # 16 lower lid right
+    [0.00, 0.285, 0.14],   # 17 lower lip bottom (outer edge)
+    [0.00, -0.10, 0.12],   # 18 gaze: its exp x/y shifts both pupils
+    [0.00, 0.24, 0.145],   # 19 upper lip inner edge
+    [0.00, 0.24, 0.145],   # 20 lower lip inner edge (touches 19 at rest: lips closed)
+], dtype=np.float32)
+K = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
+assert set(LIP_KEYPOINTS) == {K["upper_lip_top"], K["mouth_corner_left"], K["mouth_corner_right"],
+                              K["lower_lip_bottom"], K["upper_lip_inner"], K["lower_lip_inner"]}
+assert set(EYE_KEYPOINTS) == {K["lid_upper_left"], K["lid_lower_left"], K["lid_upper_right"],
+                              K["lid_lower_right"], K["gaze"]}
+
+
+def _exp_index(keypoint: int, axis: int) -> int:
+    return 3 * keypoint + axis
+
+
+def lip_aperture(motion: np.ndarray) -> np.ndarray:
+    """motion [T, 70] -> inner-lip gap [T] in canonical units (0 = lips closed)."""
+    return motion[:, _exp_index(K["lower_lip_inner"], 1)] - motion[:, _exp_index(K["upper_lip_inner"], 1)]
+
+
+def eye_opening(motion: np.ndarray) -> np.ndarray:
+    """motion [T, 70] -> mean lid gap [T] (rest ~0.05, ~0 during a blink)."""
+    rest = CANONICAL_KEYPOINTS[K["lid_lower_left"], 1] - CANONICAL_KEYPOINTS[K["lid_upper_left"], 1]
+    gaps = [motion[:, _exp_index(lo, 1)] - motion[:, _exp_index(up, 1)]
+            for up, lo in ((K["lid_upper_left"], K["lid_lower_left"]), (K["lid_upper_right"], K["lid_lower_right"]))]
+    return rest + np.mean(gaps, axis=0)
+
+
+# ---------------------------------------------------------------- articulatory targets
+
+@dataclass(frozen=True)
+class Target:
+    open: float    # jaw + lip aperture, 0..1
+    round: float   # protrusion / narrowing, 0..1
+    spread: float  # lip stretch, 0..1
+    weight: tuple[float, float, float] = (1.0, 1.0, 1.0)  # dominance of (open, round, spread)
+
+
+_REST = Target(0.0, 0.0, 0.0, (2.0, 1.0, 1.0))
+_NEUTRAL = Target(0.3, 0.0, 0.0, (0.3, 0.3, 0.3))  # letters we do not know: let neighbours decide
+_TARGETS: dict[str, Target] = {}
+
+
+def _add(letters: str, target: Target) -> None:
+    for ch in letters:
+        _TARGETS[ch] = target
+
+
+_add("pbm", Target(0.0, 0.0, 0.0, (8.0, 0.4, 0.4)))      # bilabials: lips shut, shape free
+_add("fv", Target(0.08, 0.0, 0.1, (4.0, 0.5, 0.5)))      # lower lip to upper teeth
+_add("θð", Target(0.2, 0.0, 0.1, (1.0, 0.4, 0.4)))
+_add("tdnlszɾ", Target(0.2, 0.0, 0.2, (0.8, 0.3, 0.4)))
+_add("ɹr", Target(0.2, 0.35, 0.0, (0.8, 0.6, 0.4)))
+_add("ʃʒ", Target(0.2, 0.6, 0.0, (1.0, 1.0, 0.6)))
+_add("kɡgŋxh", Target(0.3, 0.0, 0.0, (0.4, 0.2, 0.2)))
+_add("w", Target(0.12, 1.0, 0.0, (1.0, 2.0, 1.0)))
+_add("j", Target(0.15, 0.0, 0.5, (0.8, 0.5, 1.0)))
+_add("iɪy", Target(0.25, 0.0, 0.8, (2.0, 1.0, 1.0)))
+_add("eɛ", Target(0.45, 0.0, 0.5, (2.0, 1.0, 1.0)))
+_add("æ", Target(0.7, 0.0, 0.4, (2.0, 1.0, 1.0)))
+_add("aɑɐʌ", Target(0.9, 0.0, 0.1, (2.0, 1.0, 1.0)))
+_add("ɒɔ", Target(0.7, 0.6, 0.0, (2.0, 1.0, 1.0)))
+_add("o", Target(0.5, 0.85, 0.0, (2.0, 1.0, 1.0)))
+_add("uʊ", Target(0.25, 1.0, 0.0, (2.0, 1.0, 1.0)))
+_add("əɘ", Target(0.35, 0.0, 0.0, (1.2, 0.6, 0.6)))
+_add("ɜɝɚ", Target(0.3, 0.35, 0.0, (2.0, 1.0, 1.0)))
+VOWELS = set("iɪyeɛæaɑɐʌɒɔouʊəɘɜɝɚ")
+_IGNORED = set("ːˑˈˌ̩̃ʰʲ'-.,_#:;!?")
+
+
+def phone_targets(phone: str) -> list[tuple[str, Target]]:
+    """One IPA phone (possibly several letters: 'aɪ', 'tʃ', 'ɛɹ') -> its letters' targets, in order."""
+    if phone in ("sil", "", "_"):
+        return [("sil", _REST)]
+    out = [(ch, _TARGETS.get(ch, _NEUTRAL)) for ch in phone if ch not in _IGNORED]
+    return out or [("?", _NEUTRAL)]
+
+
+# ---------------------------------------------------------------- motion synthesis
+
+@dataclass
+class VisemeConfig:
+    max_aperture: float = 0.065     # inner-lip gap at open = 1 (exp units)
+    round_amount: float = 0.028     # corner narrowing + protrusion at round = 1
+    spread_amount: float = 0.022    # corner stretch at spread = 1
+    anticipation_s: float = 0.07    # dominance decay ahead of a segment (coarticulation lookahead)
+    carryover_s: float = 0.045      # dominance decay after a segment
+    blink_rate_per_min: float = 17.0
+    blink_s: float = 0.2            # whole blink: fast close, slower reopening
+    head_sway_deg: float = 1.5      # slow random head motion amplitude
+    nod_deg: float = 2.5            # pitch change at full speech energy
+    scale: float = 1.3              # LivePortrait-like head scale
+    scale_jitter: float = 0.05      # per-clip variation of the scale
+
+
+def num_frames(num_samples: int) -> int:
+    return max(1, int(round(num_samples / SAMPLES_PER_FRAME)))
+
+
+def frame_energy(wav: np.ndarray | None, frames: int) -> np.ndarray:
+    """RMS of the 40 ms window centred on each frame instant, normalised to [0, 1] -> [T]."""
+    if wav is None or len(wav) == 0:
+        return np.zeros(frames, np.float32)
+    pad = np.pad(np.asarray(wav, np.float32), (SAMPLES_PER_FRAME // 2, SAMPLES_PER_FRAME))
+    win = np.lib.stride_tricks.sliding_window_view(pad, SAMPLES_PER_FRAME)[::SAMPLES_PER_FRAME][:frames]
+    rms = np.sqrt((win ** 2).mean(axis=1))
+    rms = np.pad(rms, (0, frames - len(rms)))
+    return (rms / (np.percentile(rms, 95) + 1e-8)).clip(0, 1).astype(np.float32)
+
+
+def _segments(phones, wav: np.ndarray | None, sample_rate: int):
+    """Phones -> letter segments (label, start, end, Target), vowel openings scaled by loudness."""
+    segs = []
+    for phone, start, end in phones:
+        parts = phone_targets(phone)
+        step = (end - start) / len(parts)
+        for i, (label, tgt) in enumerate(parts):
+            segs.append([label, start + i * step, start + (i + 1) * step, tgt])
+    if wav is not None and len(wav):
+        loud = []
+        for label, s, e, _ in segs:
+            chunk = wav[int(s * sample_rate):max(int(e * sample_rate), int(s * sample_rate) + 1)]
+            loud.append(float(np.sqrt(np.mean(chunk ** 2))) if label in VOWELS else np.nan)
+        loud = np.array(loud)
+        if np.isfinite(loud).any():
+            ref = np.nanmedian(loud) + 1e-8
+            for seg, l in zip(segs, loud):
+                if np.isfinite(l):
+                    t = seg[3]
+                    gain = float(np.clip(0.75 + 0.25 * l / ref, 0.6, 1.2))
+                    seg[3] = Target(min(1.0, t.open * gain), t.round, t.spread, t.weight)
+    return segs
+
+
+def articulation(phones, times: np.ndarray, cfg: VisemeConfig, wav=None, sample_rate: int = 24000) -> np.ndarray:
+    """Blend the letters' targets at `times` [T] -> [T, 3] (open, round, spread)."""
+    segs = _segments(phones, wav, sample_rate)
+    num = np.zeros((len(times), 3))
+    den = np.full((len(times), 3), 1e-9)
+    for label, s, e, tgt in segs:
+        # flat top over the segment; decays reach further ahead (anticipation) than behind
+        reach = 1.0 if label in VOWELS else 0.6  # consonant gestures are brief, vowel gestures broad
+        before = np.clip(s - times, 0, None) / (cfg.anticipation_s * reach)
+        after = np.clip(times - e, 0, None) / (cfg.carryover_s * reach)
+        if label == "sil":  # a pause pulls towards rest only well inside it
+            before, after = before * 2, after * 2
+        dom = np.exp(-(before + after))[:, None] * np.array(tgt.weight)[None, :]
+        num += dom * np.array([tgt.open, tgt.round, tgt.spread])[None, :]
+        den += dom
+    return (num / den).astype(np.float32)
+
+
+def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
+    if sigma_frames <= 0 or len(x) < 2:
+        return x
+    r = int(3 * sigma_frames) + 1
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma_frames) ** 2)
+    k /= k.sum()
+    return np.convolve(np.pad(x, r, mode="edge"), k, mode="valid")
+
+
+def _blinks(frames: int, pauses: np.ndarray, cfg: VisemeConfig, rng: np.random.Generator) -> np.ndarray:
+    """Eyelid closure [T] in 0..1: a renewal process with a refractory gap, biased towards pauses."""
+    t = np.arange(frames) / FPS
+    closure = np.zeros(frames)
+    mean_gap = 60.0 / cfg.blink_rate_per_min
+    now = rng.uniform(0.3, mean_gap)
+    while now < t[-1] + 1 / FPS:
+        # move a blink into a nearby pause if there is one within 0.6 s
+        near = np.nonzero(pauses & (np.abs(t - now) < 0.6))[0]
+        if len(near) and rng.random() < 0.7:
+            now = t[near[len(near) // 2]]
+        close_s, open_s = 0.3 * cfg.blink_s, 0.7 * cfg.blink_s
+        rising = np.clip((t - (now - close_s)) / close_s, 0, 1)
+        falling = np.clip(((now + open_s) - t) / open_s, 0, 1)
+        closure = np.maximum(closure, np.where(t <= now, rising, falling))
+        now += max(0.8, rng.gamma(3.0, mean_gap / 3.0))
+    return closure
+
+
+def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sample_rate: int = 24000,
+                     seed: int = 0, cfg: VisemeConfig | None = None) -> np.ndarray:
+    """Timed phones [(ipa, start_s, end_s)] (+ the waveform for loudness) -> motion [T, 70] float32."""
+    cfg = cfg or VisemeConfig()
+    rng = np.random.default_rng(seed)
+    frames = num_frames(num_samples)
+    times = np.arange(frames) / FPS
+    motion = np.zeros((frames, MOTION_DIM), np.float32)
+    exp = motion[:, :63].reshape(frames, NUM_KEYPOINTS, 3)  # a view: writes land in `motion`
+
+    # mouth
+    art = articulation(phones, times, cfg, wav, sample_rate)
+    a = art[:, 0] * cfg.max_aperture
+    rnd, spr = art[:, 1], art[:, 2]
+    exp[:, K["lower_lip_inner"], 1] += 0.75 * a
+    exp[:, K["upper_lip_inner"], 1] -= 0.25 * a
+    exp[:, K["lower_lip_bottom"], 1] += 0.8 * a
+    exp[:, K["upper_lip_top"], 1] -= 0.15 * a
+    exp[:, K["chin"], 1] += 0.9 * a  # the jaw drops with the vowel
+    for jaw in ("jaw_left", "jaw_right"):
+        exp[:, K[jaw], 1] += 0.45 * a
+    width = cfg.spread_amount * spr - cfg.round_amount * rnd
+    exp[:, K["mouth_corner_left"], 0] -= width
+    exp[:, K["mouth_corner_right"], 0] += width
+    for corner in ("mouth_corner_left", "mouth_corner_right"):
+        exp[:, K[corner], 1] += 0.3 * a - 0.15 * cfg.spread_amount * spr
+    for lip in ("upper_lip_top", "lower_lip_bottom", "upper_lip_inner", "lower_lip_inner"):
+        exp[:, K[lip], 2] += 0.7 * cfg.round_amount * rnd
+    for cheek in ("cheek_left", "cheek_right"):
+        exp[:, K[cheek], 1] -= 0.2 * cfg.spread_amount * spr
+
+    # speech energy drives nods and brows; pauses inside speech are phrase boundaries
+    energy = frame_energy(wav, frames)
+    speaking = np.zeros(frames, bool)
+    for phone, s, e in phones:
+        if phone != "sil":
+            speaking |= (times >= s) & (times < e)
+    pauses = ~speaking
+    slow_energy = _smooth(energy, 4.0)
+    emphasis = np.clip(energy - slow_energy, 0, None)
+    for brow in ("brow_left", "brow_right"):
+        exp[:, K[brow], 1] -= 0.02 * _smooth(emphasis, 1.5)
+
+    # eyes: blinks and small gaze shifts
+    closure = _blinks(frames, pauses, cfg, rng)
+    for up, lo in (("lid_upper_left", "lid_lower_left"), ("lid_upper_right", "lid_lower_right")):
+        exp[:, K[up], 1] += 0.046 * closure
+        exp[:, K[lo], 1] -= 0.004 * closure
+    gaze = np.zeros((frames, 2))
+    now = 0.0
+    while now < times[-1] + 1:
+        gaze[times >= now] = rng.normal(0, [0.008, 0.004])
+        now += rng.uniform(0.8, 3.0)
+    exp[:, K["gaze"], :2] += _smooth_rows(gaze, 0.7)
+
+    # head: slow sway + nods with the speech envelope + a dip at each phrase boundary
+    def sway(amplitude: float) -> np.ndarray:
+        noise = rng.normal(0, 1, frames + 100)
+        s = _smooth(noise, 12.0)[50:50 + frames]
+        return amplitude * s / (s.std() + 1e-8) if frames > 1 else np.zeros(frames)
+
+    boundary = np.zeros(frames)
+    for k in range(1, frames):
+        if pauses[k] and not pauses[k - 1] and speaking[k:].any():
+            boundary[k] = 1.0
+    pitch = rng.normal(0, 2.0) + sway(cfg.head_sway_deg) + cfg.nod_deg * (slow_energy - slow_energy.mean())
+    pitch += 1.5 * _smooth(boundary, 3.0) * 7.5  # ~1.5 degrees nod at a phrase boundary
+    yaw = rng.normal(0, 3.0) + sway(cfg.head_sway_deg * 1.5)
+    roll = rng.normal(0, 1.5) + sway(cfg.head_sway_deg * 0.6)
+    motion[:, 63], motion[:, 64], motion[:, 65] = pitch, yaw, roll
+    motion[:, 66] = 0.002 * yaw + rng.normal(0, 0.01)
+    motion[:, 67] = -0.001 * pitch + rng.normal(0, 0.01)
+    motion[:, 68] = 0.0
+    motion[:, 69] = cfg.scale + rng.normal(0, cfg.scale_jitter) + 0.005 * sway(1.0)
+    return motion
+
+
+def _smooth_rows(x: np.ndarray, sigma_frames: float) -> np.ndarray:
+    return np.stack([_smooth(x[:, j], sigma_frames) for j in range(x.shape[1])], axis=1)
