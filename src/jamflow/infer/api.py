@@ -1,0 +1,287 @@
+"""The Python API: load a JAM-Flow model once, then call one method per task.
+
+    from jamflow import JAMFlow
+    jam = JAMFlow.from_pretrained()                      # shipped model; or a checkpoint folder
+    out = jam.talk("Hello there.", output="out/hello.mp4")
+    out.wav, out.motion, out.paths                        # [s] @24 kHz, [T, 70] @25 fps, written files
+
+Every method validates its inputs before any work starts, takes the settings of
+`jamflow.infer.settings.InferSettings` as keyword arguments, and returns a `Result`. Files are written
+atomically (temp + rename): `<stem>.wav` (speech), `<stem>.npy` (motion [T, 70]) and `<stem>.mp4`
+(rendered video with the speech muxed) as the task produces them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jamflow.errors import UserError
+from jamflow.infer import runner
+from jamflow.infer.motion_codec import MotionCodec, check_motion, load_motion_file
+from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class Result:
+    wav: np.ndarray | None  # [samples] float32 at 24 kHz
+    motion: np.ndarray | None  # [frames, 70] float32 at 25 fps, denormalised
+    seed: int
+    settings: InferSettings
+    paths: dict[str, Path] = field(default_factory=dict)  # "wav" / "motion" / "video" -> written file
+    chunks: int = 1  # sampler calls the job was split into
+    sample_rate: int = SAMPLE_RATE
+    fps: int = 25
+
+    @property
+    def duration(self) -> float:
+        if self.wav is not None:
+            return len(self.wav) / self.sample_rate
+        return 0.0 if self.motion is None else len(self.motion) / self.fps
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """auto: cuda -> mps -> cpu."""
+    if device not in (None, "", "auto"):
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise UserError(f"device: expected cpu, cuda, cuda:N or mps, got {device!r}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise UserError("device: expected an available device, got 'cuda' but no CUDA GPU is visible")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise UserError("device: expected an available device, got 'mps' but MPS is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
+    """fp16/bf16 on CUDA (bf16 where supported), fp32 elsewhere: CPUs here have no fast bf16."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if dtype not in (None, "", "auto"):
+        if dtype not in names:
+            raise UserError(f"dtype: expected one of {sorted(names)} or auto, got {dtype!r}")
+        return names[dtype]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """A checkpoint folder (config.json + model.safetensors); None = the model shipped in the package."""
+    if path in (None, "", "default"):
+        folder = DEFAULT_MODEL_DIR
+        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+            raise UserError(
+                "ckpt: expected a checkpoint folder, got none - no model is shipped with this version of "
+                "jamflow yet. Pass --ckpt DIR (a folder with config.json + model.safetensors, e.g. from "
+                "`jamflow export` or `jamflow import-f5`), or JAMFlow.from_pretrained('DIR').")
+        return folder
+    folder = Path(path)
+    if folder.is_file() and folder.suffix == ".safetensors":
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"ckpt: expected a checkpoint folder, got missing path {str(path)!r}")
+    missing = [n for n in ("config.json", "model.safetensors") if not (folder / n).is_file()]
+    if missing:
+        raise UserError(f"ckpt: expected config.json and model.safetensors in {str(folder)!r}, missing {missing}")
+    return folder
+
+
+class JAMFlow:
+    """A loaded model + vocoder; one method per task."""
+
+    def __init__(self, model, vocoder=None, device=None, dtype=None, tokenizer=None, progress: bool = True,
+                 checkpoint_dir: Path | None = None):
+        self.device = pick_device(device) if not isinstance(device, torch.device) else device
+        self.dtype = pick_dtype(self.device, dtype)
+        self.model = model.to(self.device, self.dtype).eval()
+        self.config = model.cfg
+        self.checkpoint_dir = checkpoint_dir
+        self.has_motion = self.config.motion is not None
+        self.codec = MotionCodec.create(self.config.spec, getattr(model, "motion_stats", None))
+        if tokenizer is None:
+            from jamflow.audio.tokenizers import get_tokenizer
+
+            vocab = None
+            if self.config.vocab_file:
+                vocab = Path(checkpoint_dir or ".") / self.config.vocab_file
+            tokenizer = get_tokenizer(self.config.tokenizer, vocab)
+        self.tokenizer = tokenizer
+        if vocoder is None:
+            from jamflow.vocoder import load_vocoder
+
+            vocoder = load_vocoder(device=self.device)
+        self.vocoder = vocoder
+        self.progress = progress
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, device=None, dtype=None, vocoder=None,
+                        progress: bool = True) -> "JAMFlow":
+        from jamflow.model.jam import JAMModel
+
+        folder = resolve_checkpoint(path)
+        model = JAMModel.from_pretrained(folder)
+        return cls(model, vocoder=vocoder, device=device, dtype=dtype, progress=progress, checkpoint_dir=folder)
+
+    # ---------------------------------------------------------------------------------------
+    # tasks
+
+    def tts(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, output=None,
+            settings: InferSettings | None = None, **overrides) -> Result:
+        """Text -> speech (the motion generated alongside is returned too, and saved as .npy)."""
+        s = make_settings(settings, **overrides).with_seed()
+        job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=None, context_motion=None)
+        out = runner.run_text(self, job, s)
+        return self._finish(out, s, output, write_video=False)
+
+    def talk(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, source=None, ref_motion=None,
+             output=None, settings: InferSettings | None = None, **overrides) -> Result:
+        """Text -> speech + talking-face motion + mp4. `source`: None/"avatar" (built-in face), a
+        portrait image or a video (LivePortrait). `ref_motion`: motion [T, 70] of the reference clip."""
+        self._need_motion("talk")
+        s = make_settings(settings, **overrides).with_seed()
+        renderer, src = self._renderer(source)
+        ref_motion = self._motion_arg(ref_motion, "ref_motion")
+        job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=ref_motion,
+                                   context_motion=ref_motion)
+        out = runner.run_text(self, job, s)
+        return self._finish(out, s, output, write_video=True, renderer=renderer, source=src)
+
+    def animate(self, audio, *, text: str | None = None, source=None, ref_motion=None, output=None,
+                settings: InferSettings | None = None, **overrides) -> Result:
+        """Audio (fully given) -> motion + mp4; the audio is returned unchanged. Long audio runs in
+        overlapping windows. `ref_motion` [T, 70] supplies context channels (pose, eyes)."""
+        self._need_motion("animate")
+        s = make_settings(settings, **overrides).with_seed()
+        renderer, src = self._renderer(source)
+        wav = self._audio_arg(audio, "audio")
+        ref_motion = self._motion_arg(ref_motion, "ref_motion")
+        out = runner.run_animate(self, wav, text, ref_motion, s)
+        return self._finish(out, s, output, write_video=True, renderer=renderer, source=src)
+
+    def dub(self, gen_text: str, motion=None, ref_audio=None, ref_text: str | None = None, *, video=None,
+            output=None, settings: InferSettings | None = None, **overrides) -> Result:
+        """Motion (or a video + its motion) + text -> speech timed to the motion; duration = the motion's.
+        With `video`, the new speech is muxed into that video; otherwise the avatar renders the motion."""
+        self._need_motion("dub")
+        s = make_settings(settings, **overrides).with_seed()
+        video = self._video_arg(video)
+        if motion is None:
+            if video is None:
+                raise UserError("motion: expected a motion (.npy/.pkl or array) or --video, got neither")
+            motion = self._motion_from_video(video)
+        motion = self._motion_arg(motion, "motion")
+        out = runner.run_dub(self, gen_text, motion, ref_audio, ref_text, s)
+        out.motion = motion  # the given modality is returned unchanged
+        if video is not None:
+            return self._finish(out, s, output, write_video=False, mux_into=video)
+        renderer, src = self._renderer(None)
+        return self._finish(out, s, output, write_video=True, renderer=renderer, source=src)
+
+    def edit(self, text: str, audio, motion=None, *, audio_spans=(), motion_spans=(), extend_s: float = 0.0,
+             source=None, render: bool = False, output=None, settings: InferSettings | None = None,
+             **overrides) -> Result:
+        """Regenerate time spans [(start_s, end_s), ...] of the speech and/or motion, and optionally
+        continue both by `extend_s` seconds. `text` is the transcript of the whole result."""
+        s = make_settings(settings, **overrides).with_seed()
+        wav = self._audio_arg(audio, "audio")
+        motion = self._motion_arg(motion, "motion")
+        if motion_spans and motion is None and not self.has_motion:
+            raise UserError("motion_spans: expected a model with a motion stream, got an audio-only model")
+        renderer, src = self._renderer(source) if render else (None, None)
+        out = runner.run_edit(self, text, wav, motion, list(audio_spans), list(motion_spans), extend_s, s)
+        return self._finish(out, s, output, write_video=render, renderer=renderer, source=src)
+
+    # ---------------------------------------------------------------------------------------
+    # argument checks (all before any generation)
+
+    def _need_motion(self, task: str):
+        if not self.has_motion:
+            raise UserError(f"ckpt: expected a model with a motion stream for {task}, got an audio-only model")
+
+    def _audio_arg(self, audio, name: str) -> np.ndarray:
+        if audio is None:
+            raise UserError(f"{name}: expected an audio file or waveform, got nothing")
+        if isinstance(audio, (str, Path)):
+            from jamflow.audio.io import load_audio
+
+            path = Path(audio)
+            if not path.is_file():
+                raise UserError(f"{name}: expected an existing audio file, got {str(audio)!r}")
+            return load_audio(path)
+        wav = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if wav.size == 0 or not np.isfinite(wav).all():
+            raise UserError(f"{name}: expected a non-empty finite waveform at 24 kHz, got {wav.size} samples")
+        return wav
+
+    def _motion_arg(self, motion, name: str) -> np.ndarray | None:
+        if motion is None:
+            return None
+        if isinstance(motion, (str, Path)):
+            return load_motion_file(motion, name)
+        return check_motion(motion, name)
+
+    def _video_arg(self, video) -> Path | None:
+        if video is None:
+            return None
+        path = Path(video)
+        if not path.is_file():
+            raise UserError(f"video: expected an existing video file, got {str(video)!r}")
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise UserError(f"video: expected one of {list(VIDEO_SUFFIXES)}, got {path.suffix or 'no extension'!r}")
+        return path
+
+    def _motion_from_video(self, video: Path) -> np.ndarray:
+        for sidecar in (video.with_suffix(".npy"), video.with_suffix(".pkl")):
+            if sidecar.is_file():
+                return load_motion_file(sidecar, "motion")
+        raise UserError(f"motion: expected the motion of {video.name}, got none - run `jamflow extract-motion "
+                        f"{video}` (LivePortrait) and pass --motion, or put {video.with_suffix('.npy').name} beside it")
+
+    def _renderer(self, source):
+        """(renderer, source) chosen and checked up front, so a bad portrait fails before generation."""
+        from jamflow.render.base import get_renderer
+
+        if source in (None, "", "avatar"):
+            return get_renderer("avatar"), None
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"source: expected 'avatar', a portrait image or a video, got missing path {str(source)!r}")
+        suffix = path.suffix.lower()
+        if suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+            raise UserError(f"source: expected an image {list(IMAGE_SUFFIXES)} or a video {list(VIDEO_SUFFIXES)}, "
+                            f"got {suffix or 'no extension'!r}")
+        renderer = get_renderer("liveportrait")
+        prepare = getattr(renderer, "prepare_source", None)
+        if prepare is not None:  # face detection etc.: fail now rather than after sampling
+            source = prepare(path)
+        return renderer, source
+
+    # ---------------------------------------------------------------------------------------
+    # outputs
+
+    def _finish(self, out: "runner.Output", s: InferSettings, output, *, write_video: bool, renderer=None,
+                source=None, mux_into: Path | None = None) -> Result:
+        motion = out.motion
+        if motion is not None and not out.motion_given:
+            motion = self.codec.postprocess(motion, s.motion_smoothing, s.head_scale, s.expression_scale)
+        result = Result(wav=out.wav, motion=motion, seed=s.seed, settings=s, chunks=out.chunks)
+        if output is not None:
+            result.paths = runner.write_outputs(result, Path(output), write_video=write_video, renderer=renderer,
+                                                source=source, mux_into=mux_into,
+                                                progress=self.progress)
+        return result

@@ -1,0 +1,115 @@
+"""Flags shared by the inference commands (F5-TTS names), config-file merging, model loading, output.
+
+Every flag defaults to None so that precedence is explicit: command line > `-c config.toml` > the
+defaults of `InferSettings` (or of the command).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from jamflow.errors import UserError
+from jamflow.infer.settings import SETTING_NAMES, InferSettings, format_settings, load_config_file, make_settings  # noqa: F401
+
+_SETTING_HELP = {
+    "nfe_step": (int, "sampling steps (function evaluations), default 32"),
+    "cfg_strength": (float, "classifier-free guidance strength, default 2.0"),
+    "cfg_strength_motion": (float, "guidance for the motion stream (default: same as --cfg_strength)"),
+    "sway_sampling_coef": (float, "sway sampling coefficient, default -1.0"),
+    "ode_method": (str, "euler | midpoint"),
+    "seed": (int, "random seed (default: drawn and printed)"),
+    "speed": (float, "speaking speed factor, default 1.0"),
+    "fix_duration": (float, "total seconds (reference + generated), as in F5-TTS"),
+    "max_chunk_s": (float, "long text: generated seconds per chunk, default 12"),
+    "chunk_prompt": (str, "long text: previous (each chunk continues the last) | reference"),
+    "cross_fade_s": (float, "seconds of audio cross-fade / motion blend at seams, default 0.16"),
+    "window_s": (float, "long audio/motion: window seconds, default 10"),
+    "window_overlap_s": (float, "long audio/motion: seconds carried between windows, default 1"),
+    "motion_smoothing": (float, "Gaussian smoothing of generated motion (sigma in frames), default 0"),
+    "head_scale": (float, "scale of head motion around the mean, default 1"),
+    "expression_scale": (float, "scale of expression around the mean, default 1"),
+    "target_rms": (float, "reference loudness target, default 0.1"),
+}
+
+
+def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
+    p.add_argument("-c", "--config", help="TOML file with any of these flags as keys (flags override it)")
+    p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
+    p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
+    p.add_argument("--dtype", help="float32 | float16 | bfloat16 (default: per device)")
+    p.add_argument("--output_dir", help="folder for the outputs (default: outputs)")
+    p.add_argument("--output_file", help=f"output name; .wav/.npy/.mp4 share its stem (default: {default_output})")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    g = p.add_argument_group("sampling settings")
+    for name in SETTING_NAMES:
+        typ, text = _SETTING_HELP[name]
+        g.add_argument(f"--{name}", type=typ, help=text)
+    p.set_defaults(_default_output=default_output)
+
+
+def add_text_args(p: argparse.ArgumentParser, reference: bool = True) -> None:
+    p.add_argument("-t", "--gen_text", help="text to speak")
+    p.add_argument("-f", "--gen_file", help="file with the text to speak (overrides --gen_text)")
+    if reference:
+        p.add_argument("-r", "--ref_audio", help="reference voice (wav/flac/mp3); none: text-only generation")
+        p.add_argument("-s", "--ref_text", help='transcript of --ref_audio ("auto": optional offline ASR)')
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill flags left unset from the config file; reject unknown config keys."""
+    if getattr(args, "config", None):
+        data = load_config_file(args.config)
+        known = {k for k in vars(args) if not k.startswith("_")} - {"command", "config"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"--config: expected keys among {sorted(known)}, got unknown {unknown}")
+        for key, value in data.items():
+            if getattr(args, key, None) is None:
+                setattr(args, key, value)
+    return args
+
+
+def settings_from(args: argparse.Namespace) -> InferSettings:
+    values = {k: getattr(args, k, None) for k in SETTING_NAMES}
+    try:
+        return make_settings(None, **values)
+    except TypeError as e:  # wrong type in a config file
+        raise UserError(f"--config: expected values of the flags' types, got {e}") from None
+
+
+def gen_text_from(args, required: bool = True) -> str | None:
+    if getattr(args, "gen_file", None):
+        path = Path(args.gen_file)
+        if not path.is_file():
+            raise UserError(f"--gen_file: expected an existing text file, got {str(path)!r}")
+        return path.read_text(encoding="utf-8")
+    text = getattr(args, "gen_text", None)
+    if required and (text is None or not str(text).strip()):
+        raise UserError("--gen_text: expected non-empty text (or --gen_file), got nothing")
+    return text
+
+
+def output_stem(args) -> Path:
+    name = args.output_file or args._default_output
+    folder = Path(args.output_dir or "outputs")
+    out = Path(name) if Path(name).is_absolute() else folder / name
+    return out
+
+
+def load_model(args):
+    from jamflow.infer.api import JAMFlow
+
+    return JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, progress=not args.quiet)
+
+
+def announce(command: str, settings: InferSettings, jam=None) -> None:
+    where = f" on {jam.device} ({str(jam.dtype).replace('torch.', '')})" if jam is not None else ""
+    print(f"jamflow {command}{where}: seed={settings.seed} | {format_settings(settings)}", flush=True)
+
+
+def report(result) -> int:
+    for kind, path in result.paths.items():
+        print(f"wrote {kind}: {path}")
+    print(f"duration {result.duration:.2f} s, {result.chunks} chunk(s), seed {result.seed}", file=sys.stdout)
+    return 0

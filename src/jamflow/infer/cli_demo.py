@@ -1,0 +1,22 @@
+"""`jamflow demo`: a short talking-avatar mp4 + wav from a built-in sentence, with the shipped model."""
+from __future__ import annotations
+
+from jamflow.infer import cli_common as common
+
+DEMO_TEXT = "Hello! I am a talking face. My voice and my lips are made together, by one model."
+
+
+def add_cli(parser):
+    parser.add_argument("-t", "--gen_text", help="text to say instead of the built-in sentence")
+    common.add_common_args(parser, default_output="demo.mp4")
+
+
+def run_cli(args) -> int:
+    args = common.resolve(args)
+    settings = common.settings_from(args)
+    if settings.seed is None:
+        settings = common.make_settings(settings, seed=0)  # the demo looks the same every time
+    jam = common.load_model(args)
+    common.announce("demo", settings, jam)
+    result = jam.talk(args.gen_text or DEMO_TEXT, output=common.output_stem(args), settings=settings)
+    return common.report(result)

@@ -1,0 +1,22 @@
+"""`jamflow talk`: text -> speech + talking-face motion + mp4 (built-in avatar or a portrait)."""
+from __future__ import annotations
+
+from jamflow.infer import cli_common as common
+
+
+def add_cli(parser):
+    common.add_text_args(parser)
+    parser.add_argument("--source", help="avatar (default) | portrait image | video (LivePortrait renderer)")
+    parser.add_argument("--ref_motion", help="motion (.npy/.pkl) of the reference clip: prompt + pose/eye context")
+    common.add_common_args(parser, default_output="talk.mp4")
+
+
+def run_cli(args) -> int:
+    args = common.resolve(args)
+    text = common.gen_text_from(args)
+    settings = common.settings_from(args).with_seed()
+    jam = common.load_model(args)
+    common.announce("talk", settings, jam)
+    result = jam.talk(text, args.ref_audio, args.ref_text, source=args.source, ref_motion=args.ref_motion,
+                      output=common.output_stem(args), settings=settings)
+    return common.report(result)

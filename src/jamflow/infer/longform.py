@@ -1,0 +1,163 @@
+"""Long inputs: text chunk budgets, motion windows, and joining pieces at seams.
+
+Everything is measured in motion frames (25 fps): a piece of m frames holds m * 960 audio samples
+and round(m * 3.75) mel frames, so audio and motion seams always fall at the same instant.
+
+Joining: consecutive pieces overlap by `overlap` frames. Over the overlap the audio is
+cross-faded linearly and the motion blended with the same weights. The `Stitcher` keeps only the
+overlap tail in memory and hands finished audio/motion out as soon as it is final, so a caller can
+stream it to disk; cost is linear in length.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jamflow.infer.settings import MOTION_FPS, SAMPLES_PER_MOTION
+
+
+def seconds_to_frames(seconds: float) -> int:
+    return int(round(seconds * MOTION_FPS))
+
+
+def chunk_char_budget(ref_text: str, ref_frames: int, max_chunk_s: float, speed: float) -> int:
+    """How many characters of text fit in `max_chunk_s` seconds, at the reference's speaking rate.
+
+    Without a usable reference, ~15 characters per second (plain English read aloud) is assumed.
+    """
+    chars_per_s = 15.0
+    if ref_text and ref_frames >= MOTION_FPS:  # at least one second of reference
+        chars_per_s = max(5.0, min(40.0, len(ref_text.encode("utf-8")) / (ref_frames / MOTION_FPS)))
+    return max(20, int(chars_per_s * max_chunk_s * speed))
+
+
+def plan_windows(total: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """Cover [0, total) with windows of at most `window` frames; window k>0 starts `overlap` frames
+    before the previous one ends. The last window is shifted left to be full length when possible
+    (more known context), so it may overlap more than `overlap`.
+    """
+    if total <= 0:
+        return []
+    if total <= window:
+        return [(0, total)]
+    assert 0 <= overlap < window
+    spans, start = [], 0
+    while True:
+        end = min(start + window, total)
+        spans.append((start, end))
+        if end == total:
+            break
+        start = end - overlap
+    return spans
+
+
+def crossfade_weights(n: int) -> np.ndarray:
+    """Linear fade-in weights for the incoming piece, strictly inside (0, 1)."""
+    return (np.arange(n, dtype=np.float32) + 1) / (n + 1)
+
+
+def join_overlap(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
+    """Join along axis 0: the last `overlap` rows of a are blended into the first `overlap` rows of b."""
+    overlap = min(overlap, len(a), len(b))
+    if overlap == 0:
+        return np.concatenate([a, b])
+    w = crossfade_weights(overlap).reshape((-1,) + (1,) * (a.ndim - 1))
+    mid = a[len(a) - overlap:] * (1 - w) + b[:overlap] * w
+    return np.concatenate([a[: len(a) - overlap], mid.astype(a.dtype), b[overlap:]])
+
+
+@dataclass
+class Piece:
+    """A generated span: audio [frames * 960] and motion [frames, 70], aligned on motion frames."""
+
+    wav: np.ndarray  # [s]
+    motion: np.ndarray | None  # [m, 70]
+
+    @property
+    def frames(self) -> int:
+        return len(self.wav) // SAMPLES_PER_MOTION
+
+
+@dataclass
+class Stitcher:
+    """Joins pieces that overlap by whole motion frames; emits the part that can no longer change.
+
+    add(piece, overlap) returns a Piece that is final; finish() returns the held tail.
+    `seams` records (frame index in the output) where each joined piece's blend ended.
+    """
+
+    hold: int  # frames kept back for the next cross-fade
+    _tail: Piece | None = None
+    emitted_frames: int = 0
+    seams: list[int] = field(default_factory=list)
+
+    def add(self, piece: Piece, overlap: int) -> Piece | None:
+        if self._tail is None:
+            joined = piece
+        else:
+            ov = min(overlap, self._tail.frames, piece.frames)
+            wav = join_overlap(self._tail.wav, piece.wav, ov * SAMPLES_PER_MOTION)
+            motion = None
+            if piece.motion is not None and self._tail.motion is not None:
+                motion = join_overlap(self._tail.motion, piece.motion, ov)
+            joined = Piece(wav, motion)
+            self.seams.append(self.emitted_frames + self._tail.frames)
+        keep = min(self.hold, joined.frames)
+        cut = joined.frames - keep
+        self._tail = _slice(joined, cut, joined.frames)
+        if cut == 0:
+            return None
+        self.emitted_frames += cut
+        return _slice(joined, 0, cut)
+
+    def finish(self) -> Piece | None:
+        tail, self._tail = self._tail, None
+        if tail is not None:
+            self.emitted_frames += tail.frames
+        return tail
+
+
+def _slice(piece: Piece, start: int, end: int) -> Piece:
+    wav = piece.wav[start * SAMPLES_PER_MOTION: end * SAMPLES_PER_MOTION]
+    motion = None if piece.motion is None else piece.motion[start:end]
+    return Piece(wav, motion)
+
+
+def concat_pieces(pieces: list[Piece]) -> Piece:
+    pieces = [p for p in pieces if p is not None]
+    wav = np.concatenate([p.wav for p in pieces]) if pieces else np.zeros(0, np.float32)
+    motions = [p.motion for p in pieces if p.motion is not None]
+    motion = np.concatenate(motions) if motions and len(motions) == len(pieces) else None
+    return Piece(wav, motion)
+
+
+# --------------------------------------------------------------------------------------------
+# motion post-processing
+
+
+def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Smooth [T, c] along time with a Gaussian (edge-padded so the ends do not sag)."""
+    if sigma <= 0 or len(x) < 2:
+        return x
+    radius = max(1, int(math.ceil(3 * sigma)))
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    k /= k.sum()
+    padded = np.pad(x, ((radius, radius), (0, 0)), mode="edge")
+    out = np.stack([np.convolve(padded[:, c], k, mode="valid") for c in range(x.shape[1])], axis=1)
+    return out.astype(x.dtype)
+
+
+def smooth_seams(motion: np.ndarray, seams: list[int], radius: int) -> np.ndarray:
+    """Soften the motion around each seam: a Gaussian-smoothed copy is mixed in with a weight that
+    is 1 at the seam and falls to 0 `radius` frames away, leaving the rest untouched."""
+    if radius <= 0 or not seams or len(motion) < 3:
+        return motion
+    smooth = gaussian_smooth(motion, sigma=radius / 2)
+    weight = np.zeros(len(motion), np.float32)
+    t = np.arange(len(motion))
+    for s in seams:
+        weight = np.maximum(weight, np.clip(1 - np.abs(t - s) / radius, 0, 1))
+    w = weight[:, None]
+    return (motion * (1 - w) + smooth * w).astype(motion.dtype)

@@ -1,0 +1,110 @@
+"""Motion in and out of the model: normalisation with the checkpoint's stats, context, post-processing.
+
+The model sees only the spec's generated channels, normalised per channel `(x - mean) / std` with
+the stats saved in the checkpoint's config.json. Context channels (the rest of the 70) come from a
+given motion (looped over the timeline) or, by default, from the *neutral* pose = the stats' mean,
+which is 0 after normalisation. The renderer always receives the full denormalised [T, 70] motion.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jamflow.errors import UserError
+from jamflow.infer.longform import gaussian_smooth
+from jamflow.motion.spec import EXP, MOTION_DIM, POSE, TRANSLATION, MotionSpec
+
+
+@dataclass
+class MotionCodec:
+    spec: MotionSpec
+    mean: np.ndarray  # [70]
+    std: np.ndarray  # [70]
+
+    @classmethod
+    def create(cls, spec: MotionSpec, stats: dict | None) -> "MotionCodec":
+        if stats is None:  # a checkpoint without stats: identity normalisation
+            return cls(spec, np.zeros(MOTION_DIM, np.float32), np.ones(MOTION_DIM, np.float32))
+        mean = np.asarray(stats["mean"], np.float32).reshape(MOTION_DIM)
+        std = np.maximum(np.asarray(stats["std"], np.float32).reshape(MOTION_DIM), 1e-5)
+        return cls(spec, mean, std)
+
+    @property
+    def neutral(self) -> np.ndarray:
+        """The neutral frame [70] (dataset mean) used where no motion is given."""
+        return self.mean.copy()
+
+    def normalize(self, motion: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Denormalised motion [T, 70] -> (generated [T, dg], context [T, dc]) normalised."""
+        x = (np.asarray(motion, np.float32) - self.mean) / self.std
+        gen, ctx = self.spec.split(x)
+        return torch.from_numpy(np.ascontiguousarray(gen)), torch.from_numpy(np.ascontiguousarray(ctx))
+
+    def denormalize(self, gen: torch.Tensor, ctx: torch.Tensor) -> np.ndarray:
+        """(generated [T, dg], context [T, dc]) normalised -> motion [T, 70]."""
+        x = self.spec.merge(gen.float().cpu().numpy(), ctx.float().cpu().numpy())
+        return (x * self.std + self.mean).astype(np.float32)
+
+    def context_for(self, motion: np.ndarray | None, frames: int, start: int = 0) -> torch.Tensor:
+        """Normalised context channels [frames, dc] for output frames [start, start+frames): taken
+        from `motion` [T, 70] (looped back and forth so it never jumps) or neutral if None."""
+        if motion is None:
+            return torch.zeros(frames, self.spec.context_dim)
+        idx = pingpong_indices(len(motion), start, frames)
+        return self.normalize(motion[idx])[1]
+
+    def postprocess(self, motion: np.ndarray, sigma: float, head_scale: float, expression_scale: float) -> np.ndarray:
+        """Smooth the generated channels and scale head motion / expression around the mean."""
+        out = motion.copy()
+        gen = list(self.spec.generate)
+        if sigma > 0:
+            out[:, gen] = gaussian_smooth(out[:, gen], sigma)
+        gen_set = set(gen)
+        for region, scale in ((EXP, expression_scale), (POSE, head_scale), (TRANSLATION, head_scale)):
+            cols = [c for c in range(region.start, region.stop) if c in gen_set]
+            if cols and scale != 1.0:
+                out[:, cols] = self.mean[cols] + (out[:, cols] - self.mean[cols]) * scale
+        return out
+
+
+def pingpong_indices(length: int, start: int, frames: int) -> np.ndarray:
+    """Indices start..start+frames-1 folded into [0, length) by reflection (0,1,2,1,0,1,...)."""
+    t = np.arange(start, start + frames)
+    if length == 1:
+        return np.zeros(frames, dtype=np.int64)
+    period = 2 * (length - 1)
+    t = t % period
+    return np.where(t < length, t, period - t).astype(np.int64)
+
+
+def check_motion(motion, name: str = "motion", fps: float | None = None) -> np.ndarray:
+    """Validate a user motion: [T, 70] finite floats at 25 fps."""
+    motion = np.asarray(motion)
+    if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
+        raise UserError(f"{name}: expected an array [frames, {MOTION_DIM}], got shape {list(motion.shape)}")
+    if len(motion) < 1:
+        raise UserError(f"{name}: expected at least one frame, got 0")
+    if not np.issubdtype(motion.dtype, np.number) or not np.isfinite(motion).all():
+        raise UserError(f"{name}: expected finite numbers, got NaN/inf")
+    if fps is not None and abs(fps - 25) > 1e-3:
+        raise UserError(f"{name}: expected motion at 25 fps, got {fps} fps (resample it first)")
+    return motion.astype(np.float32)
+
+
+def load_motion_file(path, name: str = "motion") -> np.ndarray:
+    """A .npy [T, 70] at 25 fps or a LivePortrait template .pkl -> checked motion [T, 70]."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{name}: expected an existing .npy or .pkl motion file, got {str(path)!r}")
+    if path.suffix.lower() not in (".npy", ".pkl"):
+        raise UserError(f"{name}: expected a .npy or .pkl motion file, got {path.suffix or 'no extension'!r}")
+    from jamflow.motion import io as motion_io
+
+    loaded = motion_io.load_motion(path)
+    fps = None
+    if isinstance(loaded, tuple):
+        loaded, fps = loaded
+    return check_motion(loaded, name, fps)

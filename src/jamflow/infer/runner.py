@@ -1,0 +1,412 @@
+"""Task flows behind the API: long text in chunks, long audio in windows, dub, edit, and file output.
+
+Lengths are counted in motion frames rounded to multiples of `GRID` (4 frames = 0.16 s = 15 mel
+frames = 3840 samples), so every prompt/chunk boundary is exact in all three clocks.
+
+Long text (tts/talk): the text is split into sentence chunks of about `max_chunk_s` seconds. Chunk 0
+continues the reference (or starts from nothing). With `chunk_prompt="previous"` (default) chunk k
+continues chunk k-1: its audio, motion and text are the known prefix, so voice, prosody and head
+motion carry over, and the last `cross_fade_s` of chunk k-1 is re-rendered by chunk k and
+cross-faded (no content is duplicated or lost). With `"reference"` every chunk continues the
+reference, and chunks are cross-faded F5-style (each seam overlaps by `cross_fade_s`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from jamflow.errors import UserError
+from jamflow.infer.longform import Piece, Stitcher, chunk_char_budget, concat_pieces, plan_windows, smooth_seams
+from jamflow.infer.settings import MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
+from jamflow.infer.tasks import generate, make_job, mel_frames, ref_to_mel
+
+GRID = 4  # motion frames; 4 * 3.75 = 15 mel frames exactly
+MIN_CHARS_PER_S, MAX_CHARS_PER_S = 2.0, 50.0  # speaking rates outside this are refused
+MAX_JOB_S = 60.0  # longest single sampler call (prompt + generated); longer work is chunked/windowed
+
+
+def grid(frames: float) -> int:
+    return max(GRID, int(math.ceil(frames / GRID)) * GRID)
+
+
+@dataclass
+class Output:
+    wav: np.ndarray | None  # [s]
+    motion: np.ndarray | None  # [T, 70] denormalised
+    chunks: int = 1
+    motion_given: bool = False  # True: motion is the user's, returned unchanged (no post-processing)
+    seams: tuple[int, ...] = ()
+
+
+@dataclass
+class Prompt:
+    text: str
+    frames: int
+    mel: torch.Tensor | None  # [n, 100]
+    motion: torch.Tensor | None  # [frames, dg] normalised
+    context: torch.Tensor | None  # [frames, dc] normalised
+    rms: float | None = None  # loudness of the reference (to restore on output)
+
+
+# ---------------------------------------------------------------------------------------------
+# text -> speech (+ motion), chunk by chunk
+
+
+@dataclass
+class TextJob:
+    chunks: list[str]
+    prompt: Prompt  # the reference (frames 0 when none)
+    context_motion: np.ndarray | None  # denormalised [T, 70] for context channels; None = neutral
+
+    @classmethod
+    def build(cls, jam, gen_text, ref_audio, ref_text, ref_motion, context_motion, max_chunk_s: float = 12.0):
+        gen_text = clean_text(gen_text, "gen_text")
+        prompt = reference_prompt(jam, ref_audio, ref_text, ref_motion)
+        return cls([gen_text], prompt, context_motion)
+
+
+def clean_text(text, name: str) -> str:
+    from jamflow.audio.text import normalize_text
+
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"{name}: expected non-empty text, got {text!r}")
+    text = normalize_text(text)
+    if not text:
+        raise UserError(f"{name}: expected text with speakable words, got nothing after normalisation")
+    return text
+
+
+def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
+    """The reference voice (+ its motion) as a known prefix; no reference = empty prompt."""
+    if ref_audio is None:
+        if ref_text:
+            raise UserError("ref_text: given without --ref_audio; pass the reference audio too, or drop ref_text")
+        if ref_motion is not None:
+            raise UserError("ref_motion: given without --ref_audio; the reference motion must come with its audio")
+        return Prompt("", 0, None, None, None)
+    wav = jam._audio_arg(ref_audio, "ref_audio")
+    if ref_text is None or not str(ref_text).strip():
+        raise UserError(
+            "ref_text: expected the transcript of --ref_audio, got none. jamflow needs the words of the "
+            "reference; pass --ref_text \"...\", or --ref_text auto to transcribe it with the optional offline "
+            "ASR (pip install pocketsphinx, or jamflow[eval])")
+    if str(ref_text).strip().lower() == "auto":
+        try:
+            from jamflow.eval.asr import transcribe
+
+            ref_text = transcribe(wav, 24000)
+        except ImportError as e:
+            raise UserError(f"ref_text: 'auto' needs the optional ASR (pip install pocketsphinx): {e}") from None
+        if not ref_text.strip():
+            raise UserError("ref_text: the ASR heard no words in --ref_audio; pass --ref_text \"...\"")
+    from jamflow.audio.reference import prepare_reference
+
+    ref = prepare_reference(wav, clean_text(str(ref_text), "ref_text"))
+    frames = (len(ref.wav) // SAMPLES_PER_MOTION) // GRID * GRID
+    if frames < GRID:
+        raise UserError(f"ref_audio: expected at least 0.16 s of speech, got {len(ref.wav) / 24000:.2f} s")
+    mel, _ = ref_to_mel(ref.wav[: frames * SAMPLES_PER_MOTION])
+    motion = context = None
+    if jam.has_motion:
+        if ref_motion is not None:
+            if len(ref_motion) < frames:  # hold the last frame over trimmed silence / padding
+                ref_motion = np.concatenate([ref_motion, np.repeat(ref_motion[-1:], frames - len(ref_motion), 0)])
+            motion, context = jam.codec.normalize(ref_motion[:frames])
+        else:
+            context = torch.zeros(frames, jam.codec.spec.context_dim)
+    return Prompt(ref.text, frames, mel, motion, context, rms=ref.rms)
+
+
+def estimate_frames(prompt: Prompt, text: str, speed: float) -> int:
+    """Generated motion frames for `text`, at the prompt's speaking rate (F5's byte-ratio rule);
+    ~15 characters per second without a prompt."""
+    n_bytes = len(text.encode("utf-8"))
+    if prompt.frames and prompt.text:
+        rate = len(prompt.text.encode("utf-8")) / (prompt.frames / MOTION_FPS)  # bytes per second
+        rate = min(max(rate, 5.0), 40.0)
+    else:
+        rate = 15.0
+    return grid(n_bytes / rate / speed * MOTION_FPS)
+
+
+def plan_chunk_frames(job: TextJob, s: InferSettings) -> list[int]:
+    """Generated frames per chunk; with fix_duration the total is split in proportion to the text."""
+    if s.fix_duration is None:
+        return [estimate_frames(job.prompt, c, s.speed) for c in job.chunks]
+    gen_s = s.fix_duration - job.prompt.frames / MOTION_FPS
+    if gen_s < 0.2:
+        raise UserError(f"fix_duration: expected more than the reference's {job.prompt.frames / MOTION_FPS:.2f} s "
+                        f"(it counts reference + generated, as in F5-TTS), got {s.fix_duration} s")
+    sizes = np.array([len(c.encode("utf-8")) for c in job.chunks], np.float64)
+    return [grid(gen_s * MOTION_FPS * w) for w in sizes / sizes.sum()]
+
+
+def check_rate(text: str, frames: int, name: str):
+    rate = len(text) / (frames / MOTION_FPS)
+    if not MIN_CHARS_PER_S <= rate <= MAX_CHARS_PER_S:
+        seconds = frames / MOTION_FPS
+        raise UserError(f"{name}: expected a duration the model can speak {len(text)} characters in "
+                        f"({len(text) / MAX_CHARS_PER_S:.1f}-{len(text) / MIN_CHARS_PER_S:.0f} s), got {seconds:.1f} s")
+
+
+def run_text(jam, job: TextJob, s: InferSettings) -> Output:
+    from jamflow.audio.text import chunk_text
+
+    text = job.chunks[0]
+    budget = chunk_char_budget(job.prompt.text, job.prompt.frames, s.max_chunk_s, s.speed)
+    job.chunks = chunk_text(text, budget) if len(text.encode("utf-8")) > budget else [text]
+    frames = plan_chunk_frames(job, s)
+    if s.fix_duration is not None:
+        check_rate(text, sum(frames), "fix_duration")
+    for chunk, f in zip(job.chunks, frames):
+        if (job.prompt.frames + 2 * f) / MOTION_FPS > 2 * MAX_JOB_S:
+            raise UserError(f"fix_duration: expected at most ~{MAX_JOB_S:.0f} s per {budget}-character chunk, "
+                            f"got {f / MOTION_FPS:.0f} s for {chunk[:30]!r}...")
+
+    xf = int(round(s.cross_fade_s * MOTION_FPS))
+    stitcher = Stitcher(hold=xf)
+    pieces, prev, offset = [], None, 0
+    chained = s.chunk_prompt == "previous"
+    bar = tqdm(total=len(job.chunks), desc="chunks", unit="chunk", disable=not jam.progress or len(job.chunks) < 2)
+    for k, (chunk, gen_frames) in enumerate(zip(job.chunks, frames)):
+        prompt = prev if (chained and prev is not None) else job.prompt
+        ctx_gen = jam.codec.context_for(job.context_motion, gen_frames, start=offset) if jam.has_motion else None
+        total = prompt.frames + gen_frames
+        sep = " " if prompt.text and not prompt.text.endswith(" ") else ""
+        jb = make_job(
+            prompt.text + sep + chunk, total,
+            mel=prompt.mel if prompt.frames else None,
+            audio_known=torch.ones(mel_frames(prompt.frames), dtype=torch.bool) if prompt.frames else None,
+            motion=prompt.motion, motion_known=(torch.ones(prompt.frames, dtype=torch.bool)
+                                                if prompt.motion is not None else None),
+            context=(torch.cat([prompt.context, ctx_gen]) if jam.has_motion and prompt.frames else ctx_gen),
+            gen_dim=jam.codec.spec.gen_dim if jam.has_motion else 0,
+            context_dim=jam.codec.spec.context_dim)
+        res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+        wav = vocode(jam, res.mel, total)
+        motion = jam.codec.denormalize(res.motion, jb.context) if res.motion is not None else None
+        from_prev = chained and prev is not None
+        overlap = min(xf, prompt.frames) if from_prev else (xf if k > 0 else 0)
+        start = prompt.frames - overlap if from_prev else prompt.frames
+        piece = Piece(wav[start * SAMPLES_PER_MOTION:], None if motion is None else motion[start:])
+        done = stitcher.add(piece, overlap)
+        if done is not None:
+            pieces.append(done)
+        n0 = mel_frames(prompt.frames)
+        prev = Prompt(chunk, gen_frames, res.mel[n0:], None if res.motion is None else res.motion[prompt.frames:],
+                      None if jb.context is None else jb.context[prompt.frames:])
+        offset += gen_frames
+        bar.update(1)
+    bar.close()
+    pieces.append(stitcher.finish())
+    out = concat_pieces(pieces)
+    motion = out.motion
+    if motion is not None and stitcher.seams:
+        motion = smooth_seams(motion, stitcher.seams, radius=max(xf, 2))
+    wav = restore_rms(out.wav, job.prompt.rms, s.target_rms)
+    return Output(wav, motion, chunks=len(job.chunks), seams=tuple(stitcher.seams))
+
+
+def vocode(jam, mel: torch.Tensor, frames: int) -> np.ndarray:
+    """mel [n, 100] -> wav [frames * 960] (the vocoder's length is trimmed / padded to the grid)."""
+    with torch.inference_mode():
+        wav = jam.vocoder.decode(mel.T[None].to(jam.device, torch.float32))
+    wav = wav.reshape(-1).float().cpu().numpy()
+    want = frames * SAMPLES_PER_MOTION
+    if len(wav) < want:
+        wav = np.pad(wav, (0, want - len(wav)))
+    return wav[:want].astype(np.float32)
+
+
+def restore_rms(wav: np.ndarray, ref_rms: float | None, target_rms: float) -> np.ndarray:
+    if ref_rms is not None and ref_rms < target_rms:
+        wav = wav * (ref_rms / target_rms)  # F5: a quiet reference was raised; bring the output back down
+    return wav.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# audio -> motion, in overlapping windows
+
+
+def run_animate(jam, wav: np.ndarray, text: str | None, context_motion: np.ndarray | None, s: InferSettings) -> Output:
+    total = int(math.ceil(len(wav) / SAMPLES_PER_MOTION))  # frames = audio seconds * 25
+    if total < 1:
+        raise UserError("audio: expected at least 40 ms of audio, got less")
+    text = clean_text(text, "text") if text else ""
+    padded = np.pad(wav, (0, grid(total) * SAMPLES_PER_MOTION - len(wav)))
+    from jamflow.audio.mel import mel_spectrogram
+
+    window = grid(s.window_s * MOTION_FPS)
+    overlap = min(grid(s.window_overlap_s * MOTION_FPS), window // 2) if s.window_overlap_s > 0 else 0
+    spans = plan_windows(grid(total), window, overlap)
+    gen = torch.zeros(grid(total), jam.codec.spec.gen_dim)
+    ctx = jam.codec.context_for(context_motion, grid(total))
+    seams = []
+    for k, (a, b) in enumerate(tqdm(spans, desc="windows", unit="win", disable=not jam.progress or len(spans) < 2)):
+        seg = torch.as_tensor(padded[a * SAMPLES_PER_MOTION: b * SAMPLES_PER_MOTION])
+        mel = mel_spectrogram(seg[None])[0].T  # [n', 100]
+        known = 0 if k == 0 else spans[k - 1][1] - a  # frames carried over from the previous window
+        motion_known = torch.zeros(b - a, dtype=torch.bool)
+        motion_known[:known] = True
+        jb = make_job(text if len(spans) == 1 else "", b - a, mel=mel[: mel_frames(b - a)],
+                      audio_known=torch.ones(mel_frames(b - a), dtype=torch.bool),
+                      motion=gen[a:b].clone(), motion_known=motion_known, context=ctx[a:b],
+                      gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
+        res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+        gen[a + known: b] = res.motion[known:]
+        if known:
+            seams.append(a + known)
+    motion = jam.codec.denormalize(gen, ctx)[:total]
+    if seams:
+        motion = smooth_seams(motion, seams, radius=4)
+    return Output(wav.astype(np.float32), motion, chunks=len(spans), seams=tuple(seams))
+
+
+# ---------------------------------------------------------------------------------------------
+# motion + text -> speech
+
+
+def run_dub(jam, gen_text: str, motion: np.ndarray, ref_audio, ref_text, s: InferSettings) -> Output:
+    gen_text = clean_text(gen_text, "gen_text")
+    prompt = reference_prompt(jam, ref_audio, ref_text, None)
+    frames = len(motion)
+    check_rate(gen_text, frames, "motion")
+    if (prompt.frames + frames) / MOTION_FPS > MAX_JOB_S:
+        raise UserError(f"motion: expected at most {MAX_JOB_S - prompt.frames / MOTION_FPS:.0f} s for dub in one "
+                        f"pass, got {frames / MOTION_FPS:.1f} s; split the video into shorter clips")
+    gen_frames = grid(frames)
+    total = prompt.frames + gen_frames
+    held = np.concatenate([motion, np.repeat(motion[-1:], gen_frames - frames, 0)])
+    m_gen, m_ctx = jam.codec.normalize(held)
+    motion_known = torch.zeros(total, dtype=torch.bool)
+    motion_known[prompt.frames: prompt.frames + frames] = True
+    pre_ctx = prompt.context if prompt.frames else torch.zeros(0, m_ctx.shape[1])
+    jb = make_job(
+        (prompt.text + " " if prompt.text else "") + gen_text, total,
+        mel=prompt.mel if prompt.frames else None,
+        audio_known=torch.ones(mel_frames(prompt.frames), dtype=torch.bool) if prompt.frames else None,
+        motion=torch.cat([torch.zeros(prompt.frames, m_gen.shape[1]), m_gen]), motion_known=motion_known,
+        context=torch.cat([pre_ctx, m_ctx]), gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
+    res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+    wav = vocode(jam, res.mel, total)[prompt.frames * SAMPLES_PER_MOTION: (prompt.frames + frames) * SAMPLES_PER_MOTION]
+    return Output(restore_rms(wav, prompt.rms, s.target_rms), motion, motion_given=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# edit / continue
+
+
+def spans_to_mask(spans, frames: int, name: str) -> torch.Tensor:
+    """[(start_s, end_s)] -> bool [frames], True = regenerate."""
+    mask = torch.zeros(frames, dtype=torch.bool)
+    for span in spans:
+        try:
+            a, b = float(span[0]), float(span[1])
+        except (TypeError, ValueError, IndexError):
+            raise UserError(f"{name}: expected (start_s, end_s) pairs, got {span!r}") from None
+        if not (0 <= a < b) or not math.isfinite(b):
+            raise UserError(f"{name}: expected 0 <= start < end, got {a}-{b}")
+        if a * MOTION_FPS >= frames:
+            raise UserError(f"{name}: expected spans inside the {frames / MOTION_FPS:.2f} s input, got {a}-{b}")
+        mask[int(math.floor(a * MOTION_FPS)): int(math.ceil(b * MOTION_FPS))] = True
+    return mask
+
+
+def run_edit(jam, text, wav, motion, audio_spans, motion_spans, extend_s: float, s: InferSettings) -> Output:
+    text = clean_text(text, "text")
+    if not audio_spans and not motion_spans and extend_s <= 0:
+        raise UserError("spans: expected --audio_spans, --motion_spans or --extend_s, got nothing to regenerate")
+    if not (0 <= extend_s <= MAX_JOB_S):
+        raise UserError(f"extend_s: expected 0..{MAX_JOB_S:.0f} seconds, got {extend_s}")
+    frames = len(wav) // SAMPLES_PER_MOTION
+    if frames < 1:
+        raise UserError("audio: expected at least 40 ms of audio, got less")
+    if motion is not None and abs(len(motion) - frames) > 2:
+        raise UserError(f"motion: expected {frames} frames to match the audio's {frames / MOTION_FPS:.2f} s, "
+                        f"got {len(motion)}")
+    extra = int(round(extend_s * MOTION_FPS))
+    total = frames + extra
+    if total / MOTION_FPS > MAX_JOB_S:
+        raise UserError(f"audio: expected at most {MAX_JOB_S:.0f} s (with extend_s) for edit, got {total / MOTION_FPS:.1f} s")
+    from jamflow.audio.mel import mel_spectrogram
+
+    audio_regen = torch.cat([spans_to_mask(audio_spans, frames, "audio_spans"), torch.ones(extra, dtype=torch.bool)])
+    mel_in = mel_spectrogram(torch.as_tensor(wav[: frames * SAMPLES_PER_MOTION])[None])[0].T
+    n = mel_frames(total)
+    audio_known = torch.ones(n, dtype=torch.bool)
+    for f in torch.nonzero(audio_regen).flatten().tolist():  # motion frame f covers mel [f*3.75, (f+1)*3.75)
+        audio_known[int(f * 3.75): int(math.ceil((f + 1) * 3.75))] = False
+    kw = {}
+    if jam.has_motion:
+        base = motion if motion is not None else np.repeat(jam.codec.neutral[None], frames, 0)
+        base = np.concatenate([base[:frames], np.repeat(base[-1:], total - min(len(base), frames), 0)])[:total]
+        m_gen, m_ctx = jam.codec.normalize(base)
+        motion_regen = torch.cat([spans_to_mask(motion_spans, frames, "motion_spans"), torch.ones(extra, dtype=torch.bool)])
+        if motion is None:
+            motion_regen[:] = True  # nothing known: generate the motion for the whole clip
+        kw = dict(motion=m_gen, motion_known=~motion_regen, context=m_ctx,
+                  gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
+    jb = make_job(text, total, mel=mel_in, audio_known=audio_known, **kw)
+    res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+    out_wav = vocode(jam, res.mel, total)
+    # untouched audio is returned as given (the vocoder only fills the regenerated spans)
+    keep = ~audio_regen[:frames].repeat_interleave(SAMPLES_PER_MOTION).numpy()
+    orig = np.asarray(wav[: frames * SAMPLES_PER_MOTION], np.float32)
+    out_wav[: frames * SAMPLES_PER_MOTION][keep] = orig[keep]
+    out_wav = np.concatenate([out_wav, wav[frames * SAMPLES_PER_MOTION:]]) if extra == 0 else out_wav
+    out_motion = jam.codec.denormalize(res.motion, jb.context) if res.motion is not None else None
+    if out_motion is not None and motion is not None:  # known frames are returned exactly as given
+        known = jb.motion_known.numpy()[:frames]
+        given = min(frames, len(motion))
+        out_motion[:given][known[:given]] = motion[:given][known[:given]]
+    return Output(out_wav, out_motion)
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def write_outputs(result, output: Path, *, write_video: bool, renderer=None, source=None,
+                  mux_into: Path | None = None, progress: bool = True) -> dict:
+    """<stem>.wav, <stem>.npy and <stem>.mp4 beside `output` (its suffix is ignored)."""
+    from jamflow.audio.io import save_wav
+
+    stem = output.with_suffix("") if output.suffix.lower() in (".wav", ".mp4", ".npy") else output
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    if result.wav is not None:
+        paths["wav"] = save_wav(stem.with_name(stem.name + ".wav"), result.wav)
+    if result.motion is not None:
+        paths["motion"] = save_npy(stem.with_name(stem.name + ".npy"), result.motion)
+    if mux_into is not None:
+        from jamflow.render.video import mux_audio
+
+        paths["video"] = mux_audio(mux_into, paths["wav"], stem.with_name(stem.name + ".mp4"))
+    elif write_video and result.motion is not None:
+        from jamflow.render.video import write_mp4
+
+        frames = renderer.frames(result.motion, source=source) if source is not None else renderer.frames(result.motion)
+        paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), frames, fps=MOTION_FPS,
+                                   audio=result.wav, progress=progress)
+    return paths
+
+
+def save_npy(path: Path, array: np.ndarray) -> Path:
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
+    os.close(fd)
+    try:
+        np.save(tmp, np.asarray(array, np.float32))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

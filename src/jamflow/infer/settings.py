@@ -1,0 +1,122 @@
+"""Inference settings: one dataclass for every sampling / long-form / motion knob, plus config files.
+
+The same key names are used by the Python API (keyword arguments), the CLI (`--key value`) and a
+`-c config.toml` file, so a setting means one thing everywhere. Precedence: explicit CLI flag >
+config file > default.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from jamflow.errors import UserError
+
+MOTION_FPS = 25
+SAMPLE_RATE = 24000
+HOP = 256
+MEL_PER_MOTION = SAMPLE_RATE / HOP / MOTION_FPS  # 3.75 mel frames per motion frame
+SAMPLES_PER_MOTION = SAMPLE_RATE // MOTION_FPS  # 960
+
+
+@dataclass
+class InferSettings:
+    # sampler (F5-TTS names and defaults)
+    nfe_step: int = 32
+    cfg_strength: float = 2.0  # audio stream
+    cfg_strength_motion: float | None = None  # None: same as cfg_strength
+    sway_sampling_coef: float | None = -1.0
+    ode_method: str = "euler"  # "euler" | "midpoint"
+    seed: int | None = None  # None: drawn at random and reported
+    # duration
+    speed: float = 1.0
+    fix_duration: float | None = None  # seconds, reference + generated (as in F5-TTS)
+    # long inputs
+    max_chunk_s: float = 12.0  # generated seconds per text chunk (the prompt comes on top)
+    chunk_prompt: str = "previous"  # "previous": previous chunk continues; "reference": every chunk from the reference
+    cross_fade_s: float = 0.16  # audio cross-fade / motion blend at seams (rounded to whole motion frames)
+    window_s: float = 10.0  # animate / dub: window length for long motion generation
+    window_overlap_s: float = 1.0  # known motion carried from one window into the next
+    # motion post-processing (on denormalised motion; 1.0 / 0 = unchanged)
+    motion_smoothing: float = 0.0  # Gaussian sigma in frames over generated channels
+    head_scale: float = 1.0  # scales pose + translation around their mean
+    expression_scale: float = 1.0  # scales expression offsets around their mean
+    # audio output
+    target_rms: float = 0.1  # quiet references are raised to this loudness; output rescaled back
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        def check(ok: bool, name: str, what: str):
+            if not ok:
+                raise UserError(f"{name}: expected {what}, got {getattr(self, name)!r}")
+
+        check(isinstance(self.nfe_step, int) and 1 <= self.nfe_step <= 1000, "nfe_step", "an integer in 1..1000")
+        for name in ("cfg_strength", "speed", "max_chunk_s", "window_s", "target_rms", "head_scale", "expression_scale"):
+            v = getattr(self, name)
+            check(isinstance(v, (int, float)) and math.isfinite(v), name, "a finite number")
+        check(self.cfg_strength >= 0, "cfg_strength", "a number >= 0")
+        check(self.cfg_strength_motion is None or self.cfg_strength_motion >= 0, "cfg_strength_motion", "a number >= 0")
+        check(0.1 <= self.speed <= 10, "speed", "a number in 0.1..10")
+        check(self.fix_duration is None or 0 < self.fix_duration, "fix_duration", "seconds > 0")
+        check(self.ode_method in ("euler", "midpoint"), "ode_method", "'euler' or 'midpoint'")
+        check(self.chunk_prompt in ("previous", "reference"), "chunk_prompt", "'previous' or 'reference'")
+        check(self.max_chunk_s >= 1, "max_chunk_s", "seconds >= 1")
+        check(0 <= self.cross_fade_s <= 2, "cross_fade_s", "seconds in 0..2")
+        check(self.window_s >= 2, "window_s", "seconds >= 2")
+        check(0 <= self.window_overlap_s <= self.window_s / 2, "window_overlap_s", "seconds in 0..window_s/2")
+        check(self.motion_smoothing >= 0, "motion_smoothing", "a sigma in frames >= 0")
+        check(self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63), "seed", "an integer >= 0")
+
+    @property
+    def motion_cfg(self) -> float:
+        return self.cfg_strength if self.cfg_strength_motion is None else self.cfg_strength_motion
+
+    def with_seed(self) -> "InferSettings":
+        """A copy with a concrete seed (drawn now if none was given), so every run can be reproduced."""
+        if self.seed is not None:
+            return self
+        import random
+
+        return replace(self, seed=random.randrange(2**31))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SETTING_NAMES = tuple(f.name for f in fields(InferSettings))
+
+
+def make_settings(base: InferSettings | None = None, **overrides) -> InferSettings:
+    """Settings from keyword overrides (None means: keep the default); unknown names are errors."""
+    unknown = sorted(set(overrides) - set(SETTING_NAMES))
+    if unknown:
+        raise UserError(f"settings: expected keys among {list(SETTING_NAMES)}, got unknown {unknown}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(base or InferSettings(), **given)
+
+
+def load_config_file(path: str | Path) -> dict:
+    """Read a `-c config.toml` (keys = CLI flag names without dashes). JSON is accepted too."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--config: expected an existing .toml file, got {str(path)!r}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            import json
+
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except ValueError as e:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise UserError(f"--config: expected valid TOML, got a parse error in {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"--config: expected a table of settings, got {type(data).__name__}")
+    return data
+
+
+def format_settings(settings: InferSettings) -> str:
+    return " ".join(f"{k}={v}" for k, v in settings.to_dict().items())

@@ -1,0 +1,168 @@
+"""Every task is one masked-inpainting problem on a shared timeline; this module builds it and solves it.
+
+A `Job` is a timeline of m motion frames (n = round(m * 3.75) mel frames) with, per stream, what is
+known (condition) and what is to be generated:
+
+    task       audio known               motion known
+    tts/talk   reference prefix          reference prefix (if any)
+    animate    everything                carried-over window prefix (if any)
+    dub        reference voice prefix    the given motion (after the prefix)
+    edit       outside the chosen spans  outside the chosen spans
+
+`generate(model, jobs, settings)` batches jobs, runs the flow sampler and returns, per job, the full
+mel [n, 100] and normalised generated motion channels [m, dg] with known frames pasted back.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from jamflow.errors import UserError
+from jamflow.infer.settings import MEL_PER_MOTION, SAMPLES_PER_MOTION, InferSettings
+
+
+def mel_frames(motion_frames: int) -> int:
+    """Mel frames spanned by m motion frames (crop on motion-frame boundaries)."""
+    return int(round(motion_frames * MEL_PER_MOTION))
+
+
+@dataclass
+class Job:
+    text: str  # transcript of the whole timeline (prompt text + new text); "" = no text
+    frames: int  # m motion frames
+    mel: torch.Tensor  # [n, 100] known log-mel (zeros where unknown)
+    audio_known: torch.Tensor  # [n] bool
+    motion: torch.Tensor | None  # [m, dg] normalised known motion (zeros where unknown)
+    motion_known: torch.Tensor | None  # [m] bool
+    context: torch.Tensor | None  # [m, dc] normalised context channels
+
+    @property
+    def mel_len(self) -> int:
+        return mel_frames(self.frames)
+
+
+def make_job(text: str, frames: int, *, mel=None, audio_known=None, motion=None, motion_known=None,
+             context=None, gen_dim: int = 0, context_dim: int = 0) -> Job:
+    """Fill the parts a task does not give: unknown audio/motion (zeros), neutral context (zeros =
+    the dataset mean after normalisation)."""
+    n = mel_frames(frames)
+    if mel is None:
+        mel = torch.zeros(n, 100)
+        audio_known = torch.zeros(n, dtype=torch.bool)
+    mel = _fit(mel, n)
+    audio_known = _fit(audio_known, n)
+    if gen_dim:
+        if motion is None:
+            motion = torch.zeros(frames, gen_dim)
+            motion_known = torch.zeros(frames, dtype=torch.bool)
+        motion, motion_known = _fit(motion, frames), _fit(motion_known, frames)
+        context = torch.zeros(frames, context_dim) if context is None else _fit(context, frames)
+    else:
+        motion = motion_known = context = None
+    return Job(text, frames, mel, audio_known, motion, motion_known, context)
+
+
+def _fit(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Cut or zero-pad (False-pad for masks) along time to `length`."""
+    x = torch.as_tensor(x)
+    if len(x) >= length:
+        return x[:length]
+    pad = x.new_zeros((length - len(x),) + tuple(x.shape[1:]))
+    return torch.cat([x, pad])
+
+
+# --------------------------------------------------------------------------------------------
+# reference audio -> mel, aligned on motion frames
+
+
+def ref_to_mel(wav: np.ndarray) -> tuple[torch.Tensor, int]:
+    """wav [s] at 24 kHz -> (log-mel [n, 100], m motion frames), cut to whole motion frames."""
+    from jamflow.audio.mel import mel_spectrogram
+
+    m = len(wav) // SAMPLES_PER_MOTION
+    if m < 1:
+        raise UserError(f"ref_audio: expected at least 40 ms of audio, got {len(wav)} samples")
+    wav = torch.as_tensor(np.ascontiguousarray(wav[: m * SAMPLES_PER_MOTION]), dtype=torch.float32)
+    mel = mel_spectrogram(wav[None])[0].transpose(0, 1)  # [n', 100]
+    return _fit(mel, mel_frames(m)), m
+
+
+# --------------------------------------------------------------------------------------------
+# sampling
+
+
+@dataclass
+class JobResult:
+    mel: torch.Tensor  # [n, 100]
+    motion: torch.Tensor | None  # [m, dg] normalised
+
+
+def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=None, dtype=None) -> list[JobResult]:
+    """Run the sampler on a batch of jobs (padded to the longest) and unpad the results."""
+    from jamflow.model.sampler import sample
+
+    device = device or next(model.parameters()).device
+    dtype = dtype or next(model.parameters()).dtype
+    b = len(jobs)
+    n = max(j.mel_len for j in jobs)
+    m = max(j.frames for j in jobs)
+    has_motion = jobs[0].motion is not None
+
+    mel = torch.zeros(b, n, 100)
+    audio_known = torch.zeros(b, n, dtype=torch.bool)
+    for i, j in enumerate(jobs):
+        mel[i, : j.mel_len] = j.mel
+        audio_known[i, : j.mel_len] = j.audio_known
+    text = encode_texts(tokenizer, [j.text for j in jobs])
+
+    kw = {}
+    if has_motion:
+        dg, dc = jobs[0].motion.shape[1], jobs[0].context.shape[1]
+        motion = torch.zeros(b, m, dg)
+        motion_known = torch.zeros(b, m, dtype=torch.bool)
+        context = torch.zeros(b, m, dc)
+        for i, j in enumerate(jobs):
+            motion[i, : j.frames] = j.motion
+            motion_known[i, : j.frames] = j.motion_known
+            context[i, : j.frames] = j.context
+        kw = dict(motion_cond=motion.to(device, dtype), motion_known=motion_known,
+                  motion_context=context.to(device, dtype),
+                  motion_lens=torch.tensor([j.frames for j in jobs]))
+    if settings.cfg_strength_motion is not None and settings.cfg_strength_motion != settings.cfg_strength:
+        if "cfg_strength_motion" not in inspect.signature(sample).parameters:
+            raise UserError("cfg_strength_motion: expected the same value as cfg_strength (this version's sampler "
+                            f"guides both streams with one strength), got {settings.cfg_strength_motion}")
+        kw["cfg_strength_motion"] = settings.cfg_strength_motion
+
+    out_mel, out_motion = sample(
+        model,
+        text=text,
+        mel_cond=mel.to(device, dtype),
+        mel_known=audio_known,
+        mel_lens=torch.tensor([j.mel_len for j in jobs]),
+        nfe_step=settings.nfe_step,
+        cfg_strength=settings.cfg_strength,
+        sway_sampling_coef=settings.sway_sampling_coef,
+        method=settings.ode_method,
+        seed=settings.seed,
+        **kw,
+    )
+    results = []
+    for i, j in enumerate(jobs):
+        mo = out_motion[i, : j.frames].float().cpu() if (has_motion and out_motion is not None) else None
+        results.append(JobResult(out_mel[i, : j.mel_len].float().cpu(), mo))
+    return results
+
+
+def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:
+    """Token ids [b, nt], padded with -1 (F5 convention); an empty text becomes one filler token."""
+    ids = [list(tokenizer.encode(t)) if t else [] for t in texts]
+    nt = max(1, max(len(x) for x in ids))
+    out = torch.full((len(ids), nt), -1, dtype=torch.long)
+    for i, x in enumerate(ids):
+        if x:
+            out[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+    return out
