@@ -1,0 +1,90 @@
+"""Attention: per-stream projections, one SDPA call, and the masks (padding + cross-modal window).
+
+Self-attention and joint attention share the same projections: a joint layer projects each stream
+with its own to_q/to_k/to_v, rotates each with its own (time-aligned) RoPE, concatenates on the
+sequence axis [audio; motion], attends once, and splits back (MM-DiT, as in SD3 / F5's MMDiT).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jamflow.model.rope import apply_rope
+
+
+class Attention(nn.Module):
+    """Multi-head attention projections for one stream. dim -> heads * dim_head -> dim."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int, dropout: float = 0.0, rope_heads: int | None = None):
+        super().__init__()
+        inner = heads * dim_head
+        self.heads, self.dim_head, self.rope_heads = heads, dim_head, rope_heads
+        self.to_q = nn.Linear(dim, inner)
+        self.to_k = nn.Linear(dim, inner)
+        self.to_v = nn.Linear(dim, inner)
+        self.to_out = nn.Linear(inner, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def project(self, x: torch.Tensor, rope: torch.Tensor | None):
+        """x [b, n, dim] -> q, k, v [b, h, n, dh], q and k rotated by rope angles [n, dh]."""
+        b, n, _ = x.shape
+        q, k, v = (p(x).view(b, n, self.heads, self.dim_head).transpose(1, 2) for p in (self.to_q, self.to_k, self.to_v))
+        if rope is not None:
+            q, k = apply_rope(q, rope, self.rope_heads), apply_rope(k, rope, self.rope_heads)
+        return q, k, v
+
+    def output(self, o: torch.Tensor) -> torch.Tensor:
+        """o [b, h, n, dh] -> [b, n, dim]."""
+        return self.dropout(self.to_out(o.transpose(1, 2).flatten(2)))
+
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None = None, mask: torch.Tensor | None = None):
+        q, k, v = self.project(x, rope)
+        return self.output(attend(q, k, v, mask))
+
+
+def attend(q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
+    """SDPA with a boolean mask (True = may attend), [b or 1, 1, nq, nk]; None = no mask at all."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def padding_mask(valid: torch.Tensor | None) -> torch.Tensor | None:
+    """valid [b, n] bool -> key-padding mask [b, 1, 1, n] (None stays None)."""
+    return None if valid is None else valid[:, None, None, :]
+
+
+def joint_mask(
+    audio_valid: torch.Tensor | None,  # [b, n] bool or None (all valid)
+    motion_valid: torch.Tensor | None,  # [b, m] bool or None
+    n: int,
+    m: int,
+    mel_per_motion: float,
+    window_mel: float | None,  # half-width of the cross-modal window in mel frames; None = global
+    device=None,
+) -> torch.Tensor | None:
+    """Mask over the concatenated sequence [audio n; motion m] -> [b or 1, 1, n+m, n+m] bool.
+
+    Within a stream: everything (minus padding). Across streams: mel frame i and motion frame k see
+    each other iff |i - k * mel_per_motion| <= window_mel. Returns None when nothing is masked, so
+    SDPA can take its mask-free path.
+    """
+    if window_mel is None and audio_valid is None and motion_valid is None:
+        return None
+    size = n + m
+    if window_mel is None:
+        allowed = torch.ones(1, 1, size, size, dtype=torch.bool, device=device)
+    else:
+        t_audio = torch.arange(n, device=device, dtype=torch.float32)
+        t_motion = torch.arange(m, device=device, dtype=torch.float32) * mel_per_motion
+        near = (t_audio[:, None] - t_motion[None, :]).abs() <= window_mel  # [n, m]
+        allowed = torch.ones(size, size, dtype=torch.bool, device=device)
+        allowed[:n, n:] = near
+        allowed[n:, :n] = near.T
+        allowed = allowed[None, None]
+    if audio_valid is not None or motion_valid is not None:
+        b = (audio_valid if audio_valid is not None else motion_valid).shape[0]
+        a = audio_valid if audio_valid is not None else torch.ones(b, n, dtype=torch.bool, device=device)
+        mv = motion_valid if motion_valid is not None else torch.ones(b, m, dtype=torch.bool, device=device)
+        keys = torch.cat((a, mv), dim=1)  # [b, n+m]
+        allowed = allowed & keys[:, None, None, :]
+    return allowed

@@ -1,0 +1,174 @@
+"""JAMModel: Audio-DiT + Motion-DiT meeting in selected joint-attention layers (MM-DiT).
+
+Layers run in the order the pairing allows: unpaired layers are per-stream self-attention, a pair
+[a, j] runs audio layer a and motion layer j as one joint attention over [audio; motion] with
+time-aligned RoPE and a cross-modal window mask. Without motion input the audio stream runs alone
+and is exactly the F5 DiT.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from jamflow.config import JAMConfig
+from jamflow.errors import UserError
+from jamflow.model.attention import attend, joint_mask, padding_mask
+from jamflow.model.audio_dit import AudioDiT
+from jamflow.model.motion_dit import MotionDiT
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+class JAMModel(nn.Module):
+    def __init__(self, cfg: JAMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.audio = AudioDiT(cfg.audio)
+        self.motion = None
+        if cfg.motion is not None:
+            self.motion = MotionDiT(cfg.motion, cfg.motion_gen_dim, cfg.motion_context_dim, cfg.mel_per_motion)
+        self.schedule = layer_schedule(cfg.audio.depth, cfg.motion.depth if cfg.motion else 0, cfg.joint_layers)
+        self.motion_stats: dict | None = None  # {"mean": [...], "std": [...]} travels with the checkpoint
+
+    @property
+    def window_mel(self) -> float | None:
+        """Half-width of the cross-modal window in mel frames."""
+        w = self.cfg.joint_window_s
+        return None if w is None else w * self.cfg.mel_fps
+
+    def forward(
+        self,
+        audio_x: torch.Tensor,  # [b, n, 100]
+        audio_cond: torch.Tensor,  # [b, n, 100]
+        text: torch.Tensor,  # [b, nt] int, -1 pad
+        time: torch.Tensor,  # [b] (or scalar)
+        motion_x: torch.Tensor | None = None,  # [b, m, dg]
+        motion_cond: torch.Tensor | None = None,  # [b, m, dg]
+        motion_context: torch.Tensor | None = None,  # [b, m, dc]
+        audio_mask: torch.Tensor | None = None,  # [b, n] bool, True = valid
+        motion_mask: torch.Tensor | None = None,  # [b, m] bool
+        drop_audio_cond=False,  # bool or bool [b]
+        drop_text=False,
+        drop_motion_cond=False,
+    ):
+        """-> (v_audio [b, n, 100], v_motion [b, m, dg] or None)."""
+        with_motion = motion_x is not None
+        if with_motion and self.motion is None:
+            raise UserError("motion_x: this model has no motion stream, pass None")
+        if with_motion and motion_cond is None:
+            motion_cond = torch.zeros_like(motion_x)
+        audio_mask = _drop_if_full(audio_mask)
+        motion_mask = _drop_if_full(motion_mask) if with_motion else None
+
+        ha, ta, rope_a = self.audio.embed(audio_x, audio_cond, text, time, audio_mask, drop_audio_cond, drop_text)
+        if with_motion:
+            hm, tm, rope_m = self.motion.embed(motion_x, motion_cond, motion_context, time, motion_mask, drop_motion_cond)
+            n, m = ha.shape[1], hm.shape[1]
+            mask_j = joint_mask(audio_mask, motion_mask, n, m, self.cfg.mel_per_motion, self.window_mel, ha.device)
+        mask_a, mask_m = padding_mask(audio_mask), padding_mask(motion_mask)
+
+        for kind, a, j in self.schedule:
+            if kind == "audio" or (kind == "joint" and not with_motion):
+                ha = self.audio.blocks[a](ha, ta, rope_a, mask_a)
+            elif kind == "motion":
+                if with_motion:
+                    hm = self.motion.blocks[j](hm, tm, rope_m, mask_m)
+            else:
+                ha, hm = self._joint(self.audio.blocks[a], self.motion.blocks[j], ha, hm, ta, tm, rope_a, rope_m, mask_j)
+
+        v_audio = self.audio.final(ha, ta)
+        v_motion = self.motion.final(hm, tm) if with_motion else None
+        return v_audio, v_motion
+
+    @staticmethod
+    def _joint(block_a, block_m, ha, hm, ta, tm, rope_a, rope_m, mask):
+        na, mod_a = block_a.before_attention(ha, ta)
+        nm, mod_m = block_m.before_attention(hm, tm)
+        qa, ka, va = block_a.attn.project(na, rope_a)
+        qm, km, vm = block_m.attn.project(nm, rope_m)
+        o = attend(torch.cat((qa, qm), 2), torch.cat((ka, km), 2), torch.cat((va, vm), 2), mask)
+        oa, om = o.split((ha.shape[1], hm.shape[1]), dim=2)
+        ha = block_a.after_attention(ha, block_a.attn.output(oa), mod_a)
+        hm = block_m.after_attention(hm, block_m.attn.output(om), mod_m)
+        return ha, hm
+
+    # --- parameters and checkpoints -------------------------------------------------------
+    def num_params(self) -> dict:
+        count = lambda mod: sum(p.numel() for p in mod.parameters()) if mod is not None else 0  # noqa: E731
+        return {"audio": count(self.audio), "motion": count(self.motion), "total": count(self)}
+
+    def save_pretrained(self, directory, motion_stats: dict | None = None) -> None:
+        """Write model.safetensors + config.json (config, motion stats) atomically into directory."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        stats = motion_stats if motion_stats is not None else self.motion_stats
+        if stats is not None:
+            stats = {k: [float(x) for x in torch.as_tensor(v).flatten().tolist()] for k, v in stats.items()}
+        meta = {"format": "jamflow", "format_version": 1, "config": self.cfg.to_dict(), "motion_stats": stats}
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
+        _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+        _atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+
+    @classmethod
+    def from_pretrained(cls, directory, device="cpu") -> "JAMModel":
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        for name in (WEIGHTS_NAME, CONFIG_NAME):
+            if not (directory / name).is_file():
+                raise UserError(f"checkpoint: expected {directory / name} to exist, got no such file")
+        meta = json.loads((directory / CONFIG_NAME).read_text())
+        if "config" not in meta:
+            raise UserError(f"checkpoint: expected a jamflow config.json in {directory}, got keys {sorted(meta)}")
+        model = cls(JAMConfig.from_dict(meta["config"]))
+        load_state_strict(model, load_file(str(directory / WEIGHTS_NAME)), str(directory / WEIGHTS_NAME))
+        model.motion_stats = meta.get("motion_stats")
+        return model.to(device).eval()
+
+
+def load_state_strict(model: nn.Module, state: dict, source: str) -> None:
+    """Load every key with a shape check; any missing/unexpected/mis-shaped key is an error."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        raise UserError(f"{source}: weights do not fit the config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                        f"shape mismatch {wrong[:5]} ({len(missing)}/{len(unexpected)}/{len(wrong)})")
+    model.load_state_dict(state, strict=True)
+
+
+def layer_schedule(audio_depth: int, motion_depth: int, pairs) -> list[tuple[str, int, int]]:
+    """Order of layer calls: ("audio", a, -1), ("motion", -1, j), ("joint", a, j)."""
+    ops, a, j = [], 0, 0
+    for pa, pj in pairs:
+        ops += [("audio", i, -1) for i in range(a, pa)] + [("motion", -1, i) for i in range(j, pj)]
+        ops.append(("joint", pa, pj))
+        a, j = pa + 1, pj + 1
+    ops += [("audio", i, -1) for i in range(a, audio_depth)] + [("motion", -1, i) for i in range(j, motion_depth)]
+    return ops
+
+
+def _drop_if_full(valid):
+    """An all-valid mask changes nothing: drop it so attention takes the mask-free path."""
+    return None if valid is None or bool(valid.all()) else valid
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
