@@ -1,0 +1,241 @@
+"""`jamflow extract-motion`: talking video -> LivePortrait motion at 25 fps (+ 24 kHz audio).
+
+Two streaming passes over the video, so memory does not grow with its length:
+  1. detect the face in every frame, fill gaps, smooth the crop boxes over time;
+  2. crop every frame (LivePortrait's driving-video crop: scale 2.2, vy -0.1), run M in batches.
+Per-source-frame motion is then resampled to 25 fps by linear interpolation at the exact output
+times k / 25 (the input rate is kept as a fraction, 29.97 = 30000/1001, so nothing drifts).
+
+Writes <out>/<name>.npy (float32 [T, 70], jamflow.motion.spec layout), <name>.pkl (LivePortrait's
+driving template), <name>.wav (24 kHz mono, exactly T * 960 samples) and <name>.png (the first
+crop with its driven keypoints drawn, to check the tracking).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from jamflow.errors import UserError
+from jamflow.motion.keypoints import compose_keypoints, rotation_matrix
+from jamflow.motion.spec import EXP, POSE, SCALE, TRANSLATION
+from jamflow.render.liveportrait.crop import (DRIVING_CROP, CropConfig, FaceDetector, HaarFaceDetector, crop_face,
+                                              crop_params, largest_face, smooth_params)
+from jamflow.render.liveportrait.portrait import extract_motion
+
+FPS = 25
+SAMPLE_RATE = 24000
+
+
+def exact_fps(fps: float) -> Fraction:
+    """29.97 -> 30000/1001 (NTSC rates), 25.0 -> 25; reported rates are rounded, the true ones are not."""
+    ntsc = round(fps * 1.001)
+    if ntsc % 6 == 0 and abs(fps - ntsc * 1000 / 1001) < 0.006 and abs(fps - ntsc) > 0.006:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(fps).limit_denominator(1000)
+
+
+def output_length(n_in: int, fps_in: Fraction, fps_out: int = FPS) -> int:
+    """Frames at fps_out covering n_in input frames: round(duration * fps_out)."""
+    return max(1, int(round(Fraction(n_in) * fps_out / fps_in)))
+
+
+def resample(x: np.ndarray, fps_in: Fraction, fps_out: int = FPS) -> np.ndarray:
+    """x [n_in, ...] sampled at fps_in -> [n_out, ...] at fps_out, linear interpolation at t = k / fps_out."""
+    n_in = len(x)
+    n_out = output_length(n_in, fps_in, fps_out)
+    pos = np.array([float(Fraction(k) * fps_in / fps_out) for k in range(n_out)])  # input-frame positions
+    pos = np.clip(pos, 0, n_in - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w = (pos - i0).reshape(-1, *([1] * (x.ndim - 1)))
+    return ((1 - w) * x[i0] + w * x[i1]).astype(x.dtype)
+
+
+def track_faces(frames, detector: FaceDetector, cfg: CropConfig = DRIVING_CROP, min_found: float = 0.5,
+                what: str = "video", total: int | None = None) -> np.ndarray:
+    """Iterable of frames -> smoothed crop params [n, 4]. Too few detections -> UserError."""
+    params, valid = [], []
+    for frame in tqdm(frames, total=total, desc="track faces", unit="frame", leave=False):
+        face = largest_face(detector.detect(frame))
+        valid.append(face is not None)
+        params.append(crop_params(face, cfg) if face is not None else np.zeros(4))
+    if not params:
+        raise UserError(f"{what}: expected video frames, got none")
+    found = float(np.mean(valid))
+    if found < min_found:
+        raise UserError(f"{what}: expected a trackable face, got one in {found:.0%} of {len(valid)} frames")
+    return smooth_params(np.stack(params), np.array(valid))
+
+
+@dataclass
+class Extracted:
+    motion: np.ndarray  # [T, 70] at 25 fps
+    kp: np.ndarray  # [T, 21, 3] canonical keypoints at 25 fps
+    fps_in: Fraction
+    frames_in: int
+    first_crop: np.ndarray  # uint8 [512, 512, 3]
+
+
+def extract_video(path, nets, detector: FaceDetector | None = None, batch_size: int = 8,
+                  cfg: CropConfig = DRIVING_CROP) -> Extracted:
+    from jamflow.render.video import read_video
+
+    reader = read_video(path)
+    fps_in = exact_fps(reader.fps)
+    total = int(round(reader.duration * reader.fps)) or None
+    params = track_faces(iter(reader), detector or HaarFaceDetector(), cfg, what=f"video {path}", total=total)
+    motions, kps, batch, first = [], [], [], None
+
+    def flush():
+        m, k = extract_motion(nets, np.stack(batch))
+        motions.append(m.cpu().numpy())
+        kps.append(k.cpu().numpy())
+        batch.clear()
+
+    bar = tqdm(total=len(params), desc="extract motion", unit="frame", leave=False)
+    for i, frame in enumerate(reader):
+        if i >= len(params):  # the decoder may yield a frame the first pass did not (never observed)
+            break
+        crop, _ = crop_face(frame, params[i], cfg.dsize)
+        first = crop if first is None else first
+        batch.append(crop)
+        if len(batch) == batch_size:
+            flush()
+        bar.update(1)
+    if batch:
+        flush()
+    bar.close()
+    motion = np.concatenate(motions).astype(np.float32)
+    kp = np.concatenate(kps).astype(np.float32)
+    return Extracted(resample(motion, fps_in), resample(kp, fps_in), fps_in, len(motion), first)
+
+
+def motion_template(motion: np.ndarray, kp: np.ndarray, fps: int = FPS) -> dict:
+    """LivePortrait's driving template (`make_motion_template`), with pitch/yaw/roll added as JoyVASA does."""
+    m = torch.from_numpy(motion).float()
+    rot = rotation_matrix(*m[:, POSE].T).numpy()
+    x = compose_keypoints(torch.from_numpy(kp).float(), m).numpy()
+    frames = []
+    for i in range(len(motion)):
+        frames.append({
+            "scale": motion[i, SCALE].reshape(1, 1), "R": rot[i : i + 1], "exp": motion[i, EXP].reshape(1, 21, 3),
+            "t": motion[i, TRANSLATION].reshape(1, 3), "kp": kp[i : i + 1], "x_s": x[i : i + 1],
+            "pitch": motion[i, 63:64].reshape(1, 1), "yaw": motion[i, 64:65].reshape(1, 1),
+            "roll": motion[i, 65:66].reshape(1, 1),
+        })
+    frames = [{k: np.asarray(v, np.float32) for k, v in f.items()} for f in frames]
+    # eye / lip closure ratios need LivePortrait's 203-point landmarker, which we do not ship: zeros
+    return {"n_frames": len(motion), "output_fps": fps, "motion": frames,
+            "c_eyes_lst": [np.zeros((1, 2), np.float32)] * len(motion),
+            "c_lip_lst": [np.zeros((1, 1), np.float32)] * len(motion)}
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_template(path: Path, template: dict) -> None:
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            pickle.dump(template, f)
+    _atomic(path, write)
+
+
+def fit_audio(audio: np.ndarray, frames: int) -> np.ndarray:
+    """Trim or zero-pad to frames / 25 seconds, so audio and motion cover the same time."""
+    n = frames * SAMPLE_RATE // FPS
+    return np.pad(audio[:n], (0, max(0, n - len(audio)))).astype(np.float32)
+
+
+def draw_points(img: np.ndarray, pts: np.ndarray, color=(255, 40, 40), r: int = 3) -> np.ndarray:
+    """pts [k, 2] in pixels -> copy of img with filled squares at the points."""
+    out = img.copy()
+    for x, y in np.rint(pts).astype(int):
+        out[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1] = color
+    return out
+
+
+def write_png(path, rgb: np.ndarray) -> None:
+    """uint8 [H, W, 3] -> 8-bit RGB PNG (zlib only, no imaging library needed)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + np.ascontiguousarray(rgb[y]).tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def keypoints_to_pixels(x: np.ndarray, size: int) -> np.ndarray:
+    """Keypoints in LivePortrait's [-1, 1] cube -> crop pixel coordinates (x right, y down)."""
+    return (x[:, :2] + 1) / 2 * size
+
+
+def write_outputs(out_dir: Path, name: str, ex: Extracted, audio: np.ndarray | None) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"motion": out_dir / f"{name}.npy", "template": out_dir / f"{name}.pkl", "preview": out_dir / f"{name}.png"}
+    _atomic(paths["motion"], lambda p: np.save(open(p, "wb"), ex.motion.astype(np.float32)))
+    save_template(paths["template"], motion_template(ex.motion, ex.kp))
+    x0 = compose_keypoints(torch.from_numpy(ex.kp[:1]), torch.from_numpy(ex.motion[:1]))[0].numpy()
+    preview = draw_points(ex.first_crop, keypoints_to_pixels(x0, ex.first_crop.shape[0]))
+    _atomic(paths["preview"], lambda p: write_png(p, preview))
+    if audio is not None:
+        paths["audio"] = out_dir / f"{name}.wav"
+        _atomic(paths["audio"], lambda p: sf.write(p, fit_audio(audio, len(ex.motion)), SAMPLE_RATE, format="WAV"))
+    return paths
+
+
+def video_audio(path) -> np.ndarray | None:
+    from jamflow.render.video import read_audio_from_video
+
+    try:
+        return read_audio_from_video(path, SAMPLE_RATE)
+    except UserError:
+        return None  # silent video: motion only
+
+
+def add_cli(p: argparse.ArgumentParser) -> None:
+    p.add_argument("videos", nargs="+", help="talking-face videos (any fps; resampled to 25)")
+    p.add_argument("--weights", required=True, help="LivePortrait pretrained_weights folder (needs base_models/motion_extractor.pth)")
+    p.add_argument("--out", default="motion_out", help="output folder")
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--no_audio", action="store_true", help="do not write the 24 kHz wav")
+
+
+def run_cli(args) -> int:
+    from jamflow.render.liveportrait.weights import load_liveportrait
+
+    for v in args.videos:
+        if not os.path.isfile(v):
+            raise UserError(f"videos: expected existing video files, got {v!r}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch_size: expected >= 1, got {args.batch_size}")
+    nets = load_liveportrait(args.weights, need="M", device=args.device)
+    detector = HaarFaceDetector()
+    for v in args.videos:
+        ex = extract_video(v, nets, detector, args.batch_size)
+        audio = None if args.no_audio else video_audio(v)
+        paths = write_outputs(Path(args.out), Path(v).stem, ex, audio)
+        print(f"{v}: {ex.frames_in} frames at {float(ex.fps_in):.3f} fps -> {len(ex.motion)} at 25 fps; "
+              + ", ".join(str(p) for p in paths.values()))
+    return 0
