@@ -1,0 +1,302 @@
+"""`jamflow prepare`: manifest -> feature cache for training (mel, normalised motion, token ids).
+
+    jamflow prepare --manifest corpus/manifest.jsonl --out cache/ --workers 2 [--shard 0/4]
+
+Cache layout (one folder):
+    cache.json                 settings + motion stats + clip count; the same for every shard
+    items/<id>.npz             mel [n, 100] f32 (time first), text [nt] i32, motion [m, 70] f32 normalised
+    index-<i>-of-<n>.jsonl     one line per clip of shard i: lengths up front, or why it was skipped
+
+A clip's line is appended only after its .npz was renamed into place, so a killed run resumes where
+it stopped (clips already in the index are skipped). Shards split the manifest by line number
+(i, i+n, i+2n, ...), so n machines can each run one shard into a shared folder.
+
+Audio and motion are trimmed to the same span: a clip of m motion frames keeps mel_frames_for(m)
+= floor(3.75 m + 1/2) mel frames (see jamflow.data.batching); clips whose streams disagree by more
+than --max_mismatch seconds are skipped as broken.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from jamflow.errors import UserError
+
+CACHE_VERSION = 1
+MEL_PER_MOTION = 3.75
+STD_FLOOR = 1e-5  # channels that never move (std 0) are centred, not blown up
+
+
+def mel_frames_for(motion_frames: int) -> int:
+    """Mel frames spanned by `motion_frames` motion frames: round-half-up of 3.75 m (integer maths)."""
+    return (15 * int(motion_frames) + 2) // 4
+
+
+def motion_frames_for(mel_frames: int) -> int:
+    """Largest m with mel_frames_for(m) <= mel_frames."""
+    m = (4 * int(mel_frames)) // 15 + 1
+    while mel_frames_for(m) > mel_frames:
+        m -= 1
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# manifest + card
+
+def read_manifest(path: Path) -> tuple[list[dict], dict]:
+    """manifest.jsonl (+ card.json beside it) -> (clips, card). Paths stay relative to the manifest."""
+    if not path.is_file():
+        raise UserError(f"--manifest: expected an existing manifest.jsonl, got {str(path)!r}")
+    try:
+        from jamflow.data.manifest import load_manifest  # the corpus area's reader, when present
+    except ImportError:
+        load_manifest = None
+    if load_manifest is not None:
+        clips, card = load_manifest(path)
+        return [c if isinstance(c, dict) else c.to_dict() for c in clips], (
+            card if isinstance(card, dict) else card.to_dict())
+    clips = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            clip = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserError(f"--manifest: expected one JSON object per line, got invalid JSON on line {n}") from None
+        for key in ("id", "audio", "text"):
+            if key not in clip:
+                raise UserError(f"--manifest: expected key {key!r} on line {n}, got keys {sorted(clip)}")
+        clips.append(clip)
+    card_path = path.parent / "card.json"
+    if not card_path.is_file():
+        raise UserError(f"--manifest: expected a dataset card {card_path} beside the manifest, got none")
+    card = json.loads(card_path.read_text())
+    return clips, card
+
+
+def _card_stats(card: dict) -> tuple[np.ndarray, np.ndarray]:
+    stats = card.get("stats") or {}
+    mean = np.asarray(stats.get("mean", []), dtype=np.float32)
+    std = np.asarray(stats.get("std", []), dtype=np.float32)
+    if mean.shape != (70,) or std.shape != (70,):
+        raise UserError(f"card.json stats: expected mean and std of 70 values, got {mean.shape} and {std.shape}")
+    return mean, np.maximum(std, STD_FLOOR)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-clip work (runs in worker processes)
+
+@dataclass
+class PrepareJob:
+    root: str  # manifest folder
+    out: str
+    tokenizer: str
+    vocab: str | None
+    mean: np.ndarray
+    std: np.ndarray
+    min_duration: float
+    max_duration: float
+    max_mismatch: float
+
+
+_job: PrepareJob | None = None
+_tok = None
+
+
+def _init_worker(job: PrepareJob) -> None:
+    global _job, _tok
+    import torch
+
+    torch.set_num_threads(1)  # workers are processes; threads inside them only fight
+    _job = job
+    _tok = get_text_tokenizer(job.tokenizer, job.vocab)
+
+
+def get_text_tokenizer(name: str, vocab: str | None):
+    from jamflow.audio.tokenizers import get_tokenizer
+
+    return get_tokenizer(name, vocab)
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def process_clip(clip: dict) -> dict:
+    """One manifest clip -> items/<id>.npz; returns its index line (or a 'skipped' line)."""
+    from jamflow.audio.io import load_audio
+    from jamflow.audio.mel import mel_spectrogram
+    import torch
+
+    job = _job
+    cid = str(clip["id"])
+    line = {"id": cid, "split": clip.get("split", "train"), "speaker": clip.get("speaker")}
+    root = Path(job.root)
+    try:
+        wav = load_audio(root / clip["audio"], 24000)
+    except UserError as e:
+        return {**line, "skipped": f"audio: {e}"}
+    seconds = len(wav) / 24000
+    if not job.min_duration <= seconds <= job.max_duration:
+        return {**line, "skipped": f"duration {seconds:.2f}s outside [{job.min_duration}, {job.max_duration}]"}
+    with torch.no_grad():
+        mel = mel_spectrogram(torch.from_numpy(wav)[None])[0].T.contiguous().numpy()  # [n, 100]
+    arrays = {"mel": mel.astype(np.float32)}
+    if clip.get("motion"):
+        motion_path = root / clip["motion"]
+        if not motion_path.is_file():
+            return {**line, "skipped": f"motion: file not found {clip['motion']}"}
+        motion = np.load(motion_path).astype(np.float32)
+        if motion.ndim != 2 or motion.shape[1] != 70 or not np.isfinite(motion).all():
+            return {**line, "skipped": f"motion: expected finite [frames, 70], got {motion.shape}"}
+        m = motion.shape[0]
+        mismatch = abs(len(mel) - mel_frames_for(m)) / 93.75
+        if mismatch > job.max_mismatch:
+            return {**line, "skipped": f"audio {len(mel)} mel frames vs motion {m} frames: {mismatch:.2f}s apart"}
+        m = min(m, motion_frames_for(len(mel)))
+        arrays["mel"] = arrays["mel"][: mel_frames_for(m)]
+        arrays["motion"] = ((motion[:m] - job.mean) / job.std).astype(np.float32)
+    try:
+        ids = _tok.encode(str(clip["text"]))
+    except UserError as e:
+        return {**line, "skipped": f"text: {e}"}
+    arrays["text"] = np.asarray(ids, dtype=np.int32)
+    _atomic_savez(Path(job.out) / "items" / f"{cid}.npz", **arrays)
+    return {**line, "file": f"items/{cid}.npz", "mel_frames": int(len(arrays["mel"])),
+            "motion_frames": int(len(arrays["motion"])) if "motion" in arrays else 0,
+            "text_len": int(len(ids)), "text_max": int(max(ids, default=-1)), "duration": round(len(arrays["mel"]) / 93.75, 4)}
+
+
+# ---------------------------------------------------------------------------------------------
+# driver
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard: expected i/n like 0/4, got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"--shard: expected 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def read_index(path: Path) -> dict[str, dict]:
+    """Index lines by id; a torn last line (killed mid-write) is ignored."""
+    done = {}
+    if path.is_file():
+        for text in path.read_text().splitlines():
+            try:
+                line = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            done[line["id"]] = line
+    return done
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None = None, workers: int = 1,
+            shard: str = "0/1", min_duration: float = 0.3, max_duration: float = 30.0,
+            max_mismatch: float = 0.2, progress: bool = True) -> dict:
+    """Cache every clip of one shard; returns a summary {prepared, skipped, already_done, total}."""
+    manifest_path = Path(manifest).resolve()
+    shard_i, shard_n = parse_shard(shard)
+    if workers < 1:
+        raise UserError(f"--workers: expected >= 1, got {workers}")
+    if vocab is not None and not Path(vocab).is_file():
+        raise UserError(f"--vocab: expected an existing vocab file, got {vocab!r}")
+    clips, card = read_manifest(manifest_path)
+    ids = [str(c["id"]) for c in clips]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise UserError(f"--manifest: expected unique clip ids, got {dup!r} twice")
+    bad = [i for i in ids if not i or "/" in i or i.startswith(".")]
+    if bad:
+        raise UserError(f"--manifest: expected clip ids usable as file names, got {bad[0]!r}")
+    mean, std = _card_stats(card)
+    get_text_tokenizer(tokenizer, vocab)  # fail on a bad tokenizer before any work
+
+    out_dir = Path(out)
+    (out_dir / "items").mkdir(parents=True, exist_ok=True)
+    settings = {"version": CACHE_VERSION, "manifest": str(manifest_path), "num_clips": len(clips),
+                "tokenizer": tokenizer, "vocab": str(Path(vocab).resolve()) if vocab else None,
+                "mel": "vocos", "sample_rate": 24000, "mel_fps": 93.75, "motion_fps": 25.0,
+                "motion_spec": card.get("motion_spec", "lips"),
+                "stats": {"mean": mean.tolist(), "std": std.tolist()}, "card": card}
+    meta_path = out_dir / "cache.json"
+    if meta_path.is_file():
+        old = json.loads(meta_path.read_text())
+        for key in ("manifest", "num_clips", "tokenizer", "vocab", "stats", "motion_spec"):
+            if old.get(key) != settings[key]:
+                raise UserError(f"--out: expected an empty folder or a cache with the same settings, "
+                                f"got one with a different {key}")
+    else:
+        _write_json_atomic(meta_path, settings)
+
+    index_path = out_dir / f"index-{shard_i}-of-{shard_n}.jsonl"
+    done = read_index(index_path)
+    todo = [c for k, c in enumerate(clips) if k % shard_n == shard_i and str(c["id"]) not in done]
+    job = PrepareJob(str(manifest_path.parent), str(out_dir), tokenizer, vocab, mean, std,
+                     min_duration, max_duration, max_mismatch)
+    summary = {"prepared": 0, "skipped": 0, "already_done": len(done), "total": len(todo) + len(done)}
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"prepare {shard_i}/{shard_n}", disable=not progress, unit="clip")
+    with open(index_path, "a") as index:
+        def record(line: dict) -> None:
+            index.write(json.dumps(line) + "\n")
+            index.flush()
+            summary["skipped" if "skipped" in line else "prepared"] += 1
+            bar.update(1)
+
+        if workers == 1:
+            _init_worker(job)
+            for clip in todo:
+                record(process_clip(clip))
+        elif todo:
+            with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
+                for line in pool.imap_unordered(process_clip, todo, chunksize=4):
+                    record(line)
+    bar.close()
+    return summary
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--manifest", required=True, help="manifest.jsonl (card.json beside it)")
+    parser.add_argument("--out", required=True, help="cache folder (created; re-running resumes)")
+    parser.add_argument("--tokenizer", default="char", choices=["char", "phoneme", "byte"],
+                        help="text tokenizer; must match the model config's tokenizer")
+    parser.add_argument("--vocab", default=None, help="vocab.txt for the char tokenizer (F5 format)")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)), help="parallel processes")
+    parser.add_argument("--shard", default="0/1", help="i/n: prepare every n-th clip starting at i")
+    parser.add_argument("--min_duration", type=float, default=0.3, help="skip shorter clips (seconds)")
+    parser.add_argument("--max_duration", type=float, default=30.0, help="skip longer clips (seconds)")
+    parser.add_argument("--max_mismatch", type=float, default=0.2,
+                        help="skip clips whose audio and motion lengths differ by more (seconds)")
+
+
+def run_cli(args) -> int:
+    s = prepare(args.manifest, args.out, args.tokenizer, args.vocab, args.workers, args.shard,
+                args.min_duration, args.max_duration, args.max_mismatch)
+    print(f"prepared {s['prepared']}, skipped {s['skipped']}, already done {s['already_done']} "
+          f"(shard total {s['total']}) -> {args.out}")
+    return 0

@@ -1,0 +1,201 @@
+"""Training checkpoints (atomic, keep-last-N, exact resume) and the `export` command.
+
+A run folder holds
+    config.yaml                    the resolved experiment config
+    checkpoints/step_00001000/     one training checkpoint:
+        model.safetensors            online weights
+        ema.safetensors              EMA weights (what inference uses)
+        optimizer.safetensors        AdamW moments, keys state.<param index>.<name>
+        state.json                   step, epoch, sampler position, optimizer param groups, EMA step,
+                                     model config + motion stats
+        rng.safetensors              torch CPU (+ CUDA) generator states
+        config.yaml                  the resolved experiment config again
+    checkpoints/latest             name of the newest complete checkpoint
+
+No pickle anywhere. A checkpoint is written into a hidden temp folder, fsynced, renamed into place,
+and only then is `latest` replaced (temp file + rename): a process killed at any moment leaves
+`latest` pointing at a complete checkpoint. Leftover temp folders are removed on the next save.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from jamflow.errors import UserError
+
+PREFIX = "step_"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizer state <-> flat tensors + JSON (no pickle)
+
+def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, scalars = {}, {}
+    for index, slots in state["state"].items():
+        for name, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{index}.{name}"] = value
+            else:
+                scalars[f"{index}.{name}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = value
+    for key, value in meta["scalars"].items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# save / find / load
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def save_checkpoint(run_dir: str | Path, step: int, *, model: dict, ema: dict | None, optimizer: dict,
+                    state: dict, rng: dict, config_yaml: str, keep_last: int = 0) -> Path:
+    """Write one checkpoint atomically, point `latest` at it, prune to `keep_last` (0 keeps all)."""
+    root = checkpoint_dir(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    name = f"{PREFIX}{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    opt_tensors, opt_meta = flatten_optimizer(optimizer)
+    _save_tensors(tmp / "model.safetensors", model)
+    if ema is not None:
+        _save_tensors(tmp / "ema.safetensors", ema)
+    _save_tensors(tmp / "optimizer.safetensors", opt_tensors)
+    _save_tensors(tmp / "rng.safetensors", rng)
+    (tmp / "state.json").write_text(json.dumps({**state, "step": step, "optimizer": opt_meta}, indent=1))
+    (tmp / "config.yaml").write_text(config_yaml)
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    final = root / name
+    if final.exists():  # re-saving a step (resumed run): move the old one aside first
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    write_text_atomic(root / "latest", name + "\n")
+    if keep_last > 0:
+        for old in list_checkpoints(run_dir)[:-keep_last]:
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    root = checkpoint_dir(run_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The checkpoint `latest` names; None when the run has none."""
+    pointer = checkpoint_dir(run_dir) / "latest"
+    if not pointer.is_file():
+        return None
+    path = checkpoint_dir(run_dir) / pointer.read_text().strip()
+    if not (path / "state.json").is_file():
+        raise UserError(f"--resume: expected {path} (named by {pointer}) to be a complete checkpoint, got none")
+    return path
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder (-> its latest checkpoint) or a checkpoint folder -> the checkpoint folder."""
+    path = Path(path)
+    if (path / "state.json").is_file():
+        return path
+    found = latest_checkpoint(path) if path.is_dir() else None
+    if found is None:
+        raise UserError(f"checkpoint: expected a run folder or a training checkpoint folder, got {str(path)!r}")
+    return found
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """-> {model, ema (or None), optimizer (state dict), state (json), rng, config_yaml}."""
+    path = resolve_checkpoint(path)
+    state = json.loads((path / "state.json").read_text())
+    optimizer = unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), state.pop("optimizer"))
+    ema_path = path / "ema.safetensors"
+    return {"path": path, "model": load_file(str(path / "model.safetensors")),
+            "ema": load_file(str(ema_path)) if ema_path.is_file() else None, "optimizer": optimizer,
+            "state": state, "rng": load_file(str(path / "rng.safetensors")),
+            "config_yaml": (path / "config.yaml").read_text()}
+
+
+# ---------------------------------------------------------------------------------------------
+# export: EMA weights -> save_pretrained folder
+
+def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True) -> Path:
+    """Training checkpoint (or run folder) -> inference checkpoint (model.safetensors + config.json)."""
+    from jamflow.config import JAMConfig
+    from jamflow.model.jam import JAMModel
+
+    path = resolve_checkpoint(checkpoint)
+    state = json.loads((path / "state.json").read_text())
+    weights_file = path / ("ema.safetensors" if use_ema else "model.safetensors")
+    if not weights_file.is_file():
+        raise UserError(f"--checkpoint: expected {weights_file.name} in {path}, got none (EMA disabled? use --no_ema)")
+    model = JAMModel(JAMConfig.from_dict(state["model_config"]))
+    model.load_state_dict(load_file(str(weights_file)), strict=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        model.save_pretrained(tmp, motion_stats=state.get("motion_stats"))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a checkpoint folder")
+    parser.add_argument("--out", required=True, help="folder for the inference checkpoint (save_pretrained format)")
+    parser.add_argument("--no_ema", action="store_true", help="export the online weights instead of the EMA")
+
+
+def run_cli(args) -> int:
+    out = export(args.checkpoint, args.out, use_ema=not args.no_ema)
+    print(f"exported {resolve_checkpoint(args.checkpoint).name} -> {out}")
+    return 0

@@ -1,0 +1,52 @@
+"""Optimizer, learning-rate schedule and per-stream freezing."""
+from __future__ import annotations
+
+import torch
+
+from jamflow.train.config import OptimConfig
+
+# What each stage trains. Parameter names start with the stream: "audio." (the Audio-DiT, F5 keys
+# below it) or "motion." (the Motion-DiT). Joint layers are pairs of an audio and a motion block; in
+# stage "motion" their motion half trains and their audio half stays frozen with the rest of the
+# Audio-DiT, so the speech the model already makes does not drift (`unfreeze` can open it up).
+STAGE_FREEZE = {"motion": ["audio."], "joint": [], "audio": ["motion."]}
+
+
+def apply_freeze(model: torch.nn.Module, stage: str, freeze: list[str] = (), unfreeze: list[str] = ()) -> dict:
+    """Set requires_grad by name prefix; returns {"trainable": n, "frozen": n} parameter counts."""
+    frozen_prefixes = list(STAGE_FREEZE[stage]) + list(freeze)
+    counts = {"trainable": 0, "frozen": 0}
+    for name, p in model.named_parameters():
+        frozen = any(name.startswith(f) for f in frozen_prefixes) and not any(name.startswith(u) for u in unfreeze)
+        p.requires_grad_(not frozen)
+        counts["frozen" if frozen else "trainable"] += p.numel()
+    return counts
+
+
+def make_optimizer(model: torch.nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; weight decay only on matrices (not biases, norms, embeddings' 1-D)."""
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if p.dim() >= 2]
+    no_decay = [p for n, p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = cfg.fused if cfg.fused is not None else device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=bool(fused))
+
+
+def lr_factor(update: int, cfg: OptimConfig) -> float:
+    """Multiplier of cfg.lr at `update` (0-based): linear warmup from min_lr_ratio to 1, then linear
+    decay to min_lr_ratio at total_updates (F5-TTS's schedule, counted in optimizer updates)."""
+    lo = cfg.min_lr_ratio
+    if update < cfg.warmup_updates:
+        return lo + (1 - lo) * update / cfg.warmup_updates
+    decay_len = max(cfg.total_updates - cfg.warmup_updates, 1)
+    progress = min((update - cfg.warmup_updates) / decay_len, 1.0)
+    return 1 - (1 - lo) * progress
+
+
+def set_lr(optimizer: torch.optim.Optimizer, update: int, cfg: OptimConfig) -> float:
+    """The schedule is a pure function of the update count, so resuming needs no scheduler state."""
+    lr = cfg.lr * lr_factor(update, cfg)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr

@@ -1,0 +1,356 @@
+"""`jamflow train`: flow-matching training of the joint model on HuggingFace Accelerate.
+
+    jamflow train --config src/jamflow/train/configs/tiny.yaml optim.lr=2e-4 [--resume]
+    accelerate launch --num_processes 8 -m jamflow.cli train --config base.yaml     # DDP on GPUs
+    torchrun --nproc_per_node 2 -m jamflow.cli train --config tiny.yaml             # CPU, gloo
+
+Determinism. The noise, flow times, masks and dropout of micro-batch g of update u come from a
+generator seeded with (seed, u, g), where g counts micro-batches over all processes
+(accumulation index x processes + rank). The batches themselves come from the sampler's fixed
+epoch order. So a run is a function of (config, update): a resumed run repeats exactly what the
+uninterrupted run did, and 2 processes x 1 micro-batch computes the same update as 1 process x 2
+accumulated micro-batches (up to float summation order).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from jamflow.errors import UserError
+from jamflow.train.config import TrainConfig, dump_yaml, load_config
+
+
+# Stage "motion" trains on audio -> motion masks only (the audio is always known) unless the config
+# gives its own mixture.
+STAGE_MASKS = {"motion": {"p_joint": 0.0, "p_audio_to_motion": 1.0, "p_motion_to_audio": 0.0,
+                          "p_independent": 0.0, "p_text_only": 0.0}}
+
+
+def micro_seed(seed: int, update: int, micro: int) -> int:
+    return (seed * 1_000_003 + update * 10_007 + micro) % (2**62)
+
+
+# ---------------------------------------------------------------------------------------------
+# model
+
+def build_model_config(cfg: TrainConfig):
+    from jamflow.config import get_preset
+
+    try:
+        return get_preset(cfg.model.preset, **cfg.model.overrides)
+    except TypeError as e:  # an unknown field inside a sub-config
+        raise UserError(f"model.overrides: expected fields of the preset's config, got {e}") from None
+
+
+def check_cache_fits(model_cfg, meta: dict, text_max: int) -> None:
+    """The cache must have been prepared for this model: tokenizer and vocab size."""
+    if meta["tokenizer"] != model_cfg.tokenizer:
+        raise UserError(f"data.cache: expected features tokenized with {model_cfg.tokenizer!r} (the model's "
+                        f"tokenizer), got {meta['tokenizer']!r}; re-run prepare with --tokenizer {model_cfg.tokenizer}")
+    if text_max >= model_cfg.audio.text_num_embeds:
+        raise UserError(f"model.overrides.audio.text_num_embeds: expected > the largest token id in the cache "
+                        f"({text_max}), got {model_cfg.audio.text_num_embeds}")
+
+
+def load_init_weights(model, cfg: TrainConfig) -> None:
+    """Audio-DiT from F5-TTS (--init_f5), or the whole model from a jamflow checkpoint (init_from)."""
+    from safetensors.torch import load_file
+
+    if cfg.model.init_from:
+        path = Path(cfg.model.init_from)
+        if (path / "model.safetensors").is_file() and (path / "config.json").is_file():
+            state = load_file(str(path / "model.safetensors"))  # an exported inference checkpoint
+        else:
+            from jamflow.train.checkpoints import resolve_checkpoint
+
+            ckpt = resolve_checkpoint(path)
+            state = load_file(str(ckpt / ("ema.safetensors" if (ckpt / "ema.safetensors").is_file()
+                                          else "model.safetensors")))
+        from jamflow.model.jam import load_state_strict
+
+        load_state_strict(model, state, str(path))
+    if cfg.model.init_f5:
+        from jamflow.model.audio_dit import AudioDiT
+
+        f5 = AudioDiT.from_f5tts(cfg.model.init_f5, cfg.model.f5_version)
+        own, new = model.audio.state_dict(), f5.state_dict()
+        wrong = [k for k in own if k not in new or new[k].shape != own[k].shape]
+        if wrong or set(new) - set(own):
+            raise UserError(f"model.init_f5: expected an F5 checkpoint matching the preset's Audio-DiT, got "
+                            f"mismatched keys {wrong[:3] or sorted(set(new) - set(own))[:3]}")
+        model.audio.load_state_dict(new, strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True):
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        from jamflow.data.batching import CachedDataset, FrameBudgetBatchSampler, collate, load_cache_index
+        from jamflow.model.cfm import MaskConfig
+        from jamflow.model.jam import JAMModel
+        from jamflow.train.checkpoints import latest_checkpoint
+        from jamflow.train.ema import EMA
+        from jamflow.train.metrics import RunLog
+        from jamflow.train.optim import apply_freeze, make_optimizer
+
+        self.cfg = cfg
+        self.run_dir = Path(cfg.run_dir)
+        # ---- every check before any work -------------------------------------------------
+        model_cfg = build_model_config(cfg)
+        meta, lines = load_cache_index(cfg.data.cache)
+        check_cache_fits(model_cfg, meta, max((line.get("text_max", -1) for line in lines), default=-1))
+        masks = cfg.masks or STAGE_MASKS.get(cfg.stage, {})
+        try:
+            self.mask_cfg = MaskConfig(**masks)
+        except TypeError as e:
+            raise UserError(f"masks: expected MaskConfig fields, got {e}") from None
+        self.resume_from = latest_checkpoint(self.run_dir) if resume else None
+        if not resume and latest_checkpoint(self.run_dir) is not None:
+            raise UserError(f"run_dir: expected a new run folder, got {self.run_dir} with checkpoints; "
+                            f"pass --resume to continue it or pick another name")
+
+        precision = cfg.mixed_precision
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_available() else "no"
+        self.acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(),
+                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.device = self.acc.device
+        self.world, self.rank = self.acc.num_processes, self.acc.process_index
+        self.main = self.acc.is_main_process
+
+        self.dataset = CachedDataset(cfg.data.cache, cfg.data.split, cfg.data.max_frames, cfg.data.crop_frames,
+                                     cfg.seed, model_cfg.spec if model_cfg.motion is not None else None)
+        self.sampler = FrameBudgetBatchSampler(self.dataset.lengths, cfg.data.max_frames, cfg.data.max_samples,
+                                               cfg.seed, True, self.world, self.rank, cfg.optim.grad_accum)
+        self.loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=collate,
+                                                  num_workers=cfg.data.num_workers)
+        self.with_motion = model_cfg.motion is not None
+
+        torch.manual_seed(cfg.seed)  # identical initial weights on every process
+        model = JAMModel(model_cfg)
+        model.motion_stats = meta["stats"]
+        load_init_weights(model, cfg)
+        self.param_counts = apply_freeze(model, cfg.stage, cfg.freeze, cfg.unfreeze)
+        if self.param_counts["trainable"] == 0:
+            raise UserError(f"freeze: expected some trainable parameters, got none (stage {cfg.stage!r})")
+        self.ema = EMA(model, cfg.ema) if cfg.ema.enabled else None
+        optimizer = make_optimizer(model, cfg.optim, self.device)
+        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.loss_view = _LossView(self.model, model)
+        self.model_cfg = model_cfg
+        self.update, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.log = RunLog(self.run_dir, cfg, enabled=self.main)
+        self.progress = progress and self.main
+        if self.resume_from is not None:
+            self._load(self.resume_from)
+        elif self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(dump_yaml(cfg))
+        if self.ema is not None:
+            self.ema.shadow = {k: v.to(self.device) for k, v in self.ema.shadow.items()}
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def _rng_state(self) -> dict:
+        rng = {"torch_cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def save(self) -> None:
+        from jamflow.train.checkpoints import save_checkpoint
+
+        self.acc.wait_for_everyone()
+        if self.main:
+            state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                     "ema_step": self.ema.step if self.ema is not None else 0,
+                     "world_size": self.world, "grad_accum": self.cfg.optim.grad_accum,
+                     "model_config": self.model_cfg.to_dict(), "motion_stats": self.dataset.meta["stats"]}
+            save_checkpoint(self.run_dir, self.update, model=self.acc.unwrap_model(self.model).state_dict(),
+                            ema=self.ema.state_dict() if self.ema is not None else None,
+                            optimizer=self.optimizer.state_dict(), state=state, rng=self._rng_state(),
+                            config_yaml=dump_yaml(self.cfg), keep_last=self.cfg.checkpoint.keep_last)
+        self.acc.wait_for_everyone()
+
+    def _load(self, path: Path) -> None:
+        from jamflow.model.jam import load_state_strict
+        from jamflow.train.checkpoints import load_checkpoint
+
+        ck = load_checkpoint(path)
+        state = ck["state"]
+        if state["world_size"] * state["grad_accum"] != self.world * self.cfg.optim.grad_accum:
+            raise UserError(f"--resume: expected processes x grad_accum = {state['world_size'] * state['grad_accum']} "
+                            f"as when {path.name} was written, got {self.world * self.cfg.optim.grad_accum}")
+        load_state_strict(self.acc.unwrap_model(self.model), ck["model"], str(path))
+        self.optimizer.load_state_dict(ck["optimizer"])
+        if self.ema is not None and ck["ema"] is not None:
+            self.ema.load_state_dict(ck["ema"], state["ema_step"])
+        torch.set_rng_state(ck["rng"]["torch_cpu"])
+        if "torch_cuda" in ck["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(ck["rng"]["torch_cuda"], self.device)
+        self.update = int(state["step"])
+        # positions are counted per process; a different split of the same group maps 1:1
+        per_update_old = state["grad_accum"]
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"]) // per_update_old * self.cfg.optim.grad_accum
+        if self.main:
+            print(f"resumed from {path} (update {self.update}, epoch {self.epoch})", flush=True)
+
+    # ---- one update -------------------------------------------------------------------------
+    def _to_device(self, batch: dict) -> dict:
+        if not self.with_motion:
+            batch = {k: v for k, v in batch.items() if not k.startswith("motion")}
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def train_update(self, micro_batches: list[dict]) -> dict:
+        from jamflow.model.cfm import cfm_loss
+
+        accum = len(micro_batches)
+        self.model.train()
+        sums = {"loss": 0.0, "loss_audio": 0.0, "loss_motion": 0.0}
+        for a, batch in enumerate(micro_batches):
+            seed = micro_seed(self.cfg.seed, self.update, a * self.world + self.rank)
+            torch.manual_seed(seed)  # dropout
+            gen = torch.Generator().manual_seed(seed)  # cfm draws on the CPU, then moves to the device
+            batch = self._to_device(batch)
+            last = a == accum - 1
+            ctx = self.acc.no_sync(self.model) if not last else _nullcontext()
+            with ctx:
+                with self.acc.autocast():
+                    out = cfm_loss(self.loss_view, batch, self.mask_cfg, generator=gen)
+                self.acc.backward(out["loss"] / accum)
+            for k in sums:
+                v = out.get(k)
+                sums[k] += float(v.detach()) / accum if torch.is_tensor(v) else 0.0
+        grad_norm = 0.0
+        if self.cfg.optim.max_grad_norm > 0:
+            grad_norm = float(self.acc.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], self.cfg.optim.max_grad_norm))
+        from jamflow.train.optim import set_lr
+
+        lr = set_lr(self.optimizer, self.update, self.cfg.optim)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.acc.unwrap_model(self.model))
+        losses = torch.tensor([sums["loss"], sums["loss_audio"], sums["loss_motion"]], device=self.device)
+        losses = self.acc.reduce(losses, reduction="mean") if self.world > 1 else losses
+        return {"loss": float(losses[0]), "loss_audio": float(losses[1]), "loss_motion": float(losses[2]),
+                "lr": lr, "grad_norm": grad_norm}
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict:
+        from tqdm import tqdm
+
+        from jamflow.train.metrics import peak_flops, train_flops
+
+        cfg, accum = self.cfg, self.cfg.optim.grad_accum
+        total = cfg.optim.total_updates
+        bar = tqdm(total=total, initial=self.update, desc="train", disable=not self.progress, unit="upd")
+        if self.main:
+            c = self.param_counts
+            print(f"training {cfg.model.preset} stage {cfg.stage}: {c['trainable'] / 1e6:.2f}M trainable, "
+                  f"{c['frozen'] / 1e6:.2f}M frozen, {len(self.dataset)} clips, {self.sampler.batches_per_rank} "
+                  f"batches/epoch/process, {self.world} process(es) on {self.device}", flush=True)
+        peak = peak_flops(self.device)
+        window = {"frames": 0, "samples": 0, "flops": 0.0, "t0": time.perf_counter()}
+        last = {}
+        while self.update < total:
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+            it = iter(self.loader)
+            while self.update < total and self.batch_in_epoch + accum <= self.sampler.batches_per_rank:
+                micro = [next(it) for _ in range(accum)]
+                last = self.train_update(micro)
+                self.batch_in_epoch += accum
+                self.update += 1
+                for b in micro:
+                    window["frames"] += int(b["mel_lens"].sum())
+                    window["samples"] += len(b["mel_lens"])
+                    if peak is not None:
+                        window["flops"] += train_flops(self.model_cfg, b["mel_lens"], b.get("motion_lens"))
+                bar.update(1)
+                bar.set_postfix(loss=f"{last['loss']:.4f}")
+                if self.update % cfg.log.every == 0 or self.update == total:
+                    self._log(last, window, peak)
+                if cfg.log.sample_every and self.update % cfg.log.sample_every == 0:
+                    self._samples()
+                if self.update % cfg.checkpoint.every == 0 or self.update == total:
+                    self.save()
+            if self.batch_in_epoch + accum > self.sampler.batches_per_rank:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            del it
+        bar.close()
+        self.log.close()
+        return last
+
+    def _log(self, last: dict, window: dict, peak: float | None) -> None:
+        seconds = max(time.perf_counter() - window["t0"], 1e-9)
+        scale = self.world  # every process sees as much data as this one, on average
+        values = dict(last, epoch=self.epoch, frames_per_s=window["frames"] * scale / seconds,
+                      samples_per_s=window["samples"] * scale / seconds)
+        if peak is not None:
+            values["mfu"] = window["flops"] / seconds / peak
+            values["peak_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        self.log.scalars(self.update, values)
+        window.update(frames=0, samples=0, flops=0.0, t0=time.perf_counter())
+
+    def _samples(self) -> None:
+        if not self.main:
+            return
+        try:
+            from jamflow.train.samples import log_samples
+        except ImportError:
+            return
+        log_samples(self)
+
+
+class _LossView:
+    """What cfm_loss sees: the bare model's attributes (cfg, motion), calls through the DDP wrapper
+    so that gradients are synchronised."""
+
+    def __init__(self, wrapped, bare):
+        self.wrapped, self.cfg, self.audio, self.motion = wrapped, bare.cfg, bare.audio, bare.motion
+
+    def __call__(self, *args, **kwargs):
+        return self.wrapped(*args, **kwargs)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="experiment YAML (see src/jamflow/train/configs/)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run folder from its latest checkpoint (starts fresh if it has none)")
+    parser.add_argument("--init_f5", default=None, help="F5-TTS checkpoint for the Audio-DiT (= model.init_f5=...)")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=2e-4 data.max_frames=8000")
+
+
+def run_cli(args) -> int:
+    overrides = list(args.overrides)
+    if args.init_f5:
+        overrides.append(f"model.init_f5={args.init_f5}")
+    cfg = load_config(args.config, overrides)
+    trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+    last = trainer.fit()
+    if trainer.main:
+        print(f"done: update {trainer.update}, loss {last.get('loss', math.nan):.4f}; checkpoints in "
+              f"{os.path.join(cfg.run_dir, 'checkpoints')}", flush=True)
+    return 0
