@@ -1,0 +1,225 @@
+"""`jamflow synth-data`: a procedural paired corpus (speech + talking-face motion with known sync).
+
+    jamflow synth-data --out data/synth --num_clips 2000 --workers 2
+
+Each clip: `wavs/<id>.wav` (24 kHz), `motion/<id>.npy` ([T, 70] at 25 fps, from the phone timings),
+`align/<id>.json` ([[phone, start_s, end_s], ...] covering the audio exactly) and a manifest row with the
+transcript; `card.json` holds the motion spec, per-channel stats (train split) and the speakers.
+
+Voices: espeak-ng voices x variants (random speed and pitch per clip) and festival's SLT HTS and kal/ked
+diphone voices (random speed; HTS also pitch). flite is never used: its voices are kept for evaluation.
+
+Held-out split: a row is "test" if its sentence is in the hashed held-out fraction (`--heldout_fraction`,
+same sentences in every corpus) or its voice is a held-out voice (`--heldout_voices`, never in train).
+
+Clip i is fully decided by (seed, i), so the corpus is deterministic whatever the worker count, and a
+rerun skips clips whose files already exist (resumable).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from jamflow.data.manifest import make_card, write_card, write_manifest
+from jamflow.data.sentences import is_heldout_sentence, load_sentences
+from jamflow.data.speech_engines import FESTIVAL_VOICES, SAMPLE_RATE, Voice, synthesize
+from jamflow.errors import UserError
+from jamflow.motion.spec import SPECS
+from jamflow.motion.visemes import num_frames, phones_to_motion
+
+ESPEAK_BASES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029")
+ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5")
+DEFAULT_HELDOUT_VOICES = ("espeak:en-gb-x-rp+f4", "festival:ked_diphone")
+
+
+def voice_names(family: str) -> list[str]:
+    if family == "espeak":
+        return [f"{b}+{v}" for b in ESPEAK_BASES for v in ESPEAK_VARIANTS]
+    if family == "festival":
+        return sorted(FESTIVAL_VOICES)
+    raise UserError(f"voices: expected 'espeak' or 'festival', got {family!r}")
+
+
+@dataclass
+class ClipPlan:
+    id: str
+    text: str
+    engine: str
+    voice: str
+    rate: float
+    pitch: float
+    motion_seed: int
+    split: str
+
+
+def plan_corpus(sentences: list[str], num_clips: int, families: list[str], seed: int = 0,
+                festival_share: float = 0.5, heldout_voices=DEFAULT_HELDOUT_VOICES,
+                heldout_fraction: float = 0.05) -> list[ClipPlan]:
+    """Decide every clip (sentence, voice, speed, pitch, motion seed, split) from the seed alone."""
+    order = np.random.default_rng(seed).permutation(len(sentences))
+    plans = []
+    for i in range(num_clips):
+        rng = np.random.default_rng([seed, i])
+        family = families[0] if len(families) == 1 else ("festival" if rng.random() < festival_share else "espeak")
+        names = voice_names(family)
+        name = names[int(rng.integers(len(names)))]
+        if family == "espeak":
+            rate, pitch = rng.uniform(0.85, 1.3), rng.uniform(30, 75)
+        else:
+            rate, pitch = rng.uniform(0.85, 1.2), (rng.uniform(-2, 2) if name.endswith("hts") else 0.0)
+        text = sentences[order[i % len(sentences)]]
+        held = f"{family}:{name}" in heldout_voices or is_heldout_sentence(text, heldout_fraction)
+        plans.append(ClipPlan(f"{i:06d}", text, family, name, round(float(rate), 3), round(float(pitch), 2),
+                              int(rng.integers(2 ** 31)), "test" if held else "train"))
+    return plans
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def clip_paths(out: Path, clip_id: str) -> dict[str, Path]:
+    return {"audio": out / "wavs" / f"{clip_id}.wav", "motion": out / "motion" / f"{clip_id}.npy",
+            "alignment": out / "align" / f"{clip_id}.json"}
+
+
+def make_clip(plan: ClipPlan, out: Path) -> dict:
+    """Synthesise one clip's files (skipped when all exist) -> its manifest row (absolute paths)."""
+    paths = clip_paths(out, plan.id)
+    voice = Voice(plan.engine, plan.voice, plan.rate, plan.pitch)
+    if all(p.exists() for p in paths.values()):
+        duration = sf.info(str(paths["audio"])).frames / SAMPLE_RATE
+    else:
+        speech = synthesize(plan.text, voice)
+        motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed)
+        peak = float(np.abs(speech.wav).max()) if len(speech.wav) else 0.0
+        wav = speech.wav * (0.9 / peak) if peak > 0.9 else speech.wav  # never clip the 16-bit file
+        _atomic(paths["audio"], lambda p: sf.write(p, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+        _atomic(paths["alignment"], lambda p: Path(p).write_text(json.dumps([list(x) for x in speech.phones])))
+        _atomic(paths["motion"], lambda p: np.save(open(p, "wb"), motion))
+        duration = speech.duration
+    return {"id": plan.id, "audio": str(paths["audio"]), "text": plan.text, "motion": str(paths["motion"]),
+            "speaker": voice.speaker, "duration": round(duration, 5), "alignment": str(paths["alignment"]),
+            "split": plan.split}
+
+
+def _work(args):
+    plan, out = args
+    return make_clip(plan, out)
+
+
+def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festival"), seed: int = 0,
+                 workers: int | None = None, festival_share: float = 0.5, heldout_voices=DEFAULT_HELDOUT_VOICES,
+                 heldout_fraction: float = 0.05, motion_spec: str = "full", name: str | None = None,
+                 progress: bool = True) -> list[dict]:
+    """Write a corpus to `out` (manifest.jsonl + card.json + files) -> manifest rows."""
+    out = Path(out)
+    if num_clips < 1:
+        raise UserError(f"num_clips: expected >= 1, got {num_clips}")
+    if motion_spec not in SPECS:
+        raise UserError(f"motion_spec: expected one of {sorted(SPECS)}, got {motion_spec!r}")
+    if not 0 <= heldout_fraction < 1:
+        raise UserError(f"heldout_fraction: expected a number in [0, 1), got {heldout_fraction}")
+    families = list(families)
+    for f in families:
+        voice_names(f)
+    all_voices = {f"{f}:{n}" for f in families for n in voice_names(f)}
+    for v in heldout_voices:
+        if v.split(":")[0] in families and v not in all_voices:
+            raise UserError(f"heldout_voices: expected voices like 'espeak:en-us+m3' or 'festival:kal_diphone', got {v!r}")
+    sentences = load_sentences(sentences) if sentences is None or isinstance(sentences, (str, os.PathLike)) else list(sentences)
+    plans = plan_corpus(sentences, num_clips, families, seed, festival_share, tuple(heldout_voices), heldout_fraction)
+    for sub in ("wavs", "motion", "align"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    workers = max(1, workers or os.cpu_count() or 1)
+    jobs = [(p, out) for p in plans]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="synth-data", unit="clip", disable=not progress)
+    rows = []
+    if workers == 1:
+        for job in jobs:
+            rows.append(_work(job))
+            bar.update(1)
+    else:
+        with get_context("fork").Pool(workers) as pool:
+            for row in pool.imap(_work, jobs, chunksize=4):
+                rows.append(row)
+                bar.update(1)
+    bar.close()
+    write_manifest(out / "manifest.jsonl", rows)
+    train = [r for r in rows if r["split"] == "train"] or rows
+    card = make_card(name or out.name, train, motion_spec=motion_spec, generator="jamflow synth-data",
+                     seed=seed, voices=families, heldout_voices=list(heldout_voices), heldout_fraction=heldout_fraction,
+                     speakers_test_only=sorted({r["speaker"] for r in rows} - {r["speaker"] for r in train}))
+    card["speakers"] = sorted({r["speaker"] for r in rows})
+    card["clips"] = len(rows)
+    card["hours"] = round(sum(r["duration"] for r in rows) / 3600, 4)
+    write_card(out / "card.json", card)
+    return rows
+
+
+def render_previews(out: Path, rows: list[dict], count: int, size: int = 256) -> list[Path]:
+    """Avatar mp4s of the first `count` clips, for looking at the corpus."""
+    from jamflow.render.base import get_renderer
+    from jamflow.render.video import write_mp4
+
+    renderer = get_renderer("avatar", size=size)
+    written = []
+    for row in rows[:count]:
+        motion = np.load(row["motion"])
+        wav, _ = sf.read(row["audio"], dtype="float32")
+        written.append(write_mp4(out / "preview" / f"{row['id']}.mp4", renderer.frames(motion), audio=wav))
+    return written
+
+
+# ---------------------------------------------------------------- CLI
+
+def add_cli(parser) -> None:
+    parser.add_argument("--out", required=True, help="output folder (manifest.jsonl, card.json, wavs/, motion/, align/)")
+    parser.add_argument("--num_clips", type=int, default=200)
+    parser.add_argument("--sentences", default=None, help="text file, one sentence per line (default: the shipped list)")
+    parser.add_argument("--voices", default="espeak,festival", help="voice families: espeak, festival or both")
+    parser.add_argument("--festival_share", type=float, default=0.5, help="fraction of clips from festival when both")
+    parser.add_argument("--heldout_voices", default=",".join(DEFAULT_HELDOUT_VOICES),
+                        help="comma list of engine:voice kept out of train ('' for none)")
+    parser.add_argument("--heldout_fraction", type=float, default=0.05, help="fraction of sentences (by hash) kept for test")
+    parser.add_argument("--motion_spec", default="full", choices=sorted(SPECS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--preview", type=int, default=0, help="also render this many avatar mp4s into preview/")
+
+
+def run_cli(args) -> int:
+    families = [f.strip() for f in args.voices.split(",") if f.strip()]
+    if not families:
+        raise UserError("voices: expected 'espeak', 'festival' or 'espeak,festival', got nothing")
+    heldout = tuple(v.strip() for v in args.heldout_voices.split(",") if v.strip())
+    start = time.time()
+    rows = synth_corpus(args.out, args.num_clips, args.sentences, families, args.seed, args.workers,
+                        args.festival_share, heldout, args.heldout_fraction, args.motion_spec)
+    took = time.time() - start
+    hours = sum(r["duration"] for r in rows) / 3600
+    tests = sum(r["split"] == "test" for r in rows)
+    print(f"wrote {len(rows)} clips ({hours * 60:.1f} min of speech, {tests} test) to {args.out} in {took:.1f} s "
+          f"({hours * 3600 / max(took, 1e-9):.1f}x real time)")
+    if args.preview:
+        for p in render_previews(Path(args.out), rows, args.preview):
+            print(f"preview: {p}")
+    return 0
