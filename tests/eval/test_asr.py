@@ -29,7 +29,8 @@ def test_phone_error_rate_is_finer_than_wer():
 
 
 def test_numbers_are_spelled_out():
-    assert asr.normalize_words("42 and 1300") == "forty two and one thousand three hundred".split()
+    assert asr.normalize_words("42 cats, 7 dogs") == "forty two cats seven dogs".split()
+    assert asr.word_error_rate("I have 3 cats.", "i have three cats") == 0.0
 
 
 def test_transcribe_rejects_bad_input():

@@ -1,0 +1,138 @@
+"""Motion accuracy against ground truth, smoothness, distribution distance and diversity.
+
+All inputs are denormalised 70-dim motion at 25 fps (`motion.spec` layout), numpy [T, 70].
+
+- LVE (lip vertex error, FaceFormer's metric): per frame the largest L2 distance over the six lip
+  keypoints, averaged over frames. Distances are taken in the head's own frame (canonical + exp,
+  pose removed), so a head turn does not count as a lip error; the canonical layout then cancels out.
+- Full-face error: mean L2 over all 21 keypoints after full composition (scale, rotation, translation)
+  on a canonical layout (the corpus layout `motion.visemes.CANONICAL_KEYPOINTS` unless one is given),
+  so head-pose errors count here.
+- Jitter: mean absolute velocity and jerk (third difference) of the keypoints, per second units.
+- Fréchet motion distance: Fréchet distance between Gaussians fitted to per-frame features
+  (the generated channels and their velocities) of two sets of clips, like FID/FVD.
+- Diversity: mean pairwise distance between samples generated for the same input (different seeds).
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from jamflow.errors import UserError
+from jamflow.motion.spec import LIP_KEYPOINTS, MOTION_DIM, NUM_KEYPOINTS
+
+FPS = 25
+
+
+def _check(motion, name: str = "motion") -> np.ndarray:
+    motion = np.asarray(motion, dtype=np.float64)
+    if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
+        raise UserError(f"{name}: expected [frames, {MOTION_DIM}], got shape {tuple(motion.shape)}")
+    return motion
+
+
+def _pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+    pred, gt = _check(pred, "pred"), _check(gt, "gt")
+    n = min(len(pred), len(gt))  # generated clips may differ by a frame from rounding; compare the overlap
+    return pred[:n], gt[:n]
+
+
+def exp_keypoints(motion) -> np.ndarray:
+    """motion [T, 70] -> exp offsets [T, 21, 3] (keypoints in the head's frame, minus the canonical layout)."""
+    return _check(motion)[:, :63].reshape(-1, NUM_KEYPOINTS, 3)
+
+
+def _default_canonical() -> np.ndarray:
+    from jamflow.motion.visemes import CANONICAL_KEYPOINTS
+
+    return np.asarray(CANONICAL_KEYPOINTS, np.float64)
+
+
+def posed_keypoints(motion, kp_canonical=None) -> np.ndarray:
+    """motion [T, 70] -> fully composed keypoints [T, 21, 3] (x = s (kp_c R + exp) + t, t_z ignored)."""
+    import torch
+
+    from jamflow.motion.keypoints import compose_keypoints
+
+    kp = _default_canonical() if kp_canonical is None else np.asarray(kp_canonical, np.float64)
+    out = compose_keypoints(torch.from_numpy(kp).float(), torch.from_numpy(_check(motion)).float())
+    return out.double().numpy()
+
+
+def lip_vertex_error(pred, gt) -> float:
+    """Max over lip keypoints of the L2 error (head frame), mean over frames."""
+    pred, gt = _pair(pred, gt)
+    lips = list(LIP_KEYPOINTS)
+    err = np.linalg.norm(exp_keypoints(pred)[:, lips] - exp_keypoints(gt)[:, lips], axis=-1)  # [T, 6]
+    return float(err.max(1).mean())
+
+
+def face_mean_error(pred, gt, kp_canonical=None) -> float:
+    """Mean L2 error over all 21 composed keypoints and frames (head pose included)."""
+    pred, gt = _pair(pred, gt)
+    return float(np.linalg.norm(posed_keypoints(pred, kp_canonical) - posed_keypoints(gt, kp_canonical), axis=-1).mean())
+
+
+def jitter(motion, kp_canonical=None) -> dict:
+    """Smoothness of one clip: mean |velocity| and |jerk| of composed keypoints (units/s, units/s^3)."""
+    kp = posed_keypoints(motion, kp_canonical)
+    out = {"velocity": float("nan"), "jerk": float("nan")}
+    if len(kp) > 1:
+        out["velocity"] = float(np.linalg.norm(np.diff(kp, axis=0), axis=-1).mean() * FPS)
+    if len(kp) > 3:
+        out["jerk"] = float(np.linalg.norm(np.diff(kp, n=3, axis=0), axis=-1).mean() * FPS**3)
+    return out
+
+
+def motion_features(motion, channels=None) -> np.ndarray:
+    """Per-frame features for distribution metrics: chosen channels and their velocity. [T-1, 2c]"""
+    m = _check(motion)
+    if channels is not None:
+        m = m[:, list(channels)]
+    if len(m) < 2:
+        return np.zeros((0, 2 * m.shape[1]))
+    return np.concatenate([m[1:], np.diff(m, axis=0) * FPS], axis=1)
+
+
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets [n, d] (FID's formula)."""
+    from scipy import linalg
+
+    a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise UserError(f"features: expected two [n>=2, d] arrays of equal d, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if not np.isfinite(covmean).all():  # near-singular covariances: regularise, as FID implementations do
+        eps = 1e-6 * np.eye(len(cov_a))
+        covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    covmean = covmean.real
+    return float(max(0.0, ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean)))
+
+
+def frechet_motion_distance(clips_a: list, clips_b: list, channels=None) -> float:
+    """FMD between two sets of clips ([T, 70] each), on per-frame features of `channels` (default all)."""
+    fa = np.concatenate([motion_features(m, channels) for m in clips_a])
+    fb = np.concatenate([motion_features(m, channels) for m in clips_b])
+    return frechet_distance(fa, fb)
+
+
+def sample_diversity(samples: list, channels=None) -> float:
+    """Mean pairwise per-frame L2 distance between samples of one input (0 = all identical)."""
+    if len(samples) < 2:
+        raise UserError(f"samples: expected at least 2 motion samples for diversity, got {len(samples)}")
+    arrs = [_check(s)[:, list(channels)] if channels is not None else _check(s) for s in samples]
+    n = min(len(a) for a in arrs)
+    dists = [np.linalg.norm(a[:n] - b[:n], axis=-1).mean() for a, b in itertools.combinations(arrs, 2)]
+    return float(np.mean(dists))
+
+
+def motion_metrics(pred, gt, kp_canonical=None) -> dict:
+    """All paired metrics for one generated clip against its ground truth."""
+    return {
+        "lve": lip_vertex_error(pred, gt),
+        "face_err": face_mean_error(pred, gt, kp_canonical),
+        **{f"{k}": v for k, v in jitter(pred, kp_canonical).items()},
+    }
