@@ -121,10 +121,10 @@ class JAMFlow:
                 vocab = Path(checkpoint_dir or ".") / self.config.vocab_file
             tokenizer = get_tokenizer(self.config.tokenizer, vocab)
         self.tokenizer = tokenizer
-        if vocoder is None:
+        if vocoder is None or isinstance(vocoder, (str, Path)):  # None: Vocos if found, else Griffin-Lim
             from jamflow.vocoder import load_vocoder
 
-            vocoder = load_vocoder(device=self.device)
+            vocoder = load_vocoder(None if vocoder is None else str(vocoder), device=str(self.device))
         self.vocoder = vocoder
         self.progress = progress
 

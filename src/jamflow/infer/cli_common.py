@@ -38,6 +38,8 @@ def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
     p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
     p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--dtype", help="float32 | float16 | bfloat16 (default: per device)")
+    p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin) or griffinlim "
+                                     "(default: Vocos from $JAMFLOW_VOCOS / caches, else griffinlim)")
     p.add_argument("--output_dir", help="folder for the outputs (default: outputs)")
     p.add_argument("--output_file", help=f"output name; .wav/.npy/.mp4 share its stem (default: {default_output})")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
@@ -100,7 +102,8 @@ def output_stem(args) -> Path:
 def load_model(args):
     from jamflow.infer.api import JAMFlow
 
-    return JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, progress=not args.quiet)
+    return JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
+                                   progress=not args.quiet)
 
 
 def announce(command: str, settings: InferSettings, jam=None) -> None:

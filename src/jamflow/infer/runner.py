@@ -177,16 +177,7 @@ def run_text(jam, job: TextJob, s: InferSettings) -> Output:
         prompt = prev if (chained and prev is not None) else job.prompt
         ctx_gen = jam.codec.context_for(job.context_motion, gen_frames, start=offset) if jam.has_motion else None
         total = prompt.frames + gen_frames
-        sep = " " if prompt.text and not prompt.text.endswith(" ") else ""
-        jb = make_job(
-            prompt.text + sep + chunk, total,
-            mel=prompt.mel if prompt.frames else None,
-            audio_known=torch.ones(mel_frames(prompt.frames), dtype=torch.bool) if prompt.frames else None,
-            motion=prompt.motion, motion_known=(torch.ones(prompt.frames, dtype=torch.bool)
-                                                if prompt.motion is not None else None),
-            context=(torch.cat([prompt.context, ctx_gen]) if jam.has_motion and prompt.frames else ctx_gen),
-            gen_dim=jam.codec.spec.gen_dim if jam.has_motion else 0,
-            context_dim=jam.codec.spec.context_dim)
+        jb = prompted_job(jam, prompt, chunk, gen_frames, ctx_gen)
         res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
         wav = vocode(jam, res.mel, total)
         motion = jam.codec.denormalize(res.motion, jb.context) if res.motion is not None else None
@@ -210,6 +201,45 @@ def run_text(jam, job: TextJob, s: InferSettings) -> Output:
         motion = smooth_seams(motion, stitcher.seams, radius=max(xf, 2))
     wav = restore_rms(out.wav, job.prompt.rms, s.target_rms)
     return Output(wav, motion, chunks=len(job.chunks), seams=tuple(stitcher.seams))
+
+
+def run_text_batch(jam, task: str, texts: list[str], ref_audio, ref_text, s: InferSettings, outputs: list) -> list:
+    """Several texts with one reference and one settings: those that fit one chunk share a padded
+    sampler batch (same start noise per item as alone); longer ones run through the chunk loop."""
+    prompt = reference_prompt(jam, ref_audio, ref_text, None)
+    texts = [clean_text(t, "gen_text") for t in texts]
+    budget = chunk_char_budget(prompt.text, prompt.frames, s.max_chunk_s, s.speed)
+    results: list = [None] * len(texts)
+    short = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) <= budget]
+    jobs = []
+    for i in short:
+        gen = plan_chunk_frames(TextJob([texts[i]], prompt, None), s)[0]
+        jobs.append(prompted_job(jam, prompt, texts[i], gen, None))
+    renderer = jam._renderer(None)[0] if task == "talk" else None
+    for i, jb, res in zip(short, jobs, generate(jam.model, jobs, s, jam.tokenizer, jam.device, jam.dtype) if jobs else []):
+        wav = vocode(jam, res.mel, jb.frames)[prompt.frames * SAMPLES_PER_MOTION:]
+        motion = None if res.motion is None else jam.codec.denormalize(res.motion, jb.context)[prompt.frames:]
+        out = Output(restore_rms(wav, prompt.rms, s.target_rms), motion)
+        results[i] = jam._finish(out, s, outputs[i], write_video=task == "talk", renderer=renderer)
+    for i in set(range(len(texts))) - set(short):
+        results[i] = getattr(jam, task)(texts[i], ref_audio, ref_text, output=outputs[i], settings=s)
+    return results
+
+
+def prompted_job(jam, prompt: Prompt, text: str, gen_frames: int, ctx_gen):
+    """The continuation job: prompt (known audio, and motion if any) followed by gen_frames to generate."""
+    if jam.has_motion and ctx_gen is None:
+        ctx_gen = torch.zeros(gen_frames, jam.codec.spec.context_dim)
+    sep = " " if prompt.text and not prompt.text.endswith(" ") else ""
+    return make_job(
+        prompt.text + sep + text, prompt.frames + gen_frames,
+        mel=prompt.mel if prompt.frames else None,
+        audio_known=torch.ones(mel_frames(prompt.frames), dtype=torch.bool) if prompt.frames else None,
+        motion=prompt.motion,
+        motion_known=torch.ones(prompt.frames, dtype=torch.bool) if prompt.motion is not None else None,
+        context=torch.cat([prompt.context, ctx_gen]) if jam.has_motion and prompt.frames else ctx_gen,
+        gen_dim=jam.codec.spec.gen_dim if jam.has_motion else 0,
+        context_dim=jam.codec.spec.context_dim)
 
 
 def vocode(jam, mel: torch.Tensor, frames: int) -> np.ndarray:
@@ -383,10 +413,12 @@ def write_outputs(result, output: Path, *, write_video: bool, renderer=None, sou
         paths["wav"] = save_wav(stem.with_name(stem.name + ".wav"), result.wav)
     if result.motion is not None:
         paths["motion"] = save_npy(stem.with_name(stem.name + ".npy"), result.motion)
-    if mux_into is not None:
-        from jamflow.render.video import mux_audio
+    if mux_into is not None:  # dub: the user's video with the new speech (video re-encoded, H.264)
+        from jamflow.render.video import read_video, write_mp4
 
-        paths["video"] = mux_audio(mux_into, paths["wav"], stem.with_name(stem.name + ".mp4"))
+        reader = read_video(mux_into)
+        paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), reader, fps=reader.fps, audio=result.wav,
+                                   progress=progress)
     elif write_video and result.motion is not None:
         from jamflow.render.video import write_mp4
 
@@ -404,6 +436,9 @@ def save_npy(path: Path, array: np.ndarray) -> Path:
     os.close(fd)
     try:
         np.save(tmp, np.asarray(array, np.float32))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file should be readable like any other
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,148 @@
+"""Many jobs with the model loaded once: a jobs file -> outputs, short text jobs batched together.
+
+Jobs file formats (paths inside are relative to the file's folder):
+    .txt    one text per line -> one `task` job per line (default tts), outputs 0000, 0001, ...
+    .jsonl  one JSON object per line: {"task": "tts"|"talk"|"animate"|"dub"|"edit", "output": "name",
+            task arguments (gen_text, ref_audio, ref_text, source, audio, motion, video, text, ...),
+            and any setting (nfe_step, seed, ...)}
+    .toml   [[jobs]] tables with the same keys
+
+Every job is checked before the first one runs. tts/talk jobs whose text fits one chunk and that
+share the reference and settings run as one padded sampler batch (up to `batch_size`).
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from jamflow.errors import UserError
+from jamflow.infer.settings import SETTING_NAMES, InferSettings, make_settings
+
+TASK_ARGS = {
+    "tts": ("gen_text", "ref_audio", "ref_text"),
+    "talk": ("gen_text", "ref_audio", "ref_text", "source", "ref_motion"),
+    "animate": ("audio", "text", "source", "ref_motion"),
+    "dub": ("gen_text", "motion", "ref_audio", "ref_text", "video"),
+    "edit": ("text", "audio", "motion", "audio_spans", "motion_spans", "extend_s", "source", "render"),
+}
+PATH_ARGS = ("ref_audio", "source", "ref_motion", "audio", "motion", "video")
+
+
+@dataclass
+class BatchJob:
+    task: str
+    output: str
+    args: dict
+    settings: InferSettings
+    line: int = 0
+    paths: dict = field(default_factory=dict)
+
+
+def read_jobs(path, task: str = "tts", base: InferSettings | None = None) -> list[BatchJob]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"jobs: expected an existing .txt/.jsonl/.toml file, got {str(path)!r}")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        raw = [{"task": task, "gen_text": line.strip()} for line in text.splitlines() if line.strip()]
+    elif suffix == ".jsonl":
+        raw = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    raw.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise UserError(f"jobs: expected one JSON object per line, got invalid JSON on line {i}: {e}") from None
+    elif suffix == ".toml":
+        try:
+            raw = tomllib.loads(text).get("jobs", [])
+        except tomllib.TOMLDecodeError as e:
+            raise UserError(f"jobs: expected valid TOML with [[jobs]] tables, got {e}") from None
+    else:
+        raise UserError(f"jobs: expected a .txt, .jsonl or .toml file, got {suffix or 'no extension'!r}")
+    if not raw:
+        raise UserError(f"jobs: expected at least one job in {path.name}, got none")
+    return [_check_job(d, i, path.parent, task, base) for i, d in enumerate(raw, 1)]
+
+
+def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | None) -> BatchJob:
+    where = f"jobs line {i}"
+    if not isinstance(d, dict):
+        raise UserError(f"{where}: expected an object, got {type(d).__name__}")
+    d = dict(d)
+    task = d.pop("task", default_task)
+    if task not in TASK_ARGS:
+        raise UserError(f"{where}: task: expected one of {list(TASK_ARGS)}, got {task!r}")
+    output = str(d.pop("output", f"{i - 1:04d}"))
+    settings = {k: d.pop(k) for k in list(d) if k in SETTING_NAMES}
+    unknown = sorted(set(d) - set(TASK_ARGS[task]))
+    if unknown:
+        raise UserError(f"{where}: expected keys among {['task', 'output', *TASK_ARGS[task]]} + settings, got {unknown}")
+    for key in PATH_ARGS:
+        if not d.get(key) or (key == "source" and d[key] == "avatar"):
+            continue
+        p = Path(d[key])
+        p = p if p.is_absolute() else root / p
+        if not p.is_file():
+            raise UserError(f"{where}: {key}: expected an existing file, got {str(p)!r}")
+        d[key] = str(p)
+    for key in ("gen_text", "text"):
+        if key in TASK_ARGS[task] and key in d and (not isinstance(d[key], str) or not d[key].strip()):
+            raise UserError(f"{where}: {key}: expected non-empty text, got {d[key]!r}")
+    if task in ("tts", "talk", "dub") and not d.get("gen_text"):
+        raise UserError(f"{where}: gen_text: expected non-empty text, got nothing")
+    if task in ("animate", "edit") and not d.get("audio"):
+        raise UserError(f"{where}: audio: expected an audio file, got nothing")
+    try:
+        s = make_settings(base, **settings)
+    except TypeError as e:
+        raise UserError(f"{where}: expected settings of the right type, got {e}") from None
+    return BatchJob(task, output, d, s, line=i)
+
+
+def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> list[BatchJob]:
+    """Run every job; returns them with `paths` filled. Short tts/talk jobs are batched."""
+    from jamflow.infer import runner
+
+    output_dir = Path(output_dir)
+    outputs = [j.output for j in jobs]
+    if len(set(outputs)) != len(outputs):
+        raise UserError("jobs: expected a distinct output name per job, got duplicates")
+    groups: dict[tuple, list[BatchJob]] = {}
+    singles: list[BatchJob] = []
+    for j in jobs:
+        j.settings = j.settings.with_seed()
+        if j.task in ("tts", "talk") and not j.args.get("ref_motion") and j.args.get("source") in (None, "avatar"):
+            key = (j.task, j.args.get("ref_audio"), j.args.get("ref_text"), tuple(j.settings.to_dict().items()))
+            groups.setdefault(key, []).append(j)
+        else:
+            singles.append(j)
+    bar = tqdm(total=len(jobs), desc="jobs", unit="job", disable=not jam.progress)
+    for (task, ref_audio, ref_text, _), members in groups.items():
+        for start in range(0, len(members), batch_size):
+            part = members[start: start + batch_size]
+            results = runner.run_text_batch(jam, task, [m.args["gen_text"] for m in part], ref_audio, ref_text,
+                                            part[0].settings, [output_dir / m.output for m in part])
+            for m, r in zip(part, results):
+                m.paths = r.paths
+            bar.update(len(part))
+    for j in singles:
+        method = getattr(jam, j.task)
+        a = dict(j.args)
+        if j.task in ("tts", "talk"):
+            pos = (a.pop("gen_text"), a.pop("ref_audio", None), a.pop("ref_text", None))
+        elif j.task == "animate":
+            pos = (a.pop("audio"),)
+        elif j.task == "dub":
+            pos = (a.pop("gen_text"), a.pop("motion", None), a.pop("ref_audio", None), a.pop("ref_text", None))
+        else:
+            pos = (a.pop("text"), a.pop("audio"), a.pop("motion", None))
+        j.paths = method(*pos, **a, output=output_dir / j.output, settings=j.settings).paths
+        bar.update(1)
+    bar.close()
+    return jobs

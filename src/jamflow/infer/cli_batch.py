@@ -1,0 +1,32 @@
+"""`jamflow batch`: run a file of jobs (.txt / .jsonl / .toml) with the model loaded once."""
+from __future__ import annotations
+
+from jamflow.errors import UserError
+from jamflow.infer import cli_common as common
+
+
+def add_cli(parser):
+    parser.add_argument("jobs", nargs="?", help="jobs file: .txt (one text per line), .jsonl or .toml ([[jobs]])")
+    parser.add_argument("--task", choices=["tts", "talk"], help="task for the lines of a .txt file (default tts)")
+    parser.add_argument("--batch_size", type=int, help="short text jobs per sampler call (default 8)")
+    common.add_common_args(parser, default_output="")
+
+
+def run_cli(args) -> int:
+    from jamflow.infer.batch import read_jobs, run_batch
+
+    args = common.resolve(args)
+    if not args.jobs:
+        raise UserError("jobs: expected a jobs file (.txt/.jsonl/.toml), got nothing")
+    batch_size = args.batch_size or 8
+    if batch_size < 1:
+        raise UserError(f"--batch_size: expected >= 1, got {batch_size}")
+    settings = common.settings_from(args)
+    jobs = read_jobs(args.jobs, task=args.task or "tts", base=settings)  # every job checked before any runs
+    jam = common.load_model(args)
+    common.announce("batch", settings, jam)
+    print(f"{len(jobs)} job(s) from {args.jobs}")
+    run_batch(jam, jobs, args.output_dir or "outputs", batch_size=batch_size)
+    for j in jobs:
+        print(f"job {j.line} ({j.task}, seed {j.settings.seed}): " + ", ".join(str(p) for p in j.paths.values()))
+    return 0

@@ -1,0 +1,51 @@
+"""A tiny random JAM model saved in the official layout, loaded once for the whole infer test set."""
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from jamflow.config import get_preset
+from jamflow.model.jam import JAMModel
+
+FAST = dict(nfe_step=2, seed=7)  # every test samples with 2 steps: shapes and plumbing, not quality
+
+
+@pytest.fixture(scope="session")
+def fast():
+    return dict(FAST)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = JAMModel(get_preset("tiny", audio=dict(text_num_embeds=256)))
+    # zero-init output layers would make every velocity 0; randomise so outputs depend on inputs
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().sum() == 0 and p.dim() >= 1:
+                p.normal_(0, 0.02)
+    rng = np.random.default_rng(0)
+    stats = {"mean": rng.normal(0, 0.5, 70).tolist(), "std": rng.uniform(0.5, 2.0, 70).tolist()}
+    folder = tmp_path_factory.mktemp("ckpt") / "tiny"
+    model.save_pretrained(folder, motion_stats=stats)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def jam(tiny_ckpt):
+    from jamflow.infer.api import JAMFlow
+    from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
+
+    voc = GriffinLimVocoder(FallbackConfig(nnls_iters=2, gl_iters=2))
+    return JAMFlow.from_pretrained(tiny_ckpt, device="cpu", vocoder=voc, progress=False)
+
+
+@pytest.fixture(scope="session")
+def ref_wav(tmp_path_factory):
+    """1.6 s of a voiced-like signal (harmonics + envelope) at 24 kHz, and its path."""
+    t = np.arange(int(1.6 * 24000)) / 24000
+    wav = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    wav = (0.1 * wav / np.abs(wav).max()).astype(np.float32)
+    path = tmp_path_factory.mktemp("ref") / "ref.wav"
+    sf.write(path, wav, 24000)
+    return wav, path
