@@ -1,0 +1,94 @@
+"""Offline vocoder used when no Vocos weights are present: mel inversion + fast Griffin-Lim.
+
+1. Magnitude: exp(log-mel) -> linear STFT magnitude by non-negative least squares against the mel
+   filterbank (multiplicative updates, which keep every bin >= 0 and converge in a few dozen steps),
+   starting from each filter's mean level spread back over the bins it covers.
+2. Phase: fast Griffin-Lim (Perraudin, Balazs & Sondergaard 2013: Griffin-Lim with momentum 0.99),
+   64 iterations on the mel's own STFT grid (n_fft 1024, hop 256). A finer phase-search hop (the
+   magnitudes interpolated in time) is available (`hop_divisor`) but scored no better in our
+   pocketsphinx test and costs 2-4x: see docs/frontend.md.
+
+It is intelligible but robotic: use it to look at results offline, not to judge voice quality.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from jamflow.audio.mel import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, mel_filterbank
+from jamflow.errors import UserError
+
+
+@dataclass
+class FallbackConfig:
+    nnls_iters: int = 40
+    gl_iters: int = 64
+    momentum: float = 0.99
+    hop_divisor: int = 1  # phase search on hop 256 / hop_divisor
+    seed: int = 0  # the initial phase; fixed so the output is deterministic
+
+
+class GriffinLimVocoder:
+    """`decode(log-mel [b, 100, n]) -> wav [b, (n - 1) * 256]` without any learned weights."""
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, cfg: FallbackConfig | None = None, device: str = "cpu"):
+        self.cfg = cfg or FallbackConfig()
+        self.device = torch.device(device)
+        fb = mel_filterbank(scale="htk").float()  # [513, 100]
+        self.fb = fb.to(self.device)
+        # start: a flat spectrum under each filter, bins averaging the filters that cover them
+        area = fb.sum(0).clamp_min(1e-8)  # [100]
+        self.spread = (fb / area / fb.sum(1, keepdim=True).clamp_min(1e-8)).to(self.device)  # [513, 100]
+        self.gram = (fb @ fb.T).to(self.device)  # [513, 513]
+
+    def to(self, device):
+        return GriffinLimVocoder(self.cfg, device)
+
+    def mel_to_magnitude(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """log-mel [b, 100, n] -> linear magnitude [b, 513, n] >= 0 (NNLS against the filterbank)."""
+        mel = torch.exp(log_mel)  # [b, 100, n]
+        mag = torch.einsum("fm,bmn->bfn", self.spread, mel).clamp_min(1e-6)
+        target = torch.einsum("fm,bmn->bfn", self.fb, mel)  # fb M, fixed
+        for _ in range(self.cfg.nnls_iters):  # Lee-Seung update for min ||fb^T S - M||^2, S >= 0
+            mag = mag * target / (torch.einsum("fg,bgn->bfn", self.gram, mag) + 1e-9)
+        return mag
+
+    def _stft(self, x, hop, window):
+        return torch.stft(x, N_FFT, hop, N_FFT, window, center=True, return_complex=True)
+
+    def _istft(self, spec, hop, window, length):
+        return torch.istft(spec, N_FFT, hop, N_FFT, window, center=True, length=length)
+
+    @torch.inference_mode()
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        if mel.dim() == 2:
+            mel = mel[None]
+        if mel.dim() != 3 or mel.shape[1] != N_MELS:
+            raise UserError(f"mel: expected shape [b, {N_MELS}, frames], got {tuple(mel.shape)}")
+        if not torch.isfinite(mel).all():
+            raise UserError("mel: expected finite values, got NaN/inf")
+        mel = mel.to(self.device, torch.float32)
+        n = mel.shape[-1]
+        length = (n - 1) * HOP_LENGTH
+        if length <= 0:
+            raise UserError(f"mel: expected at least 2 frames, got {n}")
+        mag = self.mel_to_magnitude(mel)  # [b, 513, n]
+        hop = HOP_LENGTH // self.cfg.hop_divisor
+        fine = 1 + length // hop
+        mag = F.interpolate(mag, size=fine, mode="linear", align_corners=True)  # same instants, finer grid
+        window = torch.hann_window(N_FFT, device=self.device)
+        gen = torch.Generator(device="cpu").manual_seed(self.cfg.seed)
+        phase = torch.rand(mag.shape, generator=gen).to(self.device) * 2 * torch.pi
+        spec = torch.polar(mag, phase)
+        prev = torch.zeros_like(spec)
+        for _ in range(self.cfg.gl_iters):
+            wav = self._istft(spec, hop, window, length)
+            proj = self._stft(wav, hop, window)
+            accel = proj + self.cfg.momentum * (proj - prev)  # the "fast" in fast Griffin-Lim
+            prev = proj
+            spec = mag * torch.exp(1j * torch.angle(accel))
+        return self._istft(spec, hop, window, length)

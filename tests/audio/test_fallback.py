@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+
+from jamflow.audio import mel_spectrogram
+from jamflow.errors import UserError
+from jamflow.vocoder import FallbackConfig, GriffinLimVocoder, load_vocoder
+
+
+def _vowel(seconds=1.0, f0=140.0, sr=24000):
+    """Harmonic source with two formant-like peaks and a slow pitch glide: a crude sung vowel."""
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 2 * t))) / sr
+    wav = sum((np.exp(-((k * f0 - 700) / 300) ** 2) + 0.5 * np.exp(-((k * f0 - 1800) / 400) ** 2)) * np.sin(k * phase)
+              for k in range(1, 60))
+    return torch.tensor(0.2 * wav / np.abs(wav).max(), dtype=torch.float32)
+
+
+def test_nnls_magnitude_explains_the_mel_better_than_a_clamped_pseudo_inverse():
+    voc = GriffinLimVocoder(FallbackConfig(nnls_iters=40))
+    mel = mel_spectrogram(_vowel(0.5))
+    mag = voc.mel_to_magnitude(mel)
+    assert (mag >= 0).all()
+    fb_pinv = torch.from_numpy(np.linalg.pinv(voc.fb.T.double().numpy())).float()  # [513, 100]
+    pinv = torch.clamp(torch.einsum("fm,bmn->bfn", fb_pinv, mel.exp()), min=0)
+    err = lambda m: (torch.einsum("fm,bfn->bmn", voc.fb, m) - mel.exp()).norm()  # noqa: E731
+    assert err(mag) < 0.5 * err(pinv)
+
+
+def test_griffin_lim_output_reproduces_the_input_mel():
+    wav = _vowel(0.6)
+    mel = mel_spectrogram(wav)
+    out = GriffinLimVocoder(FallbackConfig(gl_iters=24)).decode(mel)
+    assert out.shape == (1, (mel.shape[-1] - 1) * 256)
+    remel = mel_spectrogram(out)
+    loud = mel > mel.max() - 6  # bins within ~50 dB of the peak: where the energy is
+    assert (remel - mel)[loud].abs().mean() < 0.5  # log-mel units (~4 dB)
+    random_phase = torch.istft(torch.polar(GriffinLimVocoder().mel_to_magnitude(mel),
+                                           torch.rand(1, 513, mel.shape[-1]) * 6.28), 1024, 256,
+                               window=torch.hann_window(1024))
+    assert (mel_spectrogram(random_phase) - mel)[loud].abs().mean() > (remel - mel)[loud].abs().mean()
+
+
+def test_fallback_is_deterministic_batched_and_checks_input():
+    voc = GriffinLimVocoder(FallbackConfig(gl_iters=4, nnls_iters=4))
+    mel = mel_spectrogram(torch.randn(2, 3000) * 0.1)
+    a, b = voc.decode(mel), voc.decode(mel)
+    assert torch.equal(a, b) and a.shape == (2, (mel.shape[-1] - 1) * 256)
+    with pytest.raises(UserError, match="mel"):
+        voc.decode(torch.randn(1, 80, 10))
+    with pytest.raises(UserError, match="finite"):
+        voc.decode(torch.full((1, 100, 10), float("nan")))
+
+
+def test_load_vocoder_falls_back_without_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAMFLOW_VOCOS", str(tmp_path / "none"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.warns(UserWarning, match="Griffin-Lim"):
+        voc = load_vocoder()
+    assert isinstance(voc, GriffinLimVocoder)
+    assert isinstance(load_vocoder("griffinlim"), GriffinLimVocoder)
+    with pytest.raises(UserError, match="vocoder"):
+        load_vocoder(tmp_path / "missing")
