@@ -101,3 +101,12 @@ def read_metrics(run_dir: Path) -> dict[int, float]:
 
 def run_jamflow(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "jamflow.cli", *args], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def helpers():
+    """The helper functions above (test modules cannot import conftest under --import-mode=importlib)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(write_corpus=write_corpus, write_config=write_config, read_metrics=read_metrics,
+                           run_jamflow=run_jamflow)

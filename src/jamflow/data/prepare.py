@@ -254,6 +254,13 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
 
     index_path = out_dir / f"index-{shard_i}-of-{shard_n}.jsonl"
     done = read_index(index_path)
+    text = index_path.read_text() if index_path.is_file() else ""
+    if text and (not text.endswith("\n") or len(text.splitlines()) != len(done)):
+        # a torn last line (killed mid-write): rewrite the good lines so appends start on a fresh line
+        fd, tmp = tempfile.mkstemp(prefix=index_path.name + ".", suffix=".tmp", dir=out_dir)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in done.values())
+        os.replace(tmp, index_path)
     todo = [c for k, c in enumerate(clips) if k % shard_n == shard_i and str(c["id"]) not in done]
     job = PrepareJob(str(manifest_path.parent), str(out_dir), tokenizer, vocab, mean, std,
                      min_duration, max_duration, max_mismatch)

@@ -163,6 +163,14 @@ def load_checkpoint(path: str | Path) -> dict:
 # ---------------------------------------------------------------------------------------------
 # export: EMA weights -> save_pretrained folder
 
+def inference_weights(path: Path, use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """Full state dict for inference: the EMA parameters over the online state (which has the buffers)."""
+    state = load_file(str(path / "model.safetensors"))
+    if use_ema and (path / "ema.safetensors").is_file():
+        state.update(load_file(str(path / "ema.safetensors")))
+    return state
+
+
 def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True) -> Path:
     """Training checkpoint (or run folder) -> inference checkpoint (model.safetensors + config.json)."""
     from jamflow.config import JAMConfig
@@ -170,11 +178,10 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True) -> Pat
 
     path = resolve_checkpoint(checkpoint)
     state = json.loads((path / "state.json").read_text())
-    weights_file = path / ("ema.safetensors" if use_ema else "model.safetensors")
-    if not weights_file.is_file():
-        raise UserError(f"--checkpoint: expected {weights_file.name} in {path}, got none (EMA disabled? use --no_ema)")
+    if use_ema and not (path / "ema.safetensors").is_file():
+        raise UserError(f"--checkpoint: expected ema.safetensors in {path}, got none (EMA disabled? use --no_ema)")
     model = JAMModel(JAMConfig.from_dict(state["model_config"]))
-    model.load_state_dict(load_file(str(weights_file)), strict=True)
+    model.load_state_dict(inference_weights(path, use_ema), strict=True)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))

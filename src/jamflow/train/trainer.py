@@ -66,11 +66,9 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
         if (path / "model.safetensors").is_file() and (path / "config.json").is_file():
             state = load_file(str(path / "model.safetensors"))  # an exported inference checkpoint
         else:
-            from jamflow.train.checkpoints import resolve_checkpoint
+            from jamflow.train.checkpoints import inference_weights, resolve_checkpoint
 
-            ckpt = resolve_checkpoint(path)
-            state = load_file(str(ckpt / ("ema.safetensors" if (ckpt / "ema.safetensors").is_file()
-                                          else "model.safetensors")))
+            state = inference_weights(resolve_checkpoint(path))
         from jamflow.model.jam import load_state_strict
 
         load_state_strict(model, state, str(path))

@@ -1,0 +1,175 @@
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jamflow.errors import UserError
+from jamflow.train.config import load_config
+from jamflow.train.trainer import Trainer
+
+
+def _train(cfg_path, *overrides, resume=False):
+    trainer = Trainer(load_config(cfg_path, list(overrides)), resume=resume, progress=False)
+    trainer.fit()
+    return trainer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_loss_falls(cache, tmp_path, helpers):
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
+                               optim={"lr": 3e-3, "warmup_updates": 3, "total_updates": 24},
+                               checkpoint={"every": 100})
+    _train(cfg)
+    losses = list(helpers.read_metrics(tmp_path / "run").values())
+    assert len(losses) == 24
+    # the zero-initialised output starts at the "predict nothing" loss; a learning model goes well below
+    assert sum(losses[-4:]) / 4 < 0.7 * losses[0], losses
+
+
+def test_two_process_ddp_equals_one_process_with_double_batch(cache, tmp_path, helpers):
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run", data={"cache": str(cache),
+                               "max_frames": 800, "max_samples": 2}, optim={"lr": 3e-3, "total_updates": 4,
+                               "warmup_updates": 1}, checkpoint={"every": 100})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", str(_free_port()), "-m", "jamflow.cli", "train", "--config", str(cfg),
+                          "--no_progress", f"run_dir={tmp_path / 'ddp'}"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    assert "2 process(es)" in ddp.stdout
+    _train(cfg, f"run_dir={tmp_path / 'one'}", "optim.grad_accum=2")
+    two, one = helpers.read_metrics(tmp_path / "ddp"), helpers.read_metrics(tmp_path / "one")
+    assert list(two) == list(one) == [1, 2, 3, 4]
+    for step in one:
+        assert two[step] == pytest.approx(one[step], rel=1e-4, abs=1e-5)
+    assert len(set(round(v, 3) for v in one.values())) == 4  # the weights did move between steps
+
+
+def test_kill_mid_run_then_resume_is_exact(cache, tmp_path, helpers):
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
+                               optim={"lr": 3e-3, "warmup_updates": 3, "total_updates": 40},
+                               checkpoint={"every": 4, "keep_last": 2})
+    proc = subprocess.Popen([sys.executable, "-m", "jamflow.cli", "train", "--config", str(cfg), "--no_progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    latest = tmp_path / "run" / "checkpoints" / "latest"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if latest.is_file() and int(latest.read_text().strip().split("_")[1]) >= 8:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training ended before the test could kill it"
+    killed_at = max(helpers.read_metrics(tmp_path / "run"))
+    assert killed_at < 40
+    _train(cfg, resume=True)  # continues from the latest checkpoint, appends to metrics.jsonl
+    _train(cfg, f"run_dir={tmp_path / 'straight'}")
+    resumed, straight = helpers.read_metrics(tmp_path / "run"), helpers.read_metrics(tmp_path / "straight")
+    assert list(resumed) == list(range(1, 41))
+    for step in straight:  # read_metrics also checked that steps run twice agree
+        assert resumed[step] == pytest.approx(straight[step], abs=1e-5), step
+    a = load_file(str(tmp_path / "run" / "checkpoints" / "step_00000040" / "ema.safetensors"))
+    b = load_file(str(tmp_path / "straight" / "checkpoints" / "step_00000040" / "ema.safetensors"))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 2e-5, max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert len(list((tmp_path / "run" / "checkpoints").glob("step_*"))) == 2  # keep_last
+
+
+def test_motion_stage_trains_only_motion(cache, tmp_path, helpers):
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run", stage="motion",
+                               optim={"lr": 3e-3, "total_updates": 3, "warmup_updates": 1})
+    trainer = Trainer(load_config(cfg), progress=False)
+    model = trainer.acc.unwrap_model(trainer.model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.fit()
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("motion.") for k in changed)
+    metrics = helpers.read_metrics(tmp_path / "run")
+    assert len(metrics) == 3
+    last = [line for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all('"loss_audio": 0.0' in line for line in last)  # audio -> motion masks: audio always known
+
+
+def test_export_and_init_from(cache, tmp_path, helpers):
+    from jamflow.model.jam import JAMModel
+
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
+                               optim={"lr": 3e-3, "total_updates": 5, "warmup_updates": 1})
+    _train(cfg)
+    r = helpers.run_jamflow(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "export")])
+    assert r.returncode == 0, r.stderr
+    model = JAMModel.from_pretrained(tmp_path / "export")
+    ema = load_file(str(tmp_path / "run" / "checkpoints" / "step_00000005" / "ema.safetensors"))
+    online = load_file(str(tmp_path / "run" / "checkpoints" / "step_00000005" / "model.safetensors"))
+    state = model.state_dict()
+    assert all(torch.equal(state[k], ema[k]) for k in ema)
+    assert any(not torch.equal(ema[k], online[k]) for k in ema)  # it really is the EMA, not the online weights
+    assert len(model.motion_stats["mean"]) == 70
+    # a new run initialised from the export starts from exactly those weights
+    cfg2 = helpers.write_config(tmp_path / "c2.yaml", cache, tmp_path / "run2",
+                                model={"preset": "tiny", "overrides": {"audio": {"text_num_embeds": 256}},
+                                       "init_from": str(tmp_path / "export")})
+    t2 = Trainer(load_config(cfg2), progress=False)
+    s2 = t2.acc.unwrap_model(t2.model).state_dict()
+    assert all(torch.equal(s2[k], state[k]) for k in state)
+
+
+def test_init_audio_from_f5_checkpoint(cache, tmp_path, helpers):
+    from safetensors.torch import save_file
+
+    from jamflow.config import get_preset
+    from jamflow.model.audio_dit import AudioDiT
+    from jamflow.model.f5_weights import export_f5_state
+
+    acfg = get_preset("tiny", audio={"text_num_embeds": 256}).audio
+    torch.manual_seed(123)
+    f5 = AudioDiT(acfg)
+    for p in f5.parameters():  # the zero-initialised layers too, so every key is checked
+        torch.nn.init.normal_(p, std=0.02)
+    save_file(export_f5_state(f5), str(tmp_path / "f5.safetensors"))
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run")
+    t = Trainer(load_config(cfg, [f"model.init_f5={tmp_path / 'f5.safetensors'}"]), progress=False)
+    audio = t.acc.unwrap_model(t.model).audio.state_dict()
+    ref = f5.state_dict()
+    assert all(torch.equal(audio[k], ref[k]) for k in ref)
+
+
+def test_bad_configs_fail_before_work(cache, tmp_path, helpers):
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run")
+    cases = [
+        (["optim.lr_max=1"], "optim.lr_max: expected one of"),
+        (["stage=audio_motion"], "stage: expected one of"),
+        (["optim.total_updates=many"], "optim.total_updates: expected int"),
+        ([f"data.cache={tmp_path / 'nowhere'}"], "data.cache: expected a folder"),
+        ([f"model.init_f5={tmp_path / 'f5.pt'}"], "model.init_f5: expected an existing checkpoint"),
+        (["optim.grad_accum=0"], "optim.grad_accum: expected a positive number"),
+        (["optim"], "override: expected key.path=value"),
+    ]
+    for overrides, message in cases:
+        with pytest.raises(UserError, match=message):
+            load_config(cfg, overrides)
+    with pytest.raises(UserError, match="model.overrides"):
+        Trainer(load_config(cfg, ["model.overrides.audio.depht=3"]), progress=False)
+    with pytest.raises(UserError, match="tokenized with 'char'"):
+        Trainer(load_config(cfg, ["model.overrides.tokenizer=char"]), progress=False)
+    with pytest.raises(UserError, match="text_num_embeds"):
+        Trainer(load_config(cfg, ["model.overrides.audio.text_num_embeds=64"]), progress=False)
+    with pytest.raises(UserError, match="masks: expected MaskConfig"):
+        Trainer(load_config(cfg, ["masks.p_everything=1"]), progress=False)
+    assert not (tmp_path / "run").exists()  # nothing was written by the failed starts
+    r = helpers.run_jamflow(["train", "--config", str(tmp_path / "missing.yaml")])
+    assert r.returncode == 2 and "--config: expected an existing YAML file" in r.stderr
+    (tmp_path / "broken.yaml").write_text("data: [unclosed\n")
+    r = helpers.run_jamflow(["train", "--config", str(tmp_path / "broken.yaml")])
+    assert r.returncode == 2 and "expected valid YAML" in r.stderr
