@@ -160,7 +160,7 @@ def warp_affine(img: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.nda
     sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
     # grid_sample with align_corners=False: pixel centre i sits at (2i + 1) / n - 1
     grid = torch.from_numpy(np.stack([(2 * sx + 1) / w_in - 1, (2 * sy + 1) / h_in - 1], -1)).float()[None]
-    src = torch.from_numpy(np.ascontiguousarray(img)).float()
+    src = torch.from_numpy(np.array(img, dtype=np.float32))
     src = src[..., None] if src.ndim == 2 else src
     out = F.grid_sample(src.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     out = out[0].permute(1, 2, 0).numpy()

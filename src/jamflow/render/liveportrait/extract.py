@@ -82,6 +82,7 @@ def track_faces(frames, detector: FaceDetector, cfg: CropConfig = DRIVING_CROP, 
 class Extracted:
     motion: np.ndarray  # [T, 70] at 25 fps
     kp: np.ndarray  # [T, 21, 3] canonical keypoints at 25 fps
+    crop_params: np.ndarray  # [T, 4] face crop (cx, cy, side, angle) at 25 fps, source pixels
     fps_in: Fraction
     frames_in: int
     first_crop: np.ndarray  # uint8 [512, 512, 3]
@@ -118,7 +119,8 @@ def extract_video(path, nets, detector: FaceDetector | None = None, batch_size: 
     bar.close()
     motion = np.concatenate(motions).astype(np.float32)
     kp = np.concatenate(kps).astype(np.float32)
-    return Extracted(resample(motion, fps_in), resample(kp, fps_in), fps_in, len(motion), first)
+    return Extracted(resample(motion, fps_in), resample(kp, fps_in), resample(params[: len(motion)], fps_in), fps_in,
+                     len(motion), first)
 
 
 def motion_template(motion: np.ndarray, kp: np.ndarray, fps: int = FPS) -> dict:

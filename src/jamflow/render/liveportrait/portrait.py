@@ -25,13 +25,13 @@ from jamflow.render.liveportrait.weights import LivePortraitNets
 INPUT_SIZE = 256
 
 
-def to_input(crops, device="cpu", dtype=torch.float32) -> torch.Tensor:
-    """uint8 [b, H, W, 3] (or [H, W, 3]) -> [b, 3, 256, 256] in [0, 1]."""
+def to_input(crops, device="cpu", dtype=torch.float32, size: int = INPUT_SIZE) -> torch.Tensor:
+    """uint8 [b, H, W, 3] (or [H, W, 3]) -> [b, 3, size, size] in [0, 1]."""
     x = torch.as_tensor(np.ascontiguousarray(crops))
     x = x[None] if x.ndim == 3 else x
     x = x.to(device).permute(0, 3, 1, 2).float() / 255
-    if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return x.clamp(0, 1).to(dtype)
 
 
@@ -48,14 +48,14 @@ def _dtype(module) -> torch.dtype:
 def extract_motion(nets: LivePortraitNets, crops) -> tuple[torch.Tensor, torch.Tensor]:
     """Face crops uint8 [b, S, S, 3] -> (motion [b, 70], canonical keypoints [b, 21, 3]), fp32."""
     p = next(nets.M.parameters())
-    info = kp_info(nets.M(to_input(crops, p.device, p.dtype)))
+    info = kp_info(nets.M(to_input(crops, p.device, p.dtype, nets.input_size)))
     return to_motion70(info), info["kp"]
 
 
 @torch.no_grad()
 def appearance(nets: LivePortraitNets, crops) -> torch.Tensor:
     p = next(nets.F.parameters())
-    return nets.F(to_input(crops, p.device, p.dtype))  # [b, 32, 16, 64, 64]
+    return nets.F(to_input(crops, p.device, p.dtype, nets.input_size))  # [b, 32, 16, 64, 64]
 
 
 def compose_relative(kp_c: torch.Tensor, src: torch.Tensor, drv: torch.Tensor, ref: torch.Tensor,

@@ -277,6 +277,7 @@ class LivePortraitNets:
     W: WarpingNetwork
     G: SPADEDecoder
     S: StitchingRetargeting | None
+    input_size: int = 256  # F and M see crops resized to this; G renders 2x it
 
     def to(self, device=None, dtype=None) -> "LivePortraitNets":
         for n in ("F", "M", "W", "G", "S"):
