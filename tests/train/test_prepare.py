@@ -61,14 +61,19 @@ def test_bad_clips_are_skipped_with_reasons(tmp_path, helpers):
     manifest = helpers.write_corpus(tmp_path / "c", n=4, seed=1)
     clips = [json.loads(x) for x in manifest.read_text().splitlines()]
     np.save(tmp_path / "c" / clips[0]["motion"], np.zeros((400, 70), np.float32))  # 16 s of motion, ~1 s of audio
-    clips[1]["motion"] = "motion/nothing.npy"
-    manifest.write_text("".join(json.dumps(c) + "\n" for c in clips))
+    np.save(tmp_path / "c" / clips[1]["motion"], np.zeros((30, 69), np.float32))  # wrong channel count
     out = tmp_path / "cache"
     s = prepare(str(manifest), str(out), tokenizer="byte", workers=1, progress=False, max_duration=30)
     assert s == {"prepared": 2, "skipped": 2, "already_done": 0, "total": 4}
     lines = [json.loads(x) for x in (out / "index-0-of-1.jsonl").read_text().splitlines()]
     reasons = {line["id"]: line.get("skipped", "") for line in lines}
-    assert "apart" in reasons[clips[0]["id"]] and "not found" in reasons[clips[1]["id"]]
+    assert "apart" in reasons[clips[0]["id"]] and "[frames, 70]" in reasons[clips[1]["id"]]
+    # a missing file is a manifest error, found before any work
+    clips[2]["motion"] = "motion/nothing.npy"
+    manifest.write_text("".join(json.dumps(c) + "\n" for c in clips))
+    with pytest.raises(UserError, match="nothing.npy"):
+        prepare(str(manifest), str(tmp_path / "cache2"), tokenizer="byte", progress=False)
+    assert not (tmp_path / "cache2").exists()
 
 
 def test_bad_arguments_fail_before_work(corpus, tmp_path, helpers):

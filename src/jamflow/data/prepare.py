@@ -51,34 +51,12 @@ def motion_frames_for(mel_frames: int) -> int:
 # manifest + card
 
 def read_manifest(path: Path) -> tuple[list[dict], dict]:
-    """manifest.jsonl (+ card.json beside it) -> (clips, card). Paths stay relative to the manifest."""
+    """manifest.jsonl (+ card.json beside it) -> (clips with absolute paths, card); checks every file."""
+    from jamflow.data.manifest import read_card, read_manifest as read_rows
+
     if not path.is_file():
         raise UserError(f"--manifest: expected an existing manifest.jsonl, got {str(path)!r}")
-    try:
-        from jamflow.data.manifest import load_manifest  # the corpus area's reader, when present
-    except ImportError:
-        load_manifest = None
-    if load_manifest is not None:
-        clips, card = load_manifest(path)
-        return [c if isinstance(c, dict) else c.to_dict() for c in clips], (
-            card if isinstance(card, dict) else card.to_dict())
-    clips = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            clip = json.loads(line)
-        except json.JSONDecodeError:
-            raise UserError(f"--manifest: expected one JSON object per line, got invalid JSON on line {n}") from None
-        for key in ("id", "audio", "text"):
-            if key not in clip:
-                raise UserError(f"--manifest: expected key {key!r} on line {n}, got keys {sorted(clip)}")
-        clips.append(clip)
-    card_path = path.parent / "card.json"
-    if not card_path.is_file():
-        raise UserError(f"--manifest: expected a dataset card {card_path} beside the manifest, got none")
-    card = json.loads(card_path.read_text())
-    return clips, card
+    return read_rows(path, check_files=True), read_card(path.parent / "card.json")
 
 
 def _card_stats(card: dict) -> tuple[np.ndarray, np.ndarray]:

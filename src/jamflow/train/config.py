@@ -24,7 +24,7 @@ PRECISIONS = ("no", "fp16", "bf16", "auto")
 
 @dataclass
 class DataConfig:
-    cache: str = ""  # folder written by `jamflow prepare`; relative paths resolve against the YAML file
+    cache: str = ""  # folder written by `jamflow prepare` (relative paths: against the working directory)
     split: str = "train"
     max_frames: int = 38400  # mel frames per batch per process (F5-TTS's default budget)
     max_samples: int = 64  # clips per batch per process
@@ -191,7 +191,6 @@ def set_dotted(data: dict, path: list[str], value) -> None:
 def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML experiment file, apply `key.path=value` overrides, check everything."""
     data: dict = {}
-    base = Path.cwd()
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -200,11 +199,10 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> Tr
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
             raise UserError(f"--config: expected valid YAML, got a parse error in {path}: {e}") from None
-        base = path.resolve().parent
     for text in overrides:
         set_dotted(data, *parse_override(text))
     cfg = from_dict(TrainConfig, data)
-    return validate(cfg, base)
+    return validate(cfg, Path.cwd())
 
 
 def validate(cfg: TrainConfig, base: Path) -> TrainConfig:
