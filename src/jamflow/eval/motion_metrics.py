@@ -16,6 +16,7 @@ All inputs are denormalised 70-dim motion at 25 fps (`motion.spec` layout), nump
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 
@@ -102,11 +103,17 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise UserError(f"features: expected two [n>=2, d] arrays of equal d, got {a.shape} and {b.shape}")
+    # constant features (channels a spec never moves: t_z, often scale) make both covariances singular
+    # and carry no information: drop them, keeping the distance well defined
+    keep = np.concatenate([a, b]).std(0) > 1e-9
+    a, b = a[:, keep], b[:, keep]
+    if a.shape[1] == 0:
+        return 0.0
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular covariances: regularise, as FID implementations do
-        eps = 1e-6 * np.eye(len(cov_a))
+    eps = 1e-9 * np.eye(len(cov_a))  # a set with fewer frames than features is still rank-deficient
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
         covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
     covmean = covmean.real
     return float(max(0.0, ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean)))

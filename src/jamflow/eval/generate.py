@@ -1,0 +1,97 @@
+"""Checkpoint + test manifest -> a generated manifest (same ids) that `jamflow eval` can score.
+
+Every test clip is regenerated zero-shot: the prompt is *another* clip of the same speaker from the
+reference manifest (so a held-out voice is cloned from a held-out clip, never from the clip itself).
+What is given and what is generated follows the task:
+
+    tts      text + prompt audio                  -> audio (+ the motion generated alongside)
+    talk     text + prompt audio + prompt motion  -> audio + motion
+    animate  ground-truth audio (+ text)          -> motion
+    dub      ground-truth motion + text + prompt  -> audio
+
+With `samples > 1` each clip is generated with several seeds; extra samples get ids "<id>@<k>" and are
+used for the diversity metric only. Videos are not rendered (the metrics read wav + motion).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from jamflow.errors import UserError
+
+TASKS = ("tts", "talk", "animate", "dub")
+SAMPLE_SEP = "@"
+
+
+def prompt_for(row: dict, pool: list[dict]) -> dict | None:
+    """Another clip of the same speaker (deterministic: the next one by id, wrapping); None if alone."""
+    same = sorted((r for r in pool if r["speaker"] == row["speaker"] and r["id"] != row["id"]), key=lambda r: r["id"])
+    if not same:
+        return None
+    later = [r for r in same if r["id"] > row["id"]]
+    return (later or same)[0]
+
+
+def _save_wav(path: Path, wav: np.ndarray) -> Path:
+    from jamflow.audio.io import save_wav
+
+    return Path(save_wav(path, wav))
+
+
+def _save_npy(path: Path, motion: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npy")
+    np.save(tmp, np.asarray(motion, np.float32))
+    os.replace(tmp, path)
+    return path
+
+
+def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
+                      seed: int = 0, device: str | None = None, **settings) -> Path:
+    """Generate every row of `rows` with the model at `checkpoint`; returns the written manifest path.
+
+    rows: the clips to evaluate (absolute paths, as `read_manifest` returns them); pool: every clip
+    prompts may come from (the whole reference manifest).
+    """
+    if task not in TASKS:
+        raise UserError(f"task: expected one of {list(TASKS)}, got {task!r}")
+    if not isinstance(samples, int) or samples < 1:
+        raise UserError(f"samples: expected an integer >= 1, got {samples!r}")
+    if task in ("animate", "dub", "talk") and any(r.get("motion") is None for r in rows):
+        raise UserError(f"task: {task!r} needs ground-truth motion in every test clip, got rows without 'motion'")
+    from jamflow.audio.io import load_audio
+    from jamflow.data.manifest import write_manifest
+    from jamflow.infer.api import JAMFlow
+
+    jam = JAMFlow.from_pretrained(checkpoint, device=device, progress=False)
+    if task != "tts" and not jam.has_motion:
+        raise UserError(f"checkpoint: task {task!r} needs a model with a motion stream, got an audio-only model")
+    out_dir = Path(out_dir)
+    written = []
+    jobs = [(row, k) for row in rows for k in range(samples)]
+    for row, k in tqdm(jobs, desc=f"generate ({task})", unit="clip"):
+        prompt = prompt_for(row, pool)
+        ref_audio = load_audio(prompt["audio"]) if prompt else None
+        ref_text = prompt["text"] if prompt else None
+        kw = dict(settings, seed=seed + 1000 * k + len(written) // samples)
+        if task == "tts":
+            res = jam.tts(row["text"], ref_audio, ref_text, **kw)
+        elif task == "talk":
+            ref_motion = np.load(prompt["motion"]) if prompt and prompt.get("motion") else None
+            res = jam.talk(row["text"], ref_audio, ref_text, ref_motion=ref_motion, **kw)
+        elif task == "animate":
+            res = jam.animate(load_audio(row["audio"]), text=row["text"], **kw)
+        else:
+            res = jam.dub(row["text"], np.load(row["motion"]), ref_audio, ref_text, **kw)
+        gid = row["id"] if k == 0 else f"{row['id']}{SAMPLE_SEP}{k}"
+        out = {"id": gid, "text": row["text"], "speaker": row["speaker"], "split": row.get("split", "test"),
+               "duration": max(res.duration, 1e-3), "alignment": None, "motion": None, "seed": res.seed,
+               "task": task, "ref_audio": os.path.relpath(prompt["audio"], out_dir) if prompt else None}
+        out["audio"] = str(_save_wav(out_dir / "wavs" / f"{gid}.wav", res.wav))
+        if res.motion is not None:
+            out["motion"] = str(_save_npy(out_dir / "motion" / f"{gid}.npy", res.motion))
+        written.append(out)
+    return write_manifest(out_dir / "manifest.jsonl", written)
