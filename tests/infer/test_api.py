@@ -174,3 +174,26 @@ def test_motion_postprocessing_scales_around_the_mean(jam):
 def test_bad_input_is_one_clear_error(jam, ref_wav, call, match):
     with pytest.raises(UserError, match=match):
         call(jam, ref_wav[1])
+
+
+def test_stream_yields_the_same_audio_as_the_whole_call(jam):
+    text = "First part is here. Second part follows now. Third part ends it all."
+    pieces = list(jam.tts_stream(text, max_chunk_s=2.0, **FAST))
+    whole = jam.tts(text, max_chunk_s=2.0, **FAST)
+    assert len(pieces) >= 3  # audio is handed out chunk by chunk, before the end
+    assert np.array_equal(np.concatenate([w for w, _ in pieces]), whole.wav)
+
+
+def test_reference_motion_is_the_motion_prompt(jam, ref_wav, monkeypatch):
+    wav, ref = ref_wav
+    ref_motion = np.tile(jam.codec.mean, (40, 1)).astype(np.float32) + 0.3
+    seen = []
+    real = tasks.generate
+    monkeypatch.setattr(runner, "generate", lambda m, jobs, *a, **k: seen.append(jobs[0]) or real(m, jobs, *a, **k))
+    jam.talk("Keep moving.", ref, "A reference sentence.", ref_motion=ref_motion, **FAST)
+    job = seen[0]
+    assert job.motion_known[:40].all() and not job.motion_known[40:].any()
+    expected, _ = jam.codec.normalize(ref_motion)
+    assert np.allclose(job.motion[:40].numpy(), expected.numpy(), atol=1e-5)
+    with pytest.raises(UserError, match="ref_motion"):
+        jam.talk("Keep moving.", ref, "A reference sentence.", ref_motion=ref_motion[:20], **FAST)

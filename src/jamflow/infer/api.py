@@ -127,6 +127,7 @@ class JAMFlow:
             vocoder = load_vocoder(None if vocoder is None else str(vocoder), device=str(self.device))
         self.vocoder = vocoder
         self.progress = progress
+        self.liveportrait_weights = None  # LivePortrait weights folder; None: $JAMFLOW_LIVEPORTRAIT_WEIGHTS
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device=None, dtype=None, vocoder=None,
@@ -147,6 +148,15 @@ class JAMFlow:
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=None, context_motion=None)
         out = runner.run_text(self, job, s)
         return self._finish(out, s, output, write_video=False)
+
+    def tts_stream(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *,
+                   settings: InferSettings | None = None, **overrides):
+        """Long text as a stream: yields (wav [s], motion [T, 70] | None) pieces as soon as each is final,
+        for playback or writing while later chunks are still being generated. Not post-processed."""
+        s = make_settings(settings, **overrides).with_seed()
+        job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=None, context_motion=None)
+        for piece in runner.TextStream(self, job, s):
+            yield piece.wav, piece.motion
 
     def talk(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, source=None, ref_motion=None,
              output=None, settings: InferSettings | None = None, **overrides) -> Result:
@@ -265,11 +275,10 @@ class JAMFlow:
         if suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
             raise UserError(f"source: expected an image {list(IMAGE_SUFFIXES)} or a video {list(VIDEO_SUFFIXES)}, "
                             f"got {suffix or 'no extension'!r}")
-        renderer = get_renderer("liveportrait")
-        prepare = getattr(renderer, "prepare_source", None)
-        if prepare is not None:  # face detection etc.: fail now rather than after sampling
-            source = prepare(path)
-        return renderer, source
+        # the face is detected while the renderer is built: a portrait without a face fails before sampling
+        renderer = get_renderer("liveportrait", weights=self.liveportrait_weights, source=str(path),
+                                spec=self.config.motion_spec, device=str(self.device))
+        return renderer, None
 
     # ---------------------------------------------------------------------------------------
     # outputs

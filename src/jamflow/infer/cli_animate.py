@@ -8,7 +8,7 @@ from jamflow.infer import cli_common as common
 def add_cli(parser):
     parser.add_argument("-a", "--audio", help="speech to animate (wav/flac/mp3)")
     parser.add_argument("-t", "--text", help="optional transcript of --audio (helps lip shapes)")
-    parser.add_argument("--source", help="avatar (default) | portrait image | video (LivePortrait renderer)")
+    common.add_source_args(parser)
     parser.add_argument("--ref_motion", help="motion (.npy/.pkl) whose pose/eye channels are used as context")
     common.add_common_args(parser, default_output="animate.mp4")
 

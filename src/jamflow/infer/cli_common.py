@@ -99,11 +99,19 @@ def output_stem(args) -> Path:
     return out
 
 
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", help="avatar (default) | portrait image | video (LivePortrait renderer)")
+    p.add_argument("--liveportrait_weights", help="LivePortrait pretrained_weights folder for a portrait/video "
+                                                  "--source (default: $JAMFLOW_LIVEPORTRAIT_WEIGHTS)")
+
+
 def load_model(args):
     from jamflow.infer.api import JAMFlow
 
-    return JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
-                                   progress=not args.quiet)
+    jam = JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
+                                  progress=not args.quiet)
+    jam.liveportrait_weights = getattr(args, "liveportrait_weights", None)
+    return jam
 
 
 def announce(command: str, settings: InferSettings, jam=None) -> None:

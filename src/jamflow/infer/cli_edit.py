@@ -29,7 +29,7 @@ def add_cli(parser):
     parser.add_argument("--motion_spans", help="seconds to regenerate in the motion")
     parser.add_argument("--extend_s", type=float, help="continue both streams by this many seconds")
     parser.add_argument("--render", action="store_true", default=None, help="also write an mp4")
-    parser.add_argument("--source", help="renderer source for --render (default: avatar)")
+    common.add_source_args(parser)
     common.add_common_args(parser, default_output="edit.wav")
 
 

@@ -6,7 +6,7 @@ from jamflow.infer import cli_common as common
 
 def add_cli(parser):
     common.add_text_args(parser)
-    parser.add_argument("--source", help="avatar (default) | portrait image | video (LivePortrait renderer)")
+    common.add_source_args(parser)
     parser.add_argument("--ref_motion", help="motion (.npy/.pkl) of the reference clip: prompt + pose/eye context")
     common.add_common_args(parser, default_output="talk.mp4")
 

@@ -89,6 +89,7 @@ class Stitcher:
     """
 
     hold: int  # frames kept back for the next cross-fade
+    smooth: int = 0  # motion seam smoothing radius in frames (capped at `hold`: emitted frames never change)
     _tail: Piece | None = None
     emitted_frames: int = 0
     seams: list[int] = field(default_factory=list)
@@ -102,6 +103,8 @@ class Stitcher:
             motion = None
             if piece.motion is not None and self._tail.motion is not None:
                 motion = join_overlap(self._tail.motion, piece.motion, ov)
+            if motion is not None and self.smooth > 0:
+                motion = smooth_seams(motion, [self._tail.frames], min(self.smooth, self.hold))
             joined = Piece(wav, motion)
             self.seams.append(self.emitted_frames + self._tail.frames)
         keep = min(self.hold, joined.frames)

@@ -64,7 +64,7 @@ class TextJob:
     context_motion: np.ndarray | None  # denormalised [T, 70] for context channels; None = neutral
 
     @classmethod
-    def build(cls, jam, gen_text, ref_audio, ref_text, ref_motion, context_motion, max_chunk_s: float = 12.0):
+    def build(cls, jam, gen_text, ref_audio, ref_text, ref_motion, context_motion):
         gen_text = clean_text(gen_text, "gen_text")
         prompt = reference_prompt(jam, ref_audio, ref_text, ref_motion)
         return cls([gen_text], prompt, context_motion)
@@ -104,9 +104,20 @@ def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
             raise UserError(f"ref_text: 'auto' needs the optional ASR (pip install pocketsphinx): {e}") from None
         if not ref_text.strip():
             raise UserError("ref_text: the ASR heard no words in --ref_audio; pass --ref_text \"...\"")
-    from jamflow.audio.reference import prepare_reference
+    from jamflow.audio.reference import Reference, ensure_sentence_end, prepare_reference
 
-    ref = prepare_reference(wav, clean_text(str(ref_text), "ref_text"))
+    if ref_motion is None:
+        ref = prepare_reference(wav, clean_text(str(ref_text), "ref_text"))  # trim, clip to 12 s, loudness
+    else:  # the motion is frame-aligned with the audio as given: no trimming or clipping
+        from jamflow.audio.io import normalize_loudness
+
+        if len(wav) / 24000 > 30:
+            raise UserError(f"ref_audio: expected at most 30 s with --ref_motion, got {len(wav) / 24000:.1f} s")
+        if abs(len(ref_motion) - len(wav) / SAMPLES_PER_MOTION) > 2:
+            raise UserError(f"ref_motion: expected {len(wav) // SAMPLES_PER_MOTION} frames to match ref_audio's "
+                            f"{len(wav) / 24000:.2f} s at 25 fps, got {len(ref_motion)}")
+        norm, level = normalize_loudness(wav)
+        ref = Reference(norm, ensure_sentence_end(clean_text(str(ref_text), "ref_text")), level, False)
     frames = (len(ref.wav) // SAMPLES_PER_MOTION) // GRID * GRID
     if frames < GRID:
         raise UserError(f"ref_audio: expected at least 0.16 s of speech, got {len(ref.wav) / 24000:.2f} s")
@@ -154,53 +165,64 @@ def check_rate(text: str, frames: int, name: str):
                         f"({len(text) / MAX_CHARS_PER_S:.1f}-{len(text) / MIN_CHARS_PER_S:.0f} s), got {seconds:.1f} s")
 
 
+class TextStream:
+    """Iterate the final audio/motion pieces of a long text as soon as each is ready (streaming);
+    `chunks` and `seams` are known once the iteration has finished."""
+
+    def __init__(self, jam, job: TextJob, s: InferSettings):
+        from jamflow.audio.text import chunk_text
+
+        self.jam, self.job, self.s = jam, job, s
+        text = job.chunks[0]
+        self.budget = chunk_char_budget(job.prompt.text, job.prompt.frames, s.max_chunk_s, s.speed)
+        job.chunks = chunk_text(text, self.budget) if len(text.encode("utf-8")) > self.budget else [text]
+        self.frames = plan_chunk_frames(job, s)
+        if s.fix_duration is not None:
+            check_rate(text, sum(self.frames), "fix_duration")
+        for chunk, f in zip(job.chunks, self.frames):
+            if f / MOTION_FPS > MAX_JOB_S:
+                raise UserError(f"fix_duration: expected at most ~{MAX_JOB_S:.0f} s per {self.budget}-character "
+                                f"chunk, got {f / MOTION_FPS:.0f} s for {chunk[:30]!r}...")
+        self.chunks = len(job.chunks)
+        self.seams: list[int] = []
+
+    def __iter__(self):
+        jam, job, s = self.jam, self.job, self.s
+        xf = int(round(s.cross_fade_s * MOTION_FPS))
+        stitcher = Stitcher(hold=xf, smooth=xf)
+        prev, offset = None, 0
+        chained = s.chunk_prompt == "previous"
+        bar = tqdm(total=self.chunks, desc="chunks", unit="chunk", disable=not jam.progress or self.chunks < 2)
+        for k, (chunk, gen_frames) in enumerate(zip(job.chunks, self.frames)):
+            prompt = prev if (chained and prev is not None) else job.prompt
+            ctx_gen = jam.codec.context_for(job.context_motion, gen_frames, start=offset) if jam.has_motion else None
+            jb = prompted_job(jam, prompt, chunk, gen_frames, ctx_gen)
+            res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+            wav = restore_rms(vocode(jam, res.mel, jb.frames), job.prompt.rms, s.target_rms)
+            motion = jam.codec.denormalize(res.motion, jb.context) if res.motion is not None else None
+            from_prev = chained and prev is not None
+            overlap = min(xf, prompt.frames) if from_prev else (xf if k > 0 else 0)
+            start = prompt.frames - overlap if from_prev else prompt.frames
+            done = stitcher.add(Piece(wav[start * SAMPLES_PER_MOTION:], None if motion is None else motion[start:]),
+                                overlap)
+            if done is not None:
+                yield done
+            n0 = mel_frames(prompt.frames)
+            prev = Prompt(chunk, gen_frames, res.mel[n0:], None if res.motion is None else res.motion[prompt.frames:],
+                          None if jb.context is None else jb.context[prompt.frames:])
+            offset += gen_frames
+            bar.update(1)
+        bar.close()
+        self.seams = list(stitcher.seams)
+        tail = stitcher.finish()
+        if tail is not None and tail.frames:
+            yield tail
+
+
 def run_text(jam, job: TextJob, s: InferSettings) -> Output:
-    from jamflow.audio.text import chunk_text
-
-    text = job.chunks[0]
-    budget = chunk_char_budget(job.prompt.text, job.prompt.frames, s.max_chunk_s, s.speed)
-    job.chunks = chunk_text(text, budget) if len(text.encode("utf-8")) > budget else [text]
-    frames = plan_chunk_frames(job, s)
-    if s.fix_duration is not None:
-        check_rate(text, sum(frames), "fix_duration")
-    for chunk, f in zip(job.chunks, frames):
-        if (job.prompt.frames + 2 * f) / MOTION_FPS > 2 * MAX_JOB_S:
-            raise UserError(f"fix_duration: expected at most ~{MAX_JOB_S:.0f} s per {budget}-character chunk, "
-                            f"got {f / MOTION_FPS:.0f} s for {chunk[:30]!r}...")
-
-    xf = int(round(s.cross_fade_s * MOTION_FPS))
-    stitcher = Stitcher(hold=xf)
-    pieces, prev, offset = [], None, 0
-    chained = s.chunk_prompt == "previous"
-    bar = tqdm(total=len(job.chunks), desc="chunks", unit="chunk", disable=not jam.progress or len(job.chunks) < 2)
-    for k, (chunk, gen_frames) in enumerate(zip(job.chunks, frames)):
-        prompt = prev if (chained and prev is not None) else job.prompt
-        ctx_gen = jam.codec.context_for(job.context_motion, gen_frames, start=offset) if jam.has_motion else None
-        total = prompt.frames + gen_frames
-        jb = prompted_job(jam, prompt, chunk, gen_frames, ctx_gen)
-        res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
-        wav = vocode(jam, res.mel, total)
-        motion = jam.codec.denormalize(res.motion, jb.context) if res.motion is not None else None
-        from_prev = chained and prev is not None
-        overlap = min(xf, prompt.frames) if from_prev else (xf if k > 0 else 0)
-        start = prompt.frames - overlap if from_prev else prompt.frames
-        piece = Piece(wav[start * SAMPLES_PER_MOTION:], None if motion is None else motion[start:])
-        done = stitcher.add(piece, overlap)
-        if done is not None:
-            pieces.append(done)
-        n0 = mel_frames(prompt.frames)
-        prev = Prompt(chunk, gen_frames, res.mel[n0:], None if res.motion is None else res.motion[prompt.frames:],
-                      None if jb.context is None else jb.context[prompt.frames:])
-        offset += gen_frames
-        bar.update(1)
-    bar.close()
-    pieces.append(stitcher.finish())
-    out = concat_pieces(pieces)
-    motion = out.motion
-    if motion is not None and stitcher.seams:
-        motion = smooth_seams(motion, stitcher.seams, radius=max(xf, 2))
-    wav = restore_rms(out.wav, job.prompt.rms, s.target_rms)
-    return Output(wav, motion, chunks=len(job.chunks), seams=tuple(stitcher.seams))
+    stream = TextStream(jam, job, s)
+    out = concat_pieces(list(stream))
+    return Output(out.wav, out.motion, chunks=stream.chunks, seams=tuple(stream.seams))
 
 
 def run_text_batch(jam, task: str, texts: list[str], ref_audio, ref_text, s: InferSettings, outputs: list) -> list:

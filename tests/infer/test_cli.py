@@ -1,0 +1,125 @@
+"""`jamflow <task>` through jamflow.cli.main: promised files on success, one-line errors and no files on failure."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jamflow.cli import main
+
+FAST = ["--nfe_step", "2", "--seed", "3", "--vocoder", "griffinlim", "--quiet"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def motion_file(tmp_path, jam):
+    path = tmp_path / "lips.npy"
+    np.save(path, np.tile(jam.codec.mean, (30, 1)).astype(np.float32))
+    return path
+
+
+def test_tts_cli_writes_wav_and_motion_and_prints_settings(capsys, tiny_ckpt, ref_wav, tmp_path):
+    code, out, err = run(capsys, "tts", "--ckpt", str(tiny_ckpt), "--gen_text", "Hello from the CLI.",
+                         "--ref_audio", str(ref_wav[1]), "--ref_text", "A reference sentence.",
+                         "--output_dir", str(tmp_path), "--output_file", "hello.wav", *FAST)
+    assert code == 0, err
+    assert "seed=3" in out and "nfe_step=2" in out and "cfg_strength=2.0" in out
+    wav, sr = sf.read(tmp_path / "hello.wav")
+    assert sr == 24000 and len(wav) == len(np.load(tmp_path / "hello.npy")) * 960
+
+
+def test_config_file_supplies_flags_and_the_command_line_wins(capsys, tiny_ckpt, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'ckpt = "{tiny_ckpt}"\ngen_text = "From the config."\nnfe_step = 2\nseed = 11\n'
+                   f'output_dir = "{tmp_path}"\nvocoder = "griffinlim"\n')
+    code, out, err = run(capsys, "tts", "-c", str(cfg), "--seed", "12", "--quiet")
+    assert code == 0, err
+    assert "seed=12" in out and "nfe_step=2" in out and (tmp_path / "tts.wav").is_file()
+    cfg.write_text('nfe_stpe = 2\n')
+    code, _, err = run(capsys, "tts", "-c", str(cfg), "--gen_text", "x")
+    assert code == 2 and "nfe_stpe" in err
+
+
+def test_talk_and_demo_write_mp4_and_wav(capsys, tiny_ckpt, tmp_path):
+    code, _, err = run(capsys, "talk", "--ckpt", str(tiny_ckpt), "-t", "Talking now.", "--output_dir", str(tmp_path), *FAST)
+    assert code == 0, err
+    assert all((tmp_path / f"talk.{s}").is_file() for s in ("mp4", "wav", "npy"))
+    code, out, err = run(capsys, "demo", "--ckpt", str(tiny_ckpt), "--output_dir", str(tmp_path), *FAST)
+    assert code == 0, err
+    assert (tmp_path / "demo.mp4").stat().st_size > 0 and (tmp_path / "demo.wav").is_file()
+
+
+def test_demo_without_a_shipped_model_says_how_to_pass_one(capsys, tmp_path, monkeypatch):
+    from jamflow.infer import api
+
+    monkeypatch.setattr(api, "DEFAULT_MODEL_DIR", tmp_path / "no-model")
+    code, _, err = run(capsys, "demo", "--output_dir", str(tmp_path / "out"))
+    assert code == 2 and "--ckpt" in err and "no model is shipped" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_animate_dub_edit_cli(capsys, tiny_ckpt, ref_wav, motion_file, tmp_path):
+    common = ["--ckpt", str(tiny_ckpt), "--output_dir", str(tmp_path), *FAST]
+    code, _, err = run(capsys, "animate", "--audio", str(ref_wav[1]), *common)
+    assert code == 0, err
+    assert len(np.load(tmp_path / "animate.npy")) == 40  # 1.6 s x 25
+    code, _, err = run(capsys, "dub", "--motion", str(motion_file), "-t", "Dub this.", "-r", str(ref_wav[1]),
+                       "-s", "A reference sentence.", *common)
+    assert code == 0, err
+    assert len(sf.read(tmp_path / "dub.wav")[0]) == 30 * 960 and (tmp_path / "dub.mp4").is_file()
+    code, _, err = run(capsys, "edit", "--audio", str(ref_wav[1]), "--text", "A reference sentence.",
+                       "--audio_spans", "0.2-0.6", "--extend_s", "0.4", *common)
+    assert code == 0, err
+    assert len(sf.read(tmp_path / "edit.wav")[0]) == (40 + 10) * 960
+
+
+def test_batch_runs_every_job_with_one_model(capsys, tiny_ckpt, ref_wav, tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    lines = [{"gen_text": "First job.", "output": "one"},
+             {"gen_text": "Second job, a bit longer.", "output": "two"},
+             {"task": "animate", "audio": str(ref_wav[1]), "output": "three"}]
+    jobs.write_text("\n".join(json.dumps(x) for x in lines))
+    code, out, err = run(capsys, "batch", str(jobs), "--ckpt", str(tiny_ckpt), "--output_dir", str(tmp_path / "o"), *FAST)
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "o").iterdir()} >= {"one.wav", "two.wav", "three.mp4", "three.npy"}
+
+
+def _bad_motion(tmp_path, kind):
+    path = tmp_path / f"bad_{kind}.npy"
+    arr = np.zeros((30, 69 if kind == "channels" else 70), np.float32)
+    if kind == "nan":
+        arr[3, 5] = np.nan
+    np.save(path, arr)
+    return str(path)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["tts", "--gen_text", "   "], "gen_text"),
+    (["tts", "--gen_text", "Hi.", "--ref_audio", "{ref}"], "ASR"),
+    (["tts", "--gen_text", "Hi.", "--ref_audio", "{tmp}/missing.wav", "--ref_text", "x"], "ref_audio"),
+    (["tts", "--gen_file", "{tmp}/missing.txt"], "gen_file"),
+    (["animate", "--audio", "{tmp}/missing.wav"], "audio"),
+    (["talk", "-t", "Hi.", "--source", "{ref}"], "source"),
+    (["dub", "-t", "Hi.", "--motion", "{channels}"], "70"),
+    (["dub", "-t", "Hi.", "--motion", "{nan}"], "NaN"),
+    (["dub", "-t", "Hi.", "--motion", "{ref}"], ".npy or .pkl"),
+    (["tts", "-t", "Hi there.", "--fix_duration", "900"], "fix_duration"),
+    (["edit", "--audio", "{ref}", "--text", "x", "--audio_spans", "5-1"], "audio_spans"),
+    (["tts", "-t", "Hi.", "--device", "tpu"], "device"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(capsys, tiny_ckpt, ref_wav, tmp_path, argv, match):
+    fill = {"ref": str(ref_wav[1]), "tmp": str(tmp_path), "channels": _bad_motion(tmp_path, "channels"),
+            "nan": _bad_motion(tmp_path, "nan")}
+    argv = [a.format(**fill) for a in argv]
+    out_dir = tmp_path / "out"
+    code, _, err = run(capsys, *argv, "--ckpt", str(tiny_ckpt), "--output_dir", str(out_dir), *FAST)
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if "warn" not in ln.lower()]
+    assert len(lines) == 1 and lines[0].startswith("jamflow ") and "error:" in lines[0]
+    assert __import__("re").search(match, lines[0]), lines[0]
+    assert not out_dir.exists() or not any(out_dir.iterdir())
