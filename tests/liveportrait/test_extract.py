@@ -8,6 +8,7 @@ import soundfile as sf
 
 from jamflow.cli import main
 from jamflow.errors import UserError
+from jamflow.motion.io import load_motion
 from jamflow.render.liveportrait.extract import exact_fps, extract_video, output_length, resample, write_outputs
 
 from lp_helpers import SkinDetector, draw_face, tiny_nets, write_checkpoints, write_video
@@ -53,7 +54,7 @@ def test_extraction_end_to_end(tmp_path, fps, n, expected):
 
     from jamflow.render.liveportrait.extract import video_audio
     paths = write_outputs(tmp_path / "out", "clip", ex, video_audio(str(video)))
-    assert np.load(paths["motion"]).shape == (expected, 70)
+    assert np.array_equal(np.load(paths["motion"]), ex.motion)
     wav, sr = sf.read(paths["audio"])
     assert sr == 24000 and len(wav) == expected * 960 and np.abs(wav).max() > 0.05
     with open(paths["template"], "rb") as f:
@@ -63,6 +64,9 @@ def test_extraction_end_to_end(tmp_path, fps, n, expected):
     assert {k: v.shape for k, v in f0.items() if k in ("scale", "R", "exp", "t", "kp", "x_s")} == {
         "scale": (1, 1), "R": (1, 3, 3), "exp": (1, 21, 3), "t": (1, 3), "kp": (1, 21, 3), "x_s": (1, 21, 3)}
     np.testing.assert_allclose(f0["R"][0] @ f0["R"][0].T, np.eye(3), atol=1e-5)
+    np.testing.assert_allclose(f0["kp"][0], ex.kp.mean(0), atol=1e-6)
+    motion, fps_back = load_motion(paths["template"])
+    np.testing.assert_allclose(motion, ex.motion, atol=1e-3)
     assert open(paths["preview"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 

@@ -7,14 +7,13 @@ Per-source-frame motion is then resampled to 25 fps by linear interpolation at t
 times k / 25 (the input rate is kept as a fraction, 29.97 = 30000/1001, so nothing drifts).
 
 Writes <out>/<name>.npy (float32 [T, 70], jamflow.motion.spec layout), <name>.pkl (LivePortrait's
-driving template), <name>.wav (24 kHz mono, exactly T * 960 samples) and <name>.png (the first
+driving template, via jamflow.motion.io), <name>.wav (24 kHz mono, exactly T * 960 samples) and <name>.png (the first
 crop with its driven keypoints drawn, to check the tracking).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import struct
 import zlib
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
-from jamflow.motion.keypoints import compose_keypoints, rotation_matrix
-from jamflow.motion.spec import EXP, POSE, SCALE, TRANSLATION
+from jamflow.motion.io import save_motion
+from jamflow.motion.keypoints import compose_keypoints
 from jamflow.render.liveportrait.crop import (DRIVING_CROP, CropConfig, FaceDetector, HaarFaceDetector, crop_face,
                                               crop_params, largest_face, smooth_params)
 from jamflow.render.liveportrait.portrait import extract_motion
@@ -123,26 +122,6 @@ def extract_video(path, nets, detector: FaceDetector | None = None, batch_size: 
                      len(motion), first)
 
 
-def motion_template(motion: np.ndarray, kp: np.ndarray, fps: int = FPS) -> dict:
-    """LivePortrait's driving template (`make_motion_template`), with pitch/yaw/roll added as JoyVASA does."""
-    m = torch.from_numpy(motion).float()
-    rot = rotation_matrix(*m[:, POSE].T).numpy()
-    x = compose_keypoints(torch.from_numpy(kp).float(), m).numpy()
-    frames = []
-    for i in range(len(motion)):
-        frames.append({
-            "scale": motion[i, SCALE].reshape(1, 1), "R": rot[i : i + 1], "exp": motion[i, EXP].reshape(1, 21, 3),
-            "t": motion[i, TRANSLATION].reshape(1, 3), "kp": kp[i : i + 1], "x_s": x[i : i + 1],
-            "pitch": motion[i, 63:64].reshape(1, 1), "yaw": motion[i, 64:65].reshape(1, 1),
-            "roll": motion[i, 65:66].reshape(1, 1),
-        })
-    frames = [{k: np.asarray(v, np.float32) for k, v in f.items()} for f in frames]
-    # eye / lip closure ratios need LivePortrait's 203-point landmarker, which we do not ship: zeros
-    return {"n_frames": len(motion), "output_fps": fps, "motion": frames,
-            "c_eyes_lst": [np.zeros((1, 2), np.float32)] * len(motion),
-            "c_lip_lst": [np.zeros((1, 1), np.float32)] * len(motion)}
-
-
 def _atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
     try:
@@ -151,13 +130,6 @@ def _atomic(path: Path, write) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def save_template(path: Path, template: dict) -> None:
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            pickle.dump(template, f)
-    _atomic(path, write)
 
 
 def fit_audio(audio: np.ndarray, frames: int) -> np.ndarray:
@@ -195,8 +167,9 @@ def keypoints_to_pixels(x: np.ndarray, size: int) -> np.ndarray:
 def write_outputs(out_dir: Path, name: str, ex: Extracted, audio: np.ndarray | None) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"motion": out_dir / f"{name}.npy", "template": out_dir / f"{name}.pkl", "preview": out_dir / f"{name}.png"}
-    _atomic(paths["motion"], lambda p: np.save(open(p, "wb"), ex.motion.astype(np.float32)))
-    save_template(paths["template"], motion_template(ex.motion, ex.kp))
+    save_motion(paths["motion"], ex.motion)
+    # the template stores one canonical kp; M's per-frame estimates of it barely move: their mean
+    save_motion(paths["template"], ex.motion, fps=FPS, kp_canonical=ex.kp.mean(0))
     x0 = compose_keypoints(torch.from_numpy(ex.kp[:1]), torch.from_numpy(ex.motion[:1]))[0].numpy()
     preview = draw_points(ex.first_crop, keypoints_to_pixels(x0, ex.first_crop.shape[0]))
     _atomic(paths["preview"], lambda p: write_png(p, preview))
