@@ -1,0 +1,446 @@
+"""`jamflow bench`: speed and memory of inference and training, printed as a table and saved as JSON.
+
+    jamflow bench --preset small --mode inference --seconds 5,10 --nfe 16,32 --batch 1
+    jamflow bench --preset base --device cuda --dtype bf16 --mode all --json out/bench.json
+    jamflow bench --checkpoint ckpt/ --mode inference          # a trained model's own config
+
+Modes
+- inference: the sampler end to end on random conditioning (a 2 s prompt is known, `seconds` are
+  generated, CFG on as at inference), then the vocoder. Per (task, seconds, NFE, batch): wall time,
+  RTF = time / generated seconds (per batch item), time-to-first-chunk = sampling + vocoding of one
+  `--chunk_s` chunk at batch 1 (what a streaming long-form user waits for), peak memory.
+  Tasks differ in which stream is known, not in compute: `tts`/`talk` generate both streams, `speech`
+  runs the audio stream alone (motion off), `animate`/`dub` keep one stream known.
+- training: cfm_loss + backward + AdamW step on random batches; frames/s (mel frames), achieved
+  FLOP/s (counted with torch's FlopCounterMode) and MFU against `--peak_tflops` (a table of common GPUs
+  is built in for CUDA).
+- compare: one forward of the same-size plain F5-TTS DiT (our Audio-DiT, motion stream off) vs the
+  joint model, and the upstream `f5_tts` DiT when that package imports.
+
+Timing: `--warmup` untimed runs, then `--repeats` timed runs; CUDA is synchronised around each run
+and its peak allocated memory read; on CPU the peak is the process RSS rise, sampled every 5 ms.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from jamflow.errors import UserError
+
+MEL_FPS = 93.75
+MOTION_FPS = 25.0
+TASKS = ("tts", "talk", "speech", "animate", "dub")
+# dense bf16 tensor-core peak, TFLOP/s (vendor datasheets); matched on the device name
+GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0,
+                   "4090": 165.0, "3090": 71.0, "V100": 125.0, "T4": 65.0}
+
+
+# ---------------------------------------------------------------- timing harness
+
+class _RssPeak:
+    """Peak resident-set growth of this process while the block runs (CPU memory), in bytes."""
+
+    def __enter__(self):
+        self.base = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:  # not Linux: no cheap RSS reading
+            return 0
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def used(self) -> int:
+        return max(0, self.peak - self.base)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 3) -> dict:
+    """Run fn() warmup + repeats times -> {"mean_s", "std_s", "min_s", "peak_mem_mb"} over the timed runs.
+
+    Memory: CUDA = peak allocated above what was allocated before the call; CPU = the process RSS rise
+    over warm-up and timed runs together (the allocator keeps what the first run took, so a rise
+    measured after warm-up would read ~0).
+    """
+    times = []
+
+    def timed():
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+
+    if device.type == "cuda":
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        for _ in range(warmup):
+            fn()
+        timed()
+        peak = torch.cuda.max_memory_allocated(device) - base
+    else:
+        with _RssPeak() as mem:
+            for _ in range(warmup):
+                fn()
+            timed()
+        peak = mem.used
+    return {"mean_s": statistics.fmean(times), "std_s": statistics.pstdev(times), "min_s": min(times),
+            "peak_mem_mb": peak / 2**20}
+
+
+# ---------------------------------------------------------------- model and inputs
+
+@dataclass
+class Setup:
+    model: torch.nn.Module
+    device: torch.device
+    dtype: torch.dtype
+    name: str
+
+
+def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: str) -> Setup:
+    from jamflow.model.jam import JAMModel
+
+    dev = _device(device)
+    dt = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
+    if dt is None:
+        raise UserError(f"dtype: expected fp32, bf16 or fp16, got {dtype!r}")
+    if checkpoint:
+        model, name = JAMModel.from_pretrained(checkpoint), f"checkpoint {checkpoint}"
+    else:
+        from jamflow.config import get_preset
+
+        model, name = JAMModel(get_preset(preset)), f"preset {preset} (random init)"
+    return Setup(model.to(dev, dt).eval(), dev, dt, name)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device: expected cpu, cuda or cuda:N, got {name!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("device: expected an available device, got 'cuda' but no CUDA GPU is visible")
+    return dev
+
+
+def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, dtype, seed: int = 0) -> dict:
+    """Random conditioning shaped like a real job: mel [b, n, 100], text [b, nt], motion [b, m, dg] ..."""
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    n = int(round((prompt_s + seconds) * MEL_FPS))
+    m = int(round((prompt_s + seconds) * MOTION_FPS))
+    nt = max(4, int(seconds * 14))  # ~14 characters per second of speech
+    out = {
+        "n": n, "m": m,
+        "mel": torch.randn(batch, n, cfg.audio.mel_dim, generator=g).to(device, dtype),
+        "text": torch.randint(1, cfg.audio.text_num_embeds, (batch, nt), generator=g).to(device),
+        "mel_known": (torch.arange(n) < int(prompt_s * MEL_FPS)).expand(batch, n).to(device),
+    }
+    if cfg.motion is not None:
+        out["motion"] = torch.randn(batch, m, cfg.motion_gen_dim, generator=g).to(device, dtype)
+        out["motion_known"] = (torch.arange(m) < int(prompt_s * MOTION_FPS)).expand(batch, m).to(device)
+        out["context"] = torch.randn(batch, m, cfg.motion_context_dim, generator=g).to(device, dtype)
+    return out
+
+
+def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: float):
+    from jamflow.model.sampler import sample
+
+    with_motion = task != "speech" and "motion" in inputs
+    mel_known, motion_known = inputs["mel_known"], inputs.get("motion_known")
+    if task == "animate":
+        mel_known = torch.ones_like(mel_known)
+    if task == "dub" and motion_known is not None:
+        motion_known = torch.ones_like(motion_known)
+
+    @torch.inference_mode()
+    def run():
+        return sample(setup.model, inputs["text"], inputs["mel"], mel_known,
+                      motion_cond=inputs["motion"] if with_motion else None,
+                      motion_known=motion_known if with_motion else None,
+                      motion_context=inputs["context"] if with_motion else None,
+                      nfe_step=nfe, cfg_strength=cfg_strength, seed=0)
+
+    return run
+
+
+def _vocoder(kind: str, device):
+    if kind == "none":
+        return None
+    from jamflow.vocoder import GriffinLimVocoder, Vocos
+
+    if kind == "griffinlim":
+        return GriffinLimVocoder(device=str(device))
+    return Vocos().to(device).eval()  # the released architecture; random weights time the same
+
+
+def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, prompt_s=2.0, chunk_s=3.0,
+                    cfg_strength=2.0, vocoder="vocos", warmup=1, repeats=3) -> list[dict]:
+    voc = _vocoder(vocoder, setup.device)
+
+    def vocode(mel):
+        if voc is None:
+            return None
+        with torch.inference_mode():
+            return voc.decode(mel.float().transpose(1, 2))
+
+    rows = []
+    for task in tasks:
+        if task not in TASKS:
+            raise UserError(f"tasks: expected some of {list(TASKS)}, got {task!r}")
+        if task != "speech" and setup.model.cfg.motion is None:
+            raise UserError(f"tasks: {task!r} needs a motion stream; this model is audio-only (use 'speech')")
+        for nfe in nfe_list:
+            chunk = random_inputs(setup.model, 1, chunk_s, prompt_s, setup.device, setup.dtype)
+            run_chunk = _sample_fn(setup, task, chunk, nfe, cfg_strength)
+            ttfc = time_fn(lambda: vocode(run_chunk()[0]), setup.device, warmup, repeats)["mean_s"]
+            for seconds in seconds_list:
+                for batch in batch_list:
+                    inputs = random_inputs(setup.model, batch, seconds, prompt_s, setup.device, setup.dtype)
+                    run = _sample_fn(setup, task, inputs, nfe, cfg_strength)
+                    t = time_fn(run, setup.device, warmup, repeats)
+                    mel = run()[0]
+                    v = time_fn(lambda: vocode(mel), setup.device, 0, 1) if voc is not None else {"mean_s": 0.0}
+                    total = t["mean_s"] + v["mean_s"]
+                    rows.append({"mode": "inference", "task": task, "seconds": seconds, "nfe": nfe, "batch": batch,
+                                 "sample_s": t["mean_s"], "sample_std_s": t["std_s"], "vocoder_s": v["mean_s"],
+                                 "total_s": total, "rtf": total / (seconds * batch), "ttfc_s": ttfc,
+                                 "peak_mem_mb": t["peak_mem_mb"]})
+    return rows
+
+
+# ---------------------------------------------------------------- training and FLOPs
+
+def count_flops(fn) -> float:
+    """FLOPs of one call (matmuls, convolutions, attention) counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def peak_flops(device: torch.device, peak_tflops: float | None) -> float | None:
+    if peak_tflops:
+        return peak_tflops * 1e12
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, tf in GPU_PEAK_TFLOPS.items():
+            if key in name:
+                return tf * 1e12
+    return None
+
+
+def bench_training(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3, peak_tflops=None) -> list[dict]:
+    from jamflow.model.cfm import cfm_loss
+
+    model = setup.model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    rows = []
+    try:
+        for seconds in seconds_list:
+            for batch in batch_list:
+                x = random_inputs(model, batch, seconds, 0.0, setup.device, setup.dtype)
+                data = {"mel": x["mel"], "mel_lens": torch.full((batch,), x["n"], device=setup.device), "text": x["text"]}
+                if "motion" in x:
+                    data.update(motion=x["motion"], motion_context=x["context"],
+                                motion_lens=torch.full((batch,), x["m"], device=setup.device))
+                gen = torch.Generator().manual_seed(0)
+
+                def step():
+                    opt.zero_grad(set_to_none=True)
+                    cfm_loss(model, data, generator=gen)["loss"].backward()
+                    opt.step()
+
+                flops = count_flops(lambda: cfm_loss(model, data, generator=gen)["loss"].backward())
+                opt.zero_grad(set_to_none=True)
+                t = time_fn(step, setup.device, warmup, repeats)
+                achieved = flops / t["mean_s"]
+                peak = peak_flops(setup.device, peak_tflops)
+                rows.append({"mode": "training", "seconds": seconds, "batch": batch, "step_s": t["mean_s"],
+                             "frames_per_s": batch * x["n"] / t["mean_s"], "tflops": achieved / 1e12,
+                             "mfu": achieved / peak if peak else None, "peak_mem_mb": t["peak_mem_mb"]})
+    finally:
+        model.eval()
+    return rows
+
+
+# ---------------------------------------------------------------- plain F5 DiT vs joint model
+
+def upstream_f5_dit(cfg, device, dtype):
+    """The f5-tts package's DiT with the same size, or None (with the reason) when it does not import."""
+    try:
+        from f5_tts.model import DiT
+    except Exception as e:  # ImportError, or torchaudio failing inside it
+        return None, f"f5-tts not usable here ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    a = cfg.audio
+    dit = DiT(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, ff_mult=a.ff_mult, mel_dim=a.mel_dim,
+              text_num_embeds=a.text_num_embeds, text_dim=a.text_dim, conv_layers=a.conv_layers)
+    return dit.to(device, dtype).eval(), None
+
+
+def bench_compare(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3) -> list[dict]:
+    model = setup.model
+    upstream, why = upstream_f5_dit(model.cfg, setup.device, setup.dtype)
+    rows = []
+    for seconds in seconds_list:
+        for batch in batch_list:
+            x = random_inputs(model, batch, seconds, 0.0, setup.device, setup.dtype)
+            t = torch.full((batch,), 0.5, device=setup.device, dtype=setup.dtype)
+            variants = {"audio-dit (motion off)": lambda: model(x["mel"], x["mel"], x["text"], t)}
+            if "motion" in x:
+                variants["joint (audio + motion)"] = lambda: model(
+                    x["mel"], x["mel"], x["text"], t, motion_x=x["motion"], motion_cond=x["motion"],
+                    motion_context=x["context"])
+            if upstream is not None:
+                variants["upstream f5-tts DiT"] = lambda: upstream(x["mel"], x["mel"], x["text"], t, drop_audio_cond=False,
+                                                                 drop_text=False)
+            for name, fn in variants.items():
+                with torch.inference_mode():
+                    r = time_fn(fn, setup.device, warmup, repeats)
+                rows.append({"mode": "compare", "model": name, "seconds": seconds, "batch": batch,
+                             "forward_s": r["mean_s"], "forward_std_s": r["std_s"], "peak_mem_mb": r["peak_mem_mb"]})
+            if why:
+                rows.append({"mode": "compare", "model": "upstream f5-tts DiT", "seconds": seconds, "batch": batch,
+                             "note": why})
+    return rows
+
+
+# ---------------------------------------------------------------- table, JSON, CLI
+
+def format_table(rows: list[dict]) -> str:
+    """One plain-text table per mode (columns = the keys its rows have)."""
+    out = []
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        group = [r for r in rows if r["mode"] == mode]
+        keys = [k for k in dict.fromkeys(k for r in group for k in r) if k != "mode"]
+        cells = [[_cell(r.get(k)) for k in keys] for r in group]
+        widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+        out.append(f"[{mode}]")
+        out.append("  ".join(k.rjust(w) for k, w in zip(keys, widths)))
+        out += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(out)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}" if math.isfinite(v) else "-"
+    return str(v)
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{name}: expected comma-separated integers, got {text!r}") from None
+    if not vals or min(vals) < 1:
+        raise UserError(f"{name}: expected integers >= 1, got {text!r}")
+    return vals
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{name}: expected comma-separated seconds, got {text!r}") from None
+    if not vals or min(vals) <= 0:
+        raise UserError(f"{name}: expected positive seconds, got {text!r}")
+    return vals
+
+
+def add_cli(parser) -> None:
+    parser.add_argument("--preset", default="small", help="tiny / small / base (random init)")
+    parser.add_argument("--checkpoint", default=None, help="benchmark a checkpoint folder instead of a preset")
+    parser.add_argument("--mode", default="inference", choices=["inference", "training", "compare", "all"])
+    parser.add_argument("--tasks", default="talk,speech", help=f"inference tasks: {', '.join(TASKS)}")
+    parser.add_argument("--seconds", default="5", help="generated seconds, comma list")
+    parser.add_argument("--nfe", default="32", help="sampling steps, comma list")
+    parser.add_argument("--batch", default="1", help="batch sizes, comma list")
+    parser.add_argument("--cfg_strength", type=float, default=2.0)
+    parser.add_argument("--prompt_s", type=float, default=2.0, help="known reference prompt before the generated part")
+    parser.add_argument("--chunk_s", type=float, default=3.0, help="chunk length for time-to-first-chunk")
+    parser.add_argument("--vocoder", default="vocos", choices=["vocos", "griffinlim", "none"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: GPU table)")
+    parser.add_argument("--json", default=None, help="write the rows + environment here (default: bench.json)")
+
+
+def environment(setup: Setup) -> dict:
+    env = {"model": setup.name, "params": setup.model.num_params(), "device": str(setup.device),
+           "dtype": str(setup.dtype).replace("torch.", ""), "torch": torch.__version__,
+           "threads": torch.get_num_threads()}
+    if setup.device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(setup.device)
+    return env
+
+
+def run_cli(args) -> int:
+    seconds, nfes, batches = _floats(args.seconds, "seconds"), _ints(args.nfe, "nfe"), _ints(args.batch, "batch")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks or set(tasks) - set(TASKS):
+        raise UserError(f"tasks: expected some of {list(TASKS)}, got {args.tasks!r}")
+    if args.warmup < 0 or args.repeats < 1:
+        raise UserError(f"repeats: expected warmup >= 0 and repeats >= 1, got {args.warmup}, {args.repeats}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    setup = load_setup(args.preset, args.checkpoint, args.device, args.dtype)
+    if setup.model.cfg.motion is None:
+        tasks = ["speech"]
+    rows = []
+    if args.mode in ("inference", "all"):
+        rows += bench_inference(setup, tasks, seconds, nfes, batches, args.prompt_s, args.chunk_s, args.cfg_strength,
+                                args.vocoder, args.warmup, args.repeats)
+    if args.mode in ("compare", "all"):
+        rows += bench_compare(setup, seconds, batches, args.warmup, args.repeats)
+    if args.mode in ("training", "all"):
+        rows += bench_training(setup, seconds, batches, args.warmup, args.repeats, args.peak_tflops)
+    env = environment(setup)
+    print(f"{env['model']}: {env['params']['total'] / 1e6:.1f}M params on {env.get('gpu', env['device'])}, "
+          f"{env['dtype']}, torch {env['torch']}, {env['threads']} threads")
+    print(format_table(rows))
+    path = Path(args.json or "bench.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"environment": env, "rows": rows}, f, indent=1)
+    os.replace(tmp, path)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,63 @@
+import json
+import time
+
+import pytest
+import torch
+
+from jamflow.cli import main
+from jamflow.eval import bench
+
+
+def test_time_fn_runs_warmup_plus_repeats_and_measures_time():
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(0.01)
+
+    r = bench.time_fn(fn, torch.device("cpu"), warmup=2, repeats=3)
+    assert len(calls) == 5
+    assert 0.009 <= r["min_s"] <= r["mean_s"] < 0.5
+
+
+def test_time_fn_sees_cpu_memory_growth():
+    keep = []
+    r = bench.time_fn(lambda: keep.append(torch.ones(64 * 2**20 // 4)), torch.device("cpu"), warmup=0, repeats=1)
+    assert r["peak_mem_mb"] > 40  # a 64 MiB tensor was allocated and touched
+
+
+def test_flop_counter_counts_a_matmul():
+    a, b = torch.randn(8, 16), torch.randn(16, 32)
+    assert bench.count_flops(lambda: a @ b) == 2 * 8 * 16 * 32
+
+
+def test_bench_cli_tiny_all_modes_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--preset", "tiny", "--mode", "all", "--seconds", "1", "--nfe", "2", "--batch", "1",
+                 "--repeats", "1", "--warmup", "0", "--vocoder", "none", "--tasks", "talk,speech", "--device", "cpu",
+                 "--json", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    inf = [r for r in rows if r["mode"] == "inference"]
+    assert {r["task"] for r in inf} == {"talk", "speech"}
+    assert all(r["rtf"] > 0 and r["ttfc_s"] > 0 for r in inf)
+    models = {r["model"] for r in rows if r["mode"] == "compare"}
+    assert {"audio-dit (motion off)", "joint (audio + motion)", "upstream f5-tts DiT"} <= models
+    train = [r for r in rows if r["mode"] == "training"]
+    assert train and train[0]["frames_per_s"] > 0 and train[0]["tflops"] > 0
+    assert data["environment"]["params"]["total"] > 0
+    printed = capsys.readouterr().out
+    assert "[inference]" in printed and "[training]" in printed and "rtf" in printed
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--nfe", "0"], "nfe: expected"),
+    (["--tasks", "sing"], "tasks: expected"),
+    (["--seconds", "abc"], "seconds: expected"),
+    (["--preset", "huge"], "preset: expected"),
+])
+def test_bench_bad_arguments(tmp_path, capsys, args, message):
+    assert main(["bench", "--json", str(tmp_path / "b.json"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
