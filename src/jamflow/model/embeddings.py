@@ -19,8 +19,9 @@ from torch import nn
 def sinusoidal_time(t: torch.Tensor, dim: int = 256, scale: float = 1000.0) -> torch.Tensor:
     """t [b] in [0, 1] -> [b, dim], [sin, cos] order, frequencies exp(-k ln(1e4) / (half - 1)) (F5)."""
     half = dim // 2
-    freqs = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
-    args = scale * t.float()[:, None] * freqs[None, :]
+    dtype = torch.float64 if t.dtype == torch.float64 else torch.float32  # F5 computes in t's precision
+    freqs = torch.exp(torch.arange(half, device=t.device, dtype=dtype) * -(math.log(10000.0) / (half - 1)))
+    args = scale * t.to(dtype)[:, None] * freqs[None, :]
     return torch.cat((args.sin(), args.cos()), dim=-1)
 
 
