@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import math
 import os
+import pickle
 import shutil
 import subprocess
 import tempfile
@@ -171,21 +172,52 @@ class _Espeak:
             return wav, self._events
 
 
-_espeak_state: _Espeak | None = None
+def _espeak_in_child(text: str, voice: Voice) -> tuple[np.ndarray, int, list[tuple[str, int]]]:
+    """Run one synthesis in a freshly forked process.
+
+    espeak-ng carries synthesiser state (pitch, phase, noise) from one utterance to the next, so the
+    same text comes out slightly different depending on what was spoken before. A fresh library
+    instance per utterance makes every clip depend only on its own text and voice (determinism across
+    worker counts). Costs ~20 ms per call.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: initialise, synthesise, send, exit without running the parent's cleanup
+        status = 0
+        try:
+            os.close(read_fd)
+            state = _Espeak()
+            pcm, events = state.synth(text, voice)
+            payload = pickle.dumps(("ok", pcm, state.sample_rate, events))
+        except BaseException as e:  # report, never raise into the parent's code path
+            payload = pickle.dumps(("error", type(e).__name__, str(e)))
+            status = 1
+        with os.fdopen(write_fd, "wb") as f:
+            f.write(payload)
+        os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        payload = f.read()
+    os.waitpid(pid, 0)
+    if not payload:
+        raise RuntimeError("espeak-ng: the synthesis process died without a result")
+    result = pickle.loads(payload)
+    if result[0] == "error":
+        if result[1] == "UserError":
+            raise UserError(result[2])
+        raise RuntimeError(f"espeak-ng failed on {text!r}: {result[1]}: {result[2]}")
+    return result[1], result[2], result[3]
 
 
 def _espeak(text: str, voice: Voice) -> Speech:
-    global _espeak_state
-    if _espeak_state is None:
-        _espeak_state = _Espeak()
-    pcm, events = _espeak_state.synth(text, voice)
-    wav = _to_24k(pcm.astype(np.float32) / 32768.0, _espeak_state.sample_rate)
+    pcm, sample_rate, events = _espeak_in_child(text, voice)
+    wav = _to_24k(pcm.astype(np.float32) / 32768.0, sample_rate)
     duration = len(wav) / SAMPLE_RATE
     # A phoneme event marks where a phone starts; it lasts until the next event. Events that
     # espeak emits for pauses or stress marks carry no IPA letter and read as silence.
     phones = []
     for k, (name, ms) in enumerate(events):
-        end_ms = events[k + 1][1] if k + 1 < len(events) else len(pcm) * 1000 / _espeak_state.sample_rate
+        end_ms = events[k + 1][1] if k + 1 < len(events) else len(pcm) * 1000 / sample_rate
         name = name.replace("ˈ", "").replace("ˌ", "").strip() or SILENCE
         phones.append((name, ms / 1000, end_ms / 1000))
     return Speech(wav, tidy_phones(phones, duration))

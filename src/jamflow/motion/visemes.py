@@ -105,7 +105,7 @@ def _add(letters: str, target: Target) -> None:
         _TARGETS[ch] = target
 
 
-_add("pbm", Target(0.0, 0.0, 0.0, (8.0, 0.4, 0.4)))      # bilabials: lips shut, shape free
+_add("pbm", Target(0.0, 0.0, 0.0, (2.0, 0.4, 0.4)))      # bilabials: lips shut (see closure), shape free
 _add("fv", Target(0.08, 0.0, 0.1, (4.0, 0.5, 0.5)))      # lower lip to upper teeth
 _add("θð", Target(0.2, 0.0, 0.1, (1.0, 0.4, 0.4)))
 _add("tdnlszɾ", Target(0.2, 0.0, 0.2, (0.8, 0.3, 0.4)))
@@ -124,6 +124,7 @@ _add("uʊ", Target(0.25, 1.0, 0.0, (2.0, 1.0, 1.0)))
 _add("əɘ", Target(0.35, 0.0, 0.0, (1.2, 0.6, 0.6)))
 _add("ɜɝɚ", Target(0.3, 0.35, 0.0, (2.0, 1.0, 1.0)))
 VOWELS = set("iɪyeɛæaɑɐʌɒɔouʊəɘɜɝɚ")
+BILABIALS = set("pbm")
 _IGNORED = set("ːˑˈˌ̩̃ʰʲ'-.,_#:;!?")
 
 
@@ -144,6 +145,7 @@ class VisemeConfig:
     spread_amount: float = 0.022    # corner stretch at spread = 1
     anticipation_s: float = 0.07    # dominance decay ahead of a segment (coarticulation lookahead)
     carryover_s: float = 0.045      # dominance decay after a segment
+    closure_s: float = 0.03         # how fast the lips part around a bilabial closure
     blink_rate_per_min: float = 17.0
     blink_s: float = 0.2            # whole blink: fast close, slower reopening
     head_sway_deg: float = 1.5      # slow random head motion amplitude
@@ -206,7 +208,18 @@ def articulation(phones, times: np.ndarray, cfg: VisemeConfig, wav=None, sample_
         dom = np.exp(-(before + after))[:, None] * np.array(tgt.weight)[None, :]
         num += dom * np.array([tgt.open, tgt.round, tgt.spread])[None, :]
         den += dom
-    return (num / den).astype(np.float32)
+    art = num / den
+    # Lips shut on /p b m/ whatever the neighbours: the closure is a constraint, not a vote. Its flat
+    # top lasts at least 50 ms so a 25 fps frame always lands on it.
+    closure = np.zeros(len(times))
+    for label, s, e, _ in segs:
+        if label in BILABIALS:
+            mid, half = (s + e) / 2, max((e - s) / 2, 0.025)
+            before = np.clip(mid - half - times, 0, None) / cfg.closure_s
+            after = np.clip(times - mid - half, 0, None) / cfg.closure_s
+            closure = np.maximum(closure, np.exp(-(before + after)))
+    art[:, 0] *= 1 - closure
+    return art.astype(np.float32)
 
 
 def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
@@ -294,9 +307,10 @@ def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sa
 
     # head: slow sway + nods with the speech envelope + a dip at each phrase boundary
     def sway(amplitude: float) -> np.ndarray:
-        noise = rng.normal(0, 1, frames + 100)
-        s = _smooth(noise, 12.0)[50:50 + frames]
-        return amplitude * s / (s.std() + 1e-8) if frames > 1 else np.zeros(frames)
+        sigma = 12.0  # frames: the head drifts over about a second
+        s = _smooth(rng.normal(0, 1, frames + 100), sigma)[50:50 + frames]
+        # divide by the smoothed noise's theoretical std, not this clip's (short clips would blow up)
+        return amplitude * s * (4 * np.pi * sigma ** 2) ** 0.25
 
     boundary = np.zeros(frames)
     for k in range(1, frames):

@@ -1,0 +1,107 @@
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jamflow.cli import main
+from jamflow.data.manifest import read_card, read_manifest
+from jamflow.data.sentences import generate_sentences, is_heldout_sentence, load_sentences, normalise
+from jamflow.data.synth import plan_corpus, synth_corpus
+from jamflow.errors import UserError
+
+HAS_FESTIVAL = shutil.which("festival") is not None
+FAMILIES = ["espeak", "festival"] if HAS_FESTIVAL else ["espeak"]
+SENTENCES = ["The cat sat on the warm mat.", "Please bring me a cup of tea.", "We walked to the river today.",
+             "Nobody knows where the old map went.", "My brother painted the blue chair.", "Is the market far from here?"]
+
+
+def _digest(root):
+    h = hashlib.sha1()
+    for sub in ("wavs", "motion", "align"):
+        for name in sorted(os.listdir(root / sub)):
+            h.update((root / sub / name).read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus")
+    rows = synth_corpus(out, 6, SENTENCES, FAMILIES, seed=5, workers=2, heldout_voices=("festival:slt_hts",),
+                        heldout_fraction=0.0, progress=False)
+    return out, rows
+
+
+def test_every_clip_has_audio_motion_alignment_text(corpus):
+    out, rows = corpus
+    back = read_manifest(out / "manifest.jsonl")  # validates and checks that files exist
+    assert [r["id"] for r in back] == [r["id"] for r in rows] and len(rows) == 6
+    assert {r["text"] for r in back} == set(SENTENCES)
+    for r in back:
+        wav, sr = sf.read(r["audio"], dtype="float32")
+        assert sr == 24000 and r["duration"] == pytest.approx(len(wav) / sr, abs=1e-4)
+        motion = np.load(r["motion"])
+        assert motion.shape == (round(len(wav) / 960), 70)
+        phones = json.loads(open(r["alignment"]).read())
+        assert phones[0][1] == 0 and phones[-1][2] == pytest.approx(len(wav) / sr, abs=1e-4)
+        assert all(a[2] == pytest.approx(b[1]) for a, b in zip(phones, phones[1:]))
+    card = read_card(out / "card.json")
+    assert card["fps"] == 25 and card["sample_rate"] == 24000 and card["motion_spec"] == "full"
+    assert set(card["speakers"]) == {r["speaker"] for r in rows}
+
+
+def test_heldout_voice_never_in_train():
+    plans = plan_corpus(generate_sentences(200, seed=3), 200, ["espeak", "festival"], seed=1,
+                        heldout_voices=("festival:slt_hts", "espeak:en-us+m3"), heldout_fraction=0.1)
+    held = [p for p in plans if f"{p.engine}:{p.voice}" in ("festival:slt_hts", "espeak:en-us+m3")]
+    assert held and all(p.split == "test" for p in held)
+    by_text = [p for p in plans if is_heldout_sentence(p.text, 0.1)]
+    assert by_text and all(p.split == "test" for p in by_text)
+    assert 0.05 < np.mean([p.split == "test" for p in plans]) < 0.5
+    assert {p.engine for p in plans} == {"espeak", "festival"}
+
+
+def test_deterministic_across_worker_counts_and_resumable(corpus, tmp_path):
+    out, _ = corpus
+    synth_corpus(tmp_path, 6, SENTENCES, FAMILIES, seed=5, workers=1, heldout_voices=("festival:slt_hts",),
+                 heldout_fraction=0.0, progress=False)
+    assert _digest(tmp_path) == _digest(out)
+    assert (tmp_path / "manifest.jsonl").read_text() != ""  # same rows, different root
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "wavs").iterdir()}
+    (tmp_path / "motion" / "000002.npy").unlink()  # an interrupted run: one clip incomplete
+    synth_corpus(tmp_path, 6, SENTENCES, FAMILIES, seed=5, workers=1, heldout_voices=("festival:slt_hts",),
+                 heldout_fraction=0.0, progress=False)
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "wavs").iterdir()}
+    changed = [p.name for p in stamp if stamp[p] != after[p]]
+    assert changed == ["000002.wav"]
+    assert _digest(tmp_path) == _digest(out)
+
+
+def test_cli_and_bad_options(tmp_path, capsys):
+    (tmp_path / "s.txt").write_text("# a comment\nHello there my friend.\n\nThe sun came out.\n")
+    code = main(["synth-data", "--out", str(tmp_path / "c"), "--num_clips", "2", "--voices", "espeak",
+                 "--sentences", str(tmp_path / "s.txt"), "--workers", "1", "--preview", "1"])
+    assert code == 0 and "wrote 2 clips" in capsys.readouterr().out
+    assert (tmp_path / "c" / "preview" / "000000.mp4").stat().st_size > 1000
+    assert main(["synth-data", "--out", str(tmp_path / "d"), "--voices", "flite"]) == 2
+    with pytest.raises(UserError, match="num_clips"):
+        synth_corpus(tmp_path / "e", 0)
+    with pytest.raises(UserError, match="sentences"):
+        load_sentences(tmp_path / "missing.txt")
+
+
+def test_shipped_sentences_are_varied_and_recognisable():
+    sentences = load_sentences()
+    assert len(sentences) >= 2000 and len(set(sentences)) == len(sentences)
+    assert generate_sentences(50, seed=9) == generate_sentences(50, seed=9)
+    words = {w for s in sentences for w in normalise(s).split()}
+    assert len(words) > 300
+    starts = {s.split()[0] for s in sentences}
+    assert len(starts) > 40  # not one template
+    pocketsphinx = pytest.importorskip("pocketsphinx")
+    path = os.path.join(os.path.dirname(pocketsphinx.__file__), "model", "en-us", "cmudict-en-us.dict")
+    known = {line.split()[0].split("(")[0] for line in open(path, encoding="utf-8")}
+    assert words <= known, sorted(words - known)
