@@ -73,7 +73,8 @@ class LogConfig:
     wandb_project: str = "jamflow"
     sample_every: int = 0  # updates between audio + mp4 samples (0: never)
     sample_nfe: int = 16
-    renderer: str = "avatar"
+    renderer: str = "avatar"  # or "liveportrait" (needs its weights)
+    sample_size: int = 256  # avatar frame size in pixels
 
 
 @dataclass

@@ -71,13 +71,12 @@ class RunLog:
             self.tb.add_audio(tag, torch.as_tensor(wav).float().reshape(1, -1), step, sample_rate=sample_rate)
 
     def video(self, step: int, tag: str, frames) -> None:
-        """frames uint8 [T, H, W, 3]; TensorBoard shows it when moviepy is installed, else it is skipped."""
-        if self.enabled and self.tb is not None:
-            try:
-                v = torch.as_tensor(frames).permute(0, 3, 1, 2)[None]  # [1, T, 3, H, W]
-                self.tb.add_video(tag, v, step, fps=25)
-            except (ImportError, ModuleNotFoundError):
-                pass
+        """frames uint8 [T, H, W, 3]; TensorBoard needs moviepy for video, else only the mp4 file is written."""
+        import importlib.util
+
+        if self.enabled and self.tb is not None and importlib.util.find_spec("moviepy") is not None:
+            v = torch.as_tensor(frames).permute(0, 3, 1, 2)[None]  # [1, T, 3, H, W]
+            self.tb.add_video(tag, v, step, fps=25)
 
     def close(self) -> None:
         if self.tb is not None:

@@ -1,0 +1,70 @@
+"""Periodic samples during training: listen to and watch what the EMA model makes of a held clip.
+
+Task "talk with a reference": the first 30% of the clip (both streams, time-aligned) is given, the
+rest of speech and motion is generated from the transcript. Written to
+run_dir/samples/step_XXXXXXXX.{wav,mp4} (+ the ground truth once) and logged to TensorBoard.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROMPT_FRACTION = 0.3
+
+
+def _denormalise(spec, gen: torch.Tensor, context: torch.Tensor, stats: dict) -> np.ndarray:
+    """normalised (gen [m, dg], context [m, dc]) -> motion [m, 70] in LivePortrait units."""
+    full = spec.merge(gen.float().cpu().numpy(), context.float().cpu().numpy())
+    return full * np.asarray(stats["std"], dtype=np.float32) + np.asarray(stats["mean"], dtype=np.float32)
+
+
+@torch.no_grad()
+def log_samples(trainer, index: int = 0) -> Path:
+    from jamflow.audio.io import save_wav
+    from jamflow.data.batching import collate
+    from jamflow.data.prepare import motion_frames_for
+    from jamflow.model.sampler import sample
+    from jamflow.render.base import get_renderer
+    from jamflow.render.video import write_mp4
+    from jamflow.vocoder import load_vocoder
+
+    cfg, ds = trainer.cfg, trainer.dataset
+    model = copy.deepcopy(trainer.acc.unwrap_model(trainer.model)).eval()
+    if trainer.ema is not None:
+        trainer.ema.copy_to(model)
+    batch = collate([ds[(index, 0)]])
+    n = batch["mel"].shape[1]
+    known_mel = int(n * PROMPT_FRACTION)
+    mel_known = torch.arange(n)[None] < known_mel
+    kwargs = {}
+    with_motion = "motion" in batch and model.motion is not None
+    if with_motion:
+        m = batch["motion"].shape[1]
+        motion_known = torch.arange(m)[None] < motion_frames_for(known_mel)
+        kwargs = dict(motion_cond=batch["motion"], motion_known=motion_known,
+                      motion_context=batch["motion_context"])
+    mel, motion = sample(model, batch["text"], batch["mel"], mel_known, nfe_step=cfg.log.sample_nfe,
+                         cfg_strength=2.0, seed=0, **kwargs)
+    vocoder = load_vocoder(device=str(trainer.device))
+    out_dir = Path(cfg.run_dir) / "samples"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"step_{trainer.update:08d}"
+    wav = vocoder.decode(mel.transpose(1, 2).float())[0].cpu().numpy()
+    save_wav(stem.with_suffix(".wav"), wav)
+    trainer.log.audio(trainer.update, "sample/audio", wav, 24000)
+    if with_motion:
+        stats = ds.meta["stats"]
+        motion70 = _denormalise(ds.spec, motion[0], batch["motion_context"][0], stats)
+        renderer = get_renderer(cfg.log.renderer, **({"size": cfg.log.sample_size} if cfg.log.renderer == "avatar" else {}))
+        frames = list(renderer.frames(motion70))
+        write_mp4(stem.with_suffix(".mp4"), frames, audio=wav)
+        trainer.log.video(trainer.update, "sample/video", np.stack(frames[:: 2]))
+        truth = out_dir / "ground_truth.mp4"
+        if not truth.exists():
+            gt_wav = vocoder.decode(batch["mel"].transpose(1, 2).float().to(trainer.device))[0].cpu().numpy()
+            gt = _denormalise(ds.spec, batch["motion"][0], batch["motion_context"][0], stats)
+            write_mp4(truth, renderer.frames(gt), audio=gt_wav)
+    return stem
