@@ -84,6 +84,10 @@ def test_packed_cfg_equals_separate_calls(make_model):
     torch.testing.assert_close(mel, exp_a, atol=1e-9, rtol=1e-9)
     torch.testing.assert_close(mo, exp_m, atol=1e-9, rtol=1e-9)
     assert (vc[0] - vu[0]).abs().max() > 1e-3  # guidance really changes the step
+    mel0, mo0 = sample(model, **p, time_grid=grid, cfg_strength=2.0, cfg_strength_motion=0.0, seed=1)
+    torch.testing.assert_close(mel0, exp_a, atol=1e-9, rtol=1e-9)  # audio still guided
+    torch.testing.assert_close(mo0, torch.where(p["motion_known"][..., None], p["motion_cond"], ym + dt * vc[1]),
+                               atol=1e-9, rtol=1e-9)
 
 
 def test_midpoint_and_audio_only(make_model):

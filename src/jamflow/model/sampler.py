@@ -61,6 +61,7 @@ def sample(
     motion_lens: torch.Tensor | None = None,  # [b] (default: m)
     nfe_step: int = 32,
     cfg_strength: float = 2.0,
+    cfg_strength_motion: float | None = None,
     sway_sampling_coef: float | None = -1.0,
     method: str = "euler",
     seed: int | None = None,
@@ -75,8 +76,8 @@ def sample(
     motion_cond=None for audio only (or for a model without a motion stream).
 
     Guidance: v = v_cond + cfg_strength * (v_cond - v_null), null = text, audio condition and
-    motion condition all dropped; both branches run packed in one batch of 2b. cfg_strength 0
-    skips the null branch. method "euler" uses one model call per step, "midpoint" two.
+    motion condition all dropped; both branches run packed in one batch of 2b. The motion stream
+    uses cfg_strength_motion (default: cfg_strength). Strengths of 0 skip the null branch. method "euler" uses one model call per step, "midpoint" two.
     time_grid: explicit increasing times from 0 to 1 (then nfe_step/sway/EPSS are ignored).
     """
     if method not in ("euler", "midpoint"):
@@ -114,7 +115,8 @@ def sample(
     else:
         y_m = None
 
-    guided = cfg_strength > 1e-5
+    cfg_motion = cfg_strength if cfg_strength_motion is None else cfg_strength_motion
+    guided = max(cfg_strength, cfg_motion) > 1e-5
     reps = 2 if guided else 1
     drop = torch.tensor([False] * b + [True] * b if guided else [False] * b, device=device)
     pack = lambda x: None if x is None else (torch.cat([x] * reps) if guided else x)  # noqa: E731
@@ -131,7 +133,7 @@ def sample(
             va = va_c + (va_c - va_u) * cfg_strength
             if vm is not None:
                 vm_c, vm_u = vm.chunk(2)
-                vm = vm_c + (vm_c - vm_u) * cfg_strength
+                vm = vm_c + (vm_c - vm_u) * cfg_motion
         return va, vm
 
     steps = range(len(ts) - 1)
