@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from jamflow.errors import UserError
+from jamflow.motion.visemes import K
+from jamflow.render.avatar import AvatarRenderer, AvatarStyle
+from jamflow.render.base import available_renderers, get_renderer, register_renderer
+
+SIZE = 256
+
+
+def _neutral(frames=1):
+    m = np.zeros((frames, 70), np.float32)
+    m[:, 69] = 1.3
+    return m
+
+
+def _set(m, keypoint, axis, value):
+    m[:, 3 * K[keypoint] + axis] += value
+    return m
+
+
+def _render(m, size=SIZE):
+    return np.stack(list(get_renderer("avatar", size=size).frames(m)))
+
+
+def test_registry_and_frame_format():
+    assert "avatar" in available_renderers()
+    frames = _render(_neutral(3))
+    assert frames.shape == (3, SIZE, SIZE, 3) and frames.dtype == np.uint8
+    assert get_renderer("avatar", size=64).size == (64, 64)
+    with pytest.raises(UserError, match="renderer"):
+        get_renderer("no-such-renderer")
+    with pytest.raises(UserError, match="size"):
+        get_renderer("avatar", size=8)
+    with pytest.raises(UserError, match="motion"):
+        next(get_renderer("avatar").frames(np.zeros((2, 63), np.float32)))
+
+    class Flat:
+        size = (4, 4)
+
+        def frames(self, motion, source=None):
+            for _ in motion:
+                yield np.zeros((4, 4, 3), np.uint8)
+
+    register_renderer("flat-test", lambda **kw: Flat())
+    assert len(list(get_renderer("flat-test").frames(_neutral(2)))) == 2
+
+
+def _dark_mouth_pixels(frame):
+    mouth = AvatarStyle().mouth
+    return int((np.abs(frame.astype(int) - mouth).sum(-1) < 12).sum())
+
+
+def test_lips_visibly_open_and_round():
+    closed = _render(_neutral())[0]
+    opened = _render(_set(_set(_neutral(), "lower_lip_inner", 1, 0.045), "upper_lip_inner", 1, -0.015))[0]
+    assert _dark_mouth_pixels(opened) > 0.002 * SIZE * SIZE
+    assert _dark_mouth_pixels(closed) < 0.1 * _dark_mouth_pixels(opened)
+    narrow = _set(_set(_neutral(), "mouth_corner_left", 0, 0.03), "mouth_corner_right", 0, -0.03)
+    lips = np.array(AvatarStyle().lips)
+    lip_cols = lambda f: np.nonzero((np.abs(f.astype(int) - lips).sum(-1) < 40).any(0))[0]
+    wide_cols, narrow_cols = lip_cols(closed), lip_cols(_render(narrow)[0])
+    assert narrow_cols.max() - narrow_cols.min() < wide_cols.max() - wide_cols.min() - 0.02 * SIZE
+
+
+def _eye_white_pixels(frame):
+    return int((frame.astype(int).min(-1) > 235).sum())
+
+
+def test_eyes_blink():
+    open_eyes = _render(_neutral())[0]
+    shut = _neutral()
+    for lid in ("lid_upper_left", "lid_upper_right"):
+        _set(shut, lid, 1, 0.046)
+    assert _eye_white_pixels(open_eyes) > 0.001 * SIZE * SIZE
+    assert _eye_white_pixels(_render(shut)[0]) < 0.1 * _eye_white_pixels(open_eyes)
+
+
+def _centroid_x(frame, colour):
+    ys, xs = np.nonzero(np.abs(frame.astype(int) - np.array(colour)).sum(-1) < 30)
+    return xs.mean()
+
+
+def test_head_turns_and_moves_with_pose():
+    base = _neutral()
+    turned = _neutral()
+    turned[:, 64] = 25  # yaw
+    shifted = _neutral()
+    shifted[:, 66] = 0.1  # t_x
+    iris = AvatarStyle().iris
+    x0, x1, x2 = (_centroid_x(_render(m)[0], iris) for m in (base, turned, shifted))
+    assert x1 - x0 > 0.02 * SIZE  # yaw swings the eyes (in front of the rotation axis) sideways
+    assert x2 - x0 == pytest.approx(0.1 * 0.55 * SIZE, rel=0.2)
+    rolled = _neutral()
+    rolled[:, 65] = 20
+    assert np.abs(_render(rolled)[0].astype(int) - _render(base)[0]).mean() > 3
+
+
+def test_edges_are_antialiased():
+    frame = _render(_neutral(), size=256)[0]
+    row = frame[100].astype(int)  # crosses the face outline
+    steps = np.abs(np.diff(row, axis=0)).sum(-1)
+    edges = np.nonzero(steps > 20)[0]
+    assert len(edges) > 0
+    colours = {tuple(c) for c in frame.reshape(-1, 3)}
+    assert len(colours) > 200  # blended edge pixels, not a handful of flat fills
+    aliased = np.stack(list(AvatarRenderer(size=256, supersample=1).frames(_neutral())))[0]
+    assert len({tuple(c) for c in aliased.reshape(-1, 3)}) < len(colours)
