@@ -64,6 +64,9 @@ def test_phoneme_tokenizer_uses_espeak_ipa():
     assert 0 not in [i for i, s in zip(ids, tok.tokenize(text)) if s != " "]  # every symbol in the vocab
     assert tok.vocab_size == 143
     assert "".join(tok.tokenize("cat")) != "".join(tok.tokenize("cut"))
+    assert get_tokenizer("phoneme", language="en-gb").tokenize("go") != tok.tokenize("go")  # a language code
+    with pytest.raises(UserError, match="language"):
+        get_tokenizer("phoneme", language="xx-nope").encode("hello")
 
 
 def test_pad_token_ids():

@@ -18,6 +18,13 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 0x02
 _CHARS_UTF8 = 1
 _PHONEMES_IPA = 0x02
 _PUNCT = re.compile(r"([,.!?;:]+)")
+_LANG_SWITCH = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)*\)")  # "(en)" markers around foreign words
+
+
+class _Voice(ctypes.Structure):  # espeak_VOICE
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p), ("identifier", ctypes.c_char_p),
+                ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
+                ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
 
 _lock = threading.Lock()  # espeak-ng keeps global state: one caller at a time
 _lib = None
@@ -42,6 +49,8 @@ def _load():
     lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
     lib.espeak_SetVoiceByName.restype = ctypes.c_int
+    lib.espeak_SetVoiceByProperties.argtypes = [ctypes.POINTER(_Voice)]
+    lib.espeak_SetVoiceByProperties.restype = ctypes.c_int
     lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
     lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
     if lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) <= 0:
@@ -53,7 +62,11 @@ def _load():
 def _set_voice(lib, language: str) -> None:
     global _voice
     if _voice != language:
-        if lib.espeak_SetVoiceByName(language.encode()) != 0:
+        # a voice name/file ("en-us", "gmw/en-GB-x-rp") first, then a language code ("en-gb")
+        ok = lib.espeak_SetVoiceByName(language.encode()) == 0
+        if not ok:
+            ok = lib.espeak_SetVoiceByProperties(ctypes.byref(_Voice(languages=language.encode()))) == 0
+        if not ok:
             raise UserError(f"language: expected an espeak-ng voice name such as 'en-us', got {language!r}")
         _voice = language
 
@@ -65,7 +78,7 @@ def _clauses(lib, text: str) -> str:
     while buf.value:
         res = lib.espeak_TextToPhonemes(ptr, _CHARS_UTF8, _PHONEMES_IPA)
         if res:
-            out.append(res.decode("utf-8").strip())
+            out.append(_LANG_SWITCH.sub("", res.decode("utf-8")).strip())
     return " ".join(p for p in out if p)
 
 
