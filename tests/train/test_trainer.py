@@ -96,10 +96,19 @@ def test_motion_stage_trains_only_motion(cache, tmp_path, helpers):
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("motion.") for k in changed)
+    assert any(k.startswith("motion.blocks.") for k in changed)
     metrics = helpers.read_metrics(tmp_path / "run")
     assert len(metrics) == 3
     last = [line for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all('"loss_audio": 0.0' in line for line in last)  # audio -> motion masks: audio always known
+    # `unfreeze: [joint]` opens the audio half of the joint layers, and nothing else of the audio stream
+    t2 = Trainer(load_config(cfg, [f"run_dir={tmp_path / 'run2'}", "unfreeze=[joint]"]), progress=False)
+    m2 = t2.acc.unwrap_model(t2.model)
+    joint_audio = {a for a, _ in m2.cfg.joint_layers}
+    for name, p in m2.named_parameters():
+        if name.startswith("audio."):
+            opened = name.startswith("audio.blocks.") and int(name.split(".")[2]) in joint_audio
+            assert p.requires_grad == opened, name
 
 
 def test_export_and_init_from(cache, tmp_path, helpers):

@@ -12,8 +12,19 @@ from jamflow.train.config import OptimConfig
 STAGE_FREEZE = {"motion": ["audio."], "joint": [], "audio": ["motion."]}
 
 
+def expand_prefixes(prefixes, joint_layers) -> list[str]:
+    """"joint" stands for the audio half of every joint layer: audio.blocks.<a>. for each pair [a, j]."""
+    out = []
+    for p in prefixes:
+        out += [f"audio.blocks.{a}." for a, _ in joint_layers] if p == "joint" else [p]
+    return out
+
+
 def apply_freeze(model: torch.nn.Module, stage: str, freeze: list[str] = (), unfreeze: list[str] = ()) -> dict:
-    """Set requires_grad by name prefix; returns {"trainable": n, "frozen": n} parameter counts."""
+    """Set requires_grad by name prefix; returns {"trainable": n, "frozen": n} parameter counts.
+    `unfreeze: [joint]` trains the audio half of the joint layers too (stage "motion")."""
+    joint = getattr(getattr(model, "cfg", None), "joint_layers", None) or []
+    freeze, unfreeze = expand_prefixes(freeze, joint), expand_prefixes(unfreeze, joint)
     frozen_prefixes = list(STAGE_FREEZE[stage]) + list(freeze)
     counts = {"trainable": 0, "frozen": 0}
     for name, p in model.named_parameters():

@@ -121,6 +121,9 @@ class Trainer:
             precision = "bf16" if torch.cuda.is_available() else "no"
         self.acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        if self.acc.distributed_type.name in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
+            raise UserError(f"accelerate: expected DDP or a single process, got {self.acc.distributed_type.name} "
+                            f"(sharded training is not supported yet; launch without --use_fsdp)")
         self.device = self.acc.device
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
         self.main = self.acc.is_main_process
@@ -153,6 +156,7 @@ class Trainer:
         elif self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_yaml(cfg))
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)  # from an attempt that saved nothing
         if self.ema is not None:
             self.ema.shadow = {k: v.to(self.device) for k, v in self.ema.shadow.items()}
 
