@@ -172,23 +172,29 @@ class _Espeak:
             return wav, self._events
 
 
+_pristine: _Espeak | None = None  # initialised in this process, only ever used by forked children
+
+
 def _espeak_in_child(text: str, voice: Voice) -> tuple[np.ndarray, int, list[tuple[str, int]]]:
-    """Run one synthesis in a freshly forked process.
+    """Run one synthesis in a forked copy of a freshly initialised library.
 
     espeak-ng carries synthesiser state (pitch, phase, noise) from one utterance to the next, so the
-    same text comes out slightly different depending on what was spoken before. A fresh library
-    instance per utterance makes every clip depend only on its own text and voice (determinism across
-    worker counts). Costs ~20 ms per call.
+    same text comes out slightly different depending on what was spoken before. This process
+    initialises the library once and never speaks; each utterance runs in a fork of that pristine
+    state, so every clip depends only on its own text and voice (determinism across worker counts).
+    A fork costs a few milliseconds.
     """
+    global _pristine
+    if _pristine is None:
+        _pristine = _Espeak()
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: initialise, synthesise, send, exit without running the parent's cleanup
         status = 0
         try:
             os.close(read_fd)
-            state = _Espeak()
-            pcm, events = state.synth(text, voice)
-            payload = pickle.dumps(("ok", pcm, state.sample_rate, events))
+            pcm, events = _pristine.synth(text, voice)
+            payload = pickle.dumps(("ok", pcm, _pristine.sample_rate, events))
         except BaseException as e:  # report, never raise into the parent's code path
             payload = pickle.dumps(("error", type(e).__name__, str(e)))
             status = 1
@@ -246,31 +252,50 @@ def _scheme_string(text: str) -> str:
 
 
 def _festival(text: str, voice: Voice) -> Speech:
-    if voice.name not in FESTIVAL_VOICES:
-        raise UserError(f"voice: expected a festival voice in {sorted(FESTIVAL_VOICES)}, got {voice.name!r}")
+    return festival_batch([(text, voice)])[0]
+
+
+def festival_batch(items: list[tuple[str, Voice]]) -> list[Speech]:
+    """Synthesise several (text, voice) pairs in one festival run (its start-up dominates short clips).
+    Each utterance selects its voice afresh, so a result does not depend on its neighbours."""
+    for _, voice in items:
+        if voice.engine != "festival" or voice.name not in FESTIVAL_VOICES:
+            raise UserError(f"voice: expected a festival voice in {sorted(FESTIVAL_VOICES)}, got {voice.name!r}")
     exe = shutil.which("festival")
     if exe is None:
         raise UserError("festival: expected the festival program on PATH (apt install festival), got none")
+    out = []
     with tempfile.TemporaryDirectory(prefix="jamflow-fest-") as tmp:
-        wav_path, segs_path, script = (os.path.join(tmp, n) for n in ("out.wav", "out.segs", "run.scm"))
-        lines = [f"({FESTIVAL_VOICES[voice.name]})"]
-        if voice.name.endswith("hts"):
-            # hts_engine: -r = speaking-rate factor, -fm = pitch shift in half-tones
-            lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.rate:.3f}) '
-                         f'(list "-fm" {voice.pitch:.2f}))))')
-        else:
-            lines.append(f"(Parameter.set 'Duration_Stretch {1.0 / voice.rate:.3f})")
-        lines += [f"(set! utt (utt.synth (Utterance Text {_scheme_string(text)})))",
-                  f'(utt.save.wave utt "{wav_path}" \'riff)', f'(utt.save.segs utt "{segs_path}")']
+        lines = []
+        for i, (text, voice) in enumerate(items):
+            text = " ".join(text.split())
+            if not text:
+                raise UserError("text: expected a non-empty sentence, got an empty string")
+            lines.append(f"({FESTIVAL_VOICES[voice.name]})")
+            if voice.name.endswith("hts"):
+                # hts_engine: -r = speaking-rate factor, -fm = pitch shift in half-tones
+                lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {voice.rate:.3f}) '
+                             f'(list "-fm" {voice.pitch:.2f}))))')
+            else:
+                lines.append(f"(Parameter.set 'Duration_Stretch {1.0 / voice.rate:.3f})")
+            lines += [f"(set! utt (utt.synth (Utterance Text {_scheme_string(text)})))",
+                      f'(utt.save.wave utt "{tmp}/{i}.wav" \'riff)', f'(utt.save.segs utt "{tmp}/{i}.segs")']
+        script = os.path.join(tmp, "run.scm")
         Path(script).write_text("\n".join(lines) + "\n")
-        res = subprocess.run([exe, "-b", script], capture_output=True, text=True, timeout=120)
-        if res.returncode != 0 or not os.path.exists(wav_path):
-            raise RuntimeError(f"festival failed on {text!r}: {res.stderr.strip()[-500:]}")
-        wav, sr = sf.read(wav_path, dtype="float32")
-        segs = Path(segs_path).read_text().split("\n")
+        res = subprocess.run([exe, "-b", script], capture_output=True, text=True, timeout=60 + 30 * len(items))
+        for i in range(len(items)):
+            wav_path, segs_path = os.path.join(tmp, f"{i}.wav"), os.path.join(tmp, f"{i}.segs")
+            if res.returncode != 0 or not os.path.exists(segs_path):
+                raise RuntimeError(f"festival failed on {items[i][0]!r}: {res.stderr.strip()[-500:]}")
+            wav, sr = sf.read(wav_path, dtype="float32")
+            out.append(_festival_speech(wav, sr, Path(segs_path).read_text()))
+    return out
+
+
+def _festival_speech(wav: np.ndarray, sr: int, segs: str) -> Speech:
     wav = _to_24k(wav, sr)
     phones, start = [], 0.0
-    for line in segs:
+    for line in segs.split("\n"):
         parts = line.split()
         if len(parts) != 3 or line.startswith("#"):
             continue

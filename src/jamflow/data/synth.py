@@ -30,7 +30,7 @@ import soundfile as sf
 
 from jamflow.data.manifest import make_card, write_card, write_manifest
 from jamflow.data.sentences import is_heldout_sentence, load_sentences
-from jamflow.data.speech_engines import FESTIVAL_VOICES, SAMPLE_RATE, Voice, synthesize
+from jamflow.data.speech_engines import FESTIVAL_VOICES, SAMPLE_RATE, Speech, Voice, festival_batch, synthesize
 from jamflow.errors import UserError
 from jamflow.motion.spec import SPECS
 from jamflow.motion.visemes import num_frames, phones_to_motion
@@ -38,6 +38,7 @@ from jamflow.motion.visemes import num_frames, phones_to_motion
 ESPEAK_BASES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5")
 DEFAULT_HELDOUT_VOICES = ("espeak:en-gb-x-rp+f4", "festival:ked_diphone")
+GROUP = 8  # clips per worker task (festival clips of a group share one festival start-up)
 
 
 def voice_names(family: str) -> list[str]:
@@ -99,29 +100,52 @@ def clip_paths(out: Path, clip_id: str) -> dict[str, Path]:
             "alignment": out / "align" / f"{clip_id}.json"}
 
 
-def make_clip(plan: ClipPlan, out: Path) -> dict:
-    """Synthesise one clip's files (skipped when all exist) -> its manifest row (absolute paths)."""
+def _voice(plan: ClipPlan) -> Voice:
+    return Voice(plan.engine, plan.voice, plan.rate, plan.pitch)
+
+
+def _row(plan: ClipPlan, out: Path, duration: float) -> dict:
     paths = clip_paths(out, plan.id)
-    voice = Voice(plan.engine, plan.voice, plan.rate, plan.pitch)
-    if all(p.exists() for p in paths.values()):
-        duration = sf.info(str(paths["audio"])).frames / SAMPLE_RATE
-    else:
-        speech = synthesize(plan.text, voice)
-        motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed)
-        peak = float(np.abs(speech.wav).max()) if len(speech.wav) else 0.0
-        wav = speech.wav * (0.9 / peak) if peak > 0.9 else speech.wav  # never clip the 16-bit file
-        _atomic(paths["audio"], lambda p: sf.write(p, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
-        _atomic(paths["alignment"], lambda p: Path(p).write_text(json.dumps([list(x) for x in speech.phones])))
-        _atomic(paths["motion"], lambda p: np.save(open(p, "wb"), motion))
-        duration = speech.duration
     return {"id": plan.id, "audio": str(paths["audio"]), "text": plan.text, "motion": str(paths["motion"]),
-            "speaker": voice.speaker, "duration": round(duration, 5), "alignment": str(paths["alignment"]),
+            "speaker": _voice(plan).speaker, "duration": round(duration, 5), "alignment": str(paths["alignment"]),
             "split": plan.split}
 
 
+def _write_clip(plan: ClipPlan, out: Path, speech: Speech) -> float:
+    paths = clip_paths(out, plan.id)
+    motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed)
+    peak = float(np.abs(speech.wav).max()) if len(speech.wav) else 0.0
+    wav = speech.wav * (0.9 / peak) if peak > 0.9 else speech.wav  # never clip the 16-bit file
+    _atomic(paths["audio"], lambda p: sf.write(p, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
+    _atomic(paths["alignment"], lambda p: Path(p).write_text(json.dumps([list(x) for x in speech.phones])))
+    _atomic(paths["motion"], lambda p: np.save(open(p, "wb"), motion))  # written last: marks the clip done
+    return speech.duration
+
+
+def make_clips(plans: list[ClipPlan], out: Path) -> list[dict]:
+    """Synthesise a group of clips (skipping those whose files all exist) -> their manifest rows.
+    Festival clips of the group share one festival run; each clip still depends only on its plan."""
+    durations: dict[str, float] = {}
+    todo = []
+    for plan in plans:
+        paths = clip_paths(out, plan.id)
+        if all(p.exists() for p in paths.values()):
+            durations[plan.id] = sf.info(str(paths["audio"])).frames / SAMPLE_RATE
+        else:
+            todo.append(plan)
+    fest = [p for p in todo if p.engine == "festival"]
+    if fest:
+        for plan, speech in zip(fest, festival_batch([(p.text, _voice(p)) for p in fest])):
+            durations[plan.id] = _write_clip(plan, out, speech)
+    for plan in todo:
+        if plan.engine != "festival":
+            durations[plan.id] = _write_clip(plan, out, synthesize(plan.text, _voice(plan)))
+    return [_row(plan, out, durations[plan.id]) for plan in plans]
+
+
 def _work(args):
-    plan, out = args
-    return make_clip(plan, out)
+    plans, out = args
+    return make_clips(plans, out)
 
 
 def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festival"), seed: int = 0,
@@ -148,20 +172,27 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
     for sub in ("wavs", "motion", "align"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     workers = max(1, workers or os.cpu_count() or 1)
-    jobs = [(p, out) for p in plans]
+    jobs = [(plans[i:i + GROUP], out) for i in range(0, len(plans), GROUP)]
     from tqdm import tqdm
 
-    bar = tqdm(total=len(jobs), desc="synth-data", unit="clip", disable=not progress)
+    bar = tqdm(total=len(plans), desc="synth-data", unit="clip", disable=not progress)
     rows = []
     if workers == 1:
-        for job in jobs:
-            rows.append(_work(job))
-            bar.update(1)
+        results = map(_work, jobs)
     else:
-        with get_context("fork").Pool(workers) as pool:
-            for row in pool.imap(_work, jobs, chunksize=4):
-                rows.append(row)
-                bar.update(1)
+        pool = get_context("fork").Pool(min(workers, len(jobs)))
+        results = pool.imap(_work, jobs)
+    try:
+        for group in results:
+            rows += group
+            bar.update(len(group))
+    except BaseException:
+        if workers > 1:
+            pool.terminate()  # clips already written stay; a rerun resumes from them
+        raise
+    if workers > 1:
+        pool.close()
+        pool.join()
     bar.close()
     write_manifest(out / "manifest.jsonl", rows)
     train = [r for r in rows if r["split"] == "train"] or rows
