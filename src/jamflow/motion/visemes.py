@@ -114,15 +114,15 @@ _add("ʃʒ", Target(0.2, 0.6, 0.0, (1.0, 1.0, 0.6)))
 _add("kɡgŋxh", Target(0.3, 0.0, 0.0, (0.4, 0.2, 0.2)))
 _add("w", Target(0.12, 1.0, 0.0, (1.0, 2.0, 1.0)))
 _add("j", Target(0.15, 0.0, 0.5, (0.8, 0.5, 1.0)))
-_add("iɪy", Target(0.25, 0.0, 0.8, (2.0, 1.0, 1.0)))
-_add("eɛ", Target(0.45, 0.0, 0.5, (2.0, 1.0, 1.0)))
-_add("æ", Target(0.7, 0.0, 0.4, (2.0, 1.0, 1.0)))
-_add("aɑɐʌ", Target(0.9, 0.0, 0.1, (2.0, 1.0, 1.0)))
-_add("ɒɔ", Target(0.7, 0.6, 0.0, (2.0, 1.0, 1.0)))
-_add("o", Target(0.5, 0.85, 0.0, (2.0, 1.0, 1.0)))
-_add("uʊ", Target(0.25, 1.0, 0.0, (2.0, 1.0, 1.0)))
-_add("əɘ", Target(0.35, 0.0, 0.0, (1.2, 0.6, 0.6)))
-_add("ɜɝɚ", Target(0.3, 0.35, 0.0, (2.0, 1.0, 1.0)))
+_add("iɪy", Target(0.25, 0.0, 0.8, (3.0, 1.0, 1.0)))
+_add("eɛ", Target(0.45, 0.0, 0.5, (3.0, 1.0, 1.0)))
+_add("æ", Target(0.7, 0.0, 0.4, (3.0, 1.0, 1.0)))
+_add("aɑɐʌ", Target(0.9, 0.0, 0.1, (3.0, 1.0, 1.0)))
+_add("ɒɔ", Target(0.7, 0.6, 0.0, (3.0, 1.0, 1.0)))
+_add("o", Target(0.5, 0.85, 0.0, (3.0, 1.0, 1.0)))
+_add("uʊ", Target(0.25, 1.0, 0.0, (3.0, 1.0, 1.0)))
+_add("əɘ", Target(0.4, 0.0, 0.0, (2.0, 0.6, 0.6)))
+_add("ɜɝɚ", Target(0.3, 0.35, 0.0, (3.0, 1.0, 1.0)))
 VOWELS = set("iɪyeɛæaɑɐʌɒɔouʊəɘɜɝɚ")
 BILABIALS = set("pbm")
 _IGNORED = set("ːˑˈˌ̩̃ʰʲ'-.,_#:;!?")
@@ -140,7 +140,7 @@ def phone_targets(phone: str) -> list[tuple[str, Target]]:
 
 @dataclass
 class VisemeConfig:
-    max_aperture: float = 0.065     # inner-lip gap at open = 1 (exp units)
+    max_aperture: float = 0.075     # inner-lip gap at open = 1 (exp units)
     round_amount: float = 0.028     # corner narrowing + protrusion at round = 1
     spread_amount: float = 0.022    # corner stretch at spread = 1
     anticipation_s: float = 0.07    # dominance decay ahead of a segment (coarticulation lookahead)
@@ -200,7 +200,7 @@ def articulation(phones, times: np.ndarray, cfg: VisemeConfig, wav=None, sample_
     den = np.full((len(times), 3), 1e-9)
     for label, s, e, tgt in segs:
         # flat top over the segment; decays reach further ahead (anticipation) than behind
-        reach = 1.0 if label in VOWELS else 0.6  # consonant gestures are brief, vowel gestures broad
+        reach = 1.0 if label in VOWELS else 0.5  # consonant gestures are brief, vowel gestures broad
         before = np.clip(s - times, 0, None) / (cfg.anticipation_s * reach)
         after = np.clip(times - e, 0, None) / (cfg.carryover_s * reach)
         if label == "sil":  # a pause pulls towards rest only well inside it
