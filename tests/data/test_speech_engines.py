@@ -79,3 +79,17 @@ def test_bad_voice_and_text_are_user_errors():
 def test_tidy_phones_fills_gaps_and_clips_to_duration():
     out = tidy_phones([("a", 0.1, 0.3), ("b", 0.25, 0.5), ("sil", 0.6, 0.7), ("c", 0.7, 2.0)], 1.0)
     assert out == [("sil", 0.0, 0.1), ("a", 0.1, 0.3), ("b", 0.3, 0.5), ("sil", 0.5, 0.7), ("c", 0.7, 1.0)]
+
+
+@needs_festival
+def test_festival_batch_equals_single_runs():
+    from jamflow.data.speech_engines import festival_batch
+
+    items = [("Hello there.", Voice("festival", "kal_diphone", rate=1.1)),
+             ("The cat sat on the mat.", Voice("festival", "slt_hts", rate=0.9, pitch=1.0)),
+             ("We will go.", Voice("festival", "kal_diphone", rate=0.9))]
+    batch = festival_batch(items)
+    for (text, voice), got in zip(items, batch):
+        alone = synthesize(text, voice)
+        assert np.array_equal(got.wav, alone.wav) and got.phones == alone.phones
+    assert batch[0].duration < synthesize("Hello there.", Voice("festival", "kal_diphone", rate=0.8)).duration

@@ -21,6 +21,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--audio", default=None, help="wav to mux into the mp4")
     parser.add_argument("--renderer", default="avatar", help="avatar (built in) or liveportrait")
     parser.add_argument("--source", default=None, help="source portrait/video for renderers that need one")
+    parser.add_argument("--weights", default=None, help="liveportrait: LivePortrait's pretrained_weights folder")
     parser.add_argument("--size", type=int, default=512, help="avatar frame size in pixels")
     parser.add_argument("--compare", default=None, help="second motion file (.npy/.pkl) or video drawn side by side")
     parser.add_argument("--png", action="store_true", help="write PNG frames into the --out folder instead of a video")
@@ -42,8 +43,9 @@ def _read_wav(path: str) -> tuple[np.ndarray, int]:
 def _make_renderer(args):
     from jamflow.render.base import get_renderer
 
-    kw = {"size": args.size} if args.renderer == "avatar" else {}
-    return get_renderer(args.renderer, **kw)
+    if args.renderer == "avatar":
+        return get_renderer("avatar", size=args.size)
+    return get_renderer(args.renderer, **({"weights": args.weights} if args.weights else {}))
 
 
 def _source(args):
