@@ -8,7 +8,9 @@ speech_engines = pytest.importorskip("jamflow.data.speech_engines")
 visemes = pytest.importorskip("jamflow.motion.visemes")
 
 TEXTS = ["Please call Stella and ask her to bring these things with her.",
-         "A bad apple spoils the whole barrel, my mother said."]
+         "A bad apple spoils the whole barrel, my mother said.",
+         "We went to the market on Monday to buy bread and milk.",
+         "Nobody knows where the old man hid his money."]
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,10 @@ def test_recovers_planted_three_frame_shift(corpus_clips):
         assert sync.sync_score(early, wav, 24000).offset - base == -3
 
 
-def test_mismatched_pair_has_low_confidence(corpus_clips):
-    (wav0, m0), (wav1, m1) = corpus_clips
-    matched = [sync.sync_score(m0, wav0, 24000), sync.sync_score(m1, wav1, 24000)]
-    mismatched = [sync.sync_score(m0, wav1, 24000), sync.sync_score(m1, wav0, 24000)]
+def test_mismatched_pairs_have_low_confidence(corpus_clips):
+    matched = [sync.sync_score(m, wav, 24000) for wav, m in corpus_clips]
+    mismatched = [sync.sync_score(corpus_clips[a][1], corpus_clips[b][0], 24000)
+                  for a, b in sync.mismatched_pairs(len(corpus_clips))]
     # per clip, chance peaks of a short mismatched pair can come close; pooled over clips they average out
     assert np.mean([r.confidence for r in mismatched]) < np.mean([r.confidence for r in matched])
     pooled_mismatched = sync.summarise(mismatched)["pooled_confidence"]

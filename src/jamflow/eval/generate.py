@@ -50,9 +50,11 @@ def _save_npy(path: Path, motion: np.ndarray) -> Path:
 
 
 def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
-                      seed: int = 0, device: str | None = None, **settings) -> Path:
+                      seed: int = 0, device: str | None = None, vocoder=None, **settings) -> Path:
     """Generate every row of `rows` with the model at `checkpoint`; returns the written manifest path.
 
+    checkpoint: a checkpoint folder or an already loaded `JAMFlow`; vocoder: a Vocos folder,
+    "griffinlim" or None (Vocos if found, else the fallback), used when loading from a folder.
     rows: the clips to evaluate (absolute paths, as `read_manifest` returns them); pool: every clip
     prompts may come from (the whole reference manifest).
     """
@@ -66,17 +68,20 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
     from jamflow.data.manifest import write_manifest
     from jamflow.infer.api import JAMFlow
 
-    jam = JAMFlow.from_pretrained(checkpoint, device=device, progress=False)
+    if isinstance(checkpoint, JAMFlow):
+        jam = checkpoint
+    else:
+        jam = JAMFlow.from_pretrained(checkpoint, device=device, vocoder=vocoder, progress=False)
     if task != "tts" and not jam.has_motion:
         raise UserError(f"checkpoint: task {task!r} needs a model with a motion stream, got an audio-only model")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # manifest paths are made relative to it: never mix with cwd
     written = []
     jobs = [(row, k) for row in rows for k in range(samples)]
     for row, k in tqdm(jobs, desc=f"generate ({task})", unit="clip"):
         prompt = prompt_for(row, pool)
         ref_audio = load_audio(prompt["audio"]) if prompt else None
         ref_text = prompt["text"] if prompt else None
-        kw = dict(settings, seed=seed + 1000 * k + len(written) // samples)
+        kw = dict(settings, seed=seed + 1000 * k + rows.index(row))
         if task == "tts":
             res = jam.tts(row["text"], ref_audio, ref_text, **kw)
         elif task == "talk":

@@ -159,6 +159,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--nfe_step", type=int, default=32, help="with --checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="with --checkpoint")
     parser.add_argument("--device", default=None, help="with --checkpoint: cpu, cuda, ...")
+    parser.add_argument("--vocoder", default=None, help="with --checkpoint: Vocos folder or 'griffinlim' (default: found Vocos, else fallback)")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="reference clips to score")
     parser.add_argument("--max_clips", type=int, default=None, help="score only the first N reference clips")
     parser.add_argument("--metrics", default=",".join(GROUPS), help=f"comma list of {', '.join(GROUPS)}")
@@ -205,7 +206,8 @@ def run_cli(args) -> int:
         from jamflow.eval.generate import generate_manifest
 
         gen_path = generate_manifest(args.checkpoint, ref_rows, pool, args.task, out_dir / "generated",
-                                     samples=args.samples, seed=args.seed, device=args.device, nfe_step=args.nfe_step)
+                                     samples=args.samples, seed=args.seed, device=args.device, vocoder=args.vocoder,
+                                     nfe_step=args.nfe_step)
         gens.append(("jamflow", gen_path))
 
     systems = [] if args.no_ground_truth else [make_system(GROUND_TRUTH, ref_rows, ids)]

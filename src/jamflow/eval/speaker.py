@@ -58,13 +58,16 @@ def similarity_bounds(embeddings: dict[str, list[np.ndarray]], max_pairs: int = 
     embeddings: speaker -> list of embeddings of *different* clips. Returns mean/std/count of cosine
     over same-speaker pairs (ceiling) and cross-speaker pairs (floor); NaN where no pair exists.
     """
-    same = [cosine(a, b) for embs in embeddings.values() for a, b in itertools.combinations(embs, 2)][:max_pairs]
+    same = [cosine(a, b) for embs in embeddings.values() for a, b in itertools.combinations(embs, 2)]
     cross = [
         cosine(a, b)
         for s1, s2 in itertools.combinations(sorted(embeddings), 2)
         for a in embeddings[s1]
         for b in embeddings[s2]
-    ][:max_pairs]
+    ]
+    # keep an evenly spaced subset, so a cap never favours the first speakers in sort order
+    same, cross = (v if len(v) <= max_pairs else [v[int(i)] for i in np.linspace(0, len(v) - 1, max_pairs)]
+                   for v in (same, cross))
 
     def stats(v):
         return {"mean": float(np.mean(v)) if v else float("nan"), "std": float(np.std(v)) if v else float("nan"), "pairs": len(v)}

@@ -1,0 +1,48 @@
+import json
+
+import numpy as np
+import pytest
+
+from jamflow.errors import UserError
+from jamflow.eval import generate
+
+synth = pytest.importorskip("jamflow.data.synth")
+api = pytest.importorskip("jamflow.infer.api")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    synth.synth_corpus(root / "ref", 3, families=("espeak",), seed=5, workers=1, heldout_voices=(),
+                       heldout_fraction=0.0, progress=False)
+    from jamflow.data.manifest import read_manifest
+
+    return root, read_manifest(root / "ref" / "manifest.jsonl")
+
+
+def test_prompt_is_another_clip_of_the_same_speaker():
+    pool = [{"id": "a", "speaker": "x"}, {"id": "b", "speaker": "y"}, {"id": "c", "speaker": "x"}]
+    assert generate.prompt_for(pool[0], pool)["id"] == "c"
+    assert generate.prompt_for(pool[2], pool)["id"] == "a"  # wraps around
+    assert generate.prompt_for(pool[1], pool) is None  # alone: no prompt rather than itself
+
+
+def test_generate_manifest_with_tiny_model(corpus):
+    from jamflow.config import get_preset
+    from jamflow.data.manifest import read_manifest
+    from jamflow.model.jam import JAMModel
+    from jamflow.vocoder import Vocos
+
+    root, rows = corpus
+    model = JAMModel(get_preset("tiny", motion_spec="full", audio={"text_num_embeds": 256}))
+    jam = api.JAMFlow(model, vocoder=Vocos().eval(), device="cpu", progress=False)  # random weights: fast
+    path = generate.generate_manifest(jam, rows[:2], rows, "talk", root / "out", samples=2, nfe_step=2)
+    out = read_manifest(path)
+    assert [r["id"] for r in out] == [rows[0]["id"], rows[0]["id"] + "@1", rows[1]["id"], rows[1]["id"] + "@1"]
+    for r in out:
+        motion = np.load(r["motion"])
+        assert motion.ndim == 2 and motion.shape[1] == 70
+    raw = json.loads(path.read_text().splitlines()[0])
+    assert not raw["audio"].startswith("/")  # paths relative to the manifest folder
+    with pytest.raises(UserError, match="task"):
+        generate.generate_manifest(jam, rows[:1], rows, "sing", root / "bad")
