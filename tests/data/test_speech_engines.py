@@ -93,3 +93,11 @@ def test_festival_batch_equals_single_runs():
         alone = synthesize(text, voice)
         assert np.array_equal(got.wav, alone.wav) and got.phones == alone.phones
     assert batch[0].duration < synthesize("Hello there.", Voice("festival", "kal_diphone", rate=0.8)).duration
+
+
+@needs_festival
+def test_festival_unspeakable_text_is_a_user_error_even_in_a_batch():
+    from jamflow.data.speech_engines import festival_batch
+
+    with pytest.raises(UserError, match="festival's kal_diphone voice can speak"):
+        festival_batch([("Hello.", Voice("festival", "kal_diphone")), ("...", Voice("festival", "kal_diphone"))])

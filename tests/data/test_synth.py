@@ -91,6 +91,9 @@ def test_cli_and_bad_options(tmp_path, capsys):
         synth_corpus(tmp_path / "e", 0)
     with pytest.raises(UserError, match="sentences"):
         load_sentences(tmp_path / "missing.txt")
+    (tmp_path / "odd.txt").write_text("Hello there.\n123 ...\n")
+    with pytest.raises(UserError, match="words on every line"):
+        load_sentences(tmp_path / "odd.txt")
 
 
 def test_shipped_sentences_are_varied_and_recognisable():

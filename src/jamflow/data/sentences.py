@@ -144,6 +144,9 @@ def load_sentences(path=None) -> list[str]:
         raise UserError(f"sentences: expected a text file with one sentence per line, got missing {str(path)!r}")
     lines = [" ".join(line.split()) for line in path.read_text(encoding="utf-8").splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
+    wordless = [line for line in lines if not re.search(r"[^\W\d_]", line)]
+    if wordless:
+        raise UserError(f"sentences: expected words on every line of {str(path)!r}, got {wordless[0]!r}")
     if not lines:
         raise UserError(f"sentences: expected at least one sentence in {str(path)!r}, got none")
     return lines

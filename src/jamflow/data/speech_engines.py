@@ -286,7 +286,10 @@ def festival_batch(items: list[tuple[str, Voice]]) -> list[Speech]:
         for i in range(len(items)):
             wav_path, segs_path = os.path.join(tmp, f"{i}.wav"), os.path.join(tmp, f"{i}.segs")
             if res.returncode != 0 or not os.path.exists(segs_path):
-                raise RuntimeError(f"festival failed on {items[i][0]!r}: {res.stderr.strip()[-500:]}")
+                if len(items) > 1:  # one bad utterance stops the script: find it by running them alone
+                    return [festival_batch([item])[0] for item in items]
+                raise UserError(f"text: expected something festival's {items[i][1].name} voice can speak, got "
+                                f"{items[i][0]!r} ({res.stderr.strip()[-300:] or 'no output'})")
             wav, sr = sf.read(wav_path, dtype="float32")
             out.append(_festival_speech(wav, sr, Path(segs_path).read_text()))
     return out
