@@ -118,3 +118,18 @@ def test_stitching_groups_required(tmp_path):
     torch.save(sd, path)
     with pytest.raises(UserError, match="retarget_eye"):
         load_liveportrait(str(tmp_path), need="MS")
+
+
+def test_precision(tmp_path):
+    write_checkpoints(tmp_path, nets="FM")
+    nets = load_liveportrait(str(tmp_path), need="FM", dtype="bf16")
+    assert next(nets.F.parameters()).dtype == torch.bfloat16
+    assert next(nets.M.parameters()).dtype == torch.float32  # pose bins stay in fp32
+    from jamflow.render.liveportrait.portrait import appearance
+
+    nets.input_size = 32  # keep the bf16 CPU forward small
+    vol = appearance(nets, torch.randint(0, 255, (1, 32, 32, 3), dtype=torch.uint8).numpy())
+    assert vol.dtype == torch.bfloat16 and vol.shape[:3] == (1, 32, 16)
+    assert next(load_liveportrait(str(tmp_path), need="F").F.parameters()).dtype == torch.float32  # CPU default
+    with pytest.raises(UserError, match="precision"):
+        load_liveportrait(str(tmp_path), need="F", dtype="fp8")

@@ -44,17 +44,18 @@ class LivePortraitRenderer:
     def __init__(self, weights: str | None = None, source=None, nets: LivePortraitNets | None = None,
                  device: str | None = None, spec="lips", relative: bool = True, lips_absolute: bool = True,
                  stitching: bool = True, pasteback: bool = True, batch_size: int = 4,
-                 detector: FaceDetector | None = None, size=None):
+                 detector: FaceDetector | None = None, size=None, precision: str | None = None):
         """weights: LivePortrait pretrained_weights folder (default: $JAMFLOW_LIVEPORTRAIT_WEIGHTS).
         source: portrait image / video path, uint8 [H, W, 3] image or [N, H, W, 3] frames; or given to frames().
-        size: accepted for interface parity with the avatar; frames take the source's size (512 without paste-back)."""
+        size: accepted for interface parity with the avatar; frames take the source's size (512 without paste-back).
+        precision: "fp32" / "fp16" / "bf16" for F, W, G (default fp16 on CUDA, fp32 on CPU)."""
         if nets is None:
             weights = weights or os.environ.get(WEIGHTS_ENV)
             if not weights:
                 raise UserError(f"liveportrait: expected --weights (LivePortrait's pretrained_weights folder) "
                                 f"or ${WEIGHTS_ENV}, got neither")
             device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-            nets = load_liveportrait(weights, need="FMWGS", device=device)
+            nets = load_liveportrait(weights, need="FMWGS", device=device, dtype=precision)
         if batch_size < 1:
             raise UserError(f"batch_size: expected >= 1, got {batch_size}")
         self.nets = nets

@@ -297,12 +297,20 @@ def resolve_paths(weights_dir: str) -> dict[str, str]:
     raise UserError(f"--weights: expected {weights_dir}/base_models/*.pth (LivePortrait layout), got no base_models/")
 
 
-def load_liveportrait(weights_dir: str, need: str = "FMWGS", device="cpu", dtype: torch.dtype | None = None
-                      ) -> LivePortraitNets:
-    """Build and load the networks named in `need` (others None; S optional unless asked and present).
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
-    dtype None: fp32 on CPU (no fast half-precision there), fp16 on CUDA.
+
+def load_liveportrait(weights_dir: str, need: str = "FMWGS", device="cpu", dtype: torch.dtype | str | None = None
+                      ) -> LivePortraitNets:
+    """Build and load the networks named in `need` (others None; S is skipped when its file is absent).
+
+    dtype (torch dtype or "fp32" / "fp16" / "bf16") applies to F, W, G; None: fp32 on CPU (this
+    hardware has no fast half precision), fp16 on CUDA. M and S always run in fp32.
     """
+    if isinstance(dtype, str):
+        if dtype not in PRECISIONS:
+            raise UserError(f"precision: expected one of {sorted(PRECISIONS)}, got {dtype!r}")
+        dtype = PRECISIONS[dtype]
     paths = resolve_paths(weights_dir)
     for n in need:
         if n != "S" and not os.path.isfile(paths[n]):
