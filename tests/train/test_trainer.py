@@ -37,23 +37,37 @@ def test_loss_falls(cache, tmp_path, helpers):
     assert sum(losses[-4:]) / 4 < 0.7 * losses[0], losses
 
 
-def test_two_process_ddp_equals_one_process_with_double_batch(cache, tmp_path, helpers):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_two_processes_equal_one_process_with_double_batch(cache, tmp_path, helpers, mode):
     cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run", data={"cache": str(cache),
                                "max_frames": 800, "max_samples": 2}, optim={"lr": 3e-3, "total_updates": 4,
                                "warmup_updates": 1}, checkpoint={"every": 100})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                           "--master_port", str(_free_port()), "-m", "jamflow.cli", "train", "--config", str(cfg),
-                          "--no_progress", f"run_dir={tmp_path / 'ddp'}"], capture_output=True, text=True, env=env,
-                         timeout=300)
-    assert ddp.returncode == 0, ddp.stderr[-2000:]
-    assert "2 process(es)" in ddp.stdout
+                          "--no_progress", f"run_dir={tmp_path / 'two'}", f"fsdp={mode == 'fsdp'}"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert "2 process(es)" in two.stdout
     _train(cfg, f"run_dir={tmp_path / 'one'}", "optim.grad_accum=2")
-    two, one = helpers.read_metrics(tmp_path / "ddp"), helpers.read_metrics(tmp_path / "one")
-    assert list(two) == list(one) == [1, 2, 3, 4]
-    for step in one:
-        assert two[step] == pytest.approx(one[step], rel=1e-4, abs=1e-5)
-    assert len(set(round(v, 3) for v in one.values())) == 4  # the weights did move between steps
+    a, b = helpers.read_metrics(tmp_path / "two"), helpers.read_metrics(tmp_path / "one")
+    assert list(a) == list(b) == [1, 2, 3, 4]
+    for step in b:
+        assert a[step] == pytest.approx(b[step], rel=1e-4, abs=1e-5)
+    assert len(set(round(v, 3) for v in b.values())) == 4  # the weights did move between steps
+    # the checkpoints (gathered from shards under FSDP) hold the same weights and optimizer moments
+    for name in ("model", "ema", "optimizer"):
+        wa = load_file(str(tmp_path / "two" / "checkpoints" / "step_00000004" / f"{name}.safetensors"))
+        wb = load_file(str(tmp_path / "one" / "checkpoints" / "step_00000004" / f"{name}.safetensors"))
+        if name == "optimizer":  # FSDP keys moments by parameter name, plain AdamW by index: map by group order
+            import json
+
+            groups = [json.loads((tmp_path / r / "checkpoints" / "step_00000004" / "state.json").read_text())
+                      ["optimizer"]["param_groups"] for r in ("two", "one")]
+            to_b = {str(ka): str(kb) for ga, gb in zip(*groups) for ka, kb in zip(ga["params"], gb["params"])}
+            wa = {f"state/{to_b[k.split('/')[1]]}/{k.split('/')[2]}": v for k, v in wa.items()}
+        assert wa.keys() == wb.keys()
+        assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) < 1e-5, name
 
 
 def test_kill_mid_run_then_resume_is_exact(cache, tmp_path, helpers):

@@ -58,24 +58,29 @@ def write_text_atomic(path: Path, text: str) -> None:
 # optimizer state <-> flat tensors + JSON (no pickle)
 
 def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Slots keyed by parameter index (plain/DDP) or parameter name (FSDP): 'state/<key>/<slot>'."""
     tensors, scalars = {}, {}
-    for index, slots in state["state"].items():
+    for key, slots in state["state"].items():
         for name, value in slots.items():
             if torch.is_tensor(value):
-                tensors[f"state.{index}.{name}"] = value
+                tensors[f"state/{key}/{name}"] = value
             else:
-                scalars[f"{index}.{name}"] = value
+                scalars[f"{key}/{name}"] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
+def _param_key(text: str):
+    return int(text) if text.isdigit() else text
+
+
 def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict] = {}
+    state: dict = {}
     for key, value in tensors.items():
-        _, index, name = key.split(".", 2)
-        state.setdefault(int(index), {})[name] = value
+        _, index, name = key.split("/", 2)
+        state.setdefault(_param_key(index), {})[name] = value
     for key, value in meta["scalars"].items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
+        index, name = key.split("/", 1)
+        state.setdefault(_param_key(index), {})[name] = value
     return {"state": state, "param_groups": meta["param_groups"]}
 
 

@@ -91,6 +91,7 @@ class TrainConfig:
     stage: str = "joint"  # "motion": Audio-DiT frozen, audio->motion masks; "joint": everything
     freeze: list = field(default_factory=list)  # parameter-name prefixes to freeze on top of the stage's
     unfreeze: list = field(default_factory=list)  # prefixes to train even if the stage freezes them
+    fsdp: bool = False  # shard weights, grads and optimizer state over processes (FSDP2), for the base preset
     mixed_precision: str = "auto"  # "auto": bf16 on CUDA, fp32 on CPU (bf16 is ~20x slower on this CPU)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -122,8 +122,8 @@ class Trainer:
         self.acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         if self.acc.distributed_type.name in ("FSDP", "DEEPSPEED", "MEGATRON_LM"):
-            raise UserError(f"accelerate: expected DDP or a single process, got {self.acc.distributed_type.name} "
-                            f"(sharded training is not supported yet; launch without --use_fsdp)")
+            raise UserError(f"accelerate: expected a plain multi-process launch, got {self.acc.distributed_type.name}; "
+                            f"for sharded training set fsdp=true in the config instead of --use_fsdp")
         self.device = self.acc.device
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
         self.main = self.acc.is_main_process
@@ -143,9 +143,18 @@ class Trainer:
         self.param_counts = apply_freeze(model, cfg.stage, cfg.freeze, cfg.unfreeze)
         if self.param_counts["trainable"] == 0:
             raise UserError(f"freeze: expected some trainable parameters, got none (stage {cfg.stage!r})")
-        self.ema = EMA(model, cfg.ema) if cfg.ema.enabled else None
-        optimizer = make_optimizer(model, cfg.optim, self.device)
-        self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.fsdp = cfg.fsdp and self.world > 1
+        if self.fsdp:
+            from jamflow.train.fsdp import shard_model
+
+            if precision == "fp16":
+                raise UserError("mixed_precision: expected bf16 or no with fsdp, got fp16 (no sharded grad scaler)")
+            model = shard_model(model, self.device, self.world)
+            self.model, self.optimizer = model, make_optimizer(model, cfg.optim, self.device)
+        else:
+            optimizer = make_optimizer(model, cfg.optim, self.device)
+            self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.ema = EMA(model, cfg.ema) if cfg.ema.enabled else None  # sharded like the model under FSDP
         self.loss_view = _LossView(self.model, model)
         self.model_cfg = model_cfg
         self.update, self.epoch, self.batch_in_epoch = 0, 0, 0
@@ -157,8 +166,6 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_yaml(cfg))
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)  # from an attempt that saved nothing
-        if self.ema is not None:
-            self.ema.shadow = {k: v.to(self.device) for k, v in self.ema.shadow.items()}
 
     # ---- checkpoints ------------------------------------------------------------------------
     def _rng_state(self) -> dict:
@@ -171,15 +178,24 @@ class Trainer:
         from jamflow.train.checkpoints import save_checkpoint
 
         self.acc.wait_for_everyone()
+        if self.fsdp:  # gathering is collective: every process takes part, the main one writes
+            from jamflow.train.fsdp import full_model_state, full_optimizer_state, full_tensor
+
+            model_state = full_model_state(self.model)
+            optimizer_state = full_optimizer_state(self.model, self.optimizer)
+            ema_state = {k: full_tensor(v).cpu() for k, v in self.ema.shadow.items()} if self.ema else None
+        elif self.main:
+            model_state = self.acc.unwrap_model(self.model).state_dict()
+            optimizer_state = self.optimizer.state_dict()
+            ema_state = self.ema.state_dict() if self.ema is not None else None
         if self.main:
             state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                      "ema_step": self.ema.step if self.ema is not None else 0,
-                     "world_size": self.world, "grad_accum": self.cfg.optim.grad_accum,
+                     "world_size": self.world, "grad_accum": self.cfg.optim.grad_accum, "fsdp": self.fsdp,
                      "model_config": self.model_cfg.to_dict(), "motion_stats": self.dataset.meta["stats"]}
-            save_checkpoint(self.run_dir, self.update, model=self.acc.unwrap_model(self.model).state_dict(),
-                            ema=self.ema.state_dict() if self.ema is not None else None,
-                            optimizer=self.optimizer.state_dict(), state=state, rng=self._rng_state(),
-                            config_yaml=dump_yaml(self.cfg), keep_last=self.cfg.checkpoint.keep_last)
+            save_checkpoint(self.run_dir, self.update, model=model_state, ema=ema_state, optimizer=optimizer_state,
+                            state=state, rng=self._rng_state(), config_yaml=dump_yaml(self.cfg),
+                            keep_last=self.cfg.checkpoint.keep_last)
         self.acc.wait_for_everyone()
 
     def _load(self, path: Path) -> None:
@@ -191,10 +207,22 @@ class Trainer:
         if state["world_size"] * state["grad_accum"] != self.world * self.cfg.optim.grad_accum:
             raise UserError(f"--resume: expected processes x grad_accum = {state['world_size'] * state['grad_accum']} "
                             f"as when {path.name} was written, got {self.world * self.cfg.optim.grad_accum}")
-        load_state_strict(self.acc.unwrap_model(self.model), ck["model"], str(path))
-        self.optimizer.load_state_dict(ck["optimizer"])
-        if self.ema is not None and ck["ema"] is not None:
-            self.ema.load_state_dict(ck["ema"], state["ema_step"])
+        if bool(state.get("fsdp", False)) != self.fsdp:
+            raise UserError(f"--resume: expected fsdp={bool(state.get('fsdp', False))} as when {path.name} was "
+                            f"written, got fsdp={self.fsdp}")
+        if self.fsdp:
+            from jamflow.train.fsdp import load_model_state, load_optimizer_state, shard_like
+
+            load_model_state(self.model, ck["model"])
+            load_optimizer_state(self.model, self.optimizer, ck["optimizer"])
+            if self.ema is not None and ck["ema"] is not None:
+                self.ema.shadow = {k: shard_like(ck["ema"][k], v) for k, v in self.ema.shadow.items()}
+                self.ema.step = int(state["ema_step"])
+        else:
+            load_state_strict(self.acc.unwrap_model(self.model), ck["model"], str(path))
+            self.optimizer.load_state_dict(ck["optimizer"])
+            if self.ema is not None and ck["ema"] is not None:
+                self.ema.load_state_dict(ck["ema"], state["ema_step"])
         torch.set_rng_state(ck["rng"]["torch_cpu"])
         if "torch_cuda" in ck["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state(ck["rng"]["torch_cuda"], self.device)
@@ -224,7 +252,11 @@ class Trainer:
             gen = torch.Generator().manual_seed(seed)  # cfm draws on the CPU, then moves to the device
             batch = self._to_device(batch)
             last = a == accum - 1
-            ctx = self.acc.no_sync(self.model) if not last else _nullcontext()
+            if self.fsdp:
+                self.model.set_requires_gradient_sync(last)
+                ctx = _nullcontext()
+            else:
+                ctx = self.acc.no_sync(self.model) if not last else _nullcontext()
             with ctx:
                 with self.acc.autocast():
                     out = cfm_loss(self.loss_view, batch, self.mask_cfg, generator=gen)
@@ -234,8 +266,14 @@ class Trainer:
                 sums[k] += float(v.detach()) / accum if torch.is_tensor(v) else 0.0
         grad_norm = 0.0
         if self.cfg.optim.max_grad_norm > 0:
-            grad_norm = float(self.acc.clip_grad_norm_(
-                [p for p in self.model.parameters() if p.requires_grad], self.cfg.optim.max_grad_norm))
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            if self.fsdp:
+                from jamflow.train.fsdp import full_tensor
+
+                norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm)
+                grad_norm = float(full_tensor(norm))
+            else:
+                grad_norm = float(self.acc.clip_grad_norm_(params, self.cfg.optim.max_grad_norm))
         from jamflow.train.optim import set_lr
 
         lr = set_lr(self.optimizer, self.update, self.cfg.optim)
@@ -305,7 +343,7 @@ class Trainer:
         window.update(frames=0, samples=0, flops=0.0, t0=time.perf_counter())
 
     def _samples(self) -> None:
-        if not self.main:
+        if not self.main or self.fsdp:  # a main-process-only forward would deadlock a sharded model
             return
         try:
             from jamflow.train.samples import log_samples
