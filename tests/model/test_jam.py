@@ -130,3 +130,21 @@ def test_per_sample_dropout_flags(make_model):
     torch.testing.assert_close(both[0][1], drop[0][1])
     torch.testing.assert_close(both[1][1], drop[1][1])
     assert (keep[0][1] - drop[0][1]).abs().max() > 1e-4
+
+
+def test_flex_backend_matches_sdpa(make_model):
+    """The block-sparse FlexAttention path (meant for CUDA) computes the same joint layers."""
+    import warnings
+
+    model = make_model(joint_window_s=0.2)
+    x = _inputs(model.cfg, b=2, n=150, m=40)
+    masks = dict(audio_mask=lens_to_mask(torch.tensor([150, 120]), 150), motion_mask=lens_to_mask(torch.tensor([40, 32]), 40))
+    with torch.no_grad():
+        ref = model(**x, **masks)
+        model.attention_backend = "flex"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # eager flex_attention warns that it is the slow reference path
+            flex = model(**x, **masks)
+    torch.testing.assert_close(flex[0][0], ref[0][0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(flex[0][1, :120], ref[0][1, :120], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(flex[1][1, :32], ref[1][1, :32], atol=1e-4, rtol=1e-4)

@@ -43,9 +43,48 @@ class Attention(nn.Module):
         return self.output(attend(q, k, v, mask))
 
 
-def attend(q, k, v, mask: torch.Tensor | None) -> torch.Tensor:
-    """SDPA with a boolean mask (True = may attend), [b or 1, 1, nq, nk]; None = no mask at all."""
+def attend(q, k, v, mask) -> torch.Tensor:
+    """SDPA with a boolean mask (True = may attend), [b or 1, 1, nq, nk]; None = no mask at all.
+    A FlexAttention BlockMask (see flex_joint_mask) runs the block-sparse kernel instead."""
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        return _flex_attention(q, k, v, block_mask=mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+_FLEX = {}
+
+
+def _flex_attention(q, k, v, block_mask):
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if q.is_cuda:  # compiled kernel on CUDA; eager (reference speed, forward only) elsewhere
+        if "compiled" not in _FLEX:
+            _FLEX["compiled"] = torch.compile(flex_attention, dynamic=True)
+        return _FLEX["compiled"](q, k, v, block_mask=block_mask)
+    return flex_attention(q, k, v, block_mask=block_mask)
+
+
+def flex_joint_mask(audio_valid, motion_valid, b: int, n: int, m: int, mel_per_motion: float,
+                    window_mel: float | None, device=None):
+    """The joint_mask rule as a FlexAttention BlockMask: blocks outside the window are skipped."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    a_len = audio_valid.sum(1) if audio_valid is not None else torch.full((b,), n, device=device)
+    m_len = motion_valid.sum(1) if motion_valid is not None else torch.full((b,), m, device=device)
+
+    def rule(batch, head, qi, ki):
+        q_audio, k_audio = qi < n, ki < n
+        tq = torch.where(q_audio, qi.float(), (qi - n).float() * mel_per_motion)
+        tk = torch.where(k_audio, ki.float(), (ki - n).float() * mel_per_motion)
+        seen = q_audio == k_audio
+        if window_mel is not None:
+            seen = seen | ((tq - tk).abs() <= window_mel)
+        else:
+            seen = seen | (q_audio != k_audio)
+        key_valid = torch.where(k_audio, ki < a_len[batch], (ki - n) < m_len[batch])
+        return seen & key_valid
+
+    return create_block_mask(rule, b, None, n + m, n + m, device=device)
 
 
 def padding_mask(valid: torch.Tensor | None) -> torch.Tensor | None:

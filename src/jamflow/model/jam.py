@@ -17,7 +17,7 @@ from torch import nn
 
 from jamflow.config import JAMConfig
 from jamflow.errors import UserError
-from jamflow.model.attention import attend, joint_mask, padding_mask
+from jamflow.model.attention import attend, flex_joint_mask, joint_mask, padding_mask
 from jamflow.model.audio_dit import AudioDiT
 from jamflow.model.motion_dit import MotionDiT
 
@@ -35,6 +35,9 @@ class JAMModel(nn.Module):
             self.motion = MotionDiT(cfg.motion, cfg.motion_gen_dim, cfg.motion_context_dim, cfg.mel_per_motion)
         self.schedule = layer_schedule(cfg.audio.depth, cfg.motion.depth if cfg.motion else 0, cfg.joint_layers)
         self.motion_stats: dict | None = None  # {"mean": [...], "std": [...]} travels with the checkpoint
+        # "sdpa" (default) or "flex": FlexAttention block-sparse joint layers, for CUDA with a window
+        # (on CPU it is forward-only and slower; it exists there for testing)
+        self.attention_backend = "sdpa"
 
     @property
     def window_mel(self) -> float | None:
@@ -70,7 +73,11 @@ class JAMModel(nn.Module):
         if with_motion:
             hm, tm, rope_m = self.motion.embed(motion_x, motion_cond, motion_context, time, motion_mask, drop_motion_cond)
             n, m = ha.shape[1], hm.shape[1]
-            mask_j = joint_mask(audio_mask, motion_mask, n, m, self.cfg.mel_per_motion, self.window_mel, ha.device)
+            if self.attention_backend == "flex" and self.window_mel is not None:
+                mask_j = flex_joint_mask(audio_mask, motion_mask, ha.shape[0], n, m, self.cfg.mel_per_motion,
+                                         self.window_mel, ha.device)
+            else:
+                mask_j = joint_mask(audio_mask, motion_mask, n, m, self.cfg.mel_per_motion, self.window_mel, ha.device)
         mask_a, mask_m = padding_mask(audio_mask), padding_mask(motion_mask)
 
         for kind, a, j in self.schedule:
