@@ -104,3 +104,23 @@ def test_haar_detector_finds_a_real_face():
     # her face spans about x 150-380, y 100-340 in this 512x600 photo
     assert 120 < x0 < 200 and 330 < x1 < 420 and 70 < y0 < 150 and 300 < y1 < 380
     assert HaarFaceDetector().detect(np.full((200, 200, 3), 128, np.uint8)) == []
+
+
+def test_tracking_stays_with_the_same_person():
+    from jamflow.render.liveportrait.extract import track_faces
+
+    class TwoFaces:
+        """A small face that stays at x=60, and a bigger one that only appears from frame 3 at x=300."""
+
+        def __init__(self):
+            self.i = 0
+
+        def detect(self, rgb):
+            self.i += 1
+            faces = [face_from_box(40, 40, 80, 80)]
+            if self.i > 3:
+                faces.append(face_from_box(250, 40, 350, 140))
+            return faces
+
+    params = track_faces([np.zeros((200, 400, 3), np.uint8)] * 8, TwoFaces(), CropConfig())
+    assert np.allclose(params[:, 0], 60, atol=1e-6)  # never jumps to the larger newcomer

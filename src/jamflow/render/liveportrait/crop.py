@@ -82,6 +82,14 @@ def largest_face(faces: list[Face]) -> Face | None:
     return max(faces, key=lambda f: f.area * f.score) if faces else None
 
 
+def nearest_face(faces: list[Face], previous: np.ndarray | None, cfg: "CropConfig") -> Face | None:
+    """The face whose crop centre is closest to the previous crop's (tracking one person among
+    several); the largest face when there is no previous crop."""
+    if previous is None or not faces:
+        return largest_face(faces)
+    return min(faces, key=lambda f: float(np.hypot(*(crop_params(f, cfg)[:2] - previous[:2]))))
+
+
 # ---- crop geometry ----------------------------------------------------------------------------
 
 @dataclass

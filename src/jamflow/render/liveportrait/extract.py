@@ -29,7 +29,7 @@ from jamflow.errors import UserError
 from jamflow.motion.io import save_motion
 from jamflow.motion.keypoints import compose_keypoints
 from jamflow.render.liveportrait.crop import (DRIVING_CROP, CropConfig, FaceDetector, HaarFaceDetector, crop_face,
-                                              crop_params, largest_face, smooth_params)
+                                              crop_params, nearest_face, smooth_params)
 from jamflow.render.liveportrait.portrait import extract_motion
 
 FPS = 25
@@ -64,11 +64,12 @@ def resample(x: np.ndarray, fps_in: Fraction, fps_out: int = FPS) -> np.ndarray:
 def track_faces(frames, detector: FaceDetector, cfg: CropConfig = DRIVING_CROP, min_found: float = 0.5,
                 what: str = "video", total: int | None = None) -> np.ndarray:
     """Iterable of frames -> smoothed crop params [n, 4]. Too few detections -> UserError."""
-    params, valid = [], []
+    params, valid, last = [], [], None
     for frame in tqdm(frames, total=total, desc="track faces", unit="frame", leave=False):
-        face = largest_face(detector.detect(frame))
+        face = nearest_face(detector.detect(frame), last, cfg)
         valid.append(face is not None)
         params.append(crop_params(face, cfg) if face is not None else np.zeros(4))
+        last = params[-1] if face is not None else last
     if not params:
         raise UserError(f"{what}: expected video frames, got none")
     found = float(np.mean(valid))
