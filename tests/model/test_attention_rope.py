@@ -58,4 +58,19 @@ def test_joint_mask_window_and_padding():
     valid_a[1, 30:] = False
     padded = joint_mask(valid_a, None, n, m, r, window_mel=None)
     assert padded.shape == (2, 1, n + m, n + m)
-    assert not padded[1, 0, :, 30:n].any() and padded[1, 0, :, :30].all() and padded[0].all()
+    assert not padded[1, 0, :30, 30:n].any() and padded[1, 0, :, :30].all() and padded[0].all()
+    assert padded[1, 0, 35, 35] and not padded[1, 0, 35, 36]  # a padded query sees itself, no other padding
+
+
+def test_item_without_motion_gives_no_nan(make_model):
+    """A batch item with zero valid motion frames must not produce NaN anywhere."""
+    from jamflow.model.cfm import lens_to_mask
+
+    model = make_model()
+    g = torch.Generator().manual_seed(0)
+    b, n, m = 2, 40, 11
+    va, vm = model(torch.randn(b, n, 100, generator=g), torch.randn(b, n, 100, generator=g),
+                   torch.randint(0, 50, (b, 10), generator=g), torch.rand(b, generator=g),
+                   torch.randn(b, m, 18, generator=g), torch.randn(b, m, 18, generator=g), torch.randn(b, m, 52, generator=g),
+                   audio_mask=lens_to_mask(torch.tensor([40, 30]), n), motion_mask=lens_to_mask(torch.tensor([11, 0]), m))
+    assert torch.isfinite(va).all() and torch.isfinite(vm).all()

@@ -148,3 +148,18 @@ def test_flex_backend_matches_sdpa(make_model):
     torch.testing.assert_close(flex[0][0], ref[0][0], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(flex[0][1, :120], ref[0][1, :120], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(flex[1][1, :32], ref[1][1, :32], atol=1e-4, rtol=1e-4)
+
+
+def test_shape_errors_are_user_errors(make_model):
+    import pytest
+
+    from jamflow.errors import UserError
+
+    model = make_model()
+    x = _inputs(model.cfg)
+    for key, bad in (("audio_x", x["audio_x"][..., :80]), ("motion_x", x["motion_x"][..., :5]),
+                     ("motion_context", x["motion_context"][:, :4]), ("text", x["text"].float())):
+        with pytest.raises(UserError, match=key):
+            model(**dict(x, **{key: bad}))
+    with pytest.raises(UserError, match="no motion stream"):
+        make_model(motion=None)(**x)

@@ -82,14 +82,23 @@ def flex_joint_mask(audio_valid, motion_valid, b: int, n: int, m: int, mel_per_m
         else:
             seen = seen | (q_audio != k_audio)
         key_valid = torch.where(k_audio, ki < a_len[batch], (ki - n) < m_len[batch])
-        return seen & key_valid
+        return (seen & key_valid) | (qi == ki)
 
     return create_block_mask(rule, b, None, n + m, n + m, device=device)
 
 
 def padding_mask(valid: torch.Tensor | None) -> torch.Tensor | None:
-    """valid [b, n] bool -> key-padding mask [b, 1, 1, n] (None stays None)."""
-    return None if valid is None else valid[:, None, None, :]
+    """valid [b, n] bool -> key-padding mask [b, 1, 1, n] (None stays None).
+
+    An item with no valid frame at all would leave its rows fully masked (NaN in some SDPA
+    kernels, and NaN leaks through zero attention weights), so then each frame also sees itself.
+    """
+    if valid is None:
+        return None
+    if bool(valid.any(dim=1).all()):
+        return valid[:, None, None, :]
+    n = valid.shape[1]
+    return (valid[:, None, :] | torch.eye(n, dtype=torch.bool, device=valid.device))[:, None]
 
 
 def joint_mask(
@@ -125,5 +134,6 @@ def joint_mask(
         a = audio_valid if audio_valid is not None else torch.ones(b, n, dtype=torch.bool, device=device)
         mv = motion_valid if motion_valid is not None else torch.ones(b, m, dtype=torch.bool, device=device)
         keys = torch.cat((a, mv), dim=1)  # [b, n+m]
-        allowed = allowed & keys[:, None, None, :]
+        # a padded query always sees itself, so no row is fully masked (see padding_mask)
+        allowed = (allowed & keys[:, None, None, :]) | torch.eye(size, dtype=torch.bool, device=keys.device)
     return allowed

@@ -62,8 +62,7 @@ class JAMModel(nn.Module):
     ):
         """-> (v_audio [b, n, 100], v_motion [b, m, dg] or None)."""
         with_motion = motion_x is not None
-        if with_motion and self.motion is None:
-            raise UserError("motion_x: this model has no motion stream, pass None")
+        self._check_shapes(audio_x, audio_cond, text, motion_x, motion_cond, motion_context)
         if with_motion and motion_cond is None:
             motion_cond = torch.zeros_like(motion_x)
         audio_mask = _drop_if_full(audio_mask)
@@ -92,6 +91,26 @@ class JAMModel(nn.Module):
         v_audio = self.audio.final(ha, ta)
         v_motion = self.motion.final(hm, tm) if with_motion else None
         return v_audio, v_motion
+
+    def _check_shapes(self, audio_x, audio_cond, text, motion_x, motion_cond, motion_context) -> None:
+        mel = self.cfg.audio.mel_dim
+        if audio_x.dim() != 3 or audio_x.shape[-1] != mel:
+            raise UserError(f"audio_x: expected [b, n, {mel}], got {list(audio_x.shape)}")
+        if audio_cond.shape != audio_x.shape:
+            raise UserError(f"audio_cond: expected {list(audio_x.shape)}, got {list(audio_cond.shape)}")
+        if text.dim() != 2 or text.shape[0] != audio_x.shape[0] or text.is_floating_point():
+            raise UserError(f"text: expected int ids [{audio_x.shape[0]}, nt], got {text.dtype} {list(text.shape)}")
+        if motion_x is None:
+            return
+        if self.motion is None:
+            raise UserError("motion_x: this model has no motion stream, pass None")
+        b, dg, dc = audio_x.shape[0], self.motion.gen_dim, self.motion.context_dim
+        if motion_x.dim() != 3 or motion_x.shape[0] != b or motion_x.shape[-1] != dg:
+            raise UserError(f"motion_x: expected [{b}, m, {dg}] (motion spec {self.cfg.spec.name}), got {list(motion_x.shape)}")
+        if motion_cond is not None and motion_cond.shape != motion_x.shape:
+            raise UserError(f"motion_cond: expected {list(motion_x.shape)}, got {list(motion_cond.shape)}")
+        if motion_context is not None and tuple(motion_context.shape) != (b, motion_x.shape[1], dc):
+            raise UserError(f"motion_context: expected {[b, motion_x.shape[1], dc]}, got {list(motion_context.shape)}")
 
     @staticmethod
     def _joint(block_a, block_m, ha, hm, ta, tm, rope_a, rope_m, mask):
