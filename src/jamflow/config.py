@@ -153,7 +153,7 @@ def _tiny() -> JAMConfig:
     # < 2M parameters: for tests. dim_head 32 so two heads fit in dim 64 (pe_attn_head tests need two).
     return JAMConfig(
         audio=AudioDiTConfig(dim=64, depth=4, heads=2, dim_head=32, ff_mult=2, text_dim=32, conv_layers=1,
-                             text_num_embeds=64, conv_pos_kernel=7, conv_pos_groups=4, dropout=0.0),
+                             text_num_embeds=256, conv_pos_kernel=7, conv_pos_groups=4, dropout=0.0),
         motion=MotionDiTConfig(dim=64, depth=2, heads=2, dim_head=32, ff_mult=2, conv_pos_kernel=7,
                                conv_pos_groups=4, dropout=0.0),
         tokenizer="byte",
