@@ -137,5 +137,5 @@ def mel_spectrogram(wav: torch.Tensor, kind: str = "vocos") -> torch.Tensor:
         spec = torch.stft(padded, N_FFT, HOP_LENGTH, WIN_LENGTH, window, center=False,
                           normalized=False, onesided=True, return_complex=True)
         mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-9)
-    mel = torch.einsum("bft,fm->bmt", mag, fb)  # [b, 100, frames]
+    mel = torch.matmul(fb.T, mag)  # [100, 513] @ [b, 513, frames] -> [b, 100, frames]
     return torch.log(torch.clamp(mel, min=LOG_FLOOR))

@@ -90,5 +90,5 @@ class GriffinLimVocoder:
             proj = self._stft(wav, hop, window)
             accel = proj + self.cfg.momentum * (proj - prev)  # the "fast" in fast Griffin-Lim
             prev = proj
-            spec = mag * torch.exp(1j * torch.angle(accel))
+            spec = accel * (mag / accel.abs().clamp_min(1e-12))  # keep the phase, impose the magnitude
         return self._istft(spec, hop, window, length)
