@@ -41,6 +41,7 @@ def build(device: str, dtype: torch.dtype) -> LivePortraitNets:
     nets = LivePortraitNets(*(build_network(n).eval() for n in "FMWGS")).to(device)
     for m in (nets.F, nets.W, nets.G):
         m.to(dtype=dtype)
+    nets.G.to(memory_format=torch.channels_last)  # as load_liveportrait does
     return nets
 
 
@@ -52,7 +53,7 @@ def bench(device: str, dtype_name: str, batch: int, repeats: int) -> list[tuple[
     img = torch.rand(batch, 3, 256, 256, device=device)
     vol = nets.F(img.to(dtype))
     kp = (torch.rand(batch, 21, 3, device=device) - 0.5) * 0.8
-    feats = nets.W(vol, kp + 0.01, kp)["out"]
+    feats = nets.W(vol, kp + 0.01, kp)["out"].contiguous(memory_format=torch.channels_last)
     for name, fn in [("F appearance", lambda: nets.F(img.to(dtype))), ("M motion", lambda: nets.M(img)),
                      ("W warping", lambda: nets.W(vol, kp + 0.01, kp)), ("G decoder 512px", lambda: nets.G(feats)),
                      ("S stitching", lambda: nets.S.stitch(kp, kp + 0.01))]:

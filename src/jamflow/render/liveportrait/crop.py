@@ -195,15 +195,28 @@ def feather_mask(dsize: int = 512, inner: float = 0.78, outer: float = 0.94) -> 
 
 
 def paste_back(crop: np.ndarray, o2c: np.ndarray, original: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Blend a (re-rendered) crop into the original frame through the feathered mask."""
+    """Blend a (re-rendered) crop into the original frame through the feathered mask.
+
+    Only the crop's bounding box in the frame is resampled: on a 1080p frame that is a fraction of
+    the pixels."""
     h, w = original.shape[:2]
+    n = crop.shape[0]
     c2o = np.linalg.inv(o2c)
     if mask is None:
-        mask = feather_mask(crop.shape[0])
-    back = warp_affine(crop.astype(np.float32), c2o, (w, h))
-    alpha = warp_affine(mask.astype(np.float32), c2o, (w, h))[..., None]
-    out = alpha * back + (1 - alpha) * original.astype(np.float32)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        mask = feather_mask(n)
+    corners = c2o[:2, :2] @ np.array([[0, n, n, 0], [0, 0, n, n]], np.float64) + c2o[:2, 2:]
+    x0, y0 = np.clip(np.floor(corners.min(1)).astype(int) - 1, 0, None)
+    x1, y1 = np.minimum(np.ceil(corners.max(1)).astype(int) + 1, [w, h])
+    out = original.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out  # the crop lies outside the frame
+    shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64) @ c2o  # crop -> box pixels
+    size = (int(x1 - x0), int(y1 - y0))
+    back = warp_affine(crop.astype(np.float32), shift, size)
+    alpha = warp_affine(mask.astype(np.float32), shift, size)[..., None]
+    region = original[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(np.rint(alpha * back + (1 - alpha) * region), 0, 255).astype(np.uint8)
+    return out
 
 
 def detect_crop_params(rgb: np.ndarray, detector: FaceDetector, cfg: CropConfig = SOURCE_CROP,

@@ -90,7 +90,7 @@ def warp_decode(nets: LivePortraitNets, volume: torch.Tensor, x_s: torch.Tensor,
         x_d = nets.S.stitch(x_s.float(), x_d.float())
     dt = _dtype(nets.W)
     out = nets.W(volume.to(dt), x_d.to(dt), x_s.to(dt))["out"]
-    return nets.G(out.to(_dtype(nets.G))).float()
+    return nets.G(out.to(_dtype(nets.G)).contiguous(memory_format=torch.channels_last)).float()
 
 
 @dataclass

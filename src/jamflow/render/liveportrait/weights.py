@@ -328,4 +328,6 @@ def load_liveportrait(weights_dir: str, need: str = "FMWGS", device="cpu", dtype
     for n in ("F", "W", "G"):
         if nets[n] is not None:
             nets[n].to(dtype=dtype)
+    if nets["G"] is not None:
+        nets["G"].to(memory_format=torch.channels_last)  # G is 2D convs only: ~1.3x faster on CPU
     return out
