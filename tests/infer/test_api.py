@@ -197,3 +197,15 @@ def test_reference_motion_is_the_motion_prompt(jam, ref_wav, monkeypatch):
     assert np.allclose(job.motion[:40].numpy(), expected.numpy(), atol=1e-5)
     with pytest.raises(UserError, match="ref_motion"):
         jam.talk("Keep moving.", ref, "A reference sentence.", ref_motion=ref_motion[:20], **FAST)
+
+
+def test_tokenizer_checkpoint_mismatch_is_reported(tmp_path):
+    from jamflow.config import get_preset
+    from jamflow.infer.api import JAMFlow
+    from jamflow.model.jam import JAMModel
+    from jamflow.vocoder.fallback import GriffinLimVocoder
+
+    JAMModel(get_preset("tiny", audio=dict(text_num_embeds=64))).save_pretrained(tmp_path)  # bytes need 256
+    small = JAMFlow.from_pretrained(tmp_path, vocoder=GriffinLimVocoder(), progress=False)
+    with pytest.raises(UserError, match="tokenizer/checkpoint mismatch"):
+        small.tts("Zebra.", **FAST)

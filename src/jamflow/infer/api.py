@@ -108,7 +108,7 @@ class JAMFlow:
                  checkpoint_dir: Path | None = None):
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
         self.dtype = pick_dtype(self.device, dtype)
-        self.model = model.to(self.device, self.dtype).eval()
+        self.model = model.to(self.device, torch.float32).eval()  # compute dtype via autocast (tasks.generate)
         self.config = model.cfg
         self.checkpoint_dir = checkpoint_dir
         self.has_motion = self.config.motion is not None

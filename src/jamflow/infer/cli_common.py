@@ -105,11 +105,29 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
                                                   "--source (default: $JAMFLOW_LIVEPORTRAIT_WEIGHTS)")
 
 
+FILE_ARGS = ("ref_audio", "audio", "motion", "ref_motion", "video", "source")
+
+
+def precheck_files(args) -> None:
+    """Missing input files fail before the model is loaded."""
+    for name in FILE_ARGS:
+        value = getattr(args, name, None)
+        if value and not (name == "source" and value == "avatar") and not Path(value).is_file():
+            raise UserError(f"--{name}: expected an existing file, got {str(value)!r}")
+
+
 def load_model(args):
+    import warnings
+
     from jamflow.infer.api import JAMFlow
 
-    jam = JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
-                                  progress=not args.quiet)
+    precheck_files(args)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. "no Vocos weights": one line, not a traceback
+        warnings.simplefilter("always")
+        jam = JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
+                                      progress=not args.quiet)
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
     jam.liveportrait_weights = getattr(args, "liveportrait_weights", None)
     return jam
 

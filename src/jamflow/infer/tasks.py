@@ -117,6 +117,10 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
         mel[i, : j.mel_len] = j.mel
         audio_known[i, : j.mel_len] = j.audio_known
     text = encode_texts(tokenizer, [j.text for j in jobs])
+    vocab = model.cfg.audio.text_num_embeds
+    if int(text.max()) >= vocab:
+        raise UserError(f"ckpt: expected the {getattr(tokenizer, 'name', '')!s} tokenizer's ids to fit the model's "
+                        f"{vocab}-token text vocabulary, got id {int(text.max())} (tokenizer/checkpoint mismatch)")
 
     kw = {}
     if has_motion:
@@ -128,8 +132,8 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
             motion[i, : j.frames] = j.motion
             motion_known[i, : j.frames] = j.motion_known
             context[i, : j.frames] = j.context
-        kw = dict(motion_cond=motion.to(device, dtype), motion_known=motion_known,
-                  motion_context=context.to(device, dtype),
+        kw = dict(motion_cond=motion.to(device), motion_known=motion_known,
+                  motion_context=context.to(device),
                   motion_lens=torch.tensor([j.frames for j in jobs]))
     if settings.cfg_strength_motion is not None and settings.cfg_strength_motion != settings.cfg_strength:
         if "cfg_strength_motion" not in inspect.signature(sample).parameters:
@@ -137,19 +141,9 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
                             f"guides both streams with one strength), got {settings.cfg_strength_motion}")
         kw["cfg_strength_motion"] = settings.cfg_strength_motion
 
-    out_mel, out_motion = sample(
-        model,
-        text=text,
-        mel_cond=mel.to(device, dtype),
-        mel_known=audio_known,
-        mel_lens=torch.tensor([j.mel_len for j in jobs]),
-        nfe_step=settings.nfe_step,
-        cfg_strength=settings.cfg_strength,
-        sway_sampling_coef=settings.sway_sampling_coef,
-        method=settings.ode_method,
-        seed=settings.seed,
-        **kw,
-    )
+    # weights stay fp32; on CUDA the half-precision compute comes from autocast (sampler noise is fp32)
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        out_mel, out_motion = _sample(model, text, mel, audio_known, jobs, settings, device, kw)
     results = []
     for i, j in enumerate(jobs):
         mo = out_motion[i, : j.frames].float().cpu() if (has_motion and out_motion is not None) else None
@@ -166,3 +160,21 @@ def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:
         if x:
             out[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
     return out
+
+
+def _sample(model, text, mel, audio_known, jobs, settings, device, kw):
+    from jamflow.model.sampler import sample
+
+    return sample(
+        model,
+        text=text,
+        mel_cond=mel.to(device),
+        mel_known=audio_known,
+        mel_lens=torch.tensor([j.mel_len for j in jobs]),
+        nfe_step=settings.nfe_step,
+        cfg_strength=settings.cfg_strength,
+        sway_sampling_coef=settings.sway_sampling_coef,
+        method=settings.ode_method,
+        seed=settings.seed,
+        **kw,
+    )
