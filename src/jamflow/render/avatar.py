@@ -123,11 +123,14 @@ class AvatarRenderer:
         img = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
         return Image.fromarray(np.broadcast_to(img, (h, w, 3)).copy())
 
-    def draw(self, kp: np.ndarray, rigid: np.ndarray, style: AvatarStyle) -> np.ndarray:
-        """One frame from pixel keypoints kp [21, 2] and rigid points [R, 2] -> uint8 [H, W, 3]."""
-        img = self._background.copy()
+    def draw(self, kp: np.ndarray, rigid: np.ndarray, style: AvatarStyle | None = None, scale: float = 1.3,
+             background: Image.Image | None = None) -> np.ndarray:
+        """One frame from pixel keypoints kp [21, 2] and rigid points [R, 2] -> uint8 [H, W, 3].
+        scale: the head's scale (sizes of drawn features follow it)."""
+        style = style or self.style
+        img = (background or self._background).copy()
         d = ImageDraw.Draw(img)
-        px = self.zoom * self.size[1] * self.ss  # pixels per canonical unit
+        px = self.zoom * self.size[1] * self.ss * scale / 1.3  # pixels per canonical unit at this head size
         lw = lambda u: max(1, int(round(u * px)))
         g = lambda name: rigid[R_[name]]
         k = lambda name: kp[K[name]]
@@ -136,11 +139,11 @@ class AvatarRenderer:
         w = self.size[1] * self.ss
         h = self.size[0] * self.ss
         base = (k("jaw_left") + k("jaw_right")) / 2
-        neck = np.array([[base[0] - 0.12 * px, base[1] - 0.05 * px], [base[0] + 0.12 * px, base[1] - 0.05 * px],
-                         [base[0] + 0.13 * px, h * 0.93], [base[0] - 0.13 * px, h * 0.93]])
+        neck = np.array([[base[0] - 0.1 * px, base[1] - 0.05 * px], [base[0] + 0.1 * px, base[1] - 0.05 * px],
+                         [base[0] + 0.11 * px, h * 0.93], [base[0] - 0.11 * px, h * 0.93]])
+        d.polygon(_poly(neck), fill=style.skin_shade)  # first: the collar covers its lower end
         d.rectangle([0, h * 0.9, w, h], fill=style.shirt)
         d.pieslice([base[0] - 0.75 * px, h * 0.86, base[0] + 0.75 * px, h * 1.4], 180, 360, fill=style.shirt)
-        d.polygon(_poly(neck), fill=style.skin_shade)
 
         # hair behind the head, ears, face
         hair = _closed_spline(np.stack([g("head_top"), g("crown_right"), g("temple_right") + [0.03 * px, 0],
@@ -222,13 +225,13 @@ class AvatarRenderer:
         """motion [T, 70] (denormalised) -> T frames, each uint8 [H, W, 3]."""
         motion = check_motion(motion)
         style = source if isinstance(source, AvatarStyle) else self.style
-        if style is not self.style:
-            self._background = self._make_background(style)
+        background = self._background if style is self.style else self._make_background(style)
         # compose in chunks: one frame's geometry is cheap, holding all frames' pixels is not
         for start in range(0, len(motion), 256):
-            kp, rigid = self.keypoints(motion[start:start + 256])
+            chunk = motion[start:start + 256]
+            kp, rigid = self.keypoints(chunk)
             for i in range(len(kp)):
-                yield self.draw(kp[i], rigid[i], style)
+                yield self.draw(kp[i], rigid[i], style, float(chunk[i, 69]), background)
 
 
 register_renderer("avatar", AvatarRenderer)
