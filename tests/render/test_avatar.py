@@ -107,3 +107,11 @@ def test_edges_are_antialiased():
     assert len(colours) > 200  # blended edge pixels, not a handful of flat fills
     aliased = np.stack(list(AvatarRenderer(size=256, supersample=1).frames(_neutral())))[0]
     assert len({tuple(c) for c in aliased.reshape(-1, 3)}) < len(colours)
+
+
+def test_style_per_call_does_not_stick():
+    r = get_renderer("avatar", size=64)
+    plain = next(r.frames(_neutral()))
+    green = next(r.frames(_neutral(), source=AvatarStyle(background=((0, 200, 0), (0, 200, 0)))))
+    assert tuple(green[0, 0]) == (0, 200, 0) and tuple(plain[0, 0]) != (0, 200, 0)
+    assert np.array_equal(next(r.frames(_neutral())), plain)
