@@ -4,7 +4,8 @@ AdamW, EMA) on synthetic batches of equal-length clips, as the trainer runs it.
     python benchmarks/bench_train.py                                # tiny + small on CPU, fp32
     python benchmarks/bench_train.py --device cuda --presets small,base --precision bf16 --max_frames_search
 
-Prints: preset, parameters, batch (clips x mel frames), step time, mel frames/s, samples/s, and on CUDA
+Prints: preset, parameters, batch (clips x mel frames), step time, mel frames/s, samples/s, CPU seconds
+per step and mel frames per CPU second (the figure to trust on a shared machine), and on CUDA
 model FLOPs utilisation (jamflow.train.metrics.train_flops / device peak), peak memory, and with
 --max_frames_search the largest per-process frame budget that fits in memory.
 """
@@ -60,15 +61,16 @@ def run(preset: str, clips: int, mel_frames: int, steps: int, device: torch.devi
     step()  # warm-up (allocator, kernels)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     dt = (time.perf_counter() - t0) / steps
+    cpu = (time.process_time() - c0) / steps  # CPU seconds: robust to other jobs on a shared machine
     row = {"preset": preset, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
            "batch": f"{clips}x{mel_frames}", "step_s": dt, "frames_per_s": clips * mel_frames / dt,
-           "samples_per_s": clips / dt}
+           "samples_per_s": clips / dt, "cpu_s": cpu, "frames_per_cpu_s": clips * mel_frames / cpu}
     peak = peak_flops(device)
     if peak is not None:
         row["mfu"] = train_flops(cfg, batch["mel_lens"].cpu(), batch["motion_lens"].cpu()) / dt / peak
