@@ -103,7 +103,10 @@ def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, s
         cmd += ["-i", wav_tmp, "-c:a", "aac", "-b:a", "128k", "-ar", str(sample_rate)]
     cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
             "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart", "-f", "mp4", tmp]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    # ffmpeg's messages go to a file: a pipe nobody reads could fill up and stall the encoder
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=log)
+    read_log = lambda: (log.seek(0), log.read().decode(errors="replace"))[1]
     ok = False
     try:
         bar = None
@@ -121,13 +124,14 @@ def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, s
         if bar is not None:
             bar.close()
         proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace")
         if proc.wait() != 0:
+            err = read_log()
             raise RuntimeError(f"ffmpeg failed writing {path}: {err.strip()[-2000:]}")
         os.replace(tmp, path)
         ok = True
     except BrokenPipeError:
-        err = proc.stderr.read().decode(errors="replace")
+        proc.wait()
+        err = read_log()
         raise RuntimeError(f"ffmpeg stopped early writing {path}: {err.strip()[-2000:]}")
     finally:
         if proc.poll() is None:
@@ -137,6 +141,7 @@ def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, s
             os.remove(tmp)
         if wav_tmp is not None and os.path.exists(wav_tmp):
             os.remove(wav_tmp)
+        log.close()
     return path
 
 
