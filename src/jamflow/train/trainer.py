@@ -17,12 +17,14 @@ import argparse
 import math
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from jamflow.errors import UserError
 from jamflow.train.config import TrainConfig, dump_yaml, load_config
+from jamflow.train.optim import set_lr
 
 
 # Stage "motion" trains on audio -> motion masks only (the audio is always known) unless the config
@@ -245,7 +247,7 @@ class Trainer:
 
         accum = len(micro_batches)
         self.model.train()
-        sums = {"loss": 0.0, "loss_audio": 0.0, "loss_motion": 0.0}
+        sums = torch.zeros(3, device=self.device)  # loss, loss_audio, loss_motion (one sync per update)
         for a, batch in enumerate(micro_batches):
             seed = micro_seed(self.cfg.seed, self.update, a * self.world + self.rank)
             torch.manual_seed(seed)  # dropout
@@ -254,16 +256,14 @@ class Trainer:
             last = a == accum - 1
             if self.fsdp:
                 self.model.set_requires_gradient_sync(last)
-                ctx = _nullcontext()
+                ctx = nullcontext()
             else:
-                ctx = self.acc.no_sync(self.model) if not last else _nullcontext()
+                ctx = self.acc.no_sync(self.model) if not last else nullcontext()
             with ctx:
                 with self.acc.autocast():
                     out = cfm_loss(self.loss_view, batch, self.mask_cfg, generator=gen)
                 self.acc.backward(out["loss"] / accum)
-            for k in sums:
-                v = out.get(k)
-                sums[k] += float(v.detach()) / accum if torch.is_tensor(v) else 0.0
+            sums += torch.stack([out["loss"].detach(), out["loss_audio"], out["loss_motion"]]).float() / accum
         grad_norm = 0.0
         if self.cfg.optim.max_grad_norm > 0:
             params = [p for p in self.model.parameters() if p.requires_grad]
@@ -274,15 +274,12 @@ class Trainer:
                 grad_norm = float(full_tensor(norm))
             else:
                 grad_norm = float(self.acc.clip_grad_norm_(params, self.cfg.optim.max_grad_norm))
-        from jamflow.train.optim import set_lr
-
         lr = set_lr(self.optimizer, self.update, self.cfg.optim)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update(self.acc.unwrap_model(self.model))
-        losses = torch.tensor([sums["loss"], sums["loss_audio"], sums["loss_motion"]], device=self.device)
-        losses = self.acc.reduce(losses, reduction="mean") if self.world > 1 else losses
+        losses = self.acc.reduce(sums, reduction="mean") if self.world > 1 else sums
         return {"loss": float(losses[0]), "loss_audio": float(losses[1]), "loss_motion": float(losses[2]),
                 "lr": lr, "grad_norm": grad_norm}
 
@@ -361,14 +358,6 @@ class _LossView:
 
     def __call__(self, *args, **kwargs):
         return self.wrapped(*args, **kwargs)
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------
