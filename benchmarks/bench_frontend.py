@@ -42,7 +42,7 @@ SENTENCES = [
 ]
 
 
-def timed(fn, repeats=3):
+def timed(fn, repeats=5):
     fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -63,6 +63,18 @@ def bench_mel():
     print("\n| mel extraction (CPU) | seconds of audio per second |\n|---|---|", flush=True)
     for name, v in rows:
         print(f"| {name} | {v:,.0f} |")
+
+
+def bench_tokenizers():
+    from jamflow.audio.text import normalize_text
+    from jamflow.audio.tokenizers import get_tokenizer
+
+    print("\n| text front end | sentences per second |\n|---|---|")
+    n = len(SENTENCES) * 10
+    print(f"| normalize_text | {n / timed(lambda: [normalize_text(s) for s in SENTENCES * 10]):,.0f} |")
+    for name in ("char", "byte", "phoneme"):
+        tok = get_tokenizer(name)
+        print(f"| {name} tokenizer | {n / timed(lambda: [tok.encode(s) for s in SENTENCES * 10]):,.0f} |", flush=True)
 
 
 def bench_vocoders(seconds=10.0):
@@ -136,6 +148,7 @@ def main(argv=None):
     print(f"torch {torch.__version__}, {args.threads} threads")
     if not args.skip_speed:
         bench_mel()
+        bench_tokenizers()
         bench_vocoders()
     if not args.skip_wer:
         bench_wer(min(args.sentences, len(SENTENCES)), args.keep, set(args.voices.split(",")))
