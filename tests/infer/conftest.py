@@ -24,8 +24,12 @@ def tiny_ckpt(tmp_path_factory):
         for p in model.parameters():
             if p.abs().sum() == 0 and p.dim() >= 1:
                 p.normal_(0, 0.02)
+    # LivePortrait-like stats (exp offsets ~0.02, pose ~5 degrees, scale ~1.5), not identity: the
+    # (de)normalisation must be exercised, and the avatar needs a plausible face to draw
     rng = np.random.default_rng(0)
-    stats = {"mean": rng.normal(0, 0.5, 70).tolist(), "std": rng.uniform(0.5, 2.0, 70).tolist()}
+    mean = np.concatenate([rng.normal(0, 0.01, 63), [0, 0, 0], rng.normal(0, 0.01, 3), [1.5]])
+    std = np.concatenate([rng.uniform(0.01, 0.03, 63), [5, 5, 3], [0.02] * 3, [0.05]])
+    stats = {"mean": mean.tolist(), "std": std.tolist()}
     folder = tmp_path_factory.mktemp("ckpt") / "tiny"
     model.save_pretrained(folder, motion_stats=stats)
     return folder

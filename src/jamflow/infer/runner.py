@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from jamflow.errors import UserError
 from jamflow.infer.longform import Piece, Stitcher, chunk_char_budget, concat_pieces, plan_windows, smooth_seams
-from jamflow.infer.settings import MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
+from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
 from jamflow.infer.tasks import generate, make_job, mel_frames, ref_to_mel
 
 GRID = 4  # motion frames; 4 * 3.75 = 15 mel frames exactly
@@ -134,15 +134,13 @@ def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
 
 
 def estimate_frames(prompt: Prompt, text: str, speed: float) -> int:
-    """Generated motion frames for `text`, at the prompt's speaking rate (F5's byte-ratio rule);
-    ~15 characters per second without a prompt."""
-    n_bytes = len(text.encode("utf-8"))
-    if prompt.frames and prompt.text:
-        rate = len(prompt.text.encode("utf-8")) / (prompt.frames / MOTION_FPS)  # bytes per second
-        rate = min(max(rate, 5.0), 40.0)
-    else:
-        rate = 15.0
-    return grid(n_bytes / rate / speed * MOTION_FPS)
+    """Generated motion frames for `text` at the prompt's speaking rate: F5's byte-ratio rule
+    (`audio.duration.estimate_duration`; ~15 bytes/s without a prompt, short texts slowed down)."""
+    from jamflow.audio.duration import estimate_duration
+
+    ref_mel = mel_frames(prompt.frames) if prompt.frames and prompt.text else 0
+    total = estimate_duration(ref_mel, prompt.text if ref_mel else "", text, speed)
+    return grid((total - ref_mel) / MEL_PER_MOTION)
 
 
 def plan_chunk_frames(job: TextJob, s: InferSettings) -> list[int]:
