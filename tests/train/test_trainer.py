@@ -218,3 +218,28 @@ def test_samples_are_written(cache, tmp_path, helpers):
     wav, sr = sf.read(samples / "step_00000001.wav")
     assert sr == 24000 and len(wav) > 0.5 * 24000 and (samples / "ground_truth.mp4").stat().st_size > 1000
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_init_from_a_speech_only_model(cache, tmp_path, helpers):
+    from jamflow.config import get_preset
+    from jamflow.model.jam import JAMModel
+
+    torch.manual_seed(7)
+    speech = JAMModel(get_preset("tiny", audio={"text_num_embeds": 256}, motion=None))
+    for p in speech.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    speech.save_pretrained(tmp_path / "speech")
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run", stage="motion",
+                               model={"preset": "tiny", "overrides": {"audio": {"text_num_embeds": 256}},
+                                      "init_from": str(tmp_path / "speech")})
+    t = Trainer(load_config(cfg), progress=False)
+    model = t.acc.unwrap_model(t.model)
+    ref = speech.audio.state_dict()
+    assert all(torch.equal(model.audio.state_dict()[k], ref[k]) for k in ref)
+    assert model.motion is not None
+    # a checkpoint whose audio stream does not fit is refused with the key names
+    small = JAMModel(get_preset("tiny", audio={"text_num_embeds": 256, "depth": 2}, motion=None))
+    small.save_pretrained(tmp_path / "other")
+    with pytest.raises(UserError, match="weights do not fit"):
+        Trainer(load_config(cfg, [f"model.init_from={tmp_path / 'other'}", f"run_dir={tmp_path / 'r2'}"]),
+                progress=False)

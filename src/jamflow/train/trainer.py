@@ -73,6 +73,12 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
             state = inference_weights(resolve_checkpoint(path))
         from jamflow.model.jam import load_state_strict
 
+        own = model.state_dict()
+        fresh = sorted(k for k in own if k not in state and k.startswith("motion."))
+        if fresh and not any(k.startswith("motion.") for k in state):
+            # a speech-only model (no motion stream) initialises the Audio-DiT; the motion stream starts fresh
+            state = {**state, **{k: own[k] for k in fresh}}
+            print(f"init_from: {path} has no motion stream; the Audio-DiT is loaded, the motion stream is new")
         load_state_strict(model, state, str(path))
     if cfg.model.init_f5:
         from jamflow.model.audio_dit import AudioDiT
