@@ -114,3 +114,6 @@ def test_trim_and_find_silences():
     assert frame_db(np.full(240, 0.5, np.float32)).round(2)[0] == round(20 * np.log10(0.5), 2)
     with pytest.raises(UserError, match="below"):
         trim_silence(np.zeros(sr, np.float32))
+    quiet = wav * 0.01  # speech at about -43 dBFS: F5's absolute -42 dBFS would call it all silence
+    assert abs(len(trim_silence(quiet, sr)) - len(trimmed)) < 0.01 * sr
+    assert [(a // 240, b // 240) for a, b in silences(quiet, sr)] == [(a // 240, b // 240) for a, b in found]

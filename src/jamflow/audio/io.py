@@ -168,13 +168,21 @@ def frame_db(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, frame_ms: float = 
     return 20 * np.log10(np.maximum(np.sqrt((x * x).mean(axis=1)), 1e-10))
 
 
+def _relative(threshold_db: float, levels: np.ndarray, headroom_db: float = 30.0) -> float:
+    # F5's thresholds are absolute dBFS: a quiet recording (speech at -40 dBFS) would be "all silence".
+    # Never put the threshold closer than `headroom_db` below the loudest 10 ms.
+    return min(threshold_db, float(levels.max()) - headroom_db)
+
+
 def trim_silence(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, threshold_db: float = -42.0,
                  keep_ms: float = 20.0) -> np.ndarray:
-    """Cut leading/trailing audio quieter than `threshold_db` dBFS (F5 uses -42), keeping `keep_ms`."""
+    """Cut leading/trailing audio quieter than `threshold_db` dBFS (F5 uses -42; lowered for quiet
+    recordings to 30 dB below their loudest 10 ms), keeping `keep_ms`."""
     frame_ms = 10.0
-    loud = np.flatnonzero(frame_db(wav, sample_rate, frame_ms) > threshold_db)
-    if loud.size == 0:
-        raise UserError(f"wav: expected speech, got audio that stays below {threshold_db} dBFS")
+    levels = frame_db(wav, sample_rate, frame_ms)
+    if levels.max() <= -90:
+        raise UserError("wav: expected speech, got silence (below -90 dBFS throughout)")
+    loud = np.flatnonzero(levels > _relative(threshold_db, levels))
     n = int(sample_rate * frame_ms / 1000)
     keep = int(sample_rate * keep_ms / 1000)
     start = max(0, loud[0] * n - keep)
@@ -184,10 +192,12 @@ def trim_silence(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, threshold_db: 
 
 def silences(wav: np.ndarray, sample_rate: int = SAMPLE_RATE, min_silence_ms: float = 100.0,
              threshold_db: float = -40.0) -> list[tuple[int, int]]:
-    """Silent stretches at least `min_silence_ms` long, as (start, end) sample indices."""
+    """Silent stretches at least `min_silence_ms` long, as (start, end) sample indices.
+    Quiet recordings get a threshold 30 dB below their loudest 10 ms instead."""
     frame_ms = 10.0
     n = int(sample_rate * frame_ms / 1000)
-    quiet = frame_db(wav, sample_rate, frame_ms) <= threshold_db
+    levels = frame_db(wav, sample_rate, frame_ms)
+    quiet = levels <= _relative(threshold_db, levels)
     out, start = [], None
     for i, q in enumerate(np.append(quiet, False)):
         if q and start is None:
