@@ -241,6 +241,9 @@ class Trainer:
         self.batch_in_epoch = int(state["batch_in_epoch"]) // per_update_old * self.cfg.optim.grad_accum
         if self.main:
             print(f"resumed from {path} (update {self.update}, epoch {self.epoch})", flush=True)
+            if ck["config_yaml"] != dump_yaml(self.cfg):
+                print("note: the config differs from the checkpoint's; continuing with the new one "
+                      "(the run is no longer an exact continuation)", flush=True)
 
     # ---- one update -------------------------------------------------------------------------
     def _to_device(self, batch: dict) -> dict:
@@ -348,11 +351,12 @@ class Trainer:
     def _samples(self) -> None:
         if not self.main or self.fsdp:  # a main-process-only forward would deadlock a sharded model
             return
+        from jamflow.train.samples import log_samples
+
         try:
-            from jamflow.train.samples import log_samples
-        except ImportError:
-            return
-        log_samples(self)
+            log_samples(self)
+        except Exception as e:  # a sample (vocoder, renderer, ffmpeg) must never end a long run
+            print(f"warning: samples at update {self.update} failed: {type(e).__name__}: {e}", flush=True)
 
 
 class _LossView:
