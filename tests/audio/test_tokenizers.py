@@ -24,6 +24,9 @@ def test_char_tokenizer_is_f5_compatible(tmp_path):
     assert tok.encode("hi!") == [1, 2, 3]
     assert tok.encode("hi x;") == [1, 2, 0, 0, 4]  # unknown -> 0 (space), ';' -> ',' as F5 cleans it
     assert tok.encode("HI") == [1, 2]  # case folds only when the vocab lacks the case
+    assert get_tokenizer("custom", vocab_path=vocab).encode("hi!") == [1, 2, 3]  # F5's name for it
+    with pytest.raises(UserError, match="vocab_path"):
+        get_tokenizer("custom")
     ours = get_tokenizer("char")
     assert ours.decode(ours.encode("Hello, World!")) == "Hello, World!"
     assert ours.encode("Hello")[0] != ours.encode("hello")[0]

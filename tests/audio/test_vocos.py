@@ -7,14 +7,15 @@ from jamflow.errors import UserError
 from jamflow.vocoder import Vocos, load_vocoder
 
 DIM, INTER, LAYERS, N_FFT, HOP = 16, 24, 2, 1024, 256
+# the released config.yaml's layout (inline comments included), with a tiny backbone
 CONFIG_YAML = f"""feature_extractor:
   class_path: vocos.feature_extractors.MelSpectrogramFeatures
   init_args:
     sample_rate: 24000
-    n_fft: 1024
-    hop_length: 256
-    n_mels: 100
-    padding: center
+    n_fft:        1024 # 42.66 msec
+    hop_length:    256 # 10.66 msec, 3/4 overlap
+    n_mels:        100
+    padding:    center
 
 backbone:
   class_path: vocos.models.VocosBackbone

@@ -112,8 +112,13 @@ class ByteTokenizer:
 
 
 def get_tokenizer(name: str, vocab_path=None, language: str = "en-us"):
-    """'char' (our vocab or an F5 vocab.txt at vocab_path), 'byte', or 'phoneme' (espeak-ng IPA)."""
+    """'char' (our vocab, or an F5 vocab.txt at vocab_path; 'custom' is F5's alias), 'byte', or
+    'phoneme' (espeak-ng IPA)."""
     if name == "char":
+        return CharTokenizer(vocab_path)
+    if name == "custom":  # F5's name for "char with my vocab.txt"
+        if not vocab_path:
+            raise UserError("vocab_path: the 'custom' tokenizer needs a vocab.txt path")
         return CharTokenizer(vocab_path)
     if name == "byte":
         if vocab_path:
