@@ -89,3 +89,18 @@ def test_bad_arguments_fail_before_work(corpus, tmp_path, helpers):
         prepare(str(corpus), str(tmp_path / "o2"), tokenizer="char", shard="1/6", progress=False)
     r = helpers.run_jamflow(["prepare", "--manifest", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o3")])
     assert r.returncode == 2 and "--manifest: expected an existing manifest.jsonl" in r.stderr
+
+
+def test_f5_metadata_csv(corpus, tmp_path):
+    from jamflow.data.batching import CachedDataset, collate
+
+    clips = [json.loads(x) for x in corpus.read_text().splitlines()][:3]
+    lines = ["audio_file|text"] + [f"{(corpus.parent / c['audio']).resolve()}|{c['text']}" for c in clips]
+    (tmp_path / "metadata.csv").write_text("\n".join(lines) + "\n")
+    s = prepare(str(tmp_path / "metadata.csv"), str(tmp_path / "cache"), tokenizer="byte", progress=False)
+    assert s["prepared"] == 3
+    ds = CachedDataset(tmp_path / "cache", split="all")
+    batch = collate([ds[i] for i in range(3)])
+    assert set(batch) == {"mel", "mel_lens", "text"}  # speech only: no motion keys
+    assert sorted(int(x) for x in batch["mel_lens"]) == sorted(
+        1 + sf.info(str(corpus.parent / c["audio"])).frames // 256 for c in clips)

@@ -51,11 +51,22 @@ def motion_frames_for(mel_frames: int) -> int:
 # manifest + card
 
 def read_manifest(path: Path) -> tuple[list[dict], dict]:
-    """manifest.jsonl (+ card.json beside it) -> (clips with absolute paths, card); checks every file."""
-    from jamflow.data.manifest import read_card, read_manifest as read_rows
+    """manifest.jsonl (+ card.json beside it) -> (clips with absolute paths, card); checks every file.
+
+    An F5-TTS `audio_file|text` metadata.csv is accepted too (speech only); without a card.json beside
+    it, a neutral card (no motion statistics needed) is used.
+    """
+    from jamflow.data.manifest import import_metadata_csv, read_card, read_manifest as read_rows
 
     if not path.is_file():
-        raise UserError(f"--manifest: expected an existing manifest.jsonl, got {str(path)!r}")
+        raise UserError(f"--manifest: expected an existing manifest.jsonl or metadata.csv, got {str(path)!r}")
+    if path.suffix.lower() == ".csv":
+        rows = import_metadata_csv(path)
+        if (path.parent / "card.json").is_file():
+            return rows, read_card(path.parent / "card.json")
+        return rows, {"name": path.parent.name, "sample_rate": 24000, "fps": 25, "motion_dim": 70,
+                      "motion_spec": "lips", "stats": {"mean": [0.0] * 70, "std": [1.0] * 70},
+                      "speakers": sorted({r["speaker"] for r in rows})}
     return read_rows(path, check_files=True), read_card(path.parent / "card.json")
 
 
@@ -266,7 +277,8 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--manifest", required=True, help="manifest.jsonl (card.json beside it)")
+    parser.add_argument("--manifest", required=True,
+                        help="manifest.jsonl (card.json beside it), or an F5-style metadata.csv (speech only)")
     parser.add_argument("--out", required=True, help="cache folder (created; re-running resumes)")
     parser.add_argument("--tokenizer", default="char", choices=["char", "phoneme", "byte"],
                         help="text tokenizer; must match the model config's tokenizer")
