@@ -103,6 +103,7 @@ def _numpy_vocos(s, mel):
 
 def test_from_pretrained_loads_official_layout_and_matches_numpy(vocos_dir):
     model = Vocos.from_pretrained(vocos_dir)
+    assert Vocos.from_pretrained(vocos_dir / "pytorch_model.bin").cfg == model.cfg  # the file itself works too
     assert model.cfg.dim == DIM and model.cfg.num_layers == LAYERS and model.cfg.padding == "center"
     mel = torch.randn(2, 100, 12)
     wav = model.decode(mel)

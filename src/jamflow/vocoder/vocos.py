@@ -202,6 +202,8 @@ class Vocos(nn.Module):
     def from_pretrained(cls, path, device: str = "cpu") -> "Vocos":
         """Load from a folder holding `config.yaml` and `pytorch_model.bin` (or a .safetensors file)."""
         path = Path(path)
+        if path.is_file() and (path.parent / "config.yaml").is_file():  # the weights file itself was given
+            path = path.parent
         if not path.is_dir():
             raise UserError(f"vocoder: expected a folder with config.yaml + pytorch_model.bin, got {str(path)!r}")
         config = path / "config.yaml"
