@@ -1,0 +1,103 @@
+"""Two small steps of the default-model recipe that no jamflow command does (yet).
+
+    python recipes/default_model/helpers.py fp16 export_fp32 export          # fp16 copy of an export
+    python recipes/default_model/helpers.py eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \
+        --voices festival:slt_hts=4,festival:kal_diphone=3,festival:ked_diphone=3
+
+`fp16`: `jamflow export` writes fp32 weights (~112 MB for `small`); the package ships fp16 (~56 MB).
+`JAMModel.from_pretrained` loads them into fp32 parameters (load_state_dict casts), so inference is
+unchanged apart from the rounding.
+
+`eval-subset`: `jamflow eval --max_clips N` takes the first N test clips by id, which in this corpus
+are mostly the held-out voice. A short evaluation needs both seen voices (on held-out sentences) and the
+held-out voice, with at least two clips per voice so every clip has another one to prompt from. The subset
+is written beside the source manifest so its relative paths and card.json stay valid.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from jamflow.errors import UserError
+
+
+def to_fp16(src: str, dst: str) -> Path:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    src, dst = Path(src), Path(dst)
+    for name in ("model.safetensors", "config.json"):
+        if not (src / name).is_file():
+            raise UserError(f"src: expected an exported checkpoint folder with {name}, got {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    state = load_file(str(src / "model.safetensors"))
+    # only floating tensors shrink; integer buffers (if any) keep their dtype
+    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    tmp = dst / ".model.safetensors.tmp"
+    save_file(half, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, dst / "model.safetensors")
+    for extra in src.iterdir():  # config.json, the tokenizer vocab
+        if extra.is_file() and extra.name != "model.safetensors":
+            shutil.copyfile(extra, dst / extra.name)
+    return dst / "model.safetensors"
+
+
+def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
+    src, out = Path(manifest), Path(out)
+    if out.resolve().parent != src.resolve().parent:
+        raise UserError(f"out: expected a file beside {src} (relative paths), got {out}")
+    rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
+    picked = []
+    for voice, count in voices.items():
+        if count < 2:
+            raise UserError(f"voices: expected >= 2 clips per voice (each needs another as its prompt), got {voice}={count}")
+        found = sorted((r for r in rows if r["speaker"] == voice and r["split"] == "test"), key=lambda r: r["id"])
+        if len(found) < count:
+            raise UserError(f"voices: expected {count} test clips of {voice}, got {len(found)}")
+        picked += found[:count]
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in picked))
+    os.replace(tmp, out)
+    return picked
+
+
+def _voices(text: str) -> dict[str, int]:
+    result = {}
+    for item in text.split(","):
+        name, _, count = item.rpartition("=")
+        if not name or not count.isdigit():
+            raise UserError(f"--voices: expected engine:voice=N,..., got {item!r}")
+        result[name] = int(count)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("fp16", help="fp16 copy of an exported checkpoint")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p = sub.add_parser("eval-subset", help="a few test clips per voice")
+    p.add_argument("manifest")
+    p.add_argument("out")
+    p.add_argument("--voices", type=_voices, required=True)
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "fp16":
+            path = to_fp16(args.src, args.dst)
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        else:
+            rows = eval_subset(args.manifest, args.out, args.voices)
+            print(f"wrote {args.out} ({len(rows)} clips)")
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The default-model recipe: its YAML goes through the real loader and builds the small model, and run.sh
+writes the corpus and feature cache where the YAML reads them."""
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from jamflow.audio.tokenizers import get_tokenizer
+from jamflow.model.cfm import MaskConfig
+from jamflow.model.jam import JAMModel
+from jamflow.train.config import load_config
+from jamflow.train.trainer import build_model_config, check_cache_fits
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "default_model"
+YAML = RECIPE / "small_cpu.yaml"
+
+
+def _commands(script: Path) -> dict[str, list[str]]:
+    """`jamflow <cmd> ...` lines of a shell script -> {cmd: argv after the command} (first occurrence)."""
+    text = script.read_text().replace("\\\n", " ")
+    found = {}
+    for line in text.splitlines():
+        line = line.split(" #")[0].strip()
+        if line.startswith("#") or "jamflow " not in line:
+            continue
+        argv = shlex.split(line)
+        if "jamflow" in argv:
+            i = argv.index("jamflow")
+            found.setdefault(argv[i + 1], argv[i + 2:])
+    return found
+
+
+def _flag(argv: list[str], name: str) -> str:
+    assert name in argv, f"{name} missing from {argv}"
+    return argv[argv.index(name) + 1]
+
+
+def test_recipe_yaml_builds_small_model_with_every_task(tmp_path, monkeypatch):
+    cache = tmp_path / "corpus" / "cache_phoneme"
+    cache.mkdir(parents=True)
+    (cache / "cache.json").write_text(json.dumps({"tokenizer": "phoneme"}))
+    monkeypatch.chdir(tmp_path)  # relative paths in the YAML resolve against the working directory, as in run.sh
+    cfg = load_config(YAML)
+    assert cfg.data.cache == str(cache.resolve())
+    assert (cfg.model.preset, cfg.stage, cfg.data.split) == ("small", "joint", "train")
+
+    probs = MaskConfig(**cfg.masks).task_probs()
+    assert len(probs) == 5 and bool((probs > 0).all()), f"every task must be in the mixture, got {probs.tolist()}"
+
+    model_cfg = build_model_config(cfg)
+    assert model_cfg.tokenizer == "phoneme" and model_cfg.motion is not None
+    tok = get_tokenizer(model_cfg.tokenizer)
+    check_cache_fits(model_cfg, {"tokenizer": "phoneme"}, text_max=tok.vocab_size)  # every phoneme id fits
+    total = JAMModel(model_cfg).num_params()["total"]
+    assert 15e6 < total < 40e6  # fp16 weights must stay under the 60 MB package budget
+    assert total * 2 < 60e6
+
+
+def test_run_sh_feeds_the_yaml_its_cache_and_exports_its_run():
+    cmds = _commands(RECIPE / "run.sh")
+    corpus = Path(_flag(cmds["synth-data"], "--out"))
+    prepare = cmds["prepare"]
+    assert Path(_flag(prepare, "--manifest")) == corpus / "manifest.jsonl"
+
+    cfg_text = YAML.read_text()
+    import yaml
+
+    data = yaml.safe_load(cfg_text)
+    assert Path(_flag(prepare, "--out")) == Path(data["data"]["cache"])
+    assert _flag(prepare, "--tokenizer") == "phoneme"
+    assert Path(_flag(cmds["train"], "--config")).name == YAML.name
+    assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
+    assert Path(_flag(cmds["eval"], "--ref")).parent == corpus
+
+
+@pytest.mark.parametrize("bad", ["festival:slt_hts", "festival:slt_hts=1"])
+def test_eval_subset_refuses_unusable_voice_lists(tmp_path, bad):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("recipe_helpers", RECIPE / "helpers.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    manifest = tmp_path / "manifest.jsonl"
+    rows = [{"id": f"{i:03d}", "speaker": "festival:slt_hts", "split": "test" if i % 2 else "train"} for i in range(6)]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from jamflow.errors import UserError
+
+    with pytest.raises(UserError):
+        helpers.eval_subset(manifest, tmp_path / "subset.jsonl", helpers._voices(bad))
+    picked = helpers.eval_subset(manifest, tmp_path / "subset.jsonl", {"festival:slt_hts": 3})
+    assert [r["id"] for r in picked] == ["001", "003", "005"]  # test split only, by id
