@@ -51,3 +51,8 @@ def test_pocketsphinx_recognises_flite_speech(tmp_path):
     assert asr.word_error_rate(text, hyp) <= 0.25, hyp
     # and silence is not recognised as that sentence
     assert asr.word_error_rate(text, asr.transcribe(np.zeros(24000, np.float32), 24000)) >= 0.9
+
+
+def test_missing_whisper_model_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="asr_model"):
+        asr.transcribe(np.zeros(16000, np.float32), 16000, model_path=str(tmp_path / "no-such-model"))

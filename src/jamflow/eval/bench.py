@@ -117,6 +117,14 @@ def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 3) -> dict
             "peak_mem_mb": peak / 2**20}
 
 
+def _progress(row: dict) -> None:
+    """One line per finished case on stderr: a sweep can take minutes on CPU."""
+    import sys
+
+    keys = ("mode", "task", "model", "seconds", "nfe", "batch")
+    print("bench: done " + " ".join(f"{k}={row[k]}" for k in keys if k in row), file=sys.stderr, flush=True)
+
+
 # ---------------------------------------------------------------- model and inputs
 
 @dataclass
@@ -238,6 +246,7 @@ def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, pro
                                  "sample_s": t["mean_s"], "sample_std_s": t["std_s"], "vocoder_s": v["mean_s"],
                                  "total_s": total, "rtf": total / (seconds * batch), "ttfc_s": ttfc,
                                  "peak_mem_mb": t["peak_mem_mb"]})
+                    _progress(rows[-1])
     return rows
 
 
@@ -292,6 +301,7 @@ def bench_training(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3, 
                 rows.append({"mode": "training", "seconds": seconds, "batch": batch, "step_s": t["mean_s"],
                              "frames_per_s": batch * x["n"] / t["mean_s"], "tflops": achieved / 1e12,
                              "mfu": achieved / peak if peak else None, "peak_mem_mb": t["peak_mem_mb"]})
+                _progress(rows[-1])
     finally:
         model.eval()
     return rows
@@ -306,8 +316,12 @@ def upstream_f5_dit(cfg, device, dtype):
     except Exception as e:  # ImportError, or torchaudio failing inside it
         return None, f"f5-tts not usable here ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
     a = cfg.audio
-    dit = DiT(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, ff_mult=a.ff_mult, mel_dim=a.mel_dim,
+    kw = dict(dim=a.dim, depth=a.depth, heads=a.heads, dim_head=a.dim_head, ff_mult=a.ff_mult, mel_dim=a.mel_dim,
               text_num_embeds=a.text_num_embeds, text_dim=a.text_dim, conv_layers=a.conv_layers)
+    try:  # v1 options; releases before them take only the base arguments
+        dit = DiT(**kw, text_mask_padding=a.text_mask_padding, pe_attn_head=a.pe_attn_head)
+    except TypeError:
+        dit = DiT(**kw)
     return dit.to(device, dtype).eval(), None
 
 
@@ -332,6 +346,7 @@ def bench_compare(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3) -
                     r = time_fn(fn, setup.device, warmup, repeats)
                 rows.append({"mode": "compare", "model": name, "seconds": seconds, "batch": batch,
                              "forward_s": r["mean_s"], "forward_std_s": r["std_s"], "peak_mem_mb": r["peak_mem_mb"]})
+                _progress(rows[-1])
             if why:
                 rows.append({"mode": "compare", "model": "upstream f5-tts DiT", "seconds": seconds, "batch": batch,
                              "note": why})

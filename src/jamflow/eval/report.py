@@ -32,6 +32,7 @@ COLUMNS = [
     ("trail_silence_s", "trail sil s", "{:.2f}"),
     ("sync_offset", "sync off", "{:+.2f}"),
     ("sync_abs_offset", "abs off", "{:.2f}"),
+    ("sync_in_pct", "in ±1 %", "{:.0f}"),
     ("sync_conf", "sync conf", "{:.3f}"),
     ("sync_pooled_offset", "pooled off", "{:+.0f}"),
     ("sync_pooled_conf", "pooled conf", "{:.3f}"),
@@ -74,7 +75,7 @@ def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
               f"({report.get('asr', 'pocketsphinx')}); spk sim = cosine of speaker embeddings vs another clip of the "
               "same voice (or the prompt); dur err = |duration - reference| / reference; sync off/conf = lag "
               "(frames at 25 fps, + = motion late) and peak - median correlation of mouth aperture vs audio "
-              "envelope over ±15 frames, per clip; pooled = the same on the clip-averaged curve; LVE = lip vertex "
+              "envelope over ±15 frames, per clip; in ±1 % = clips with |offset| <= 1 frame; pooled = the same on the clip-averaged curve; LVE = lip vertex "
               "error (max over lip keypoints, mean over frames); face err = mean keypoint error after pose; jerk = "
               "mean |third difference| of keypoints (units/s³); FMD = Fréchet distance of per-frame motion "
               "features vs ground truth; diversity = mean distance between samples of one input.", ""]
