@@ -104,6 +104,7 @@ class JAMConfig:
             raise UserError(f"joint_window_s: expected > 0 or None, got {self.joint_window_s}")
         if m is None:
             return
+        self.spec  # noqa: B018 - raises UserError for an unknown motion spec
         if (m.heads, m.dim_head) != (a.heads, a.dim_head):
             raise UserError(
                 f"motion.heads/dim_head: expected {a.heads}x{a.dim_head} like the audio stream "

@@ -46,6 +46,7 @@ def test_partial_override_rederives_pairing():
     dict(motion={"heads": 4}),  # head layout must match the audio stream
     dict(tokenizer="words"),
     dict(joint_window_s=0.0),
+    dict(motion_spec="eyebrows"),
 ])
 def test_bad_configs_are_user_errors(bad):
     with pytest.raises(UserError):

@@ -175,6 +175,9 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args) -> int:
+    from jamflow.motion.spec import get_spec
+
+    get_spec(args.motion_spec)  # fail before reading a large checkpoint
     out_dir = Path(args.out_dir)
     vocab_lines = None
     if args.vocab is not None:
