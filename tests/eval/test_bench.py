@@ -14,9 +14,11 @@ def test_time_fn_runs_warmup_plus_repeats_and_measures_time():
     def fn():
         calls.append(1)
         time.sleep(0.01)
+        return len(calls)
 
     r = bench.time_fn(fn, torch.device("cpu"), warmup=2, repeats=3)
     assert len(calls) == 5
+    assert r["result"] == 5  # the last call's output comes back (no extra run needed to get it)
     assert 0.009 <= r["min_s"] <= r["mean_s"] < 0.5
 
 

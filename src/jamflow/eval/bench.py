@@ -84,19 +84,20 @@ def _sync(device: torch.device) -> None:
 
 
 def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 3) -> dict:
-    """Run fn() warmup + repeats times -> {"mean_s", "std_s", "min_s", "peak_mem_mb"} over the timed runs.
+    """Run fn() warmup + repeats times -> {"mean_s", "std_s", "min_s", "peak_mem_mb"} over the timed runs,
+    and "result": what the last call returned.
 
     Memory: CUDA = peak allocated above what was allocated before the call; CPU = the process RSS rise
     over warm-up and timed runs together (the allocator keeps what the first run took, so a rise
     measured after warm-up would read ~0).
     """
-    times = []
+    times, last = [], [None]
 
     def timed():
         for _ in range(repeats):
             _sync(device)
             t0 = time.perf_counter()
-            fn()
+            last[0] = fn()
             _sync(device)
             times.append(time.perf_counter() - t0)
 
@@ -114,7 +115,7 @@ def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 3) -> dict
             timed()
         peak = mem.used
     return {"mean_s": statistics.fmean(times), "std_s": statistics.pstdev(times), "min_s": min(times),
-            "peak_mem_mb": peak / 2**20}
+            "peak_mem_mb": peak / 2**20, "result": last[0]}
 
 
 def _progress(row: dict) -> None:
@@ -239,7 +240,7 @@ def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, pro
                     inputs = random_inputs(setup.model, batch, seconds, prompt_s, setup.device, setup.dtype)
                     run = _sample_fn(setup, task, inputs, nfe, cfg_strength)
                     t = time_fn(run, setup.device, warmup, repeats)
-                    mel = run()[0]
+                    mel = t["result"][0]
                     v = time_fn(lambda: vocode(mel), setup.device, 0, 1) if voc is not None else {"mean_s": 0.0}
                     total = t["mean_s"] + v["mean_s"]
                     rows.append({"mode": "inference", "task": task, "seconds": seconds, "nfe": nfe, "batch": batch,
