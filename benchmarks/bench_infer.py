@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs back into the quiet forest."
-LONG = " ".join(["Every chunk of this long text is a sentence of about this length, spoken one after another."] * 8)
+LONG = " ".join(["Every chunk of this long text is a sentence of about this length, spoken one after another."] * 5)
 
 
 def build(args):

@@ -118,10 +118,10 @@ def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
                             f"{len(wav) / 24000:.2f} s at 25 fps, got {len(ref_motion)}")
         norm, level = normalize_loudness(wav)
         ref = Reference(norm, ensure_sentence_end(clean_text(str(ref_text), "ref_text")), level, False)
-    frames = (len(ref.wav) // SAMPLES_PER_MOTION) // GRID * GRID
-    if frames < GRID:
-        raise UserError(f"ref_audio: expected at least 0.16 s of speech, got {len(ref.wav) / 24000:.2f} s")
-    mel, _ = ref_to_mel(ref.wav[: frames * SAMPLES_PER_MOTION])
+    if len(ref.wav) < 0.1 * 24000:
+        raise UserError(f"ref_audio: expected at least 0.1 s of speech, got {len(ref.wav) / 24000:.2f} s")
+    frames = grid(len(ref.wav) / SAMPLES_PER_MOTION)  # pad with silence up to the grid: no word is cut
+    mel, _ = ref_to_mel(np.pad(ref.wav, (0, frames * SAMPLES_PER_MOTION - len(ref.wav))))
     motion = context = None
     if jam.has_motion:
         if ref_motion is not None:
