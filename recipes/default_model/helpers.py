@@ -3,6 +3,7 @@
     python recipes/default_model/helpers.py fp16 export_fp32 export          # fp16 copy of an export
     python recipes/default_model/helpers.py eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \
         --voices festival:slt_hts=4,festival:kal_diphone=3,festival:ked_diphone=3
+    python recipes/default_model/helpers.py mean-motion corpus/eval_subset.jsonl baseline_mean_motion
 
 `fp16`: `jamflow export` writes fp32 weights (~112 MB for `small`); the package ships fp16 (~56 MB).
 `JAMModel.from_pretrained` loads them into fp32 parameters (load_state_dict casts), so inference is
@@ -12,6 +13,10 @@ unchanged apart from the rounding.
 are mostly the held-out voice. A short evaluation needs both seen voices (on held-out sentences) and the
 held-out voice, with at least two clips per voice so every clip has another one to prompt from. The subset
 is written beside the source manifest so its relative paths and card.json stay valid.
+
+`mean-motion`: the "mean motion" baseline of the animate target (lip vertex error <= 50% of it): every
+clip's ground-truth audio with the corpus's mean motion (card.json stats, train split) held still for the
+clip's length. Scored next to the model with `jamflow eval --gen mean_motion=<out>/manifest.jsonl`.
 """
 from __future__ import annotations
 
@@ -65,6 +70,26 @@ def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
     return picked
 
 
+def mean_motion(manifest: str, out: str) -> Path:
+    import numpy as np
+
+    from jamflow.data.manifest import read_card, read_manifest, write_manifest
+
+    src, out = Path(manifest), Path(out)
+    rows = read_manifest(src)
+    mean = np.asarray(read_card(src.parent / "card.json")["stats"]["mean"], np.float32)  # [70]
+    (out / "motion").mkdir(parents=True, exist_ok=True)
+    written = []
+    for row in rows:
+        if row.get("motion") is None:
+            raise UserError(f"manifest: expected ground-truth motion for every clip, got none for {row['id']}")
+        frames = len(np.load(row["motion"], mmap_mode="r"))
+        path = out / "motion" / f"{row['id']}.npy"
+        np.save(path, np.repeat(mean[None], frames, axis=0))  # [T, 70]
+        written.append({**row, "motion": str(path.resolve()), "alignment": None})
+    return write_manifest(out / "manifest.jsonl", written)
+
+
 def _voices(text: str) -> dict[str, int]:
     result = {}
     for item in text.split(","):
@@ -85,11 +110,16 @@ def main(argv=None) -> int:
     p.add_argument("manifest")
     p.add_argument("out")
     p.add_argument("--voices", type=_voices, required=True)
+    p = sub.add_parser("mean-motion", help="mean-motion baseline manifest")
+    p.add_argument("manifest")
+    p.add_argument("out")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "fp16":
             path = to_fp16(args.src, args.dst)
             print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        elif args.cmd == "mean-motion":
+            print(f"wrote {mean_motion(args.manifest, args.out)}")
         else:
             rows = eval_subset(args.manifest, args.out, args.voices)
             print(f"wrote {args.out} ({len(rows)} clips)")

@@ -41,9 +41,12 @@ python3 "$RECIPE/helpers.py" fp16 export_fp32 export
 # 5. short evaluation on held-out sentences: seen festival voices + the held-out voice (zero-shot)
 python3 "$RECIPE/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \
   --voices festival:slt_hts=4,festival:kal_diphone=3,festival:ked_diphone=3
+python3 "$RECIPE/helpers.py" mean-motion corpus/eval_subset.jsonl baseline_mean_motion
 for task in ${EVAL_STEPS//,/ }; do
+  baseline=()  # animate is judged against the mean-motion baseline (LVE <= 50% of it)
+  [ "$task" = animate ] && baseline=(--gen mean_motion=baseline_mean_motion/manifest.jsonl)
   $NICE jamflow eval --ref corpus/eval_subset.jsonl --checkpoint export --task "$task" \
-    --nfe_step "$NFE" --seed 0 --out "eval_$task"
+    --nfe_step "$NFE" --seed 0 --out "eval_$task" "${baseline[@]}"
 done
 
 # 6. something to look at and listen to: a demo mp4 + wav, and PNG frames of it
