@@ -90,3 +90,37 @@ def test_eval_subset_refuses_unusable_voice_lists(tmp_path, bad):
         helpers.eval_subset(manifest, tmp_path / "subset.jsonl", helpers._voices(bad))
     picked = helpers.eval_subset(manifest, tmp_path / "subset.jsonl", {"festival:slt_hts": 3})
     assert [r["id"] for r in picked] == ["001", "003", "005"]  # test split only, by id
+
+
+def test_mean_motion_baseline_holds_the_card_mean_for_each_clip_length(tmp_path):
+    import importlib.util
+
+    import numpy as np
+    import soundfile as sf
+
+    from jamflow.data.manifest import make_card, read_manifest, write_card, write_manifest
+
+    spec = importlib.util.spec_from_file_location("recipe_helpers", RECIPE / "helpers.py")
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    corpus = tmp_path / "corpus"
+    (corpus / "motion").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, frames in enumerate((10, 17)):
+        wav, mot = corpus / f"{i}.wav", corpus / "motion" / f"{i}.npy"
+        sf.write(wav, np.zeros(frames * 960, np.float32), 24000)
+        np.save(mot, rng.normal(size=(frames, 70)).astype(np.float32))
+        rows.append({"id": f"{i}", "audio": str(wav), "text": "hello there", "motion": str(mot), "speaker": "s",
+                     "duration": frames / 25, "alignment": None, "split": "test"})
+    write_manifest(corpus / "manifest.jsonl", rows)
+    write_card(corpus / "card.json", make_card("t", rows))
+    expected_mean = np.concatenate([np.load(r["motion"]) for r in rows]).mean(0)
+
+    out = helpers.mean_motion(corpus / "manifest.jsonl", tmp_path / "baseline")
+    got = read_manifest(out)
+    assert [r["id"] for r in got] == ["0", "1"] and [r["audio"] for r in got] == [r["audio"] for r in rows]
+    for r, frames in zip(got, (10, 17)):
+        m = np.load(r["motion"])
+        assert m.shape == (frames, 70)
+        np.testing.assert_allclose(m, np.broadcast_to(expected_mean, m.shape), atol=1e-5)
