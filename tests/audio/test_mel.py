@@ -61,9 +61,12 @@ def test_batched_equals_one_by_one_and_float64():
     assert mel_spectrogram(wav[:, None]).shape == batched.shape  # [b, 1, s] as F5 accepts
 
 
-def test_silence_hits_the_log_floor():
+def test_silence_hits_the_log_floor_and_gradients_stay_finite():
     out = mel_spectrogram(torch.zeros(4000))
     assert torch.allclose(out, torch.full_like(out, float(np.log(1e-5))))
+    wav = torch.cat([torch.zeros(2000), 0.1 * torch.randn(2000)]).requires_grad_()
+    mel_spectrogram(wav).sum().backward()
+    assert torch.isfinite(wav.grad).all() and wav.grad.abs().sum() > 0
 
 
 def test_bad_inputs_raise_user_errors():
