@@ -209,3 +209,18 @@ def test_tokenizer_checkpoint_mismatch_is_reported(tmp_path):
     small = JAMFlow.from_pretrained(tmp_path, vocoder=GriffinLimVocoder(), progress=False)
     with pytest.raises(UserError, match="tokenizer/checkpoint mismatch"):
         small.tts("Zebra.", **FAST)
+
+
+def test_a_failing_render_leaves_no_files(jam, tmp_path):
+    class Broken:  # a renderer that dies after two frames, like a crash mid-video
+        size = (32, 32)
+
+        def frames(self, motion, source=None):
+            for i in range(2):
+                yield np.zeros((32, 32, 3), np.uint8)
+            raise RuntimeError("renderer crashed")
+
+    result = jam.tts("Nothing should stay.", **FAST)
+    with pytest.raises(RuntimeError, match="crashed"):
+        runner.write_outputs(result, tmp_path / "x.mp4", write_video=True, renderer=Broken(), progress=False)
+    assert list(tmp_path.iterdir()) == []

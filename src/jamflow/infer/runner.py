@@ -424,11 +424,21 @@ def run_edit(jam, text, wav, motion, audio_spans, motion_spans, extend_s: float,
 def write_outputs(result, output: Path, *, write_video: bool, renderer=None, source=None,
                   mux_into: Path | None = None, progress: bool = True) -> dict:
     """<stem>.wav, <stem>.npy and <stem>.mp4 beside `output` (its suffix is ignored)."""
-    from jamflow.audio.io import save_wav
-
     stem = output.with_suffix("") if output.suffix.lower() in (".wav", ".mp4", ".npy") else output
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {}
+    try:  # all or nothing: a failure while encoding the video also removes the wav/npy of this call
+        _write_all(result, stem, paths, write_video, renderer, source, mux_into, progress)
+    except BaseException:
+        for p in paths.values():
+            Path(p).unlink(missing_ok=True)
+        raise
+    return paths
+
+
+def _write_all(result, stem: Path, paths: dict, write_video, renderer, source, mux_into, progress) -> None:
+    from jamflow.audio.io import save_wav
+
     if result.wav is not None:
         paths["wav"] = save_wav(stem.with_name(stem.name + ".wav"), result.wav)
     if result.motion is not None:
@@ -445,7 +455,6 @@ def write_outputs(result, output: Path, *, write_video: bool, renderer=None, sou
         frames = renderer.frames(result.motion, source=source) if source is not None else renderer.frames(result.motion)
         paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), frames, fps=MOTION_FPS,
                                    audio=result.wav, progress=progress)
-    return paths
 
 
 def save_npy(path: Path, array: np.ndarray) -> Path:
