@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs back into the quiet forest."

@@ -5,6 +5,7 @@ import pytest
 from jamflow.audio.text import chunk_text, normalize_text
 from jamflow.errors import UserError
 from jamflow.infer import runner, tasks
+from jamflow.infer.outputs import write_outputs
 from jamflow.infer.longform import chunk_char_budget
 from jamflow.render.video import probe
 
@@ -222,5 +223,5 @@ def test_a_failing_render_leaves_no_files(jam, tmp_path):
 
     result = jam.tts("Nothing should stay.", **FAST)
     with pytest.raises(RuntimeError, match="crashed"):
-        runner.write_outputs(result, tmp_path / "x.mp4", write_video=True, renderer=Broken(), progress=False)
+        write_outputs(result, tmp_path / "x.mp4", write_video=True, renderer=Broken(), progress=False)
     assert list(tmp_path.iterdir()) == []

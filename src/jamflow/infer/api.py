@@ -20,6 +20,7 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.infer import runner
+from jamflow.infer.outputs import write_outputs
 from jamflow.infer.motion_codec import MotionCodec, check_motion, load_motion_file
 from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
 
@@ -290,7 +291,7 @@ class JAMFlow:
             motion = self.codec.postprocess(motion, s.motion_smoothing, s.head_scale, s.expression_scale)
         result = Result(wav=out.wav, motion=motion, seed=s.seed, settings=s, chunks=out.chunks)
         if output is not None:
-            result.paths = runner.write_outputs(result, Path(output), write_video=write_video, renderer=renderer,
+            result.paths = write_outputs(result, Path(output), write_video=write_video, renderer=renderer,
                                                 source=source, mux_into=mux_into,
                                                 progress=self.progress)
         return result

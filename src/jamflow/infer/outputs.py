@@ -1,0 +1,67 @@
+"""Result files, all or nothing: <stem>.wav (speech), <stem>.npy (motion [T, 70]), <stem>.mp4 (video).
+
+Each file goes to a temp name in the target folder and is renamed when complete; if a later file of
+the same call fails (e.g. the renderer crashes mid-video), the earlier ones are removed again.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from jamflow.infer.settings import MOTION_FPS
+
+
+
+def write_outputs(result, output: Path, *, write_video: bool, renderer=None, source=None,
+                  mux_into: Path | None = None, progress: bool = True) -> dict:
+    """<stem>.wav, <stem>.npy and <stem>.mp4 beside `output` (its suffix is ignored)."""
+    stem = output.with_suffix("") if output.suffix.lower() in (".wav", ".mp4", ".npy") else output
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    try:  # all or nothing: a failure while encoding the video also removes the wav/npy of this call
+        _write_all(result, stem, paths, write_video, renderer, source, mux_into, progress)
+    except BaseException:
+        for p in paths.values():
+            Path(p).unlink(missing_ok=True)
+        raise
+    return paths
+
+
+def _write_all(result, stem: Path, paths: dict, write_video, renderer, source, mux_into, progress) -> None:
+    from jamflow.audio.io import save_wav
+
+    if result.wav is not None:
+        paths["wav"] = save_wav(stem.with_name(stem.name + ".wav"), result.wav)
+    if result.motion is not None:
+        paths["motion"] = save_npy(stem.with_name(stem.name + ".npy"), result.motion)
+    if mux_into is not None:  # dub: the user's video with the new speech (video re-encoded, H.264)
+        from jamflow.render.video import read_video, write_mp4
+
+        reader = read_video(mux_into)
+        paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), reader, fps=reader.fps, audio=result.wav,
+                                   progress=progress)
+    elif write_video and result.motion is not None:
+        from jamflow.render.video import write_mp4
+
+        frames = renderer.frames(result.motion, source=source) if source is not None else renderer.frames(result.motion)
+        paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), frames, fps=MOTION_FPS,
+                                   audio=result.wav, progress=progress)
+
+
+def save_npy(path: Path, array: np.ndarray) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
+    os.close(fd)
+    try:
+        np.save(tmp, np.asarray(array, np.float32))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file should be readable like any other
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
