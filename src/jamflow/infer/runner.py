@@ -194,7 +194,7 @@ class TextStream:
             prompt = prev if (chained and prev is not None) else job.prompt
             ctx_gen = jam.codec.context_for(job.context_motion, gen_frames, start=offset) if jam.has_motion else None
             jb = prompted_job(jam, prompt, chunk, gen_frames, ctx_gen)
-            res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+            res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
             wav = restore_rms(vocode(jam, res.mel, jb.frames), job.prompt.rms, s.target_rms)
             motion = jam.codec.denormalize(res.motion, jb.context) if res.motion is not None else None
             from_prev = chained and prev is not None
@@ -235,7 +235,8 @@ def run_text_batch(jam, task: str, texts: list[str], ref_audio, ref_text, s: Inf
         gen = plan_chunk_frames(TextJob([texts[i]], prompt, None), s)[0]
         jobs.append(prompted_job(jam, prompt, texts[i], gen, None))
     renderer = jam._renderer(None)[0] if task == "talk" else None
-    for i, jb, res in zip(short, jobs, generate(jam.model, jobs, s, jam.tokenizer, jam.device, jam.dtype) if jobs else []):
+    batch = generate(jam.model, jobs, s, jam.tokenizer, jam.device, jam.dtype, jam.progress) if jobs else []
+    for i, jb, res in zip(short, jobs, batch):
         wav = vocode(jam, res.mel, jb.frames)[prompt.frames * SAMPLES_PER_MOTION:]
         motion = None if res.motion is None else jam.codec.denormalize(res.motion, jb.context)[prompt.frames:]
         out = Output(restore_rms(wav, prompt.rms, s.target_rms), motion)
@@ -306,7 +307,7 @@ def run_animate(jam, wav: np.ndarray, text: str | None, context_motion: np.ndarr
                       audio_known=torch.ones(mel_frames(b - a), dtype=torch.bool),
                       motion=gen[a:b].clone(), motion_known=motion_known, context=ctx[a:b],
                       gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
-        res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+        res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
         gen[a + known: b] = res.motion[known:]
         if known:
             seams.append(a + known)
@@ -341,7 +342,7 @@ def run_dub(jam, gen_text: str, motion: np.ndarray, ref_audio, ref_text, s: Infe
         audio_known=torch.ones(mel_frames(prompt.frames), dtype=torch.bool) if prompt.frames else None,
         motion=torch.cat([torch.zeros(prompt.frames, m_gen.shape[1]), m_gen]), motion_known=motion_known,
         context=torch.cat([pre_ctx, m_ctx]), gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
-    res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+    res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
     wav = vocode(jam, res.mel, total)[prompt.frames * SAMPLES_PER_MOTION: (prompt.frames + frames) * SAMPLES_PER_MOTION]
     return Output(restore_rms(wav, prompt.rms, s.target_rms), motion, motion_given=True)
 
@@ -401,7 +402,7 @@ def run_edit(jam, text, wav, motion, audio_spans, motion_spans, extend_s: float,
         kw = dict(motion=m_gen, motion_known=~motion_regen, context=m_ctx,
                   gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
     jb = make_job(text, total, mel=mel_in, audio_known=audio_known, **kw)
-    res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
+    res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
     out_wav = vocode(jam, res.mel, total)
     # untouched audio is returned as given (the vocoder only fills the regenerated spans)
     keep = ~audio_regen[:frames].repeat_interleave(SAMPLES_PER_MOTION).numpy()

@@ -100,7 +100,8 @@ class JobResult:
     motion: torch.Tensor | None  # [m, dg] normalised
 
 
-def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=None, dtype=None) -> list[JobResult]:
+def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=None, dtype=None,
+             progress: bool = False) -> list[JobResult]:
     """Run the sampler on a batch of jobs (padded to the longest) and unpad the results."""
     from jamflow.model.sampler import sample
 
@@ -143,7 +144,7 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
 
     # weights stay fp32; on CUDA the half-precision compute comes from autocast (sampler noise is fp32)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-        out_mel, out_motion = _sample(model, text, mel, audio_known, jobs, settings, device, kw)
+        out_mel, out_motion = _sample(model, text, mel, audio_known, jobs, settings, device, dict(kw, progress=progress))
     results = []
     for i, j in enumerate(jobs):
         mo = out_motion[i, : j.frames].float().cpu() if (has_motion and out_motion is not None) else None
