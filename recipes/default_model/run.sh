@@ -24,7 +24,9 @@ echo "work folder: $(pwd)"
 
 # 1. corpus: 80% festival (slt_hts, kal_diphone; ked_diphone held out) + 20% espeak-ng variants
 #    (en-gb-x-rp+f4 held out); 5% of sentences held out by hash. ~46 min of speech, 660 train clips.
-$NICE jamflow synth-data --out corpus --num_clips 1000 --festival_share 0.8 --seed 0 --workers "$WORKERS"
+#    --out is absolute: with a relative one synth-data writes manifest paths relative to the working
+#    directory instead of to the manifest, and prepare then cannot find the files.
+$NICE jamflow synth-data --out "$PWD/corpus" --num_clips 1000 --festival_share 0.8 --seed 0 --workers "$WORKERS"
 
 # 2. features: mel + espeak phoneme tokens (the small preset's tokenizer) + normalised motion
 $NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"

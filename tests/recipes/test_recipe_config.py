@@ -59,7 +59,7 @@ def test_recipe_yaml_builds_small_model_with_every_task(tmp_path, monkeypatch):
 
 def test_run_sh_feeds_the_yaml_its_cache_and_exports_its_run():
     cmds = _commands(RECIPE / "run.sh")
-    corpus = Path(_flag(cmds["synth-data"], "--out"))
+    corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))  # run.sh runs in WORK
     prepare = cmds["prepare"]
     assert Path(_flag(prepare, "--manifest")) == corpus / "manifest.jsonl"
 
