@@ -4,6 +4,7 @@
     python recipes/default_model/helpers.py eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \
         --voices festival:slt_hts=4,festival:kal_diphone=3,festival:ked_diphone=3
     python recipes/default_model/helpers.py mean-motion corpus/eval_subset.jsonl baseline_mean_motion
+    python recipes/default_model/helpers.py vocoded corpus/eval_subset.jsonl baseline_vocoded --vocoder griffinlim
 
 `fp16`: `jamflow export` writes fp32 weights (~112 MB for `small`); the package ships fp16 (~56 MB).
 `JAMModel.from_pretrained` loads them into fp32 parameters (load_state_dict casts), so inference is
@@ -17,6 +18,9 @@ is written beside the source manifest so its relative paths and card.json stay v
 `mean-motion`: the "mean motion" baseline of the animate target (lip vertex error <= 50% of it): every
 clip's ground-truth audio with the corpus's mean motion (card.json stats, train split) held still for the
 clip's length. Scored next to the model with `jamflow eval --gen mean_motion=<out>/manifest.jsonl`.
+
+`vocoded`: the ground-truth audio through mel -> the same vocoder the model's output goes through. Its
+WER separates what the vocoder loses (Griffin-Lim without Vocos weights) from what the model gets wrong.
 """
 from __future__ import annotations
 
@@ -90,6 +94,27 @@ def mean_motion(manifest: str, out: str) -> Path:
     return write_manifest(out / "manifest.jsonl", written)
 
 
+def vocoded(manifest: str, out: str, vocoder: str | None = None) -> Path:
+    import torch
+
+    from jamflow.audio.io import load_audio, save_wav
+    from jamflow.audio.mel import mel_spectrogram
+    from jamflow.data.manifest import read_manifest, write_manifest
+    from jamflow.vocoder import load_vocoder
+
+    out = Path(out)
+    voc = load_vocoder(vocoder)
+    written = []
+    for row in read_manifest(manifest):
+        mel = mel_spectrogram(torch.from_numpy(load_audio(row["audio"])))  # [1, 100, n]
+        with torch.no_grad():
+            wav = voc.decode(mel)[0].cpu().numpy()  # [samples]
+        path = save_wav(out / "wavs" / f"{row['id']}.wav", wav)
+        written.append({**row, "audio": str(Path(path).resolve()), "alignment": None,
+                        "duration": max(len(wav) / 24000, 1e-3)})
+    return write_manifest(out / "manifest.jsonl", written)
+
+
 def _voices(text: str) -> dict[str, int]:
     result = {}
     for item in text.split(","):
@@ -113,11 +138,17 @@ def main(argv=None) -> int:
     p = sub.add_parser("mean-motion", help="mean-motion baseline manifest")
     p.add_argument("manifest")
     p.add_argument("out")
+    p = sub.add_parser("vocoded", help="ground truth through mel + vocoder")
+    p.add_argument("manifest")
+    p.add_argument("out")
+    p.add_argument("--vocoder", default=None, help="Vocos folder or griffinlim (default: as inference)")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "fp16":
             path = to_fp16(args.src, args.dst)
             print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        elif args.cmd == "vocoded":
+            print(f"wrote {vocoded(args.manifest, args.out, args.vocoder)}")
         elif args.cmd == "mean-motion":
             print(f"wrote {mean_motion(args.manifest, args.out)}")
         else:
