@@ -7,10 +7,8 @@ ffmpeg for everything else (m4a, webm, mp4 audio tracks, ...).
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import soundfile as sf
 from scipy.signal import firwin, resample_poly
 
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path
 
 SAMPLE_RATE = 24000
 TARGET_RMS = 0.1  # F5-TTS's reference loudness
@@ -117,16 +116,8 @@ def save_wav(path, wav, sample_rate: int = SAMPLE_RATE) -> Path:
     if not np.isfinite(wav).all():
         raise UserError("wav: expected finite samples, got NaN/inf")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".wav") as tmp:
         sf.write(tmp, np.clip(wav, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

@@ -18,30 +18,17 @@ import csv
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from jamflow.errors import UserError
+from jamflow.fileio import write_text_atomic
 from jamflow.motion.spec import MOTION_DIM, SPECS
 
 FIELDS = ("id", "audio", "text", "motion", "speaker", "duration", "alignment", "split")
 PATH_FIELDS = ("audio", "motion", "alignment")
 SPLITS = ("train", "test")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- manifest rows
@@ -115,7 +102,7 @@ def write_manifest(path, rows: list[dict]) -> Path:
             out[key] = value
         out.update({k: v for k, v in row.items() if k not in FIELDS})  # keep extra fields
         lines.append(json.dumps(out, ensure_ascii=False))
-    _atomic_write_text(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -164,7 +151,7 @@ def read_card(path) -> dict:
 def write_card(path, card: dict) -> Path:
     path = Path(path)
     validate_card(card)
-    _atomic_write_text(path, json.dumps(card, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(card, indent=2) + "\n")
     return path
 
 

@@ -21,30 +21,18 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path, write_json_atomic, write_text_atomic
+from jamflow.motion.spec import mel_frames_for, motion_frames_for
 
 CACHE_VERSION = 1
 MEL_PER_MOTION = 3.75
 STD_FLOOR = 1e-5  # channels that never move (std 0) are centred, not blown up
-
-
-def mel_frames_for(motion_frames: int) -> int:
-    """Mel frames spanned by `motion_frames` motion frames: round-half-up of 3.75 m (integer maths)."""
-    return (15 * int(motion_frames) + 2) // 4
-
-
-def motion_frames_for(mel_frames: int) -> int:
-    """Largest m with mel_frames_for(m) <= mel_frames."""
-    m = (4 * int(mel_frames)) // 15 + 1
-    while mel_frames_for(m) > mel_frames:
-        m -= 1
-    return m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,7 +44,8 @@ def read_manifest(path: Path) -> tuple[list[dict], dict]:
     An F5-TTS `audio_file|text` metadata.csv is accepted too (speech only); without a card.json beside
     it, a neutral card (no motion statistics needed) is used.
     """
-    from jamflow.data.manifest import import_metadata_csv, read_card, read_manifest as read_rows
+    from jamflow.data.manifest import import_metadata_csv, read_card
+    from jamflow.data.manifest import read_manifest as read_rows
 
     if not path.is_file():
         raise UserError(f"--manifest: expected an existing manifest.jsonl or metadata.csv, got {str(path)!r}")
@@ -114,22 +103,12 @@ def get_text_tokenizer(name: str, vocab: str | None):
     return get_tokenizer(name, vocab)
 
 
-def _atomic_savez(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def process_clip(clip: dict) -> dict:
     """One manifest clip -> items/<id>.npz; returns its index line (or a 'skipped' line)."""
+    import torch
+
     from jamflow.audio.io import load_audio
     from jamflow.audio.mel import mel_spectrogram
-    import torch
 
     job = _job
     cid = str(clip["id"])
@@ -164,7 +143,8 @@ def process_clip(clip: dict) -> dict:
     except UserError as e:
         return {**line, "skipped": f"text: {e}"}
     arrays["text"] = np.asarray(ids, dtype=np.int32)
-    _atomic_savez(Path(job.out) / "items" / f"{cid}.npz", **arrays)
+    with atomic_path(Path(job.out) / "items" / f"{cid}.npz") as tmp:
+        np.savez(tmp, **arrays)
     return {**line, "file": f"items/{cid}.npz", "mel_frames": int(len(arrays["mel"])),
             "motion_frames": int(len(arrays["motion"])) if "motion" in arrays else 0,
             "text_len": int(len(ids)), "text_max": int(max(ids, default=-1)), "duration": round(len(arrays["mel"]) / 93.75, 4)}
@@ -194,13 +174,6 @@ def read_index(path: Path) -> dict[str, dict]:
                 continue
             done[line["id"]] = line
     return done
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
 
 
 def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None = None, workers: int = 1,
@@ -239,17 +212,14 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
                 raise UserError(f"--out: expected an empty folder or a cache with the same settings, "
                                 f"got one with a different {key}")
     else:
-        _write_json_atomic(meta_path, settings)
+        write_json_atomic(meta_path, settings)
 
     index_path = out_dir / f"index-{shard_i}-of-{shard_n}.jsonl"
     done = read_index(index_path)
     text = index_path.read_text() if index_path.is_file() else ""
     if text and (not text.endswith("\n") or len(text.splitlines()) != len(done)):
         # a torn last line (killed mid-write): rewrite the good lines so appends start on a fresh line
-        fd, tmp = tempfile.mkstemp(prefix=index_path.name + ".", suffix=".tmp", dir=out_dir)
-        with os.fdopen(fd, "w") as f:
-            f.writelines(json.dumps(line) + "\n" for line in done.values())
-        os.replace(tmp, index_path)
+        write_text_atomic(index_path, "".join(json.dumps(line) + "\n" for line in done.values()))
     todo = [c for k, c in enumerate(clips) if k % shard_n == shard_i and str(c["id"]) not in done]
     job = PrepareJob(str(manifest_path.parent), str(out_dir), tokenizer, vocab, mean, std,
                      min_duration, max_duration, max_mismatch)

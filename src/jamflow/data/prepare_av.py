@@ -28,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
 
@@ -108,9 +109,13 @@ def _read_jsonl(path: Path) -> list[dict]:
 def prepare_shard(clips: list[dict], out: Path, nets, detector, shard: tuple[int, int], batch_size: int = 8,
                   test_fraction: float = 0.0) -> tuple[int, int]:
     """Extract this shard's clips. Returns (done, skipped) counts, including earlier runs."""
-    from jamflow.render.liveportrait.extract import SAMPLE_RATE, extract_video, fit_audio, video_audio
-    from jamflow.render.liveportrait.extract import _atomic
     from jamflow.motion.io import save_motion
+    from jamflow.render.liveportrait.extract import (
+        SAMPLE_RATE,
+        extract_video,
+        fit_audio,
+        video_audio,
+    )
 
     k, n = shard
     mine = [c for i, c in enumerate(clips) if i % n == k]
@@ -139,7 +144,8 @@ def prepare_shard(clips: list[dict], out: Path, nets, detector, shard: tuple[int
             continue
         motion_path, wav_path = out / "motion" / f"{clip['id']}.npy", out / "wavs" / f"{clip['id']}.wav"
         save_motion(motion_path, ex.motion)
-        _atomic(wav_path, lambda p: sf.write(p, fit_audio(audio, len(ex.motion)), SAMPLE_RATE, format="WAV"))
+        with atomic_path(wav_path) as tmp:
+            sf.write(tmp, fit_audio(audio, len(ex.motion)), SAMPLE_RATE, format="WAV")
         _append_jsonl(done_path, {
             "id": clip["id"], "audio": f"wavs/{clip['id']}.wav", "text": clip["text"],
             "motion": f"motion/{clip['id']}.npy", "speaker": clip["speaker"], "duration": len(ex.motion) / 25,

@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -30,10 +29,18 @@ import soundfile as sf
 
 from jamflow.data.manifest import make_card, write_card, write_manifest
 from jamflow.data.sentences import is_heldout_sentence, load_sentences
-from jamflow.data.speech_engines import FESTIVAL_VOICES, SAMPLE_RATE, Speech, Voice, festival_batch, synthesize
+from jamflow.data.speech_engines import (
+    FESTIVAL_VOICES,
+    SAMPLE_RATE,
+    Speech,
+    Voice,
+    festival_batch,
+    synthesize,
+)
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path, write_text_atomic
 from jamflow.motion.spec import SPECS
-from jamflow.motion.visemes import num_frames, phones_to_motion
+from jamflow.motion.visemes import phones_to_motion
 
 ESPEAK_BASES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5")
@@ -83,18 +90,6 @@ def plan_corpus(sentences: list[str], num_clips: int, families: list[str], seed:
     return plans
 
 
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def clip_paths(out: Path, clip_id: str) -> dict[str, Path]:
     return {"audio": out / "wavs" / f"{clip_id}.wav", "motion": out / "motion" / f"{clip_id}.npy",
             "alignment": out / "align" / f"{clip_id}.json"}
@@ -116,9 +111,11 @@ def _write_clip(plan: ClipPlan, out: Path, speech: Speech) -> float:
     motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed)
     peak = float(np.abs(speech.wav).max()) if len(speech.wav) else 0.0
     wav = speech.wav * (0.9 / peak) if peak > 0.9 else speech.wav  # never clip the 16-bit file
-    _atomic(paths["audio"], lambda p: sf.write(p, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV"))
-    _atomic(paths["alignment"], lambda p: Path(p).write_text(json.dumps([list(x) for x in speech.phones])))
-    _atomic(paths["motion"], lambda p: np.save(open(p, "wb"), motion))  # written last: marks the clip done
+    with atomic_path(paths["audio"]) as tmp:
+        sf.write(tmp, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    write_text_atomic(paths["alignment"], json.dumps([list(x) for x in speech.phones]))
+    with atomic_path(paths["motion"]) as tmp:  # written last: marks the clip done
+        np.save(tmp, motion)
     return speech.duration
 
 

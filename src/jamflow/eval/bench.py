@@ -22,19 +22,17 @@ and its peak allocated memory read; on CPU the peak is the process RSS rise, sam
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from jamflow.errors import UserError
+from jamflow.fileio import write_json_atomic
 
 MEL_FPS = 93.75
 MOTION_FPS = 25.0
@@ -452,11 +450,6 @@ def run_cli(args) -> int:
     print(f"{env['model']}: {env['params']['total'] / 1e6:.1f}M params on {env.get('gpu', env['device'])}, "
           f"{env['dtype']}, torch {env['torch']}, {env['threads']} threads")
     print(format_table(rows))
-    path = Path(args.json or "bench.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"environment": env, "rows": rows}, f, indent=1)
-    os.replace(tmp, path)
+    path = write_json_atomic(args.json or "bench.json", {"environment": env, "rows": rows})
     print(f"wrote {path}")
     return 0

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jamflow.errors import UserError
+from jamflow.infer.outputs import save_npy
 
 TASKS = ("tts", "talk", "animate", "dub")
 SAMPLE_SEP = "@"
@@ -39,14 +40,6 @@ def _save_wav(path: Path, wav: np.ndarray) -> Path:
     from jamflow.audio.io import save_wav
 
     return Path(save_wav(path, wav))
-
-
-def _save_npy(path: Path, motion: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(tmp, np.asarray(motion, np.float32))
-    os.replace(tmp, path)
-    return path
 
 
 def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
@@ -97,6 +90,6 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
                "task": task, "ref_audio": os.path.relpath(prompt["audio"], out_dir) if prompt else None}
         out["audio"] = str(_save_wav(out_dir / "wavs" / f"{gid}.wav", res.wav))
         if res.motion is not None:
-            out["motion"] = str(_save_npy(out_dir / "motion" / f"{gid}.npy", res.motion))
+            out["motion"] = str(save_npy(out_dir / "motion" / f"{gid}.npy", res.motion))
         written.append(out)
     return write_manifest(out_dir / "manifest.jsonl", written)

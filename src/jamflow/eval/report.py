@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from jamflow.errors import UserError
-from jamflow.eval.evaluate import GROUND_TRUTH, GROUPS, SAMPLE_SEP, evaluate, make_system
+from jamflow.eval.evaluate import (
+    GROUND_TRUTH,
+    GROUPS,
+    SAMPLE_SEP,
+    evaluate,
+    make_system,
+)
+from jamflow.fileio import write_text_atomic
 
 CONTROL = "control: mismatched pairs"
 
@@ -87,15 +93,6 @@ def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
     return "\n".join(parts) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
 def _jsonable(report: dict) -> dict:
     def clean(v):
         if isinstance(v, dict):
@@ -116,15 +113,15 @@ def write_report(report: dict, out_dir, systems=None, ref_rows=None, plot_clips:
     out_dir = Path(out_dir)
     report["out_dir"] = str(out_dir)
     report["plots"] = [str(p) for p in make_plots(report, out_dir / "plots", systems or [], ref_rows or [], plot_clips)]
-    paths = {"json": _atomic_write(out_dir / "report.json", json.dumps(_jsonable(report), indent=1)),
-             "md": _atomic_write(out_dir / "report.md", render_markdown(report))}
+    paths = {"json": write_text_atomic(out_dir / "report.json", json.dumps(_jsonable(report), indent=1)),
+             "md": write_text_atomic(out_dir / "report.md", render_markdown(report))}
     return paths
 
 
 def make_plots(report: dict, plot_dir: Path, systems, ref_rows, plot_clips: int) -> list[Path]:
-    from jamflow.audio.io import load_audio
     import numpy as np
 
+    from jamflow.audio.io import load_audio
     from jamflow.eval import plots
 
     out = []

@@ -5,14 +5,12 @@ the same call fails (e.g. the renderer crashes mid-video), the earlier ones are 
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from jamflow.fileio import atomic_path
 from jamflow.infer.settings import MOTION_FPS
-
 
 
 def write_outputs(result, output: Path, *, write_video: bool, renderer=None, source=None,
@@ -52,16 +50,6 @@ def _write_all(result, stem: Path, paths: dict, write_video, renderer, source, m
 
 
 def save_npy(path: Path, array: np.ndarray) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, np.asarray(array, np.float32))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a result file should be readable like any other
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path

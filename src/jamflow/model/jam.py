@@ -8,8 +8,6 @@ and is exactly the F5 DiT.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,6 +15,7 @@ from torch import nn
 
 from jamflow.config import JAMConfig
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path, write_json_atomic
 from jamflow.model.attention import attend, flex_joint_mask, joint_mask, padding_mask
 from jamflow.model.audio_dit import AudioDiT
 from jamflow.model.motion_dit import MotionDiT
@@ -140,8 +139,9 @@ class JAMModel(nn.Module):
             stats = {k: [float(x) for x in torch.as_tensor(v).flatten().tolist()] for k, v in stats.items()}
         meta = {"format": "jamflow", "format_version": 1, "config": self.cfg.to_dict(), "motion_stats": stats}
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-        _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
-        _atomic_write(directory / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+        write_json_atomic(directory / CONFIG_NAME, meta, indent=2)
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu") -> "JAMModel":
@@ -188,13 +188,3 @@ def _drop_if_full(valid):
     return None if valid is None or bool(valid.all()) else valid
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path
 from jamflow.motion.spec import EXP, MOTION_DIM, NUM_KEYPOINTS, POSE, SCALE, TRANSLATION
 
 # ---------------------------------------------------------------- restricted unpickling
@@ -190,19 +189,6 @@ def template_to_motion(template) -> tuple[np.ndarray, float]:
 
 # ---------------------------------------------------------------- files
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def load_motion(path) -> tuple[np.ndarray, float]:
     """.npy ([T, 70], 25 fps) or LivePortrait .pkl -> (motion [T, 70] float32, fps)."""
     path = Path(path)
@@ -228,10 +214,12 @@ def save_motion(path, motion, fps: float = 25, kp_canonical=None) -> Path:
     if suffix == ".npy":
         if not math.isclose(fps, 25):
             raise UserError(f"fps: expected 25 for .npy motion (the format has no fps field), got {fps}")
-        _atomic_write(path, lambda f: np.save(f, motion.astype(np.float32)))
+        with atomic_path(path) as tmp:
+            np.save(tmp, motion.astype(np.float32))
     elif suffix == ".pkl":
         template = motion_to_template(motion, fps=fps, kp_canonical=kp_canonical)
-        _atomic_write(path, lambda f: pickle.dump(template, f, protocol=4))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            pickle.dump(template, f, protocol=4)
     else:
         raise UserError(f"output: expected a path ending in .npy or .pkl, got {str(path)!r}")
     return path

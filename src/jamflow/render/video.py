@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path
 
 
 def ffmpeg_exe() -> str:
@@ -89,32 +90,35 @@ def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, s
         raise UserError("frames: expected at least one frame, got none")
     first = _check_frame(first, 0)
     h, w = first.shape[:2]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        _encode(tmp, itertools.chain([first], stream), w, h, fps, wav, sample_rate, crf,
+                desc=f"encode {path.name}" if progress else None)
+    return path
 
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
+
+def _encode(out: Path, frames, w: int, h: int, fps: float, wav, sample_rate: int, crf: int, desc: str | None) -> None:
+    """Pipe raw RGB frames (+ an optional wav) through ffmpeg into `out`."""
     wav_tmp = None
     cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{w}x{h}", "-r", str(fps), "-i", "-"]
     if wav is not None:
-        fd, wav_tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{path.stem}.", dir=path.parent)
+        fd, wav_tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{out.stem}.", dir=out.parent)
         os.close(fd)
         sf.write(wav_tmp, wav, sample_rate, subtype="FLOAT")
         cmd += ["-i", wav_tmp, "-c:a", "aac", "-b:a", "128k", "-ar", str(sample_rate)]
     cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
-            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart", "-f", "mp4", tmp]
+            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart", "-f", "mp4", str(out)]
     # ffmpeg's messages go to a file: a pipe nobody reads could fill up and stall the encoder
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=log)
     read_log = lambda: (log.seek(0), log.read().decode(errors="replace"))[1]
-    ok = False
     try:
         bar = None
-        if progress:
+        if desc is not None:
             from tqdm import tqdm
 
-            bar = tqdm(desc=f"encode {path.name}", unit="frame")
-        for i, frame in enumerate(itertools.chain([first], stream)):
+            bar = tqdm(desc=desc, unit="frame")
+        for i, frame in enumerate(frames):
             frame = _check_frame(frame, i)
             if frame.shape[:2] != (h, w):
                 raise UserError(f"frames[{i}]: expected size {h}x{w} like frame 0, got {frame.shape[0]}x{frame.shape[1]}")
@@ -125,24 +129,17 @@ def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, s
             bar.close()
         proc.stdin.close()
         if proc.wait() != 0:
-            err = read_log()
-            raise RuntimeError(f"ffmpeg failed writing {path}: {err.strip()[-2000:]}")
-        os.replace(tmp, path)
-        ok = True
+            raise RuntimeError(f"ffmpeg failed writing {out}: {read_log().strip()[-2000:]}")
     except BrokenPipeError:
         proc.wait()
-        err = read_log()
-        raise RuntimeError(f"ffmpeg stopped early writing {path}: {err.strip()[-2000:]}")
+        raise RuntimeError(f"ffmpeg stopped early writing {out}: {read_log().strip()[-2000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if not ok and os.path.exists(tmp):
-            os.remove(tmp)
         if wav_tmp is not None and os.path.exists(wav_tmp):
             os.remove(wav_tmp)
         log.close()
-    return path
 
 
 class VideoReader:

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from jamflow.errors import UserError
+from jamflow.fileio import write_text_atomic
 
 PREFIX = "step_"
 
@@ -43,15 +44,6 @@ def _fsync_dir(path: Path) -> None:
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------

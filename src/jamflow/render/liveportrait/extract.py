@@ -26,10 +26,19 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path
 from jamflow.motion.io import save_motion
 from jamflow.motion.keypoints import compose_keypoints
-from jamflow.render.liveportrait.crop import (DRIVING_CROP, CropConfig, FaceDetector, HaarFaceDetector, crop_face,
-                                              crop_params, nearest_face, smooth_params)
+from jamflow.render.liveportrait.crop import (
+    DRIVING_CROP,
+    CropConfig,
+    FaceDetector,
+    HaarFaceDetector,
+    crop_face,
+    crop_params,
+    nearest_face,
+    smooth_params,
+)
 from jamflow.render.liveportrait.portrait import extract_motion
 
 FPS = 25
@@ -123,16 +132,6 @@ def extract_video(path, nets, detector: FaceDetector | None = None, batch_size: 
                      len(motion), first)
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def fit_audio(audio: np.ndarray, frames: int) -> np.ndarray:
     """Trim or zero-pad to frames / 25 seconds, so audio and motion cover the same time."""
     n = frames * SAMPLE_RATE // FPS
@@ -173,10 +172,12 @@ def write_outputs(out_dir: Path, name: str, ex: Extracted, audio: np.ndarray | N
     save_motion(paths["template"], ex.motion, fps=FPS, kp_canonical=ex.kp.mean(0))
     x0 = compose_keypoints(torch.from_numpy(ex.kp[:1]), torch.from_numpy(ex.motion[:1]))[0].numpy()
     preview = draw_points(ex.first_crop, keypoints_to_pixels(x0, ex.first_crop.shape[0]))
-    _atomic(paths["preview"], lambda p: write_png(p, preview))
+    with atomic_path(paths["preview"]) as tmp:
+        write_png(tmp, preview)
     if audio is not None:
         paths["audio"] = out_dir / f"{name}.wav"
-        _atomic(paths["audio"], lambda p: sf.write(p, fit_audio(audio, len(ex.motion)), SAMPLE_RATE, format="WAV"))
+        with atomic_path(paths["audio"]) as tmp:
+            sf.write(tmp, fit_audio(audio, len(ex.motion)), SAMPLE_RATE, format="WAV")
     return paths
 
 
