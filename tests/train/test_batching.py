@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from jamflow.data.batching import CachedDataset, FrameBudgetBatchSampler, collate, pack_batches
-from jamflow.data.prepare import mel_frames_for, motion_frames_for
+from jamflow.motion.spec import mel_frames_for, motion_frames_for
 from jamflow.errors import UserError
 
 

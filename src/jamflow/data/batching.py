@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jamflow.data.prepare import mel_frames_for, motion_frames_for, read_index
+from jamflow.data.prepare import read_index
 from jamflow.errors import UserError
-from jamflow.motion.spec import get_spec
+from jamflow.motion.spec import get_spec, mel_frames_for, motion_frames_for
 
 
 def load_cache_index(cache_dir: str | Path) -> tuple[dict, list[dict]]:

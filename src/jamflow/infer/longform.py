@@ -1,7 +1,7 @@
 """Long inputs: text chunk budgets, motion windows, and joining pieces at seams.
 
 Everything is measured in motion frames (25 fps): a piece of m frames holds m * 960 audio samples
-and round(m * 3.75) mel frames, so audio and motion seams always fall at the same instant.
+and floor(3.75 m + 1/2) mel frames, so audio and motion seams always fall at the same instant.
 
 Joining: consecutive pieces overlap by `overlap` frames. Over the overlap the audio is
 cross-faded linearly and the motion blended with the same weights. The `Stitcher` keeps only the

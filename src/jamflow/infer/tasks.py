@@ -1,6 +1,6 @@
 """Every task is one masked-inpainting problem on a shared timeline; this module builds it and solves it.
 
-A `Job` is a timeline of m motion frames (n = round(m * 3.75) mel frames) with, per stream, what is
+A `Job` is a timeline of m motion frames (n = mel_frames_for(m) = floor(3.75 m + 1/2) mel frames) with, per stream, what is
 known (condition) and what is to be generated:
 
     task       audio known               motion known
@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from jamflow.errors import UserError
-from jamflow.infer.settings import MEL_PER_MOTION, SAMPLES_PER_MOTION, InferSettings
+from jamflow.infer.settings import SAMPLES_PER_MOTION, InferSettings
+from jamflow.motion.spec import mel_frames_for
 
 
 def mel_frames(motion_frames: int) -> int:
-    """Mel frames spanned by m motion frames (crop on motion-frame boundaries)."""
-    return int(round(motion_frames * MEL_PER_MOTION))
+    """Mel frames spanned by m motion frames: the same rule as training data (half rounds up)."""
+    return mel_frames_for(motion_frames)
 
 
 @dataclass

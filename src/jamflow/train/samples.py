@@ -25,7 +25,7 @@ def _denormalise(spec, gen: torch.Tensor, context: torch.Tensor, stats: dict) ->
 def log_samples(trainer, index: int = 0) -> Path:
     from jamflow.audio.io import save_wav
     from jamflow.data.batching import collate
-    from jamflow.data.prepare import motion_frames_for
+    from jamflow.motion.spec import motion_frames_for
     from jamflow.model.sampler import sample
     from jamflow.render.base import get_renderer
     from jamflow.render.video import write_mp4
