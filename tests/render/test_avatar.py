@@ -115,3 +115,10 @@ def test_style_per_call_does_not_stick():
     green = next(r.frames(_neutral(), source=AvatarStyle(background=((0, 200, 0), (0, 200, 0)))))
     assert tuple(green[0, 0]) == (0, 200, 0) and tuple(plain[0, 0]) != (0, 200, 0)
     assert np.array_equal(next(r.frames(_neutral())), plain)
+
+
+def test_degenerate_scale_from_an_untrained_model_still_draws():
+    motion = np.zeros((3, 70), np.float32)
+    motion[:, 69] = [1.3, 0.0, -0.5]  # scale 0 and negative: what a barely trained model may emit
+    frames = list(AvatarRenderer(size=64).frames(motion))
+    assert len(frames) == 3 and all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in frames)

@@ -128,6 +128,7 @@ class AvatarRenderer:
         """One frame from pixel keypoints kp [21, 2] and rigid points [R, 2] -> uint8 [H, W, 3].
         scale: the head's scale (sizes of drawn features follow it)."""
         style = style or self.style
+        scale = max(scale, 0.1)  # an untrained model can emit scale <= 0; feature sizes must stay positive
         img = (background or self._background).copy()
         d = ImageDraw.Draw(img)
         px = self.zoom * self.size[1] * self.ss * scale / 1.3  # pixels per canonical unit at this head size

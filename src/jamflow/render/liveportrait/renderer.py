@@ -52,7 +52,8 @@ class LivePortraitRenderer:
         if nets is None:
             weights = weights or os.environ.get(WEIGHTS_ENV)
             if not weights:
-                raise UserError(f"liveportrait: expected --weights (LivePortrait's pretrained_weights folder) "
+                raise UserError(f"liveportrait: expected LivePortrait's pretrained_weights folder (--weights, or "
+                                f"--liveportrait_weights in tts/talk/animate/dub) "
                                 f"or ${WEIGHTS_ENV}, got neither")
             device = device or ("cuda" if torch.cuda.is_available() else "cpu")
             nets = load_liveportrait(weights, need="FMWGS", device=device, dtype=precision)
