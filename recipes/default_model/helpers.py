@@ -48,6 +48,7 @@ def to_fp16(src: str, dst: str) -> Path:
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
     tmp = dst / ".model.safetensors.tmp"
     save_file(half, str(tmp), metadata={"format": "pt"})
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; the shipped file must be readable by everyone
     os.replace(tmp, dst / "model.safetensors")
     for extra in src.iterdir():  # config.json, the tokenizer vocab
         if extra.is_file() and extra.name != "model.safetensors":
