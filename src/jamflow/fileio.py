@@ -53,3 +53,10 @@ def write_text_atomic(path, text: str) -> Path:
 
 def write_json_atomic(path, data, indent: int | None = 1) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
+
+
+def make_temp_dir(parent, prefix: str) -> Path:
+    """A fresh folder in `parent` to be renamed into place later; mode 0777 & ~umask, not mkdtemp's 0700."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp

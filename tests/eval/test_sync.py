@@ -80,3 +80,14 @@ def test_mismatched_pairs_never_pair_a_clip_with_itself():
 def test_bad_motion_shape_is_a_user_error():
     with pytest.raises(UserError, match="motion"):
         sync.mouth_aperture(np.zeros((10, 18)))
+
+
+def test_still_mouth_has_no_offset_and_counts_as_out_of_sync():
+    rng = np.random.default_rng(0)
+    envelope = rng.random(200)
+    still = sync.sync_from_signals(np.zeros(200), envelope)
+    moving = sync.sync_from_signals(envelope.copy(), envelope)
+    assert np.isnan(still.peak) and np.isfinite(moving.peak)
+    s = sync.summarise([still, moving])
+    assert s["no_evidence"] == 1 and s["in_sync_pct"] == 50.0 and s["offset_mean"] == 0.0
+    assert sync.summarise([still])["in_sync_pct"] == 0.0

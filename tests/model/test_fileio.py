@@ -27,3 +27,11 @@ def test_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path):
             raise RuntimeError("writer died")
     assert target.read_text().strip() == '{\n "a": 1\n}'
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_temp_dir_is_not_private(tmp_path):
+    from jamflow.fileio import make_temp_dir
+
+    d = make_temp_dir(tmp_path, prefix=".x-")
+    mode = stat.S_IMODE(os.stat(d).st_mode)
+    assert d.parent == tmp_path and d.name.startswith(".x-") and mode & stat.S_IXOTH and mode & stat.S_IROTH

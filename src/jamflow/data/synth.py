@@ -150,7 +150,7 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
                  heldout_fraction: float = 0.05, motion_spec: str = "full", name: str | None = None,
                  progress: bool = True) -> list[dict]:
     """Write a corpus to `out` (manifest.jsonl + card.json + files) -> manifest rows."""
-    out = Path(out)
+    out = Path(out).resolve()  # manifest paths are written absolute; a relative out would make them cwd-relative
     if num_clips < 1:
         raise UserError(f"num_clips: expected >= 1, got {num_clips}")
     if motion_spec not in SPECS:

@@ -133,14 +133,19 @@ def summarise(results: list[SyncResult]) -> dict:
     """Dataset-level sync figures: mean/median offset, share of clips within +-1 frame, mean confidence."""
     if not results:
         return {"clips": 0}
-    offsets = np.array([r.offset for r in results])
+    # A clip with no evidence (a still mouth, a silent or too-short clip) has no offset: it must count
+    # as out of sync, not as offset 0, or a motionless baseline would score 100 % in sync.
+    evidence = np.array([np.isfinite(r.peak) for r in results])
+    offsets = np.array([r.offset for r in results], dtype=np.float64)[evidence]
     conf = np.array([r.confidence for r in results])
+    nan = float("nan")
     return {
         "clips": len(results),
-        "offset_mean": float(offsets.mean()),
-        "offset_median": float(np.median(offsets)),
-        "offset_abs_mean": float(np.abs(offsets).mean()),
-        "in_sync_pct": float(100 * np.mean(np.abs(offsets) <= 1)),
+        "no_evidence": int((~evidence).sum()),
+        "offset_mean": float(offsets.mean()) if len(offsets) else nan,
+        "offset_median": float(np.median(offsets)) if len(offsets) else nan,
+        "offset_abs_mean": float(np.abs(offsets).mean()) if len(offsets) else nan,
+        "in_sync_pct": float(100 * np.sum(np.abs(offsets) <= 1) / len(results)),
         "confidence_mean": float(conf.mean()),
         "confidence_std": float(conf.std()),
         **pooled_sync(results),

@@ -22,14 +22,13 @@ import argparse
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from jamflow.errors import UserError
-from jamflow.fileio import write_text_atomic
+from jamflow.fileio import make_temp_dir, write_text_atomic
 
 PREFIX = "step_"
 
@@ -91,7 +90,7 @@ def save_checkpoint(run_dir: str | Path, step: int, *, model: dict, ema: dict | 
     for stale in root.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     name = f"{PREFIX}{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
+    tmp = make_temp_dir(root, prefix=f".tmp-{name}-")
     opt_tensors, opt_meta = flatten_optimizer(optimizer)
     _save_tensors(tmp / "model.safetensors", model)
     if ema is not None:
@@ -181,7 +180,7 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True) -> Pat
     model.load_state_dict(inference_weights(path, use_ema), strict=True)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
     try:
         model.save_pretrained(tmp, motion_stats=state.get("motion_stats"))
         if out.exists():
