@@ -135,9 +135,10 @@ class Setup:
 
 
 def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: str) -> Setup:
+    from jamflow.infer.api import pick_device
     from jamflow.model.jam import JAMModel
 
-    dev = _device(device)
+    dev = pick_device(device)
     dt = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
     if dt is None:
         raise UserError(f"dtype: expected fp32, bf16 or fp16, got {dtype!r}")
@@ -148,18 +149,6 @@ def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: s
 
         model, name = JAMModel(get_preset(preset)), f"preset {preset} (random init)"
     return Setup(model.to(dev, dt).eval(), dev, dt, name)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"device: expected cpu, cuda or cuda:N, got {name!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("device: expected an available device, got 'cuda' but no CUDA GPU is visible")
-    return dev
 
 
 def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, dtype, seed: int = 0) -> dict:
