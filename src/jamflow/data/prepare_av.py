@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
-from jamflow.fileio import atomic_path
+from jamflow.fileio import atomic_path, write_text_atomic
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
 
@@ -171,9 +171,7 @@ def merge(out: Path, name: str | None = None, motion_spec: str = "full") -> dict
                      skipped=len(skipped))
     write_card(out / "card.json", card)
     lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in sorted(skipped, key=lambda s: s["id"]))
-    tmp = out / f".skipped.jsonl.tmp{os.getpid()}"
-    tmp.write_text(lines, encoding="utf-8")
-    os.replace(tmp, out / "skipped.jsonl")
+    write_text_atomic(out / "skipped.jsonl", lines)
     return card
 
 
