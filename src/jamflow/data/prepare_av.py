@@ -27,6 +27,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
+from jamflow.data.sentences import in_hashed_fraction
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_text_atomic
 
@@ -87,13 +88,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def heldout(clip: str, fraction: float) -> bool:
-    import hashlib
-
-    h = int.from_bytes(hashlib.sha1(clip.encode()).digest()[:8], "big")
-    return h / 2**64 < fraction
-
-
 def _append_jsonl(path: Path, row: dict) -> None:
     # one line per finished clip, flushed: a killed shard keeps everything it completed
     with open(path, "a", encoding="utf-8") as f:
@@ -149,7 +143,7 @@ def prepare_shard(clips: list[dict], out: Path, nets, detector, shard: tuple[int
         _append_jsonl(done_path, {
             "id": clip["id"], "audio": f"wavs/{clip['id']}.wav", "text": clip["text"],
             "motion": f"motion/{clip['id']}.npy", "speaker": clip["speaker"], "duration": len(ex.motion) / 25,
-            "alignment": None, "split": "test" if heldout(clip["id"], test_fraction) else "train",
+            "alignment": None, "split": "test" if in_hashed_fraction(clip["id"], test_fraction) else "train",
             "source_video": clip["video"], "source_fps": float(ex.fps_in)})
     return len(_read_jsonl(done_path)), len(_read_jsonl(skip_path))
 

@@ -156,7 +156,12 @@ def normalise(text: str) -> str:
     return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
 
 
+def in_hashed_fraction(key: str, fraction: float) -> bool:
+    """True for a deterministic `fraction` of keys: the first 8 bytes of sha1(key) read as a number in [0, 1)."""
+    h = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big")
+    return (h / 2 ** 64) < fraction
+
+
 def is_heldout_sentence(text: str, fraction: float) -> bool:
     """True for a deterministic `fraction` of sentences, decided by a hash of the normalised text."""
-    h = int.from_bytes(hashlib.sha1(" ".join(normalise(text).split()).encode()).digest()[:8], "big")
-    return (h / 2 ** 64) < fraction
+    return in_hashed_fraction(" ".join(normalise(text).split()), fraction)
