@@ -128,14 +128,15 @@ def _decade(s: str) -> str:
 _SENTENCE_END = re.compile(r"(?<=[;:,.!?])\s+|(?<=[\u3002\uff0c\uff01\uff1f\uff1b\uff1a])")
 
 
-def _split_words(sentence: str, max_bytes: int) -> list[str]:
-    """Greedy word packing for a sentence longer than the budget; a word is never cut."""
+def _pack(parts, max_bytes: int) -> list[str]:
+    """Greedy packing of parts joined by spaces into chunks of at most `max_bytes` UTF-8 bytes;
+    a part is never cut (one over the budget becomes its own chunk)."""
     out, cur = [], ""
-    for word in sentence.split():
-        cand = f"{cur} {word}" if cur else word
+    for part in parts:
+        cand = f"{cur} {part}" if cur else part
         if cur and len(cand.encode("utf-8")) > max_bytes:
             out.append(cur)
-            cand = word
+            cand = part
         cur = cand
     if cur:
         out.append(cur)
@@ -155,14 +156,7 @@ def chunk_text(text: str, max_bytes: int = 135) -> list[str]:
     if int(max_bytes) < 1:
         raise UserError(f"max_bytes: expected a positive byte budget, got {max_bytes}")
     pieces = [p.strip() for p in _SENTENCE_END.split(text.strip()) if p.strip()]
-    chunks, cur = [], ""
-    for piece in pieces:
-        for part in ([piece] if len(piece.encode("utf-8")) <= max_bytes else _split_words(piece, max_bytes)):
-            cand = f"{cur} {part}" if cur else part
-            if cur and len(cand.encode("utf-8")) > max_bytes:
-                chunks.append(cur)
-                cand = part
-            cur = cand
-    if cur:
-        chunks.append(cur)
-    return chunks
+    # sentences packed whole; a sentence over the budget is first packed word by word
+    parts = [part for piece in pieces
+             for part in ([piece] if len(piece.encode("utf-8")) <= max_bytes else _pack(piece.split(), max_bytes))]
+    return _pack(parts, max_bytes)
