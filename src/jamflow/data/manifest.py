@@ -185,6 +185,20 @@ def make_card(name: str, rows: list[dict], motion_spec: str = "full", **extra) -
 
 # ---------------------------------------------------------------- F5-style metadata.csv
 
+def read_pipe_csv(path: Path, header_names: tuple[str, ...], expect: str):
+    """Lines of a `|`-separated file -> (lineno, parts): blank lines and a header line (first field in
+    `header_names`) skipped; a line with fewer than two fields raises a UserError quoting `expect`."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for lineno, parts in enumerate(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE), 1):
+            if not parts or not "".join(parts).strip():
+                continue
+            if lineno == 1 and parts[0].strip().lower() in header_names:
+                continue
+            if len(parts) < 2:
+                raise UserError(f"{path.name} line {lineno}: expected {expect!r}, got {'|'.join(parts)!r}")
+            yield lineno, parts
+
+
 def import_metadata_csv(csv_path, out_manifest=None, speaker: str | None = None,
                         heldout_fraction: float = 0.0) -> list[dict]:
     """F5-TTS `audio_file|text` metadata.csv (header optional, paths relative to the csv) -> rows.
@@ -198,27 +212,20 @@ def import_metadata_csv(csv_path, out_manifest=None, speaker: str | None = None,
         raise UserError(f"metadata: expected an existing metadata.csv, got {str(csv_path)!r}")
     root = csv_path.resolve().parent
     rows = []
-    with open(csv_path, encoding="utf-8-sig", newline="") as f:
-        for lineno, parts in enumerate(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE), 1):
-            if not parts or not "".join(parts).strip():
-                continue
-            if lineno == 1 and parts[0].strip().lower() in ("audio_file", "audio", "path"):
-                continue
-            if len(parts) < 2:
-                raise UserError(f"{csv_path.name} line {lineno}: expected 'audio_file|text', got {'|'.join(parts)!r}")
-            audio, text = parts[0].strip(), "|".join(parts[1:]).strip()
-            audio_path = (root / audio).resolve()
-            if not audio_path.is_file():
-                raise UserError(f"{csv_path.name} line {lineno}: expected audio file to exist, got missing {str(audio_path)!r}")
-            try:
-                info = sf.info(str(audio_path))
-            except Exception as e:
-                raise UserError(f"{csv_path.name} line {lineno}: expected a readable sound file, got {audio!r} ({e})") from None
-            rows.append(validate_row({
-                "id": Path(audio).with_suffix("").as_posix().replace("/", "_"), "audio": str(audio_path), "text": text,
-                "motion": None, "speaker": speaker or root.name, "duration": info.frames / info.samplerate,
-                "alignment": None, "split": "test" if is_heldout_sentence(text, heldout_fraction) else "train",
-            }, f"{csv_path.name} line {lineno}"))
+    for lineno, parts in read_pipe_csv(csv_path, ("audio_file", "audio", "path"), "audio_file|text"):
+        audio, text = parts[0].strip(), "|".join(parts[1:]).strip()
+        audio_path = (root / audio).resolve()
+        if not audio_path.is_file():
+            raise UserError(f"{csv_path.name} line {lineno}: expected audio file to exist, got missing {str(audio_path)!r}")
+        try:
+            info = sf.info(str(audio_path))
+        except Exception as e:
+            raise UserError(f"{csv_path.name} line {lineno}: expected a readable sound file, got {audio!r} ({e})") from None
+        rows.append(validate_row({
+            "id": Path(audio).with_suffix("").as_posix().replace("/", "_"), "audio": str(audio_path), "text": text,
+            "motion": None, "speaker": speaker or root.name, "duration": info.frames / info.samplerate,
+            "alignment": None, "split": "test" if is_heldout_sentence(text, heldout_fraction) else "train",
+        }, f"{csv_path.name} line {lineno}"))
     if not rows:
         raise UserError(f"metadata: expected at least one 'audio_file|text' line in {str(csv_path)!r}, got none")
     if out_manifest is not None:

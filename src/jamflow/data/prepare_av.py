@@ -17,7 +17,6 @@ per-channel motion statistics and writes card.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
@@ -27,6 +26,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
+from jamflow.data.manifest import make_card, read_pipe_csv, write_card, write_manifest
 from jamflow.data.sentences import in_hashed_fraction
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_text_atomic
@@ -54,17 +54,10 @@ def find_clips(source: Path) -> list[dict]:
     clips = []
     if source.is_file():
         root = source.resolve().parent
-        with open(source, encoding="utf-8-sig", newline="") as f:
-            for lineno, parts in enumerate(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE), 1):
-                if not parts or not "".join(parts).strip():
-                    continue
-                if lineno == 1 and parts[0].strip().lower() in ("video", "video_file", "path"):
-                    continue
-                if len(parts) < 2:
-                    raise UserError(f"{source.name} line {lineno}: expected 'video|text[|speaker]', got {'|'.join(parts)!r}")
-                rel = Path(parts[0].strip())
-                clips.append({"id": clip_id(rel), "video": str((root / rel).resolve()), "text": parts[1].strip(),
-                              "speaker": parts[2].strip() if len(parts) > 2 and parts[2].strip() else root.name})
+        for _, parts in read_pipe_csv(source, ("video", "video_file", "path"), "video|text[|speaker]"):
+            rel = Path(parts[0].strip())
+            clips.append({"id": clip_id(rel), "video": str((root / rel).resolve()), "text": parts[1].strip(),
+                          "speaker": parts[2].strip() if len(parts) > 2 and parts[2].strip() else root.name})
     else:
         for video in sorted(p for p in source.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file()):
             rel = video.relative_to(source)
@@ -150,8 +143,6 @@ def prepare_shard(clips: list[dict], out: Path, nets, detector, shard: tuple[int
 
 def merge(out: Path, name: str | None = None, motion_spec: str = "full") -> dict:
     """shards/*.jsonl -> manifest.jsonl + card.json (+ skipped.jsonl). Returns the card."""
-    from jamflow.data.manifest import make_card, write_card, write_manifest
-
     rows, skipped = [], []
     for path in sorted((out / "shards").glob("*-of-*.jsonl")):
         (skipped if path.name.endswith(".skipped.jsonl") else rows).extend(_read_jsonl(path))
