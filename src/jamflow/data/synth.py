@@ -195,10 +195,10 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
     train = [r for r in rows if r["split"] == "train"] or rows
     card = make_card(name or out.name, train, motion_spec=motion_spec, generator="jamflow synth-data",
                      seed=seed, voices=families, heldout_voices=list(heldout_voices), heldout_fraction=heldout_fraction,
-                     speakers_test_only=sorted({r["speaker"] for r in rows} - {r["speaker"] for r in train}))
-    card["speakers"] = sorted({r["speaker"] for r in rows})
-    card["clips"] = len(rows)
-    card["hours"] = round(sum(r["duration"] for r in rows) / 3600, 4)
+                     speakers_test_only=sorted({r["speaker"] for r in rows} - {r["speaker"] for r in train}),
+                     # stats come from train; the counts describe the whole corpus
+                     speakers=sorted({r["speaker"] for r in rows}), clips=len(rows),
+                     hours=round(sum(r["duration"] for r in rows) / 3600, 4))
     write_card(out / "card.json", card)
     return rows
 
