@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,7 @@ def _check_value(value, hint, where: str):
     """Coerce `value` to the annotated type or raise UserError naming the key."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
@@ -253,22 +254,3 @@ def validate(cfg: TrainConfig, base: Path) -> TrainConfig:
 def dump_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
-
-def apply_overrides(obj, overrides: dict, where: str):
-    """Return a copy of dataclass `obj` with nested dict `overrides` applied (for JAMConfig presets)."""
-    if not overrides:
-        return obj
-    if not dataclasses.is_dataclass(obj):
-        raise UserError(f"{where}: expected a config section, got value {obj!r}")
-    names = {f.name for f in dataclasses.fields(obj)}
-    hints = typing.get_type_hints(type(obj))
-    changes = {}
-    for key, value in overrides.items():
-        if key not in names:
-            raise UserError(f"{where}.{key}: expected one of {sorted(names)}, got an unknown key")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current) and isinstance(value, dict):
-            changes[key] = apply_overrides(current, value, f"{where}.{key}")
-        else:
-            changes[key] = _check_value(value, hints[key], f"{where}.{key}")
-    return dataclasses.replace(obj, **changes)
