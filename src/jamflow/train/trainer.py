@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from jamflow.errors import UserError
+from jamflow.fileio import write_text_atomic
 from jamflow.train.config import TrainConfig, dump_yaml, load_config
 from jamflow.train.optim import set_lr
 
@@ -119,8 +120,9 @@ class Trainer:
             self.mask_cfg = MaskConfig(**masks)
         except TypeError as e:
             raise UserError(f"masks: expected MaskConfig fields, got {e}") from None
-        self.resume_from = latest_checkpoint(self.run_dir) if resume else None
-        if not resume and latest_checkpoint(self.run_dir) is not None:
+        latest = latest_checkpoint(self.run_dir)
+        self.resume_from = latest if resume else None
+        if not resume and latest is not None:
             raise UserError(f"run_dir: expected a new run folder, got {self.run_dir} with checkpoints; "
                             f"pass --resume to continue it or pick another name")
 
@@ -172,7 +174,7 @@ class Trainer:
             self._load(self.resume_from)
         elif self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(dump_yaml(cfg))
+            write_text_atomic(self.run_dir / "config.yaml", dump_yaml(cfg))
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)  # from an attempt that saved nothing
 
     # ---- checkpoints ------------------------------------------------------------------------
