@@ -15,16 +15,11 @@ import torch
 PROMPT_FRACTION = 0.3
 
 
-def _denormalise(spec, gen: torch.Tensor, context: torch.Tensor, stats: dict) -> np.ndarray:
-    """normalised (gen [m, dg], context [m, dc]) -> motion [m, 70] in LivePortrait units."""
-    full = spec.merge(gen.float().cpu().numpy(), context.float().cpu().numpy())
-    return full * np.asarray(stats["std"], dtype=np.float32) + np.asarray(stats["mean"], dtype=np.float32)
-
-
 @torch.no_grad()
 def log_samples(trainer, index: int = 0) -> Path:
     from jamflow.audio.io import save_wav
     from jamflow.data.batching import collate
+    from jamflow.infer.motion_codec import MotionCodec
     from jamflow.motion.spec import motion_frames_for
     from jamflow.model.sampler import sample
     from jamflow.render.base import get_renderer
@@ -56,8 +51,8 @@ def log_samples(trainer, index: int = 0) -> Path:
     save_wav(stem.with_suffix(".wav"), wav)
     trainer.log.audio(trainer.update, "sample/audio", wav, 24000)
     if with_motion:
-        stats = ds.meta["stats"]
-        motion70 = _denormalise(ds.spec, motion[0], batch["motion_context"][0], stats)
+        codec = MotionCodec.create(ds.spec, ds.meta["stats"])
+        motion70 = codec.denormalize(motion[0], batch["motion_context"][0])
         renderer = get_renderer(cfg.log.renderer, **({"size": cfg.log.sample_size} if cfg.log.renderer == "avatar" else {}))
         frames = list(renderer.frames(motion70))
         write_mp4(stem.with_suffix(".mp4"), frames, audio=wav)
@@ -65,6 +60,6 @@ def log_samples(trainer, index: int = 0) -> Path:
         truth = out_dir / "ground_truth.mp4"
         if not truth.exists():
             gt_wav = vocoder.decode(batch["mel"].transpose(1, 2).float().to(trainer.device))[0].cpu().numpy()
-            gt = _denormalise(ds.spec, batch["motion"][0], batch["motion_context"][0], stats)
+            gt = codec.denormalize(batch["motion"][0], batch["motion_context"][0])
             write_mp4(truth, renderer.frames(gt), audio=gt_wav)
     return stem
