@@ -28,10 +28,9 @@ import numpy as np
 
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_json_atomic, write_text_atomic
-from jamflow.motion.spec import mel_frames_for, motion_frames_for
+from jamflow.motion.spec import MEL_FPS, MOTION_FPS, mel_frames_for, motion_frames_for
 
 CACHE_VERSION = 1
-MEL_PER_MOTION = 3.75
 STD_FLOOR = 1e-5  # channels that never move (std 0) are centred, not blown up
 
 
@@ -132,7 +131,7 @@ def process_clip(clip: dict) -> dict:
         if motion.ndim != 2 or motion.shape[1] != 70 or not np.isfinite(motion).all():
             return {**line, "skipped": f"motion: expected finite [frames, 70], got {motion.shape}"}
         m = motion.shape[0]
-        mismatch = abs(len(mel) - mel_frames_for(m)) / 93.75
+        mismatch = abs(len(mel) - mel_frames_for(m)) / MEL_FPS
         if mismatch > job.max_mismatch:
             return {**line, "skipped": f"audio {len(mel)} mel frames vs motion {m} frames: {mismatch:.2f}s apart"}
         m = min(m, motion_frames_for(len(mel)))
@@ -147,7 +146,7 @@ def process_clip(clip: dict) -> dict:
         np.savez(tmp, **arrays)
     return {**line, "file": f"items/{cid}.npz", "mel_frames": int(len(arrays["mel"])),
             "motion_frames": int(len(arrays["motion"])) if "motion" in arrays else 0,
-            "text_len": int(len(ids)), "text_max": int(max(ids, default=-1)), "duration": round(len(arrays["mel"]) / 93.75, 4)}
+            "text_len": int(len(ids)), "text_max": int(max(ids, default=-1)), "duration": round(len(arrays["mel"]) / MEL_FPS, 4)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,14 +164,17 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def read_index(path: Path) -> dict[str, dict]:
     """Index lines by id; a torn last line (killed mid-write) is ignored."""
+    return _parse_index(path.read_text() if path.is_file() else "")
+
+
+def _parse_index(text: str) -> dict[str, dict]:
     done = {}
-    if path.is_file():
-        for text in path.read_text().splitlines():
-            try:
-                line = json.loads(text)
-            except json.JSONDecodeError:
-                continue
-            done[line["id"]] = line
+    for raw in text.splitlines():
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        done[line["id"]] = line
     return done
 
 
@@ -201,7 +203,7 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
     (out_dir / "items").mkdir(parents=True, exist_ok=True)
     settings = {"version": CACHE_VERSION, "manifest": str(manifest_path), "num_clips": len(clips),
                 "tokenizer": tokenizer, "vocab": str(Path(vocab).resolve()) if vocab else None,
-                "mel": "vocos", "sample_rate": 24000, "mel_fps": 93.75, "motion_fps": 25.0,
+                "mel": "vocos", "sample_rate": 24000, "mel_fps": MEL_FPS, "motion_fps": MOTION_FPS,
                 "motion_spec": card.get("motion_spec", "lips"),
                 "stats": {"mean": mean.tolist(), "std": std.tolist()}, "card": card}
     meta_path = out_dir / "cache.json"
@@ -215,8 +217,8 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
         write_json_atomic(meta_path, settings)
 
     index_path = out_dir / f"index-{shard_i}-of-{shard_n}.jsonl"
-    done = read_index(index_path)
     text = index_path.read_text() if index_path.is_file() else ""
+    done = _parse_index(text)
     if text and (not text.endswith("\n") or len(text.splitlines()) != len(done)):
         # a torn last line (killed mid-write): rewrite the good lines so appends start on a fresh line
         write_text_atomic(index_path, "".join(json.dumps(line) + "\n" for line in done.values()))
