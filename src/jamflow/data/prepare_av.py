@@ -22,14 +22,14 @@ import os
 import re
 from pathlib import Path
 
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
+from jamflow.audio.io import save_wav
 from jamflow.data.manifest import make_card, read_pipe_csv, write_card, write_manifest
 from jamflow.data.sentences import in_hashed_fraction
 from jamflow.errors import UserError
-from jamflow.fileio import atomic_path, write_text_atomic
+from jamflow.fileio import write_text_atomic
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
 
@@ -131,8 +131,7 @@ def prepare_shard(clips: list[dict], out: Path, nets, detector, shard: tuple[int
             continue
         motion_path, wav_path = out / "motion" / f"{clip['id']}.npy", out / "wavs" / f"{clip['id']}.wav"
         save_motion(motion_path, ex.motion)
-        with atomic_path(wav_path) as tmp:
-            sf.write(tmp, fit_audio(audio, len(ex.motion)), SAMPLE_RATE, format="WAV")
+        save_wav(wav_path, fit_audio(audio, len(ex.motion)), SAMPLE_RATE)
         _append_jsonl(done_path, {
             "id": clip["id"], "audio": f"wavs/{clip['id']}.wav", "text": clip["text"],
             "motion": f"motion/{clip['id']}.npy", "speaker": clip["speaker"], "duration": len(ex.motion) / 25,

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from jamflow.audio.io import save_wav
 from jamflow.data.manifest import make_card, write_card, write_manifest
 from jamflow.data.sentences import is_heldout_sentence, load_sentences
 from jamflow.data.speech_engines import (
@@ -111,8 +112,7 @@ def _write_clip(plan: ClipPlan, out: Path, speech: Speech) -> float:
     motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed)
     peak = float(np.abs(speech.wav).max()) if len(speech.wav) else 0.0
     wav = speech.wav * (0.9 / peak) if peak > 0.9 else speech.wav  # never clip the 16-bit file
-    with atomic_path(paths["audio"]) as tmp:
-        sf.write(tmp, wav, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    save_wav(paths["audio"], wav, SAMPLE_RATE)
     write_text_atomic(paths["alignment"], json.dumps([list(x) for x in speech.phones]))
     with atomic_path(paths["motion"]) as tmp:  # written last: marks the clip done
         np.save(tmp, motion)

@@ -21,10 +21,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
+from jamflow.audio.io import save_wav
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path
 from jamflow.motion.io import save_motion
@@ -176,8 +176,7 @@ def write_outputs(out_dir: Path, name: str, ex: Extracted, audio: np.ndarray | N
         write_png(tmp, preview)
     if audio is not None:
         paths["audio"] = out_dir / f"{name}.wav"
-        with atomic_path(paths["audio"]) as tmp:
-            sf.write(tmp, fit_audio(audio, len(ex.motion)), SAMPLE_RATE, format="WAV")
+        save_wav(paths["audio"], fit_audio(audio, len(ex.motion)), SAMPLE_RATE)
     return paths
 
 
