@@ -12,7 +12,7 @@ from torch import nn
 
 from jamflow.config import AudioDiTConfig
 from jamflow.model.attention import padding_mask
-from jamflow.model.blocks import AdaLayerNormFinal, DiTBlock
+from jamflow.model.blocks import AdaLayerNormFinal, DiTBlock, zero_init_stream
 from jamflow.model.embeddings import ConvPositionEmbedding, TextEmbedding, TimestepEmbedding, zero_where
 from jamflow.model.rope import RotaryEmbedding
 
@@ -35,10 +35,7 @@ class AudioDiT(nn.Module):
 
     def zero_init(self) -> None:
         """adaLN-zero: every block starts as identity and the output at 0 (F5 / DiT)."""
-        for block in self.blocks:
-            block.zero_init()
-        for p in (*self.norm_out.linear.parameters(), *self.proj_out.parameters()):
-            nn.init.zeros_(p)
+        zero_init_stream(self.blocks, self.norm_out, self.proj_out)
 
     # --- pieces the joint model reuses ----------------------------------------------------
     def embed(self, x, cond, text, time, valid=None, drop_audio_cond=False, drop_text=False):

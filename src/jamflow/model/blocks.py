@@ -74,3 +74,11 @@ class DiTBlock(nn.Module):
     def zero_init(self) -> None:
         nn.init.zeros_(self.adaln.linear.weight)
         nn.init.zeros_(self.adaln.linear.bias)
+
+
+def zero_init_stream(blocks, norm_out: AdaLayerNormFinal, proj_out: nn.Linear) -> None:
+    """adaLN-zero for a whole stream: every block starts as identity and the output at 0 (F5 / DiT)."""
+    for block in blocks:
+        block.zero_init()
+    for p in (*norm_out.linear.parameters(), *proj_out.parameters()):
+        nn.init.zeros_(p)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from jamflow.config import MotionDiTConfig
-from jamflow.model.blocks import AdaLayerNormFinal, DiTBlock
+from jamflow.model.blocks import AdaLayerNormFinal, DiTBlock, zero_init_stream
 from jamflow.model.embeddings import ConvPositionEmbedding, TimestepEmbedding, zero_where
 from jamflow.model.rope import RotaryEmbedding
 
@@ -32,10 +32,7 @@ class MotionDiT(nn.Module):
             DiTBlock(cfg.dim, cfg.heads, cfg.dim_head, cfg.ff_mult, cfg.dropout) for _ in range(cfg.depth))
         self.norm_out = AdaLayerNormFinal(cfg.dim)
         self.proj_out = nn.Linear(cfg.dim, gen_dim)
-        for block in self.blocks:
-            block.zero_init()
-        for p in (*self.norm_out.linear.parameters(), *self.proj_out.parameters()):
-            nn.init.zeros_(p)
+        zero_init_stream(self.blocks, self.norm_out, self.proj_out)
 
     def positions(self, m: int, device=None) -> torch.Tensor:
         """Aligned RoPE positions of m motion frames, in mel-frame units: k * mel_per_motion."""
