@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
-from jamflow.config import AudioDiTConfig, JAMConfig, MotionDiTConfig, default_joint_layers, get_preset
+from jamflow.config import AudioDiTConfig, JAMConfig, MotionDiTConfig, get_preset
 from jamflow.errors import UserError
+from jamflow.fileio import write_text_atomic
 from jamflow.model.audio_dit import AudioDiT
 from jamflow.model.rope import RotaryEmbedding
 
@@ -197,9 +198,7 @@ def run_cli(args) -> int:
         # joint attention shares heads: the motion stream takes the audio stream's head layout
         motion = MotionDiTConfig(**{**motion.__dict__, "heads": audio.cfg.heads, "dim_head": audio.cfg.dim_head})
         motion.depth = min(motion.depth, audio.cfg.depth)
-    cfg = JAMConfig(audio=audio.cfg, motion=motion,
-                    joint_layers=default_joint_layers(audio.cfg.depth, motion.depth) if motion else [],
-                    motion_spec=args.motion_spec, tokenizer="char",
+    cfg = JAMConfig(audio=audio.cfg, motion=motion, motion_spec=args.motion_spec, tokenizer="char",
                     vocab_file="vocab.txt" if vocab_lines is not None else None)
     from jamflow.model.jam import JAMModel
 
@@ -208,9 +207,7 @@ def run_cli(args) -> int:
     model.audio.load_state_dict(audio.state_dict(), strict=True)
     model.save_pretrained(out_dir)
     if vocab_lines is not None:
-        tmp = out_dir / ".vocab.txt.tmp"
-        tmp.write_text("\n".join(vocab_lines) + "\n", encoding="utf-8")
-        tmp.replace(out_dir / "vocab.txt")
+        write_text_atomic(out_dir / "vocab.txt", "\n".join(vocab_lines) + "\n")
     counts = model.num_params()
     print(f"wrote {out_dir} (audio {counts['audio'] / 1e6:.1f}M from {Path(args.ckpt).name} [{args.version}], "
           f"motion {counts['motion'] / 1e6:.1f}M fresh, joint layers {cfg.joint_layers})")
