@@ -20,7 +20,8 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
-from jamflow.infer.longform import Piece, Stitcher, chunk_char_budget, concat_pieces, plan_windows, smooth_seams
+from jamflow.infer.longform import (Piece, Stitcher, chunk_char_budget, concat_pieces, plan_windows,
+                                    seconds_to_frames, smooth_seams)
 from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
 from jamflow.infer.tasks import generate, make_job, mel_frames, ref_to_mel
 
@@ -185,7 +186,7 @@ class TextStream:
 
     def __iter__(self):
         jam, job, s = self.jam, self.job, self.s
-        xf = int(round(s.cross_fade_s * MOTION_FPS))
+        xf = seconds_to_frames(s.cross_fade_s)
         stitcher = Stitcher(hold=xf, smooth=xf)
         prev, offset = None, 0
         chained = s.chunk_prompt == "previous"
@@ -274,9 +275,10 @@ def vocode(jam, mel: torch.Tensor, frames: int) -> np.ndarray:
 
 
 def restore_rms(wav: np.ndarray, ref_rms: float | None, target_rms: float) -> np.ndarray:
-    if ref_rms is not None and ref_rms < target_rms:
-        wav = wav * (ref_rms / target_rms)  # F5: a quiet reference was raised; bring the output back down
-    return wav.astype(np.float32)
+    """F5: a quiet reference was raised to target_rms; bring the output back down (no reference: unchanged)."""
+    from jamflow.audio.io import restore_loudness
+
+    return (wav if ref_rms is None else restore_loudness(wav, ref_rms, target_rms)).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,7 +381,7 @@ def run_edit(jam, text, wav, motion, audio_spans, motion_spans, extend_s: float,
     if motion is not None and abs(len(motion) - frames) > 2:
         raise UserError(f"motion: expected {frames} frames to match the audio's {frames / MOTION_FPS:.2f} s, "
                         f"got {len(motion)}")
-    extra = int(round(extend_s * MOTION_FPS))
+    extra = seconds_to_frames(extend_s)
     total = frames + extra
     if total / MOTION_FPS > MAX_JOB_S:
         raise UserError(f"audio: expected at most {MAX_JOB_S:.0f} s (with extend_s) for edit, got {total / MOTION_FPS:.1f} s")
