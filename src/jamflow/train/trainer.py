@@ -64,6 +64,8 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
     """Audio-DiT from F5-TTS (--init_f5), or the whole model from a jamflow checkpoint (init_from)."""
     from safetensors.torch import load_file
 
+    from jamflow.model.jam import load_state_strict
+
     if cfg.model.init_from:
         path = Path(cfg.model.init_from)
         if (path / "model.safetensors").is_file() and (path / "config.json").is_file():
@@ -72,8 +74,6 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
             from jamflow.train.checkpoints import inference_weights, resolve_checkpoint
 
             state = inference_weights(resolve_checkpoint(path))
-        from jamflow.model.jam import load_state_strict
-
         own = model.state_dict()
         fresh = sorted(k for k in own if k not in state and k.startswith("motion."))
         if fresh and not any(k.startswith("motion.") for k in state):
@@ -85,12 +85,7 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
         from jamflow.model.audio_dit import AudioDiT
 
         f5 = AudioDiT.from_f5tts(cfg.model.init_f5, cfg.model.f5_version)
-        own, new = model.audio.state_dict(), f5.state_dict()
-        wrong = [k for k in own if k not in new or new[k].shape != own[k].shape]
-        if wrong or set(new) - set(own):
-            raise UserError(f"model.init_f5: expected an F5 checkpoint matching the preset's Audio-DiT, got "
-                            f"mismatched keys {wrong[:3] or sorted(set(new) - set(own))[:3]}")
-        model.audio.load_state_dict(new, strict=True)
+        load_state_strict(model.audio, f5.state_dict(), "model.init_f5 (the preset's Audio-DiT)")
 
 
 # ---------------------------------------------------------------------------------------------
