@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
-import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from jamflow.audio.io import save_wav
@@ -146,19 +145,6 @@ def draw_points(img: np.ndarray, pts: np.ndarray, color=(255, 40, 40), r: int = 
     return out
 
 
-def write_png(path, rgb: np.ndarray) -> None:
-    """uint8 [H, W, 3] -> 8-bit RGB PNG (zlib only, no imaging library needed)."""
-    h, w, _ = rgb.shape
-    raw = b"".join(b"\x00" + np.ascontiguousarray(rgb[y]).tobytes() for y in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-
-
 def keypoints_to_pixels(x: np.ndarray, size: int) -> np.ndarray:
     """Keypoints in LivePortrait's [-1, 1] cube -> crop pixel coordinates (x right, y down)."""
     return (x[:, :2] + 1) / 2 * size
@@ -173,7 +159,7 @@ def write_outputs(out_dir: Path, name: str, ex: Extracted, audio: np.ndarray | N
     x0 = compose_keypoints(torch.from_numpy(ex.kp[:1]), torch.from_numpy(ex.motion[:1]))[0].numpy()
     preview = draw_points(ex.first_crop, keypoints_to_pixels(x0, ex.first_crop.shape[0]))
     with atomic_path(paths["preview"]) as tmp:
-        write_png(tmp, preview)
+        Image.fromarray(preview).save(tmp, format="PNG")
     if audio is not None:
         paths["audio"] = out_dir / f"{name}.wav"
         save_wav(paths["audio"], fit_audio(audio, len(ex.motion)), SAMPLE_RATE)
