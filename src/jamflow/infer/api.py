@@ -165,12 +165,12 @@ class JAMFlow:
         portrait image or a video (LivePortrait). `ref_motion`: motion [T, 70] of the reference clip."""
         self._need_motion("talk")
         s = make_settings(settings, **overrides).with_seed()
-        renderer, src = self._renderer(source)
+        renderer = self._renderer(source)
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=ref_motion,
                                    context_motion=ref_motion)
         out = runner.run_text(self, job, s)
-        return self._finish(out, s, output, write_video=True, renderer=renderer, source=src)
+        return self._finish(out, s, output, write_video=True, renderer=renderer)
 
     def animate(self, audio, *, text: str | None = None, source=None, ref_motion=None, output=None,
                 settings: InferSettings | None = None, **overrides) -> Result:
@@ -178,11 +178,11 @@ class JAMFlow:
         overlapping windows. `ref_motion` [T, 70] supplies context channels (pose, eyes)."""
         self._need_motion("animate")
         s = make_settings(settings, **overrides).with_seed()
-        renderer, src = self._renderer(source)
+        renderer = self._renderer(source)
         wav = self._audio_arg(audio, "audio")
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
         out = runner.run_animate(self, wav, text, ref_motion, s)
-        return self._finish(out, s, output, write_video=True, renderer=renderer, source=src)
+        return self._finish(out, s, output, write_video=True, renderer=renderer)
 
     def dub(self, gen_text: str, motion=None, ref_audio=None, ref_text: str | None = None, *, video=None,
             output=None, settings: InferSettings | None = None, **overrides) -> Result:
@@ -200,8 +200,7 @@ class JAMFlow:
         out.motion = motion  # the given modality is returned unchanged
         if video is not None:
             return self._finish(out, s, output, write_video=False, mux_into=video)
-        renderer, src = self._renderer(None)
-        return self._finish(out, s, output, write_video=True, renderer=renderer, source=src)
+        return self._finish(out, s, output, write_video=True, renderer=self._renderer(None))
 
     def edit(self, text: str, audio, motion=None, *, audio_spans=(), motion_spans=(), extend_s: float = 0.0,
              source=None, render: bool = False, output=None, settings: InferSettings | None = None,
@@ -213,9 +212,9 @@ class JAMFlow:
         motion = self._motion_arg(motion, "motion")
         if motion_spans and motion is None and not self.has_motion:
             raise UserError("motion_spans: expected a model with a motion stream, got an audio-only model")
-        renderer, src = self._renderer(source) if render else (None, None)
+        renderer = self._renderer(source) if render else None
         out = runner.run_edit(self, text, wav, motion, list(audio_spans), list(motion_spans), extend_s, s)
-        return self._finish(out, s, output, write_video=render, renderer=renderer, source=src)
+        return self._finish(out, s, output, write_video=render, renderer=renderer)
 
     # ---------------------------------------------------------------------------------------
     # argument checks (all before any generation)
@@ -264,11 +263,11 @@ class JAMFlow:
                         f"{video}` (LivePortrait) and pass --motion, or put {video.with_suffix('.npy').name} beside it")
 
     def _renderer(self, source):
-        """(renderer, source) chosen and checked up front, so a bad portrait fails before generation."""
+        """The renderer, chosen and checked up front, so a bad portrait fails before generation."""
         from jamflow.render.base import get_renderer
 
         if source in (None, "", "avatar"):
-            return get_renderer("avatar"), None
+            return get_renderer("avatar")
         path = Path(source)
         if not path.is_file():
             raise UserError(f"source: expected 'avatar', a portrait image or a video, got missing path {str(source)!r}")
@@ -277,21 +276,19 @@ class JAMFlow:
             raise UserError(f"source: expected an image {list(IMAGE_SUFFIXES)} or a video {list(VIDEO_SUFFIXES)}, "
                             f"got {suffix or 'no extension'!r}")
         # the face is detected while the renderer is built: a portrait without a face fails before sampling
-        renderer = get_renderer("liveportrait", weights=self.liveportrait_weights, source=str(path),
-                                spec=self.config.motion_spec, device=str(self.device))
-        return renderer, None
+        return get_renderer("liveportrait", weights=self.liveportrait_weights, source=str(path),
+                            spec=self.config.motion_spec, device=str(self.device))
 
     # ---------------------------------------------------------------------------------------
     # outputs
 
     def _finish(self, out: "runner.Output", s: InferSettings, output, *, write_video: bool, renderer=None,
-                source=None, mux_into: Path | None = None) -> Result:
+                mux_into: Path | None = None) -> Result:
         motion = out.motion
         if motion is not None and not out.motion_given:
             motion = self.codec.postprocess(motion, s.motion_smoothing, s.head_scale, s.expression_scale)
         result = Result(wav=out.wav, motion=motion, seed=s.seed, settings=s, chunks=out.chunks)
         if output is not None:
             result.paths = write_outputs(result, Path(output), write_video=write_video, renderer=renderer,
-                                                source=source, mux_into=mux_into,
-                                                progress=self.progress)
+                                         mux_into=mux_into, progress=self.progress)
         return result

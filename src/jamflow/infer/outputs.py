@@ -13,14 +13,14 @@ from jamflow.fileio import atomic_path
 from jamflow.infer.settings import MOTION_FPS
 
 
-def write_outputs(result, output: Path, *, write_video: bool, renderer=None, source=None,
-                  mux_into: Path | None = None, progress: bool = True) -> dict:
+def write_outputs(result, output: Path, *, write_video: bool, renderer=None, mux_into: Path | None = None,
+                  progress: bool = True) -> dict:
     """<stem>.wav, <stem>.npy and <stem>.mp4 beside `output` (its suffix is ignored)."""
     stem = output.with_suffix("") if output.suffix.lower() in (".wav", ".mp4", ".npy") else output
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {}
     try:  # all or nothing: a failure while encoding the video also removes the wav/npy of this call
-        _write_all(result, stem, paths, write_video, renderer, source, mux_into, progress)
+        _write_all(result, stem, paths, write_video, renderer, mux_into, progress)
     except BaseException:
         for p in paths.values():
             Path(p).unlink(missing_ok=True)
@@ -28,7 +28,7 @@ def write_outputs(result, output: Path, *, write_video: bool, renderer=None, sou
     return paths
 
 
-def _write_all(result, stem: Path, paths: dict, write_video, renderer, source, mux_into, progress) -> None:
+def _write_all(result, stem: Path, paths: dict, write_video, renderer, mux_into, progress) -> None:
     from jamflow.audio.io import save_wav
 
     if result.wav is not None:
@@ -44,8 +44,7 @@ def _write_all(result, stem: Path, paths: dict, write_video, renderer, source, m
     elif write_video and result.motion is not None:
         from jamflow.render.video import write_mp4
 
-        frames = renderer.frames(result.motion, source=source) if source is not None else renderer.frames(result.motion)
-        paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), frames, fps=MOTION_FPS,
+        paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), renderer.frames(result.motion), fps=MOTION_FPS,
                                    audio=result.wav, progress=progress)
 
 

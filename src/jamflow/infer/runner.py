@@ -235,7 +235,7 @@ def run_text_batch(jam, task: str, texts: list[str], ref_audio, ref_text, s: Inf
     for i in short:
         gen = plan_chunk_frames(TextJob([texts[i]], prompt, None), s)[0]
         jobs.append(prompted_job(jam, prompt, texts[i], gen, None))
-    renderer = jam._renderer(None)[0] if task == "talk" else None
+    renderer = jam._renderer(None) if task == "talk" else None
     batch = generate(jam.model, jobs, s, jam.tokenizer, jam.device, jam.dtype, jam.progress) if jobs else []
     for i, jb, res in zip(short, jobs, batch):
         wav = vocode(jam, res.mel, jb.frames)[prompt.frames * SAMPLES_PER_MOTION:]
