@@ -48,9 +48,10 @@ class CachedDataset(torch.utils.data.Dataset):
     """Clips of one split. Item key: (index, epoch) - the epoch seeds the crop offset."""
 
     def __init__(self, cache_dir, split: str = "train", max_frames: int | None = None, crop_frames: int = 0,
-                 seed: int = 0, motion_spec=None):
+                 seed: int = 0, motion_spec=None, index: tuple[dict, list[dict]] | None = None):
+        """index: what load_cache_index(cache_dir) returned, when the caller has already read it."""
         self.root = Path(cache_dir)
-        self.meta, lines = load_cache_index(self.root)
+        self.meta, lines = index if index is not None else load_cache_index(self.root)
         self.spec = get_spec(motion_spec if motion_spec is not None else self.meta["motion_spec"])
         self.crop_frames = int(crop_frames)
         self.seed = int(seed)

@@ -134,7 +134,8 @@ class Trainer:
         self.main = self.acc.is_main_process
 
         self.dataset = CachedDataset(cfg.data.cache, cfg.data.split, cfg.data.max_frames, cfg.data.crop_frames,
-                                     cfg.seed, model_cfg.spec if model_cfg.motion is not None else None)
+                                     cfg.seed, model_cfg.spec if model_cfg.motion is not None else None,
+                                     index=(meta, lines))
         self.sampler = FrameBudgetBatchSampler(self.dataset.lengths, cfg.data.max_frames, cfg.data.max_samples,
                                                cfg.seed, True, self.world, self.rank, cfg.optim.grad_accum)
         self.loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=collate,
