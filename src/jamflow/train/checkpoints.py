@@ -199,6 +199,7 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args) -> int:
-    out = export(args.checkpoint, args.out, use_ema=not args.no_ema)
-    print(f"exported {resolve_checkpoint(args.checkpoint).name} -> {out}")
+    path = resolve_checkpoint(args.checkpoint)
+    out = export(path, args.out, use_ema=not args.no_ema)
+    print(f"exported {path.name} -> {out}")
     return 0
