@@ -77,11 +77,6 @@ def compose_relative(kp_c: torch.Tensor, src: torch.Tensor, drv: torch.Tensor, r
     return scale[:, :, None] * (kp_c.float()[None] @ rot + exp) + trans[:, None, :]
 
 
-def compose_absolute(kp_c: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-    """kp_c [b, 21, 3] or [21, 3], motion [b, 70] -> x [b, 21, 3] (the paper's Eq. 2)."""
-    return compose_keypoints(kp_c, motion)
-
-
 @torch.no_grad()
 def warp_decode(nets: LivePortraitNets, volume: torch.Tensor, x_s: torch.Tensor, x_d: torch.Tensor,
                 stitch: bool = True) -> torch.Tensor:
