@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from jamflow.errors import UserError
-from jamflow.fileio import write_text_atomic
+from jamflow.fileio import write_json_atomic, write_text_atomic
 from jamflow.motion.spec import MOTION_DIM, SPECS
 
 FIELDS = ("id", "audio", "text", "motion", "speaker", "duration", "alignment", "split")
@@ -151,7 +151,7 @@ def read_card(path) -> dict:
 def write_card(path, card: dict) -> Path:
     path = Path(path)
     validate_card(card)
-    write_text_atomic(path, json.dumps(card, indent=2) + "\n")
+    write_json_atomic(path, card, indent=2)
     return path
 
 
