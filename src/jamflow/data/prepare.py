@@ -43,7 +43,7 @@ def read_manifest(path: Path) -> tuple[list[dict], dict]:
     An F5-TTS `audio_file|text` metadata.csv is accepted too (speech only); without a card.json beside
     it, a neutral card (no motion statistics needed) is used.
     """
-    from jamflow.data.manifest import import_metadata_csv, read_card
+    from jamflow.data.manifest import import_metadata_csv, make_card, read_card
     from jamflow.data.manifest import read_manifest as read_rows
 
     if not path.is_file():
@@ -52,9 +52,7 @@ def read_manifest(path: Path) -> tuple[list[dict], dict]:
         rows = import_metadata_csv(path)
         if (path.parent / "card.json").is_file():
             return rows, read_card(path.parent / "card.json")
-        return rows, {"name": path.parent.name, "sample_rate": 24000, "fps": 25, "motion_dim": 70,
-                      "motion_spec": "lips", "stats": {"mean": [0.0] * 70, "std": [1.0] * 70},
-                      "speakers": sorted({r["speaker"] for r in rows})}
+        return rows, make_card(path.parent.name, rows, motion_spec="lips")  # no motion: neutral stats
     return read_rows(path, check_files=True), read_card(path.parent / "card.json")
 
 
