@@ -36,12 +36,6 @@ def prompt_for(row: dict, pool: list[dict]) -> dict | None:
     return (later or same)[0]
 
 
-def _save_wav(path: Path, wav: np.ndarray) -> Path:
-    from jamflow.audio.io import save_wav
-
-    return Path(save_wav(path, wav))
-
-
 def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
                       seed: int = 0, device: str | None = None, vocoder=None, **settings) -> Path:
     """Generate every row of `rows` with the model at `checkpoint`; returns the written manifest path.
@@ -57,7 +51,7 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
         raise UserError(f"samples: expected an integer >= 1, got {samples!r}")
     if task in ("animate", "dub", "talk") and any(r.get("motion") is None for r in rows):
         raise UserError(f"task: {task!r} needs ground-truth motion in every test clip, got rows without 'motion'")
-    from jamflow.audio.io import load_audio
+    from jamflow.audio.io import load_audio, save_wav
     from jamflow.data.manifest import write_manifest
     from jamflow.infer.api import JAMFlow
 
@@ -69,27 +63,33 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
         raise UserError(f"checkpoint: task {task!r} needs a model with a motion stream, got an audio-only model")
     out_dir = Path(out_dir).resolve()  # manifest paths are made relative to it: never mix with cwd
     written = []
-    jobs = [(row, k) for row in rows for k in range(samples)]
-    for row, k in tqdm(jobs, desc=f"generate ({task})", unit="clip"):
+    bar = tqdm(total=len(rows) * samples, desc=f"generate ({task})", unit="clip")
+    for i, row in enumerate(rows):
+        # the prompt and the clip's own inputs are read once per clip, not once per sample
         prompt = prompt_for(row, pool)
         ref_audio = load_audio(prompt["audio"]) if prompt else None
         ref_text = prompt["text"] if prompt else None
-        kw = dict(settings, seed=seed + 1000 * k + rows.index(row))
-        if task == "tts":
-            res = jam.tts(row["text"], ref_audio, ref_text, **kw)
-        elif task == "talk":
-            ref_motion = np.load(prompt["motion"]) if prompt and prompt.get("motion") else None
-            res = jam.talk(row["text"], ref_audio, ref_text, ref_motion=ref_motion, **kw)
-        elif task == "animate":
-            res = jam.animate(load_audio(row["audio"]), text=row["text"], **kw)
-        else:
-            res = jam.dub(row["text"], np.load(row["motion"]), ref_audio, ref_text, **kw)
-        gid = row["id"] if k == 0 else f"{row['id']}{SAMPLE_SEP}{k}"
-        out = {"id": gid, "text": row["text"], "speaker": row["speaker"], "split": row.get("split", "test"),
-               "duration": max(res.duration, 1e-3), "alignment": None, "motion": None, "seed": res.seed,
-               "task": task, "ref_audio": os.path.relpath(prompt["audio"], out_dir) if prompt else None}
-        out["audio"] = str(_save_wav(out_dir / "wavs" / f"{gid}.wav", res.wav))
-        if res.motion is not None:
-            out["motion"] = str(save_npy(out_dir / "motion" / f"{gid}.npy", res.motion))
-        written.append(out)
+        ref_motion = np.load(prompt["motion"]) if task == "talk" and prompt and prompt.get("motion") else None
+        audio = load_audio(row["audio"]) if task == "animate" else None
+        motion = np.load(row["motion"]) if task == "dub" else None
+        for k in range(samples):
+            kw = dict(settings, seed=seed + 1000 * k + i)
+            if task == "tts":
+                res = jam.tts(row["text"], ref_audio, ref_text, **kw)
+            elif task == "talk":
+                res = jam.talk(row["text"], ref_audio, ref_text, ref_motion=ref_motion, **kw)
+            elif task == "animate":
+                res = jam.animate(audio, text=row["text"], **kw)
+            else:
+                res = jam.dub(row["text"], motion, ref_audio, ref_text, **kw)
+            gid = row["id"] if k == 0 else f"{row['id']}{SAMPLE_SEP}{k}"
+            out = {"id": gid, "text": row["text"], "speaker": row["speaker"], "split": row.get("split", "test"),
+                   "duration": max(res.duration, 1e-3), "alignment": None, "motion": None, "seed": res.seed,
+                   "task": task, "ref_audio": os.path.relpath(prompt["audio"], out_dir) if prompt else None}
+            out["audio"] = str(save_wav(out_dir / "wavs" / f"{gid}.wav", res.wav))
+            if res.motion is not None:
+                out["motion"] = str(save_npy(out_dir / "motion" / f"{gid}.npy", res.motion))
+            written.append(out)
+            bar.update(1)
+    bar.close()
     return write_manifest(out_dir / "manifest.jsonl", written)
