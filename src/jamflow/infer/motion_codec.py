@@ -103,8 +103,5 @@ def load_motion_file(path, name: str = "motion") -> np.ndarray:
         raise UserError(f"{name}: expected a .npy or .pkl motion file, got {path.suffix or 'no extension'!r}")
     from jamflow.motion import io as motion_io
 
-    loaded = motion_io.load_motion(path)
-    fps = None
-    if isinstance(loaded, tuple):
-        loaded, fps = loaded
-    return check_motion(loaded, name, fps)
+    motion, fps = motion_io.load_motion(path)
+    return check_motion(motion, name, fps)
