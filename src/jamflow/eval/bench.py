@@ -33,9 +33,8 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.fileio import write_json_atomic
+from jamflow.motion.spec import MEL_FPS, MOTION_FPS
 
-MEL_FPS = 93.75
-MOTION_FPS = 25.0
 TASKS = ("tts", "talk", "speech", "animate", "dub")
 # dense bf16 tensor-core peak, TFLOP/s (vendor datasheets); matched on the device name
 GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0,

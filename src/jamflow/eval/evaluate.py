@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from jamflow.errors import UserError
 from jamflow.eval import motion_metrics, quality, sync
+from jamflow.eval.generate import SAMPLE_SEP, prompt_for
 
 GROUPS = ("asr", "speaker", "dnsmos", "timing", "sync", "motion")
-SAMPLE_SEP = "@"
 GROUND_TRUTH = "ground truth"
 
 
@@ -88,8 +88,6 @@ def speaker_reference(row: dict, ref_row: dict, pool: list[dict], root: Path | N
     if row.get("ref_audio"):
         p = Path(row["ref_audio"])
         return str(p if p.is_absolute() or root is None else (root / p).resolve())
-    from jamflow.eval.generate import prompt_for
-
     other = prompt_for(ref_row, pool)
     return other["audio"] if other else None
 
