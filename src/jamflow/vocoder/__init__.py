@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
-from jamflow.vocoder.vocos import Vocos, VocosConfig
+from jamflow.vocoder.vocos import WEIGHT_NAMES, Vocos, VocosConfig
 
 __all__ = ["load_vocoder", "find_vocos", "Vocos", "VocosConfig", "GriffinLimVocoder", "FallbackConfig"]
 
@@ -18,8 +18,7 @@ HF_REPO_DIR = "models--charactr--vocos-mel-24khz"
 
 
 def _has_weights(d: Path) -> bool:
-    return (d / "config.yaml").is_file() and any(
-        (d / n).is_file() for n in ("pytorch_model.bin", "model.safetensors", "pytorch_model.safetensors"))
+    return (d / "config.yaml").is_file() and any((d / n).is_file() for n in WEIGHT_NAMES)
 
 
 def find_vocos() -> Path | None:

@@ -33,6 +33,7 @@ from jamflow.errors import UserError
 BACKBONE_CLASS = "vocos.models.VocosBackbone"
 HEAD_CLASS = "vocos.heads.ISTFTHead"
 IGNORED_PREFIXES = ("feature_extractor.",)
+WEIGHT_NAMES = ("pytorch_model.bin", "model.safetensors", "pytorch_model.safetensors")  # in order of preference
 
 
 @dataclass
@@ -209,8 +210,7 @@ class Vocos(nn.Module):
         config = path / "config.yaml"
         if not config.is_file():
             raise UserError(f"vocoder: expected {config} (the Vocos config.yaml)")
-        weights = [path / n for n in ("pytorch_model.bin", "model.safetensors", "pytorch_model.safetensors")]
-        weights = [w for w in weights if w.is_file()]
+        weights = [path / n for n in WEIGHT_NAMES if (path / n).is_file()]
         if not weights:
             raise UserError(f"vocoder: expected pytorch_model.bin or model.safetensors in {path}")
         model = cls(VocosConfig.from_yaml(config))
@@ -221,13 +221,13 @@ class Vocos(nn.Module):
         """Write config.yaml + model.safetensors (loadable by from_pretrained)."""
         from safetensors.torch import save_file
 
+        from jamflow.fileio import atomic_path, write_text_atomic
+
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "config.yaml").write_text(self.cfg.to_yaml())
+        write_text_atomic(path / "config.yaml", self.cfg.to_yaml())
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        tmp = path / ".model.safetensors.tmp"
-        save_file(state, str(tmp))
-        tmp.replace(path / "model.safetensors")
+        with atomic_path(path / "model.safetensors") as tmp:
+            save_file(state, str(tmp))
         return path
 
 
