@@ -67,11 +67,16 @@ def markdown_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
+def table_rows(report: dict) -> dict[str, dict]:
+    """The systems' summary rows, plus the mismatched-pairs control row when there is one."""
     rows = dict(report["systems"])
     if report.get("control"):
         rows[CONTROL] = report["control"]
-    parts = [f"# {title}", "", markdown_table(rows), ""]
+    return rows
+
+
+def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
+    parts = [f"# {title}", "", markdown_table(table_rows(report)), ""]
     b = report.get("speaker_bounds")
     if b:
         parts += [f"Speaker similarity yardsticks (resemblyzer, reference clips): same-speaker ceiling "
@@ -217,9 +222,6 @@ def run_cli(args) -> int:
     report["asr"] = asr_backend_name(args.asr_model)
     report["reference"] = {"manifest": str(Path(args.ref).resolve()), "split": args.split, "clips": len(ref_rows)}
     paths = write_report(report, out_dir, systems, ref_rows, args.plot_clips)
-    rows = dict(report["systems"])
-    if report.get("control"):
-        rows[CONTROL] = report["control"]
-    print(markdown_table(rows))
+    print(markdown_table(table_rows(report)))
     print(f"wrote {paths['md']} and {paths['json']} ({len(report['plots'])} plots in {out_dir / 'plots'})")
     return 0
