@@ -4,10 +4,11 @@ matplotlib runs headless (Agg); every function writes one PNG atomically and ret
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from jamflow.fileio import atomic_path
 
 
 def _plt():
@@ -21,11 +22,9 @@ def _plt():
 
 def _save(fig, path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     _plt().close(fig)
-    os.replace(tmp, path)
     return path
 
 
