@@ -1,14 +1,9 @@
-"""Two small steps of the default-model recipe that no jamflow command does (yet).
+"""Small steps of the default-model recipe that no jamflow command does (yet).
 
-    python recipes/default_model/helpers.py fp16 export_fp32 export          # fp16 copy of an export
     python recipes/default_model/helpers.py eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \
         --voices festival:slt_hts=4,festival:kal_diphone=3,festival:ked_diphone=3
     python recipes/default_model/helpers.py mean-motion corpus/eval_subset.jsonl baseline_mean_motion
     python recipes/default_model/helpers.py vocoded corpus/eval_subset.jsonl baseline_vocoded --vocoder griffinlim
-
-`fp16`: `jamflow export` writes fp32 weights (~112 MB for `small`); the package ships fp16 (~56 MB).
-`JAMModel.from_pretrained` loads them into fp32 parameters (load_state_dict casts), so inference is
-unchanged apart from the rounding.
 
 `eval-subset`: `jamflow eval --max_clips N` takes the first N test clips by id, which in this corpus
 are mostly the held-out voice. A short evaluation needs both seen voices (on held-out sentences) and the
@@ -27,33 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from jamflow.errors import UserError
-
-
-def to_fp16(src: str, dst: str) -> Path:
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    src, dst = Path(src), Path(dst)
-    for name in ("model.safetensors", "config.json"):
-        if not (src / name).is_file():
-            raise UserError(f"src: expected an exported checkpoint folder with {name}, got {src}")
-    dst.mkdir(parents=True, exist_ok=True)
-    state = load_file(str(src / "model.safetensors"))
-    # only floating tensors shrink; integer buffers (if any) keep their dtype
-    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
-    tmp = dst / ".model.safetensors.tmp"
-    save_file(half, str(tmp), metadata={"format": "pt"})
-    os.chmod(tmp, 0o644)  # safetensors writes 0600; the shipped file must be readable by everyone
-    os.replace(tmp, dst / "model.safetensors")
-    for extra in src.iterdir():  # config.json, the tokenizer vocab
-        if extra.is_file() and extra.name != "model.safetensors":
-            shutil.copyfile(extra, dst / extra.name)
-    return dst / "model.safetensors"
 
 
 def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
@@ -129,9 +101,6 @@ def _voices(text: str) -> dict[str, int]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("fp16", help="fp16 copy of an exported checkpoint")
-    p.add_argument("src")
-    p.add_argument("dst")
     p = sub.add_parser("eval-subset", help="a few test clips per voice")
     p.add_argument("manifest")
     p.add_argument("out")
@@ -145,10 +114,7 @@ def main(argv=None) -> int:
     p.add_argument("--vocoder", default=None, help="Vocos folder or griffinlim (default: as inference)")
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "fp16":
-            path = to_fp16(args.src, args.dst)
-            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-        elif args.cmd == "vocoded":
+        if args.cmd == "vocoded":
             print(f"wrote {vocoded(args.manifest, args.out, args.vocoder)}")
         elif args.cmd == "mean-motion":
             print(f"wrote {mean_motion(args.manifest, args.out)}")

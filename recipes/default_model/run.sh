@@ -36,9 +36,8 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   $NICE jamflow train --config "$RECIPE/small_cpu.yaml" --resume "$@"
 fi
 
-# 4. export the EMA weights, then an fp16 copy (the one that ships, <= 60 MB)
-jamflow export --checkpoint train_run --out export_fp32
-python3 "$RECIPE/helpers.py" fp16 export_fp32 export
+# 4. export the EMA weights in fp16 (the copy that ships, <= 60 MB; loaded as fp32)
+jamflow export --checkpoint train_run --out export --dtype fp16
 
 # 5. short evaluation on held-out sentences: seen festival voices + the held-out voice (zero-shot)
 python3 "$RECIPE/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \

@@ -149,6 +149,42 @@ def test_export_and_init_from(cache, tmp_path, helpers):
     assert all(torch.equal(s2[k], state[k]) for k in state)
 
 
+def test_export_fp16_is_half_the_size_and_loads_as_fp32(cache, tmp_path, helpers):
+    from jamflow.model.jam import JAMModel
+
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
+                               optim={"lr": 3e-3, "total_updates": 4, "warmup_updates": 1})
+    _train(cfg)
+    for dtype in ("fp32", "fp16"):
+        r = helpers.run_jamflow(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / dtype),
+                                 "--dtype", dtype])
+        assert r.returncode == 0, r.stderr
+    full, half = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("fp32", "fp16"))
+    params = {k for k, _ in JAMModel.from_pretrained(tmp_path / "fp32").named_parameters()}
+    assert all(half[k].dtype == torch.float16 for k in params)
+    assert all(half[k].dtype == torch.float32 and torch.equal(half[k], full[k]) for k in half if k not in params)
+    assert all(torch.equal(half[k].float(), full[k].half().float()) for k in params)  # plain rounding
+    ratio = (tmp_path / "fp16" / "model.safetensors").stat().st_size / (tmp_path / "fp32" / "model.safetensors").stat().st_size
+    assert 0.45 < ratio < 0.55, ratio
+
+    m32, m16 = JAMModel.from_pretrained(tmp_path / "fp32"), JAMModel.from_pretrained(tmp_path / "fp16")
+    assert all(p.dtype == torch.float32 for p in m16.state_dict().values())
+    assert m16.motion_stats == m32.motion_stats
+    g = torch.Generator().manual_seed(0)
+    c = m32.cfg
+    x = dict(audio_x=torch.randn(2, 48, 100, generator=g), audio_cond=torch.randn(2, 48, 100, generator=g),
+             text=torch.randint(0, 200, (2, 12), generator=g), time=torch.rand(2, generator=g),
+             motion_x=torch.randn(2, 13, c.motion_gen_dim, generator=g),
+             motion_cond=torch.randn(2, 13, c.motion_gen_dim, generator=g),
+             motion_context=torch.randn(2, 13, c.motion_context_dim, generator=g))
+    with torch.no_grad():
+        for a, b in zip(m32(**x), m16(**x)):  # v_audio [2, 48, 100], v_motion [2, 13, dg]
+            scale = float(a.abs().max())
+            assert scale > 1e-3  # the trained output layers are no longer zero
+            assert float((a - b).abs().max()) < 1e-2 * scale
+            assert not torch.equal(a, b)  # the rounding is really there
+
+
 def test_init_audio_from_f5_checkpoint(cache, tmp_path, helpers):
     from safetensors.torch import save_file
 

@@ -155,6 +155,7 @@ class JAMModel(nn.Module):
         if "config" not in meta:
             raise UserError(f"checkpoint: expected a jamflow config.json in {directory}, got keys {sorted(meta)}")
         model = cls(JAMConfig.from_dict(meta["config"]))
+        # load_state_dict copies into the fp32 parameters, so fp16/bf16 exports load as fp32 too
         load_state_strict(model, load_file(str(directory / WEIGHTS_NAME)), str(directory / WEIGHTS_NAME))
         model.motion_stats = meta.get("motion_stats")
         return model.to(device).eval()
