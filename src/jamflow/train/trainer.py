@@ -10,12 +10,16 @@ generator seeded with (seed, u, g), where g counts micro-batches over all proces
 epoch order. So a run is a function of (config, update): a resumed run repeats exactly what the
 uninterrupted run did, and 2 processes x 1 micro-batch computes the same update as 1 process x 2
 accumulated micro-batches (up to float summation order).
+
+Stopping. SIGTERM or a first Ctrl-C during fit() lets the update finish, saves a checkpoint and makes
+`jamflow train` exit 143 / 130 (train/stop.py); all processes stop after the same update.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -26,6 +30,7 @@ from jamflow.errors import UserError
 from jamflow.fileio import write_text_atomic
 from jamflow.train.config import TrainConfig, dump_yaml, load_config
 from jamflow.train.optim import set_lr
+from jamflow.train.stop import StopSignals, exit_code, worker_init
 
 
 # Stage "motion" trains on audio -> motion masks only (the audio is always known) unless the config
@@ -139,7 +144,7 @@ class Trainer:
         self.sampler = FrameBudgetBatchSampler(self.dataset.lengths, cfg.data.max_frames, cfg.data.max_samples,
                                                cfg.seed, True, self.world, self.rank, cfg.optim.grad_accum)
         self.loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=collate,
-                                                  num_workers=cfg.data.num_workers)
+                                                  num_workers=cfg.data.num_workers, worker_init_fn=worker_init)
         self.with_motion = model_cfg.motion is not None
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every process
@@ -164,6 +169,7 @@ class Trainer:
         self.loss_view = _LossView(self.model, model)
         self.model_cfg = model_cfg
         self.update, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.stopped_by: int | None = None  # the signal that ended fit() early, if one did
         self.log = RunLog(self.run_dir, cfg, enabled=self.main)
         self.progress = progress and self.main
         if self.resume_from is not None:
@@ -307,33 +313,50 @@ class Trainer:
         peak = peak_flops(self.device)
         window = {"frames": 0, "samples": 0, "flops": 0.0, "t0": time.perf_counter()}
         last = {}
-        while self.update < total:
-            self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
-            it = iter(self.loader)
-            while self.update < total and self.batch_in_epoch + accum <= self.sampler.batches_per_rank:
-                micro = [next(it) for _ in range(accum)]
-                last = self.train_update(micro)
-                self.batch_in_epoch += accum
-                self.update += 1
-                for b in micro:
-                    window["frames"] += int(b["mel_lens"].sum())
-                    window["samples"] += len(b["mel_lens"])
-                    if peak is not None:
-                        window["flops"] += train_flops(self.model_cfg, b["mel_lens"], b.get("motion_lens"))
-                bar.update(1)
-                bar.set_postfix(loss=f"{last['loss']:.4f}")
-                if self.update % cfg.log.every == 0 or self.update == total:
-                    self._log(last, window, peak)
-                if cfg.log.sample_every and self.update % cfg.log.sample_every == 0:
-                    self._samples()
-                if self.update % cfg.checkpoint.every == 0 or self.update == total:
-                    self.save()
-            if self.batch_in_epoch + accum > self.sampler.batches_per_rank:
-                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-            del it
+        with StopSignals() as stop:
+            while self.update < total and self.stopped_by is None:
+                self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+                it = iter(self.loader)
+                while self.update < total and self.batch_in_epoch + accum <= self.sampler.batches_per_rank:
+                    micro = [next(it) for _ in range(accum)]
+                    last = self.train_update(micro)
+                    self.batch_in_epoch += accum
+                    self.update += 1
+                    for b in micro:
+                        window["frames"] += int(b["mel_lens"].sum())
+                        window["samples"] += len(b["mel_lens"])
+                        if peak is not None:
+                            window["flops"] += train_flops(self.model_cfg, b["mel_lens"], b.get("motion_lens"))
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{last['loss']:.4f}")
+                    if self.update < total:  # a caught signal ends the run here as the last update does
+                        self.stopped_by = self._agreed_stop(stop)
+                    end = self.update == total or self.stopped_by is not None
+                    if self.update % cfg.log.every == 0 or end:
+                        self._log(last, window, peak)
+                    if cfg.log.sample_every and self.update % cfg.log.sample_every == 0 and self.stopped_by is None:
+                        self._samples()
+                    if self.update % cfg.checkpoint.every == 0 or end:
+                        self.save()
+                    if self.stopped_by is not None:
+                        break
+                if self.batch_in_epoch + accum > self.sampler.batches_per_rank:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                del it
         bar.close()
         self.log.close()
+        if self.stopped_by is not None and self.main:
+            print(f"stopped by {signal.Signals(self.stopped_by).name} after update {self.update}: checkpoint saved, "
+                  f"continue with --resume (exit code {exit_code(self.stopped_by)})", flush=True)
         return last
+
+    def _agreed_stop(self, stop: StopSignals) -> int | None:
+        """The signal any process has caught (max over processes), so that all stop after the same update."""
+        if self.world == 1:
+            return stop.signum
+        flag = torch.tensor([stop.signum or 0], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return int(flag) or None
 
     def _log(self, last: dict, window: dict, peak: float | None) -> None:
         seconds = max(time.perf_counter() - window["t0"], 1e-9)
@@ -387,6 +410,8 @@ def run_cli(args) -> int:
     cfg = load_config(args.config, overrides)
     trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
     last = trainer.fit()
+    if trainer.stopped_by is not None:
+        return exit_code(trainer.stopped_by)
     if trainer.main:
         print(f"done: update {trainer.update}, loss {last.get('loss', math.nan):.4f}; checkpoints in "
               f"{os.path.join(cfg.run_dir, 'checkpoints')}", flush=True)
