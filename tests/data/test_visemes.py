@@ -129,3 +129,26 @@ def test_head_motion_ranges_and_determinism(clips):
         assert np.abs(m[:, 63:66]).max() < 15
         assert 1.0 < m[:, 69].min() and m[:, 69].max() < 1.6
         assert m[:, 63:66].std(0).min() > 0.1  # the head does move
+
+
+def test_lips_context_does_not_reveal_the_lips(clips):
+    # The model receives the `lips` spec's context time-aligned in training but only a neutral or looped
+    # context at inference: a context channel that the lips predict would let training copy the answer.
+    from jamflow.motion.spec import get_spec
+
+    spec = get_spec("lips")
+    x = np.concatenate([m for _, m in clips]).astype(np.float64)
+    x -= x.mean(0)
+    lips = x[:, list(spec.generate)]
+    lips = lips[:, lips.std(0) > 1e-9]
+    assert lips.shape[1] >= 6  # the lips do move
+    r2 = {}
+    for ch in spec.context:
+        y = x[:, ch]
+        if y.std() > 1e-9:
+            coef = np.linalg.lstsq(lips, y, rcond=None)[0]
+            r2[ch] = 1 - np.mean((y - lips @ coef) ** 2) / y.var()
+    assert r2 and max(r2.values()) < 0.3, r2
+    # the channels it leaves out do move with the mouth (which is why they are left out)
+    jaw = [ch for ch in spec.passthrough if x[:, ch].std() > 1e-9]
+    assert jaw

@@ -71,6 +71,6 @@ def test_item_without_motion_gives_no_nan(make_model):
     b, n, m = 2, 40, 11
     va, vm = model(torch.randn(b, n, 100, generator=g), torch.randn(b, n, 100, generator=g),
                    torch.randint(0, 50, (b, 10), generator=g), torch.rand(b, generator=g),
-                   torch.randn(b, m, 18, generator=g), torch.randn(b, m, 18, generator=g), torch.randn(b, m, 52, generator=g),
+                   torch.randn(b, m, 18, generator=g), torch.randn(b, m, 18, generator=g), torch.randn(b, m, 22, generator=g),
                    audio_mask=lens_to_mask(torch.tensor([40, 30]), n), motion_mask=lens_to_mask(torch.tensor([11, 0]), m))
     assert torch.isfinite(va).all() and torch.isfinite(vm).all()

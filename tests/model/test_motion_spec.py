@@ -9,11 +9,13 @@ from jamflow.motion.spec import LIP_KEYPOINTS, get_spec
 
 def test_lips_spec_picks_lip_exp_channels():
     spec = get_spec("lips")
-    assert spec.gen_dim == 18 and spec.context_dim == 52
+    assert spec.gen_dim == 18 and spec.context_dim == 22  # eyes (15) + pitch/yaw/roll, t, scale (7)
+    assert len(spec.passthrough) == 70 - 18 - 22
+    assert set(range(63, 70)) <= set(spec.context)
     assert spec.generate[:3] == (3 * LIP_KEYPOINTS[0], 3 * LIP_KEYPOINTS[0] + 1, 3 * LIP_KEYPOINTS[0] + 2)
 
 
-@pytest.mark.parametrize("name", ["lips", "full"])
+@pytest.mark.parametrize("name", ["full", {"name": "all-context", "generate": [18, 19, 20]}])
 def test_split_merge_round_trip(name):
     spec = get_spec(name)
     x = np.random.default_rng(0).standard_normal((5, 70)).astype(np.float32)
@@ -21,6 +23,25 @@ def test_split_merge_round_trip(name):
     assert np.array_equal(spec.merge(gen, ctx), x)
     xt = torch.from_numpy(x)
     assert torch.equal(spec.merge(*spec.split(xt)), xt)
+
+
+def test_spec_dict_round_trip_keeps_explicit_context():
+    spec = get_spec("lips")
+    again = get_spec(spec.to_dict())
+    assert again == spec and again.context == spec.context
+    legacy = get_spec({"name": "old", "generate": list(spec.generate)})  # no "context": all the rest
+    assert legacy.context_dim == 52 and legacy.passthrough == ()
+    with pytest.raises(UserError, match="disjoint"):
+        get_spec({"name": "bad", "generate": [0, 1], "context": [1, 2]})
+
+
+def test_lips_split_merge_zeroes_passthrough():
+    spec = get_spec("lips")
+    x = np.random.default_rng(1).standard_normal((4, 70)).astype(np.float32)
+    back = spec.merge(*spec.split(x))
+    seen = list(spec.generate) + list(spec.context)
+    assert np.array_equal(back[:, seen], x[:, seen])
+    assert not back[:, list(spec.passthrough)].any()
 
 
 def test_wrong_channel_count_is_a_user_error():

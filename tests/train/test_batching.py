@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from jamflow.data.batching import CachedDataset, FrameBudgetBatchSampler, collate, pack_batches
-from jamflow.motion.spec import mel_frames_for, motion_frames_for
+from jamflow.motion.spec import get_spec, mel_frames_for, motion_frames_for
 from jamflow.errors import UserError
 
 
@@ -93,7 +93,7 @@ def test_collate_pads_both_streams(cache):
     n = max(it["mel"].shape[0] for it in items)
     m = max(it["motion"].shape[0] for it in items)
     assert batch["mel"].shape == (b, n, 100) and batch["motion"].shape == (b, m, 18)
-    assert batch["motion_context"].shape == (b, m, 52)
+    assert batch["motion_context"].shape == (b, m, get_spec("lips").context_dim)
     for i, it in enumerate(items):
         ln, lm, lt = it["mel"].shape[0], it["motion"].shape[0], it["text"].shape[0]
         assert batch["mel_lens"][i] == ln and batch["motion_lens"][i] == lm

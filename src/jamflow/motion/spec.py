@@ -9,7 +9,16 @@ A motion frame is a 70-dim float vector at 25 fps, LivePortrait-compatible:
 
 A `MotionSpec` picks channel indices into that vector. The paper generates the mouth only
 (`lips`: the exp of LivePortrait's lip keypoints); `full` generates all 70 channels (head motion and
-blinks too, as JoyVASA/KDTalker do). Channels not generated are per-frame context.
+blinks too, as JoyVASA/KDTalker do).
+
+Channels not generated are either per-frame *context* (the model receives them) or *passthrough*
+(the model never sees them; outputs take them from the neutral pose). `lips` gives the model only
+channels that do not move with speech: head pose, translation, scale and the eye keypoints. The other
+non-lip exp channels (chin, jaw, cheeks) move with the mouth -- in the procedural corpus they are a
+linear function of the lips (R^2 = 1.0), and in real video the chin follows the jaw -- so feeding them
+time-aligned from the training clip lets the model copy the answer instead of listening to the audio;
+at inference no such channels exist (the context is neutral or a looped reference), and generated
+lips fell back to the mean. A spec without an explicit context uses every non-generated channel.
 """
 from __future__ import annotations
 
@@ -53,11 +62,25 @@ def exp_channels(keypoints: tuple[int, ...]) -> list[int]:
 class MotionSpec:
     name: str
     generate: tuple[int, ...]  # indices into the 70-dim frame, in order
+    context_channels: tuple[int, ...] | None = None  # None: every channel not generated
+
+    def __post_init__(self):
+        if self.context_channels is not None and set(self.context_channels) & set(self.generate):
+            raise UserError(f"motion spec {self.name!r}: expected context channels disjoint from the generated "
+                            f"ones, got both in {sorted(set(self.context_channels) & set(self.generate))}")
 
     @property
     def context(self) -> tuple[int, ...]:
+        if self.context_channels is not None:
+            return self.context_channels
         chosen = set(self.generate)
         return tuple(i for i in range(MOTION_DIM) if i not in chosen)
+
+    @property
+    def passthrough(self) -> tuple[int, ...]:
+        """Channels the model neither generates nor receives."""
+        seen = set(self.generate) | set(self.context)
+        return tuple(i for i in range(MOTION_DIM) if i not in seen)
 
     @property
     def gen_dim(self) -> int:
@@ -74,7 +97,8 @@ class MotionSpec:
         return motion[..., list(self.generate)], motion[..., list(self.context)]
 
     def merge(self, generated, context):
-        """Inverse of split: (generated, context) -> motion [..., 70]."""
+        """Inverse of split: (generated, context) -> motion [..., 70]; passthrough channels are 0
+        (the neutral pose once denormalised)."""
         if isinstance(generated, np.ndarray):
             out = np.zeros(generated.shape[:-1] + (MOTION_DIM,), dtype=generated.dtype)
         else:
@@ -85,15 +109,23 @@ class MotionSpec:
         return out
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "generate": list(self.generate)}
+        d = {"name": self.name, "generate": list(self.generate)}
+        if self.context_channels is not None:
+            d["context"] = list(self.context_channels)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "MotionSpec":
-        return cls(name=d["name"], generate=tuple(int(i) for i in d["generate"]))
+        ctx = d.get("context")
+        return cls(name=d["name"], generate=tuple(int(i) for i in d["generate"]),
+                   context_channels=None if ctx is None else tuple(int(i) for i in ctx))
 
+
+_SPEECH_FREE = tuple(exp_channels(EYE_KEYPOINTS)) + tuple(range(POSE.start, SCALE.stop))  # eyes, pose, t, scale
 
 SPECS = {
-    "lips": MotionSpec("lips", tuple(exp_channels(LIP_KEYPOINTS))),  # the paper: mouth keypoints' exp (18)
+    # the paper: mouth keypoints' exp (18); context = eyes + head pose (20), chin/jaw/cheeks pass through
+    "lips": MotionSpec("lips", tuple(exp_channels(LIP_KEYPOINTS)), _SPEECH_FREE),
     "full": MotionSpec("full", tuple(range(MOTION_DIM))),  # exp + pose + t + scale (70)
 }
 
