@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from jamflow.errors import UserError
-from jamflow.motion.io import (angles_from_rotation, convert_motion, load_motion, motion_to_template,
-                               rotation_from_angles, save_motion)
+from jamflow.motion.io import angles_from_rotation, convert_motion, load_motion, motion_to_template, save_motion
 from jamflow.motion.keypoints import compose_keypoints, rotation_matrix
 from jamflow.motion.visemes import CANONICAL_KEYPOINTS
 
@@ -20,12 +19,25 @@ def _motion(frames=17, seed=0):
     return m
 
 
-def test_rotation_matches_keypoint_composition_and_inverts():
+def _elementary_rotation(axis: int, degrees: float) -> np.ndarray:
+    """Column-vector rotation about one axis, float64 (an independent reference)."""
+    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
+    i, j = [k for k in range(3) if k != axis]
+    m = np.eye(3)
+    m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
+    return m if axis != 1 else m.T  # about y the sine signs flip (right-handed)
+
+
+def test_template_R_is_keypoints_rotation_and_inverts():
     m = _motion()
-    R = rotation_from_angles(m[:, 63], m[:, 64], m[:, 65])
+    R = np.concatenate([f["R"] for f in motion_to_template(m)["motion"]])
     ref = rotation_matrix(*torch.from_numpy(m[:, 63:66]).unbind(-1)).numpy()
-    assert np.abs(R - ref).max() < 1e-5
-    assert np.abs(np.stack(angles_from_rotation(R), 1) - m[:, 63:66]).max() < 1e-6
+    assert R.dtype == np.float32 and np.array_equal(R, ref)  # one implementation: motion.keypoints
+    p, y, r = m[:, 63:66].astype(np.float64).T
+    closed = np.stack([(_elementary_rotation(2, r[i]) @ _elementary_rotation(1, y[i]) @ _elementary_rotation(0, p[i])).T
+                       for i in range(len(m))])
+    assert np.abs(R - closed).max() < 1e-6  # (Rz(roll) Ry(yaw) Rx(pitch))^T
+    assert np.abs(np.stack(angles_from_rotation(R), 1) - m[:, 63:66]).max() < 1e-4
 
 
 def test_pkl_roundtrip_is_lossless_and_has_liveportrait_layout(tmp_path):

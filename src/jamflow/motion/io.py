@@ -20,9 +20,11 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path
+from jamflow.motion.keypoints import rotation_matrix
 from jamflow.motion.spec import EXP, MOTION_DIM, NUM_KEYPOINTS, POSE, SCALE, TRANSLATION
 
 # ---------------------------------------------------------------- restricted unpickling
@@ -58,18 +60,7 @@ def safe_load_pickle(path) -> object:
         raise UserError(f"motion pkl: expected a readable pickle, got {str(path)!r} ({type(e).__name__}: {e})") from e
 
 
-# ---------------------------------------------------------------- rotations
-
-def rotation_from_angles(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.ndarray:
-    """Degrees [T] each -> R [T, 3, 3] = (Rz Ry Rx)^T, LivePortrait's row-vector form."""
-    p, y, r = (np.deg2rad(np.asarray(a, np.float64)) for a in (pitch, yaw, roll))
-    cp, sp, cy, sy, cr, sr = np.cos(p), np.sin(p), np.cos(y), np.sin(y), np.cos(r), np.sin(r)
-    m = np.empty(p.shape + (3, 3))  # m = Rz Ry Rx
-    m[..., 0, 0], m[..., 0, 1], m[..., 0, 2] = cr * cy, cr * sy * sp - sr * cp, cr * sy * cp + sr * sp
-    m[..., 1, 0], m[..., 1, 1], m[..., 1, 2] = sr * cy, sr * sy * sp + cr * cp, sr * sy * cp - cr * sp
-    m[..., 2, 0], m[..., 2, 1], m[..., 2, 2] = -sy, cy * sp, cy * cp
-    return np.swapaxes(m, -1, -2)
-
+# ---------------------------------------------------------------- rotations (angles -> R: motion.keypoints)
 
 def angles_from_rotation(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R [T, 3, 3] (transposed form) -> pitch, yaw, roll in degrees [T] each (|yaw| < 90)."""
@@ -119,7 +110,7 @@ def motion_to_template(motion, fps: float = 25, kp_canonical=None) -> dict:
     kp = _canonical(kp_canonical)
     frames = motion.shape[0]
     exp = motion[:, EXP].reshape(frames, NUM_KEYPOINTS, 3)
-    R = rotation_from_angles(motion[:, 63], motion[:, 64], motion[:, 65]).astype(np.float32)
+    R = rotation_matrix(*torch.from_numpy(motion[:, POSE]).unbind(-1)).numpy()  # [T, 3, 3] float32
     t = motion[:, TRANSLATION].copy()
     scale = motion[:, SCALE]
     t_xy = t.copy()
