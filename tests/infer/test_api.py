@@ -7,6 +7,7 @@ from jamflow.errors import UserError
 from jamflow.infer import runner, tasks
 from jamflow.infer.outputs import write_outputs
 from jamflow.infer.longform import chunk_char_budget
+from jamflow.motion.io import save_motion
 from jamflow.render.video import probe
 
 FAST = dict(nfe_step=2, seed=7)  # 2 sampling steps: shapes and plumbing, not quality
@@ -167,6 +168,7 @@ def test_motion_postprocessing_scales_around_the_mean(jam):
     (lambda j, p: j.tts("Hi.", "/nonexistent.wav", "x", **FAST), "ref_audio"),
     (lambda j, p: j.dub("Hi.", np.zeros((20, 69)), **FAST), "70 channels|70\\]"),
     (lambda j, p: j.dub("Hi.", np.full((20, 70), np.nan), **FAST), "NaN"),
+    (lambda j, p: j.dub("Hi.", np.zeros((20, 70), np.int64), **FAST), "floating"),
     (lambda j, p: j.dub("A very long text " * 20, np.zeros((10, 70)), **FAST), "duration"),
     (lambda j, p: j.tts("Hi there.", fix_duration=500.0, **FAST), "fix_duration"),
     (lambda j, p: j.talk("Hi.", source="/nope.png", **FAST), "source"),
@@ -175,6 +177,12 @@ def test_motion_postprocessing_scales_around_the_mean(jam):
 def test_bad_input_is_one_clear_error(jam, ref_wav, call, match):
     with pytest.raises(UserError, match=match):
         call(jam, ref_wav[1])
+
+
+def test_motion_file_at_another_frame_rate_is_refused(jam, tmp_path):
+    save_motion(tmp_path / "m.pkl", np.zeros((20, 70), np.float32), fps=30)
+    with pytest.raises(UserError, match="motion: expected motion at 25 fps, got 30"):
+        jam.dub("Hi.", tmp_path / "m.pkl", **FAST)
 
 
 def test_stream_yields_the_same_audio_as_the_whole_call(jam):

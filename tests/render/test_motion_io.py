@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from jamflow.errors import UserError
-from jamflow.motion.io import angles_from_rotation, convert_motion, load_motion, motion_to_template, save_motion
+from jamflow.motion.io import angles_from_rotation, check_motion, convert_motion, load_motion, motion_to_template, save_motion
 from jamflow.motion.keypoints import compose_keypoints, rotation_matrix
 from jamflow.motion.visemes import CANONICAL_KEYPOINTS
 
@@ -133,6 +133,14 @@ def test_malformed_npy_gives_clear_errors(tmp_path, array, message):
     np.save(tmp_path / "bad.npy", array)
     with pytest.raises(UserError, match=message):
         load_motion(tmp_path / "bad.npy")
+
+
+def test_check_motion_returns_a_new_float32_array():
+    m = _motion(3)
+    checked = check_motion(m)
+    assert checked is not m and checked.dtype == np.float32 and np.array_equal(checked, m)
+    checked[0, 0] = 99.0
+    assert m[0, 0] != 99.0
 
 
 def test_object_npy_and_wrong_suffix_are_refused(tmp_path):

@@ -21,8 +21,9 @@ import torch
 from jamflow.errors import UserError
 from jamflow.infer import runner
 from jamflow.infer.outputs import write_outputs
-from jamflow.infer.motion_codec import MotionCodec, check_motion, load_motion_file
+from jamflow.infer.motion_codec import MotionCodec, load_motion_file
 from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
+from jamflow.motion.io import check_motion
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
@@ -87,9 +88,9 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
         folder = DEFAULT_MODEL_DIR
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise UserError(
-                "ckpt: expected a checkpoint folder, got none - no model is shipped with this version of "
-                "jamflow yet. Pass --ckpt DIR (a folder with config.json + model.safetensors, e.g. from "
-                "`jamflow export` or `jamflow import-f5`), or JAMFlow.from_pretrained('DIR').")
+                f"ckpt: expected the shipped model in {folder} (config.json + model.safetensors), got none - "
+                "reinstall jamflow, or pass --ckpt DIR (a folder from `jamflow export` or `jamflow import-f5`), "
+                "or JAMFlow.from_pretrained('DIR').")
         return folder
     folder = Path(path)
     if folder.is_file() and folder.suffix == ".safetensors":

@@ -15,6 +15,7 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.infer.longform import gaussian_smooth
+from jamflow.motion.io import load_motion
 from jamflow.motion.spec import EXP, MOTION_DIM, POSE, TRANSLATION, MotionSpec
 
 
@@ -80,20 +81,6 @@ def pingpong_indices(length: int, start: int, frames: int) -> np.ndarray:
     return np.where(t < length, t, period - t).astype(np.int64)
 
 
-def check_motion(motion, name: str = "motion", fps: float | None = None) -> np.ndarray:
-    """Validate a user motion: [T, 70] finite floats at 25 fps."""
-    motion = np.asarray(motion)
-    if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
-        raise UserError(f"{name}: expected an array [frames, {MOTION_DIM}], got shape {list(motion.shape)}")
-    if len(motion) < 1:
-        raise UserError(f"{name}: expected at least one frame, got 0")
-    if not np.issubdtype(motion.dtype, np.number) or not np.isfinite(motion).all():
-        raise UserError(f"{name}: expected finite numbers, got NaN/inf")
-    if fps is not None and abs(fps - 25) > 1e-3:
-        raise UserError(f"{name}: expected motion at 25 fps, got {fps} fps (resample it first)")
-    return motion.astype(np.float32)
-
-
 def load_motion_file(path, name: str = "motion") -> np.ndarray:
     """A .npy [T, 70] at 25 fps or a LivePortrait template .pkl -> checked motion [T, 70]."""
     path = Path(path)
@@ -101,7 +88,7 @@ def load_motion_file(path, name: str = "motion") -> np.ndarray:
         raise UserError(f"{name}: expected an existing .npy or .pkl motion file, got {str(path)!r}")
     if path.suffix.lower() not in (".npy", ".pkl"):
         raise UserError(f"{name}: expected a .npy or .pkl motion file, got {path.suffix or 'no extension'!r}")
-    from jamflow.motion import io as motion_io
-
-    motion, fps = motion_io.load_motion(path)
-    return check_motion(motion, name, fps)
+    motion, fps = load_motion(path)  # checked [T, 70] float32
+    if abs(fps - 25) > 1e-3:
+        raise UserError(f"{name}: expected motion at 25 fps, got {fps} fps (resample it first)")
+    return motion

@@ -74,7 +74,7 @@ def angles_from_rotation(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 # ---------------------------------------------------------------- validation
 
 def check_motion(motion, name: str = "motion") -> np.ndarray:
-    """Validate a motion array -> float32 [T, 70]; raises UserError naming the problem."""
+    """Validate a motion array -> a new float32 [T, 70] (never the caller's array); raises UserError."""
     arr = np.asarray(motion)
     if arr.ndim != 2 or arr.shape[1] != MOTION_DIM:
         raise UserError(f"{name}: expected an array [frames, {MOTION_DIM}], got shape {list(arr.shape)}")
@@ -84,7 +84,7 @@ def check_motion(motion, name: str = "motion") -> np.ndarray:
         raise UserError(f"{name}: expected floating-point values, got dtype {arr.dtype}")
     if not np.isfinite(arr).all():
         raise UserError(f"{name}: expected finite values, got NaN or inf")
-    return arr.astype(np.float32, copy=False)
+    return arr.astype(np.float32)
 
 
 # ---------------------------------------------------------------- template <-> motion
