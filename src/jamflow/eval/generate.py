@@ -21,7 +21,6 @@ import numpy as np
 from tqdm import tqdm
 
 from jamflow.errors import UserError
-from jamflow.infer.outputs import save_npy
 
 TASKS = ("tts", "talk", "animate", "dub")
 SAMPLE_SEP = "@"
@@ -54,6 +53,7 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
     from jamflow.audio.io import load_audio, save_wav
     from jamflow.data.manifest import write_manifest
     from jamflow.infer.api import JAMFlow
+    from jamflow.motion.io import save_motion
 
     if isinstance(checkpoint, JAMFlow):
         jam = checkpoint
@@ -88,7 +88,7 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
                    "task": task, "ref_audio": os.path.relpath(prompt["audio"], out_dir) if prompt else None}
             out["audio"] = str(save_wav(out_dir / "wavs" / f"{gid}.wav", res.wav))
             if res.motion is not None:
-                out["motion"] = str(save_npy(out_dir / "motion" / f"{gid}.npy", res.motion))
+                out["motion"] = str(save_motion(out_dir / "motion" / f"{gid}.npy", res.motion))
             written.append(out)
             bar.update(1)
     bar.close()

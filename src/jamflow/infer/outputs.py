@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from jamflow.fileio import atomic_path
 from jamflow.infer.settings import MOTION_FPS
+from jamflow.motion.io import save_motion
 
 
 def write_outputs(result, output: Path, *, write_video: bool, renderer=None, mux_into: Path | None = None,
@@ -34,7 +32,7 @@ def _write_all(result, stem: Path, paths: dict, write_video, renderer, mux_into,
     if result.wav is not None:
         paths["wav"] = save_wav(stem.with_name(stem.name + ".wav"), result.wav)
     if result.motion is not None:
-        paths["motion"] = save_npy(stem.with_name(stem.name + ".npy"), result.motion)
+        paths["motion"] = save_motion(stem.with_name(stem.name + ".npy"), result.motion)
     if mux_into is not None:  # dub: the user's video with the new speech (video re-encoded, H.264)
         from jamflow.render.video import read_video, write_mp4
 
@@ -46,9 +44,3 @@ def _write_all(result, stem: Path, paths: dict, write_video, renderer, mux_into,
 
         paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), renderer.frames(result.motion), fps=MOTION_FPS,
                                    audio=result.wav, progress=progress)
-
-
-def save_npy(path: Path, array: np.ndarray) -> Path:
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, np.asarray(array, np.float32))
-    return path
