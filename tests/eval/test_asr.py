@@ -33,6 +33,12 @@ def test_numbers_are_spelled_out():
     assert asr.word_error_rate("I have 3 cats.", "i have three cats") == 0.0
 
 
+def test_digits_left_by_the_front_end_are_read_as_cardinals(monkeypatch):
+    monkeypatch.setattr(asr, "_front_end_normalize", lambda text: text)  # the fallback path alone
+    assert asr.normalize_words("0, 21 and 1234; 100000") == (
+        "zero twenty one and one thousand two hundred thirty four one hundred thousand".split())
+
+
 def test_transcribe_rejects_bad_input():
     with pytest.raises(UserError, match="wav"):
         asr.transcribe(np.zeros((2, 100)), 16000)

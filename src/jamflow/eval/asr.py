@@ -18,27 +18,10 @@ from math import gcd
 
 import numpy as np
 
+from jamflow.audio.numbers import cardinal
 from jamflow.errors import UserError
 
 ASR_SAMPLE_RATE = 16000
-
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
-        "sixteen seventeen eighteen nineteen".split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def _number_words(n: int) -> str:
-    """Non-negative integer -> English words (what a recogniser writes for spoken digits)."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")):
-        if n >= size:
-            rest = n % size
-            return _number_words(n // size) + " " + name + ("" if rest == 0 else " " + _number_words(rest))
-    raise AssertionError(n)
-
 
 def _front_end_normalize(text: str) -> str:
     # The front end's normaliser (abbreviations, symbols) when it exists; ours below runs on top of it.
@@ -55,7 +38,8 @@ def _front_end_normalize(text: str) -> str:
 def normalize_words(text: str) -> list[str]:
     """Text -> lowercase words: digits spelled out, punctuation dropped, apostrophes kept inside words."""
     text = _front_end_normalize(text).lower()
-    text = re.sub(r"\d+", lambda m: " " + _number_words(int(m.group())) + " ", text)
+    # digits the front end left (or all of them, without it); cardinal's hyphens become spaces below
+    text = re.sub(r"\d+", lambda m: " " + cardinal(int(m.group())) + " ", text)
     text = re.sub(r"[^a-z']+", " ", text)
     return [w.strip("'") for w in text.split() if w.strip("'")]
 
