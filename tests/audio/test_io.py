@@ -54,6 +54,22 @@ def test_ffmpeg_fallback_decodes_mp3(tmp_path):
     assert abs(_peak_freq(wav, 24000) - 660) < 5
 
 
+def test_ffmpeg_decodes_what_soundfile_cannot_and_fails_in_one_line(tmp_path):
+    import imageio_ffmpeg
+
+    from jamflow.ffmpeg import run_ffmpeg
+
+    src = tmp_path / "x.wav"
+    sf.write(src, _tone(330, 48000, seconds=1.0), 48000)
+    m4a = tmp_path / "x.m4a"  # AAC in MP4: libsndfile has no reader for it
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(src), "-c:a", "aac", str(m4a)], check=True)
+    wav = load_audio(m4a)
+    assert abs(len(wav) / 24000 - 1.0) < 0.1 and abs(_peak_freq(wav, 24000) - 330) < 5
+    with pytest.raises(UserError, match=r"^x: expected y \(ffmpeg said: .+\)$") as err:
+        run_ffmpeg(["-i", str(tmp_path / "missing.m4a"), "-f", "null", "-"], "x: expected y")
+    assert "\n" not in str(err.value)
+
+
 def test_resampler_is_band_limited():
     wav = _tone(1000, 48000, seconds=1.0) + _tone(13000, 48000, seconds=1.0)  # 13 kHz > new Nyquist
     out = resample(wav, 48000, 24000)

@@ -7,8 +7,6 @@ ffmpeg for everything else (m4a, webm, mp4 audio tracks, ...).
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import soundfile as sf
 from scipy.signal import firwin, resample_poly
 
 from jamflow.errors import UserError
+from jamflow.ffmpeg import decode_audio
 from jamflow.fileio import atomic_path
 
 SAMPLE_RATE = 24000
@@ -30,28 +29,6 @@ def _check_target_rate(sample_rate, name: str = "sample_rate") -> int:
             MIN_TARGET_RATE <= int(sample_rate) <= MAX_TARGET_RATE):
         raise UserError(f"{name}: expected an integer in [{MIN_TARGET_RATE}, {MAX_TARGET_RATE}] Hz, got {sample_rate!r}")
     return int(sample_rate)
-
-
-def _ffmpeg_exe() -> str | None:
-    try:
-        import imageio_ffmpeg
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # the package is optional at import time; the system binary will do
-        return shutil.which("ffmpeg")
-
-
-def _decode_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
-    exe = _ffmpeg_exe()
-    if exe is None:
-        raise UserError(f"path: cannot decode {path.name}: soundfile does not support it and ffmpeg was not found")
-    cmd = [exe, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate),
-           "-f", "f32le", "-acodec", "pcm_f32le", "-"]
-    proc = subprocess.run(cmd, capture_output=True)
-    if proc.returncode != 0:
-        reason = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise UserError(f"path: expected a readable audio file, got {path.name} "
-                        f"({reason[-1] if reason else 'ffmpeg failed'})")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
 
 
 def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -69,7 +46,7 @@ def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     try:
         data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)  # [s, channels]
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        wav = _decode_ffmpeg(path, sample_rate)
+        wav = decode_audio(path, sample_rate, f"path: expected a readable audio file, got {path.name}")
     else:
         if not MIN_SAMPLE_RATE <= file_rate <= MAX_SAMPLE_RATE:
             raise UserError(f"path: expected a sample rate in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, "

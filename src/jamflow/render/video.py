@@ -4,7 +4,7 @@ Frames are piped to the encoder one at a time, so a long video never sits in mem
 H.264 yuv420p (browser-playable, `+faststart`) at 25 fps with the 24 kHz audio muxed as AAC, written
 to a temp file in the target folder and renamed when ffmpeg has finished (a failure leaves nothing).
 
-ffmpeg comes from the imageio-ffmpeg wheel (static build with libx264 + aac) or, failing that, PATH.
+ffmpeg comes from `jamflow.ffmpeg` (the imageio-ffmpeg wheel's static build, else PATH).
 """
 from __future__ import annotations
 
@@ -21,19 +21,8 @@ import numpy as np
 import soundfile as sf
 
 from jamflow.errors import UserError
+from jamflow.ffmpeg import decode_audio, ffmpeg_exe
 from jamflow.fileio import atomic_path
-
-
-def ffmpeg_exe() -> str:
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception:  # wheel missing or its binary unusable: fall back to the system ffmpeg
-        exe = shutil.which("ffmpeg")
-        if exe is None:
-            raise UserError("ffmpeg: expected the imageio-ffmpeg package or ffmpeg on PATH, got neither")
-        return exe
 
 
 def _check_frame(frame, index: int) -> np.ndarray:
@@ -191,13 +180,7 @@ def read_audio_from_video(path, sample_rate: int = 24000) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"video: expected an existing media file, got {str(path)!r}")
-    cmd = [ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-vn", "-map", "0:a:0", "-ac", "1",
-           "-ar", str(sample_rate), "-f", "f32le", "-"]
-    res = subprocess.run(cmd, capture_output=True)
-    if res.returncode != 0:
-        raise UserError(f"video: expected an audio stream in {str(path)!r}, "
-                        f"ffmpeg said: {res.stderr.decode(errors='replace').strip()[-300:]}")
-    return np.frombuffer(res.stdout, dtype=np.float32).copy()
+    return decode_audio(path, sample_rate, f"video: expected an audio stream in {str(path)!r}")
 
 
 def probe(path) -> dict:
