@@ -55,6 +55,16 @@ def test_gaussian_smooth_keeps_constants_and_lowers_noise():
     assert gaussian_smooth(noise, 2.0).std() < 0.6 * noise.std()
 
 
+def test_gaussian_smooth_kernel_reaches_three_sigma_and_keeps_ramps():
+    impulse = np.zeros((41, 1))
+    impulse[20] = 1.0
+    response = gaussian_smooth(impulse, 1.5)[:, 0]  # the kernel: radius ceil(3 * 1.5) = 5
+    assert response.sum() == pytest.approx(1.0) and np.allclose(response, response[::-1])
+    assert response[15] > 0 and response[25] > 0 and not response[:15].any() and not response[26:].any()
+    ramp = np.arange(30, dtype=np.float64)[:, None]
+    assert np.allclose(gaussian_smooth(ramp, 1.5)[5:-5], ramp[5:-5])  # symmetric: no lag
+
+
 def test_smooth_seams_softens_only_near_the_seam():
     x = np.concatenate([np.zeros((40, 2)), np.ones((40, 2))]).astype(np.float32)
     y = smooth_seams(x, [40], radius=6)

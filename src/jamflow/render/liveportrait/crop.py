@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from jamflow.errors import UserError
+from jamflow.infer.longform import gaussian_smooth
 
 
 @dataclass
@@ -147,13 +148,7 @@ def smooth_params(params: np.ndarray, valid: np.ndarray, sigma: float = 1.5) -> 
     if len(idx) == 0:
         raise UserError("video: expected a trackable face, got no face in any frame")
     out = np.stack([np.interp(np.arange(t), idx, params[idx, j]) for j in range(params.shape[1])], 1)
-    if sigma <= 0 or t < 2:
-        return out
-    r = int(3 * sigma)
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    k /= k.sum()
-    padded = np.pad(out, ((r, r), (0, 0)), mode="edge")
-    return np.stack([np.convolve(padded[:, j], k, mode="valid") for j in range(out.shape[1])], 1)
+    return gaussian_smooth(out, sigma)
 
 
 # ---- warping and paste-back -----------------------------------------------------------------
