@@ -128,10 +128,21 @@ class JAMConfig:
         unknown = set(d) - known
         if unknown:
             raise UserError(f"config: unknown keys {sorted(unknown)}")
-        audio = AudioDiTConfig(**d.pop("audio", {}))
+        audio = _sub_config(AudioDiTConfig, d.pop("audio", {}), "audio")
         motion = d.pop("motion", None)
-        motion = MotionDiTConfig(**motion) if motion is not None else None
+        motion = _sub_config(MotionDiTConfig, motion, "motion") if motion is not None else None
         return cls(audio=audio, motion=motion, **d)
+
+
+def _sub_config(kind: type, d, section: str):
+    # checked here: the dataclass constructor would raise a bare TypeError for an unknown key
+    if not isinstance(d, dict):
+        raise UserError(f"config {section}: expected a dict of {kind.__name__} fields, got {type(d).__name__}")
+    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(kind)})
+    if unknown:
+        keys = f"key {unknown[0]!r}" if len(unknown) == 1 else f"keys {unknown}"
+        raise UserError(f"config {section}: unknown {keys}")
+    return kind(**d)
 
 
 def default_joint_layers(audio_depth: int, motion_depth: int) -> list[list[int]]:

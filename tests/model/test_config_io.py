@@ -53,6 +53,18 @@ def test_bad_configs_are_user_errors(bad):
         get_preset("tiny", **bad)
 
 
+@pytest.mark.parametrize("section, bad, message", [
+    ("audio", {"dim": 64, "foo": 1}, "config audio: unknown key 'foo'"),
+    ("motion", {"depth": 2, "foo": 1, "bar": 2}, r"config motion: unknown keys \['bar', 'foo'\]"),
+    ("audio", [64], "config audio: expected a dict of AudioDiTConfig fields, got list"),
+])
+def test_unknown_sub_config_keys_are_user_errors_naming_key_and_section(section, bad, message):
+    d = get_preset("tiny").to_dict()
+    d[section] = bad
+    with pytest.raises(UserError, match=message):
+        JAMConfig.from_dict(d)
+
+
 def test_unknown_preset():
     with pytest.raises(UserError, match="preset"):
         get_preset("huge")
