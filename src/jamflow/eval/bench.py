@@ -33,7 +33,7 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.fileio import write_json_atomic
-from jamflow.motion.spec import MEL_FPS, MOTION_FPS
+from jamflow.motion.spec import MOTION_FPS, mel_frames_for
 
 TASKS = ("tts", "talk", "speech", "animate", "dub")
 # dense bf16 tensor-core peak, TFLOP/s (vendor datasheets); matched on the device name
@@ -154,18 +154,19 @@ def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, dt
     """Random conditioning shaped like a real job: mel [b, n, 100], text [b, nt], motion [b, m, dg] ..."""
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
-    n = int(round((prompt_s + seconds) * MEL_FPS))
     m = int(round((prompt_s + seconds) * MOTION_FPS))
+    n = mel_frames_for(m)  # the same instant as motion frame m, as in training and inference
+    known_m = int(round(prompt_s * MOTION_FPS))
     nt = max(4, int(seconds * 14))  # ~14 characters per second of speech
     out = {
         "n": n, "m": m,
         "mel": torch.randn(batch, n, cfg.audio.mel_dim, generator=g).to(device, dtype),
         "text": torch.randint(1, cfg.audio.text_num_embeds, (batch, nt), generator=g).to(device),
-        "mel_known": (torch.arange(n) < int(prompt_s * MEL_FPS)).expand(batch, n).to(device),
+        "mel_known": (torch.arange(n) < mel_frames_for(known_m)).expand(batch, n).to(device),
     }
     if cfg.motion is not None:
         out["motion"] = torch.randn(batch, m, cfg.motion_gen_dim, generator=g).to(device, dtype)
-        out["motion_known"] = (torch.arange(m) < int(prompt_s * MOTION_FPS)).expand(batch, m).to(device)
+        out["motion_known"] = (torch.arange(m) < known_m).expand(batch, m).to(device)
         out["context"] = torch.randn(batch, m, cfg.motion_context_dim, generator=g).to(device, dtype)
     return out
 
