@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from jamflow.errors import UserError
+from jamflow.model.jam import JAMModel
 from jamflow.model.sampler import EPSS, make_time_grid, sample
 
 
@@ -100,6 +101,40 @@ def test_midpoint_and_audio_only(make_model):
     assert mo_a is None and mel_a.shape == (2, 40, 100)
 
 
+@pytest.mark.parametrize("overrides, method, cfg", [
+    ({}, "midpoint", 2.0),  # windowed joint mask, padded items, packed CFG
+    (dict(joint_window_s=None), "euler", 0.0),  # global joint attention, no null branch
+])
+def test_masks_and_rope_built_once_and_bit_identical_to_per_step(make_model, monkeypatch, overrides, method, cfg):
+    model = make_model(**overrides)
+    p = _problem(model.cfg)
+    p["text"][1, 8:] = -1
+    kw = dict(mel_lens=torch.tensor([40, 30]), motion_lens=torch.tensor([11, 8]), nfe_step=3, method=method,
+              cfg_strength=cfg, seed=5)
+    build, calls = model.prepare, []
+    monkeypatch.setattr(model, "prepare", lambda *a: calls.append(a) or build(*a))
+    mel, mo = sample(model, **p, **kw)
+    assert len(calls) == 1  # once per sample(), not once per model call (3 steps x 2 for midpoint)
+    mel_a, _ = sample(model, p["text"], p["mel_cond"], p["mel_known"], nfe_step=2, seed=0)  # audio only
+    assert len(calls) == 2
+    # the reference: every model call ignores the layout and rebuilds masks and RoPE itself
+    monkeypatch.setattr(model, "forward", lambda *a, layout=None, **k: JAMModel.forward(model, *a, **k))
+    mel_ref, mo_ref = sample(model, **p, **kw)
+    assert len(calls) > 2 + 3  # the per-call builds really happened
+    assert torch.equal(mel, mel_ref) and torch.equal(mo, mo_ref)
+    assert torch.equal(mel_a, sample(model, p["text"], p["mel_cond"], p["mel_known"], nfe_step=2, seed=0)[0])
+
+
+def test_a_layout_for_other_lengths_is_refused(make_model):
+    model = make_model()
+    p = _problem(model.cfg)
+    x, t = torch.randn(2, 40, 100), torch.zeros(2)
+    with pytest.raises(UserError, match="layout"):
+        model(x, x, p["text"], t, p["motion_cond"], layout=model.prepare(2, 40, 12))
+    with pytest.raises(UserError, match="layout"):
+        model(x, x, p["text"], t, layout=model.prepare(2, 40, 11))  # audio only, layout with motion
+
+
 def test_flow_reaches_data_with_exact_velocity():
     """A model that returns the exact straight-line velocity takes Euler from the noise to the data."""
     target = torch.randn(1, 20, 100)
@@ -110,6 +145,9 @@ def test_flow_reaches_data_with_exact_velocity():
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def prepare(self, *args):  # JAMModel's interface: nothing to precompute here
+            return None
 
         def forward(self, audio_x, time, **kw):
             t = time[:, None, None]

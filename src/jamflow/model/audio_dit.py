@@ -38,8 +38,8 @@ class AudioDiT(nn.Module):
         zero_init_stream(self.blocks, self.norm_out, self.proj_out)
 
     # --- pieces the joint model reuses ----------------------------------------------------
-    def embed(self, x, cond, text, time, valid=None, drop_audio_cond=False, drop_text=False):
-        """-> hidden [b, n, dim], time embedding [b, dim], RoPE angles [n, dim_head]."""
+    def embed(self, x, cond, text, time, valid=None, drop_audio_cond=False, drop_text=False, rope=None):
+        """-> hidden [b, n, dim], time embedding [b, dim], RoPE angles [n, dim_head] (`rope` if given)."""
         b, n, _ = x.shape
         if time.dim() == 0:
             time = time.repeat(b)
@@ -48,7 +48,8 @@ class AudioDiT(nn.Module):
         cond = zero_where(drop_audio_cond, cond)
         h = self.input_proj(torch.cat((x, cond, text_h), dim=-1))
         h = h + self.conv_pos(h, valid)
-        rope = self.rope(torch.arange(n, device=x.device))
+        if rope is None:
+            rope = self.rope(torch.arange(n, device=x.device))
         return h, t, rope
 
     def final(self, h, t):

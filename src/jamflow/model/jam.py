@@ -8,6 +8,7 @@ and is exactly the F5 DiT.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,6 +23,20 @@ from jamflow.model.motion_dit import MotionDiT
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+
+
+@dataclass
+class Layout:
+    """Masks and RoPE angles of one forward pass; they depend only on lengths and masks (JAMModel.prepare)."""
+
+    lengths: tuple[int, int | None]  # (n, m); m None = audio only
+    audio_mask: torch.Tensor | None  # [b, n] bool, None = all valid
+    motion_mask: torch.Tensor | None  # [b, m] bool, None = all valid
+    rope_a: torch.Tensor  # [n, dim_head]
+    rope_m: torch.Tensor | None  # [m, dim_head]
+    mask_a: torch.Tensor | None  # key padding [b, 1, 1, n]
+    mask_m: torch.Tensor | None  # key padding [b, 1, 1, m]
+    mask_j: object  # [b or 1, 1, n+m, n+m] bool, a FlexAttention BlockMask, or None
 
 
 class JAMModel(nn.Module):
@@ -58,25 +73,30 @@ class JAMModel(nn.Module):
         drop_audio_cond=False,  # bool or bool [b]
         drop_text=False,
         drop_motion_cond=False,
+        layout: Layout | None = None,
     ):
-        """-> (v_audio [b, n, 100], v_motion [b, m, dg] or None)."""
+        """-> (v_audio [b, n, 100], v_motion [b, m, dg] or None).
+
+        layout: `prepare(...)` of these same masks and lengths, so that a caller running many steps
+        (the sampler) builds the masks and RoPE angles once; built here when None.
+        """
         with_motion = motion_x is not None
         self._check_shapes(audio_x, audio_cond, text, motion_x, motion_cond, motion_context)
         if with_motion and motion_cond is None:
             motion_cond = torch.zeros_like(motion_x)
-        audio_mask = _drop_if_full(audio_mask)
-        motion_mask = _drop_if_full(motion_mask) if with_motion else None
+        b, n = audio_x.shape[:2]
+        m = motion_x.shape[1] if with_motion else None
+        if layout is None:
+            layout = self.prepare(b, n, m, audio_mask, motion_mask, audio_x.device)
+        elif layout.lengths != (n, m):
+            raise UserError(f"layout: expected one prepared for (n, m) = {(n, m)}, got {layout.lengths}")
+        rope_a, rope_m, mask_a, mask_m, mask_j = layout.rope_a, layout.rope_m, layout.mask_a, layout.mask_m, layout.mask_j
 
-        ha, ta, rope_a = self.audio.embed(audio_x, audio_cond, text, time, audio_mask, drop_audio_cond, drop_text)
+        ha, ta, _ = self.audio.embed(audio_x, audio_cond, text, time, layout.audio_mask, drop_audio_cond, drop_text,
+                                     rope=rope_a)
         if with_motion:
-            hm, tm, rope_m = self.motion.embed(motion_x, motion_cond, motion_context, time, motion_mask, drop_motion_cond)
-            n, m = ha.shape[1], hm.shape[1]
-            if self.attention_backend == "flex" and self.window_mel is not None:
-                mask_j = flex_joint_mask(audio_mask, motion_mask, ha.shape[0], n, m, self.cfg.mel_per_motion,
-                                         self.window_mel, ha.device)
-            else:
-                mask_j = joint_mask(audio_mask, motion_mask, n, m, self.cfg.mel_per_motion, self.window_mel, ha.device)
-        mask_a, mask_m = padding_mask(audio_mask), padding_mask(motion_mask)
+            hm, tm, _ = self.motion.embed(motion_x, motion_cond, motion_context, time, layout.motion_mask,
+                                          drop_motion_cond, rope=rope_m)
 
         for kind, a, j in self.schedule:
             if kind == "audio" or (kind == "joint" and not with_motion):
@@ -90,6 +110,24 @@ class JAMModel(nn.Module):
         v_audio = self.audio.final(ha, ta)
         v_motion = self.motion.final(hm, tm) if with_motion else None
         return v_audio, v_motion
+
+    def prepare(self, batch: int, n: int, m: int | None, audio_mask=None, motion_mask=None, device=None) -> Layout:
+        """What forward derives from lengths and masks alone: masks [b, n] / [b, m] bool (None = all
+        valid), m = None for audio only. Reusable for every call with the same masks."""
+        device = self.audio.rope.inv_freq.device if device is None else device
+        audio_mask = _drop_if_full(audio_mask)
+        motion_mask = _drop_if_full(motion_mask) if m is not None else None
+        rope_a = self.audio.rope(torch.arange(n, device=device))
+        rope_m = mask_j = None
+        if m is not None:
+            rope_m = self.motion.rope(self.motion.positions(m, device))
+            if self.attention_backend == "flex" and self.window_mel is not None:
+                mask_j = flex_joint_mask(audio_mask, motion_mask, batch, n, m, self.cfg.mel_per_motion,
+                                         self.window_mel, device)
+            else:
+                mask_j = joint_mask(audio_mask, motion_mask, n, m, self.cfg.mel_per_motion, self.window_mel, device)
+        return Layout((n, m), audio_mask, motion_mask, rope_a, rope_m, padding_mask(audio_mask),
+                      padding_mask(motion_mask), mask_j)
 
     def _check_shapes(self, audio_x, audio_cond, text, motion_x, motion_cond, motion_context) -> None:
         mel = self.cfg.audio.mel_dim

@@ -124,6 +124,9 @@ def sample(
                  drop_audio_cond=drop, drop_text=drop, drop_motion_cond=drop)
     if with_motion:
         fixed.update(motion_cond=pack(cond_m), motion_context=pack(context), motion_mask=pack(motion_valid))
+    # masks and RoPE angles depend only on the lengths: built once here, not at every model call
+    fixed["layout"] = model.prepare(b * reps, n, m if with_motion else None, fixed["audio_mask"],
+                                    fixed.get("motion_mask"), device)
 
     def velocity(t: float, ya, ym):
         time = torch.full((b * reps,), float(t), device=device)
