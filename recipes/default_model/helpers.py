@@ -16,6 +16,12 @@ clip's length. Scored next to the model with `jamflow eval --gen mean_motion=<ou
 
 `vocoded`: the ground-truth audio through mel -> the same vocoder the model's output goes through. Its
 WER separates what the vocoder loses (Griffin-Lim without Vocos weights) from what the model gets wrong.
+
+`migrate-lips-context`: a one-off step of the shipped model's history (README.md). Its first 5500 updates
+ran with the first `lips` spec, whose context was every non-lip channel (52); the spec now gives the
+model only eyes + head pose (22, docs/model.md). This slices the Motion-DiT input projection's context
+columns to the new channels in a training checkpoint -- online weights, EMA and AdamW moments -- in place,
+so `jamflow train --resume` continues from it.
 """
 from __future__ import annotations
 
@@ -88,6 +94,39 @@ def vocoded(manifest: str, out: str, vocoder: str | None = None) -> Path:
     return write_manifest(out / "manifest.jsonl", written)
 
 
+def migrate_lips_context(checkpoint: str) -> list[str]:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from jamflow.motion.spec import get_spec
+
+    ck = Path(checkpoint)
+    spec = get_spec("lips")
+    legacy = [i for i in range(70) if i not in set(spec.generate)]  # the first spec's context order
+    dg, old_width = spec.gen_dim, 2 * spec.gen_dim + len(legacy)
+    keep = torch.tensor(list(range(2 * dg)) + [2 * dg + legacy.index(c) for c in spec.context])  # x, cond, context
+    changed = []
+    for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors"):
+        path = ck / name
+        if not path.is_file():
+            raise UserError(f"checkpoint: expected {path} (a training checkpoint folder), got none")
+        tensors = load_file(str(path))
+        # the projection is the only [dim, 88] matrix; in the optimizer file its moments are keyed by index
+        hits = [k for k, v in tensors.items() if v.dim() == 2 and v.shape[1] == old_width
+                and ("input_proj" in k or name.startswith("optimizer"))]
+        want = 2 if name.startswith("optimizer") else 1
+        if len(hits) != want:
+            raise UserError(f"checkpoint: expected {want} legacy motion input projection tensor(s) "
+                            f"[dim, {old_width}] in {name}, got {len(hits)} (already migrated?)")
+        for k in hits:
+            tensors[k] = tensors[k][:, keep].contiguous()
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file(tensors, str(tmp))
+        os.replace(tmp, path)
+        changed += [f"{name}:{k}" for k in hits]
+    return changed
+
+
 def _voices(text: str) -> dict[str, int]:
     result = {}
     for item in text.split(","):
@@ -112,9 +151,13 @@ def main(argv=None) -> int:
     p.add_argument("manifest")
     p.add_argument("out")
     p.add_argument("--vocoder", default=None, help="Vocos folder or griffinlim (default: as inference)")
+    p = sub.add_parser("migrate-lips-context", help="slice a checkpoint's motion context columns to the lips spec")
+    p.add_argument("checkpoint", help="a training checkpoint folder (train_run/checkpoints/step_N)")
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "vocoded":
+        if args.cmd == "migrate-lips-context":
+            print("migrated " + ", ".join(migrate_lips_context(args.checkpoint)))
+        elif args.cmd == "vocoded":
             print(f"wrote {vocoded(args.manifest, args.out, args.vocoder)}")
         elif args.cmd == "mean-motion":
             print(f"wrote {mean_motion(args.manifest, args.out)}")
