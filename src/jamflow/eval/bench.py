@@ -22,6 +22,7 @@ and its peak allocated memory read; on CPU the peak is the process RSS rise, sam
 """
 from __future__ import annotations
 
+import gc
 import math
 import os
 import statistics
@@ -106,6 +107,7 @@ def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 3) -> dict
         timed()
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
+        gc.collect()  # garbage freed during the runs would cancel out their own RSS rise
         with _RssPeak() as mem:
             for _ in range(warmup):
                 fn()
