@@ -119,7 +119,10 @@ class JAMConfig:
             last = (ai, mi)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        # the spec written out in full: a name's meaning can change between versions (lips did)
+        d["motion_spec"] = self.spec.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "JAMConfig":
@@ -199,8 +202,8 @@ def get_preset(name: str, **overrides) -> JAMConfig:
     for key, value in overrides.items():
         if dataclasses.is_dataclass(value):
             value = dataclasses.asdict(value)
-        if isinstance(value, dict) and isinstance(d.get(key), dict):
-            value = {**d[key], **value}  # partial override of a sub-config
+        if isinstance(value, dict) and isinstance(d.get(key), dict) and key != "motion_spec":
+            value = {**d[key], **value}  # partial override of a sub-config (a spec is replaced whole)
         d[key] = value
     if "audio" in overrides or "motion" in overrides:
         if "joint_layers" not in overrides:
