@@ -23,10 +23,10 @@ cd "$WORK"
 echo "work folder: $(pwd)"
 
 # 1. corpus: 80% festival (slt_hts, kal_diphone; ked_diphone held out) + 20% espeak-ng variants
-#    (en-gb-x-rp+f4 held out); 5% of sentences held out by hash. ~46 min of speech, 660 train clips.
+#    (en-gb-x-rp+f4 held out); 5% of sentences held out by hash. 135 min of speech, 2044 train clips.
 #    --out is absolute: with a relative one synth-data writes manifest paths relative to the working
 #    directory instead of to the manifest, and prepare then cannot find the files.
-$NICE jamflow synth-data --out "$PWD/corpus" --num_clips 1000 --festival_share 0.8 --seed 0 --workers "$WORKERS"
+$NICE jamflow synth-data --out "$PWD/corpus" --num_clips 3000 --festival_share 0.8 --seed 0 --workers "$WORKERS"
 
 # 2. features: mel + espeak phoneme tokens (the small preset's tokenizer) + normalised motion
 $NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"
@@ -39,16 +39,21 @@ fi
 # 4. export the EMA weights in fp16 (the copy that ships, <= 60 MB; loaded as fp32)
 jamflow export --checkpoint train_run --out export --dtype fp16
 
-# 5. short evaluation on held-out sentences: seen festival voices + the held-out voice (zero-shot)
-python3 "$RECIPE/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \
-  --voices festival:slt_hts=4,festival:kal_diphone=3,festival:ked_diphone=3
-python3 "$RECIPE/helpers.py" mean-motion corpus/eval_subset.jsonl baseline_mean_motion
+# 5. evaluation on held-out sentences. Seen festival voices (10 + 10 clips): every task, each clip
+#    prompted by another clip of its voice. The held-out voice (10 clips): tts zero-shot.
+python3 "$RECIPE/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_seen.jsonl \
+  --voices festival:slt_hts=10,festival:kal_diphone=10
+python3 "$RECIPE/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_heldout.jsonl \
+  --voices festival:ked_diphone=10
+python3 "$RECIPE/helpers.py" mean-motion corpus/eval_seen.jsonl baseline_mean_motion
 for task in ${EVAL_STEPS//,/ }; do
   baseline=()  # animate is judged against the mean-motion baseline (LVE <= 50% of it)
   [ "$task" = animate ] && baseline=(--gen mean_motion=baseline_mean_motion/manifest.jsonl)
-  $NICE jamflow eval --ref corpus/eval_subset.jsonl --checkpoint export --task "$task" \
+  $NICE jamflow eval --ref corpus/eval_seen.jsonl --checkpoint export --task "$task" \
     --nfe_step "$NFE" --seed 0 --out "eval_$task" "${baseline[@]}"
 done
+$NICE jamflow eval --ref corpus/eval_heldout.jsonl --checkpoint export --task tts \
+  --nfe_step "$NFE" --seed 0 --out eval_tts_heldout_voice
 
 # 6. something to look at and listen to: a demo mp4 + wav, and PNG frames of it
 jamflow demo --ckpt export --nfe_step "$NFE" --seed 0 --output_dir demo
