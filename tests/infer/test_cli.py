@@ -59,7 +59,7 @@ def test_demo_without_a_shipped_model_says_how_to_pass_one(capsys, tmp_path, mon
 
     monkeypatch.setattr(api, "DEFAULT_MODEL_DIR", tmp_path / "no-model")
     code, _, err = run(capsys, "demo", "--output_dir", str(tmp_path / "out"))
-    assert code == 2 and "--ckpt" in err and "no model is shipped" in err
+    assert code == 2 and "--ckpt" in err and "expected the shipped model" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 

@@ -1,0 +1,48 @@
+"""The model inside the package: present, within the size budget, loaded by default, and usable.
+
+Quality is measured by `jamflow eval` (docs/model_card.md), not here; these tests check that a fresh
+install can run the README's main job with what the package ships.
+"""
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from jamflow.infer import api
+from jamflow.motion.spec import MOTION_FPS
+
+MODEL = api.DEFAULT_MODEL_DIR
+
+
+def test_shipped_model_files_are_fp16_safetensors_within_budget():
+    weights, config = MODEL / "model.safetensors", MODEL / "config.json"
+    assert weights.is_file() and config.is_file()
+    assert weights.stat().st_size <= 60 * 2 ** 20
+    cfg = json.loads(config.read_text())
+    assert cfg["config"]["tokenizer"] == "phoneme" and cfg["config"]["motion"] is not None
+    assert len(cfg["motion_stats"]["mean"]) == 70
+    with safe_open(str(weights), "pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+    assert "F16" in dtypes and dtypes <= {"F16", "F32"}
+
+
+@pytest.fixture(scope="module")
+def jam():
+    torch.set_num_threads(1)
+    return api.JAMFlow.from_pretrained(device="cpu", vocoder="griffinlim")
+
+
+def test_default_load_is_the_small_preset_in_fp32(jam):
+    n = sum(p.numel() for p in jam.model.parameters())
+    assert 25e6 < n < 31e6  # small: 27.9 M
+    assert all(p.dtype == torch.float32 for p in jam.model.parameters())
+
+
+def test_shipped_model_talks(jam):
+    res = jam.talk("Hi there.", nfe_step=2, seed=0)
+    assert res.wav.ndim == 1 and np.isfinite(res.wav).all() and 0.3 < res.duration < 4
+    assert res.motion.shape[1] == 70 and np.isfinite(res.motion).all()
+    assert abs(len(res.motion) / MOTION_FPS - res.duration) < 0.1
+    assert np.abs(res.wav).max() > 1e-3  # not silence
