@@ -51,7 +51,7 @@ def build_model_config(cfg: TrainConfig):
 
     try:
         return get_preset(cfg.model.preset, **cfg.model.overrides)
-    except TypeError as e:  # an unknown field inside a sub-config
+    except (TypeError, UserError) as e:  # an unknown field, at the top level or inside a sub-config
         raise UserError(f"model.overrides: expected fields of the preset's config, got {e}") from None
 
 
