@@ -233,3 +233,18 @@ def test_a_failing_render_leaves_no_files(jam, tmp_path):
     with pytest.raises(RuntimeError, match="crashed"):
         write_outputs(result, tmp_path / "x.mp4", write_video=True, renderer=Broken(), progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_talk_context_motion_drives_eyes_and_pose_without_a_reference(jam):
+    from jamflow.infer.motion_codec import pingpong_indices
+
+    rng = np.random.default_rng(0)
+    ctx_motion = (jam.codec.mean + rng.standard_normal((7, 70)) * jam.codec.std).astype(np.float32)
+    res = jam.talk("Hi there.", context_motion=ctx_motion, nfe_step=2, seed=0)
+    ctx = list(jam.codec.spec.context)
+    expected = ctx_motion[pingpong_indices(7, 0, len(res.motion))]
+    np.testing.assert_allclose(res.motion[:, ctx], expected[:, ctx], atol=1e-4)
+    still = jam.talk("Hi there.", nfe_step=2, seed=0).motion  # no context: the neutral pose
+    np.testing.assert_allclose(still[:, ctx], np.broadcast_to(jam.codec.mean[ctx], still[:, ctx].shape), atol=1e-5)
+    with pytest.raises(UserError, match="context_motion"):
+        jam.talk("Hi there.", context_motion=np.zeros((5, 12), np.float32), nfe_step=2)

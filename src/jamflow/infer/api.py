@@ -161,15 +161,18 @@ class JAMFlow:
             yield piece.wav, piece.motion
 
     def talk(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, source=None, ref_motion=None,
-             output=None, settings: InferSettings | None = None, **overrides) -> Result:
+             context_motion=None, output=None, settings: InferSettings | None = None, **overrides) -> Result:
         """Text -> speech + talking-face motion + mp4. `source`: None/"avatar" (built-in face), a
-        portrait image or a video (LivePortrait). `ref_motion`: motion [T, 70] of the reference clip."""
+        portrait image or a video (LivePortrait). `ref_motion`: motion [T, 70] of the reference clip.
+        `context_motion`: motion [T, 70] whose context channels (eyes and head pose for `lips`) are
+        looped under the generated mouth, with or without a reference; default: `ref_motion`."""
         self._need_motion("talk")
         s = make_settings(settings, **overrides).with_seed()
         renderer = self._renderer(source)
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
+        context_motion = self._motion_arg(context_motion, "context_motion")
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=ref_motion,
-                                   context_motion=ref_motion)
+                                   context_motion=ref_motion if context_motion is None else context_motion)
         out = runner.run_text(self, job, s)
         return self._finish(out, s, output, write_video=True, renderer=renderer)
 

@@ -105,7 +105,7 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
                                                   "--source (default: $JAMFLOW_LIVEPORTRAIT_WEIGHTS)")
 
 
-FILE_ARGS = ("ref_audio", "audio", "motion", "ref_motion", "video", "source")
+FILE_ARGS = ("ref_audio", "audio", "motion", "ref_motion", "context_motion", "video", "source")
 
 
 def precheck_files(args) -> None:

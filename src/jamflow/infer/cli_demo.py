@@ -1,9 +1,13 @@
 """`jamflow demo`: a short talking-avatar mp4 + wav from a built-in sentence, with the shipped model."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from jamflow.infer import cli_common as common
 
 DEMO_TEXT = "Hello! I am a talking face. My voice and my lips are made together, by one model."
+# blinks and head sway for the demo (eyes + pose channels, looped): a clip of the procedural corpus
+DEMO_CONTEXT_MOTION = Path(__file__).resolve().parent.parent / "assets" / "demo_context_motion.npy"
 
 
 def add_cli(parser):
@@ -18,5 +22,7 @@ def run_cli(args) -> int:
         settings = common.make_settings(settings, seed=0)  # the demo looks the same every time
     jam = common.load_model(args)
     common.announce("demo", settings, jam)
-    result = jam.talk(args.gen_text or DEMO_TEXT, output=common.output_stem(args), settings=settings)
+    context = DEMO_CONTEXT_MOTION if jam.has_motion else None
+    result = jam.talk(args.gen_text or DEMO_TEXT, context_motion=context, output=common.output_stem(args),
+                      settings=settings)
     return common.report(result)

@@ -8,6 +8,8 @@ def add_cli(parser):
     common.add_text_args(parser)
     common.add_source_args(parser)
     parser.add_argument("--ref_motion", help="motion (.npy/.pkl) of the reference clip: prompt + pose/eye context")
+    parser.add_argument("--context_motion", help="motion (.npy/.pkl) whose eyes and head pose are looped under the "
+                        "generated mouth (default: --ref_motion, else a still neutral head)")
     common.add_common_args(parser, default_output="talk.mp4")
 
 
@@ -18,5 +20,5 @@ def run_cli(args) -> int:
     jam = common.load_model(args)
     common.announce("talk", settings, jam)
     result = jam.talk(text, args.ref_audio, args.ref_text, source=args.source, ref_motion=args.ref_motion,
-                      output=common.output_stem(args), settings=settings)
+                      context_motion=args.context_motion, output=common.output_stem(args), settings=settings)
     return common.report(result)
