@@ -22,7 +22,6 @@ def run_cli(args) -> int:
         settings = common.make_settings(settings, seed=0)  # the demo looks the same every time
     jam = common.load_model(args)
     common.announce("demo", settings, jam)
-    context = DEMO_CONTEXT_MOTION if jam.has_motion else None
-    result = jam.talk(args.gen_text or DEMO_TEXT, context_motion=context, output=common.output_stem(args),
+    result = jam.talk(args.gen_text or DEMO_TEXT, context_motion=DEMO_CONTEXT_MOTION, output=common.output_stem(args),
                       settings=settings)
     return common.report(result)
