@@ -42,7 +42,8 @@ def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
     picked = []
     for voice, count in voices.items():
         if count < 2:
-            raise UserError(f"voices: expected >= 2 clips per voice (each needs another as its prompt), got {voice}={count}")
+            raise UserError(f"voices: expected >= 2 clips per voice (each needs another as its prompt), "
+                            f"got {voice}={count}")
         found = sorted((r for r in rows if r["speaker"] == voice and r["split"] == "test"), key=lambda r: r["id"])
         if len(found) < count:
             raise UserError(f"voices: expected {count} test clips of {voice}, got {len(found)}")
