@@ -41,6 +41,15 @@ def _stop_at(trainer, update, signum=signal.SIGINT):
     trainer.train_update = train_update
 
 
+def _wait_for_logged_updates(proc, metrics: Path, count: int = 3, timeout: float = 120) -> None:
+    """Until `count` updates are in metrics.jsonl (or the process ends, or the timeout passes)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.01)
+
+
 def test_sigterm_saves_exits_143_and_resume_continues_exactly(cache, tmp_path, helpers):
     cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
                                data={"cache": str(cache), "max_frames": 800, "max_samples": 4, "num_workers": 1},
@@ -50,12 +59,7 @@ def test_sigterm_saves_exits_143_and_resume_continues_exactly(cache, tmp_path, h
     proc = subprocess.Popen([sys.executable, "-m", "jamflow.cli", "train", "--config", str(cfg), "--no_progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.01)
+    _wait_for_logged_updates(proc, tmp_path / "run" / "metrics.jsonl")
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         out, err = proc.communicate(timeout=120)
@@ -116,12 +120,7 @@ def test_a_signal_to_one_process_stops_all_at_the_same_update(cache, tmp_path, h
                              str(port), "-m", "jamflow.cli", "train", "--config", str(cfg), "--no_progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.01)
+    _wait_for_logged_updates(proc, tmp_path / "run" / "metrics.jsonl")
     workers = _children(proc.pid)
     second = [pid for pid in workers if _rank(pid) == "1"]
     assert len(second) == 1, "training ended before the test could signal it"
