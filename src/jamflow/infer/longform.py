@@ -10,12 +10,12 @@ stream it to disk; cost is linear in length.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from jamflow.infer.settings import MOTION_FPS, SAMPLES_PER_MOTION
+from jamflow.motion.smoothing import gaussian_smooth
 
 
 def seconds_to_frames(seconds: float) -> int:
@@ -138,18 +138,6 @@ def concat_pieces(pieces: list[Piece]) -> Piece:
 
 # --------------------------------------------------------------------------------------------
 # motion post-processing
-
-
-def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Smooth [T, c] along time with a Gaussian (edge-padded so the ends do not sag)."""
-    if sigma <= 0 or len(x) < 2:
-        return x
-    radius = max(1, int(math.ceil(3 * sigma)))
-    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    k /= k.sum()
-    padded = np.pad(x, ((radius, radius), (0, 0)), mode="edge")
-    out = np.stack([np.convolve(padded[:, c], k, mode="valid") for c in range(x.shape[1])], axis=1)
-    return out.astype(x.dtype)
 
 
 def smooth_seams(motion: np.ndarray, seams: list[int], radius: int) -> np.ndarray:

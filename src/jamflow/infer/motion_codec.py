@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from jamflow.errors import UserError
-from jamflow.infer.longform import gaussian_smooth
+from jamflow.motion.smoothing import gaussian_smooth
 from jamflow.motion.io import load_motion
 from jamflow.motion.spec import EXP, MOTION_DIM, POSE, TRANSLATION, MotionSpec
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from jamflow.errors import UserError
-from jamflow.infer.longform import gaussian_smooth
+from jamflow.motion.smoothing import gaussian_smooth
 
 
 @dataclass
