@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from jamflow.dtypes import DTYPES
 from jamflow.errors import UserError
 from jamflow.fileio import write_json_atomic
 from jamflow.motion.spec import MOTION_FPS, mel_frames_for
@@ -140,7 +141,7 @@ def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: s
     from jamflow.model.jam import JAMModel
 
     dev = pick_device(device)
-    dt = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
+    dt = DTYPES.get(dtype)
     if dt is None:
         raise UserError(f"dtype: expected fp32, bf16 or fp16, got {dtype!r}")
     if checkpoint:

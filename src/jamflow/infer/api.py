@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from jamflow.dtypes import DTYPES
 from jamflow.errors import UserError
 from jamflow.infer import runner
 from jamflow.infer.outputs import write_outputs
@@ -71,8 +72,7 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
     """fp16/bf16 on CUDA (bf16 where supported), fp32 elsewhere: CPUs here have no fast bf16."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    names = {**DTYPES, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in (None, "", "auto"):
         if dtype not in names:
             raise UserError(f"dtype: expected one of {sorted(names)} or auto, got {dtype!r}")

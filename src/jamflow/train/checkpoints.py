@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from jamflow.dtypes import DTYPES
 from jamflow.errors import UserError
 from jamflow.fileio import make_temp_dir, write_text_atomic
 
@@ -174,8 +175,6 @@ def inference_weights(path: Path, use_ema: bool = True) -> dict[str, torch.Tenso
     return state
 
 
-EXPORT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
 
 def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype: str = "fp32") -> Path:
     """Training checkpoint (or run folder) -> inference checkpoint (model.safetensors + config.json),
@@ -183,8 +182,8 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype:
     from jamflow.config import JAMConfig
     from jamflow.model.jam import JAMModel
 
-    if dtype not in EXPORT_DTYPES:
-        raise UserError(f"--dtype: expected one of {sorted(EXPORT_DTYPES)}, got {dtype!r}")
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype: expected one of {sorted(DTYPES)}, got {dtype!r}")
     path = resolve_checkpoint(checkpoint)
     state = json.loads((path / "state.json").read_text())
     if use_ema and not (path / "ema.safetensors").is_file():
@@ -194,7 +193,7 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype:
     # parameters only: the buffers (RoPE inv_freq) stay fp32, as an fp16 inv_freq would put the angle
     # position x inv_freq up to ~0.2 rad off by frame 1000
     for p in model.parameters():
-        p.data = p.data.to(EXPORT_DTYPES[dtype])
+        p.data = p.data.to(DTYPES[dtype])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
@@ -213,7 +212,7 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a checkpoint folder")
     parser.add_argument("--out", required=True, help="folder for the inference checkpoint (save_pretrained format)")
     parser.add_argument("--no_ema", action="store_true", help="export the online weights instead of the EMA")
-    parser.add_argument("--dtype", default="fp32", choices=sorted(EXPORT_DTYPES),
+    parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES),
                         help="storage dtype of the weights (fp16/bf16: half the size; loaded as fp32)")
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from jamflow.dtypes import DTYPES
 from jamflow.errors import UserError
 from jamflow.render.liveportrait.appearance import AppearanceConfig, AppearanceFeatureExtractor
 from jamflow.render.liveportrait.generator import GeneratorConfig, SPADEDecoder
@@ -297,8 +298,6 @@ def resolve_paths(weights_dir: str) -> dict[str, str]:
     raise UserError(f"--weights: expected {weights_dir}/base_models/*.pth (LivePortrait layout), got no base_models/")
 
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
 
 def load_liveportrait(weights_dir: str, need: str = "FMWGS", device="cpu", dtype: torch.dtype | str | None = None
                       ) -> LivePortraitNets:
@@ -308,9 +307,9 @@ def load_liveportrait(weights_dir: str, need: str = "FMWGS", device="cpu", dtype
     hardware has no fast half precision), fp16 on CUDA. M and S always run in fp32.
     """
     if isinstance(dtype, str):
-        if dtype not in PRECISIONS:
-            raise UserError(f"precision: expected one of {sorted(PRECISIONS)}, got {dtype!r}")
-        dtype = PRECISIONS[dtype]
+        if dtype not in DTYPES:
+            raise UserError(f"precision: expected one of {sorted(DTYPES)}, got {dtype!r}")
+        dtype = DTYPES[dtype]
     paths = resolve_paths(weights_dir)
     for n in need:
         if n != "S" and not os.path.isfile(paths[n]):
