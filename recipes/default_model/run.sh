@@ -40,7 +40,8 @@ fi
 jamflow export --checkpoint train_run --out export --dtype fp16
 
 # 5. evaluation on held-out sentences. Seen festival voices (10 + 10 clips): every task, each clip
-#    prompted by another clip of its voice. The held-out voice (10 clips): tts zero-shot.
+#    prompted by another clip of its voice. The held-out voice (10 clips): tts zero-shot, each prompted
+#    by another 3-5 s clip of that voice from the whole corpus (the zero-shot setting).
 python3 "$RECIPE/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_seen.jsonl \
   --voices festival:slt_hts=10,festival:kal_diphone=10
 python3 "$RECIPE/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_heldout.jsonl \
@@ -53,7 +54,7 @@ for task in ${EVAL_STEPS//,/ }; do
     --nfe_step "$NFE" --seed 0 --out "eval_$task" "${baseline[@]}"
 done
 $NICE jamflow eval --ref corpus/eval_heldout.jsonl --checkpoint export --task tts \
-  --nfe_step "$NFE" --seed 0 --out eval_tts_heldout_voice
+  --prompts corpus/manifest.jsonl --prompt_seconds 3,5 --nfe_step "$NFE" --seed 0 --out eval_tts_heldout_voice
 
 # 6. something to look at and listen to: a demo mp4 + wav, and PNG frames of it
 jamflow demo --ckpt export --nfe_step "$NFE" --seed 0 --output_dir demo

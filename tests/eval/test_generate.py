@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,16 @@ def test_prompt_is_another_clip_of_the_same_speaker():
     assert generate.prompt_for(pool[1], pool) is None  # alone: no prompt rather than itself
 
 
+def test_prompt_prefers_the_asked_duration_and_falls_back():
+    pool = [{"id": "a", "speaker": "x", "duration": 2.0}, {"id": "b", "speaker": "x", "duration": 2.5},
+            {"id": "c", "speaker": "x", "duration": 4.0}, {"id": "d", "speaker": "y", "duration": 1.0},
+            {"id": "e", "speaker": "y", "duration": 1.5}]
+    assert generate.prompt_for(pool[0], pool)["id"] == "b"
+    assert generate.prompt_for(pool[0], pool, (3.0, 5.0))["id"] == "c"
+    assert generate.prompt_for(pool[2], pool, (3.0, 5.0))["id"] == "a"  # c is the only fit, and is the clip itself
+    assert generate.prompt_for(pool[3], pool, (3.0, 5.0))["id"] == "e"  # nobody fits: any other clip
+
+
 def test_generate_manifest_with_tiny_model(corpus):
     from jamflow.config import get_preset
     from jamflow.data.manifest import read_manifest
@@ -44,5 +55,10 @@ def test_generate_manifest_with_tiny_model(corpus):
         assert motion.ndim == 2 and motion.shape[1] == 70
     raw = json.loads(path.read_text().splitlines()[0])
     assert not raw["audio"].startswith("/")  # paths relative to the manifest folder
+    assert raw["ref_duration"] is None  # every clip of this corpus has its own voice: no prompt
+    peer = dict(rows[1], id="zz", speaker=rows[0]["speaker"])
+    path = generate.generate_manifest(jam, rows[:1], rows + [peer], "tts", root / "out_peer", nfe_step=2)
+    raw = json.loads(path.read_text().splitlines()[0])
+    assert raw["ref_duration"] == peer["duration"] and raw["ref_audio"].endswith(Path(peer["audio"]).name)
     with pytest.raises(UserError, match="task"):
         generate.generate_manifest(jam, rows[:1], rows, "sing", root / "bad")

@@ -63,6 +63,9 @@ def test_eval_writes_report_that_parses_and_ranks_systems(corpus):
     (["--gen", "x=/nonexistent/manifest.jsonl"], "gen: expected an existing manifest"),
     (["--metrics", "asr,bogus"], "metrics: expected"),
     (["--split", "test"], "split: expected clips"),
+    (["--prompt_seconds", "5,3"], "prompt_seconds: expected LO,HI"),
+    (["--prompt_seconds", "three"], "prompt_seconds: expected LO,HI"),
+    (["--prompts", "/nonexistent/manifest.jsonl"], "prompts: expected an existing manifest"),
 ])
 def test_eval_bad_arguments_fail_before_work(corpus, capsys, args, message):
     root, ref, _ = corpus

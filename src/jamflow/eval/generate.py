@@ -1,7 +1,8 @@
 """Checkpoint + test manifest -> a generated manifest (same ids) that `jamflow eval` can score.
 
 Every test clip is regenerated zero-shot: the prompt is *another* clip of the same speaker from the
-reference manifest (so a held-out voice is cloned from a held-out clip, never from the clip itself).
+reference manifest, or from a larger prompt manifest (`jamflow eval --prompts`), optionally of a chosen
+duration (`--prompt_seconds 3,5`). A held-out voice is cloned from a held-out clip, never from the clip itself.
 What is given and what is generated follows the task:
 
     tts      text + prompt audio                  -> audio (+ the motion generated alongside)
@@ -26,23 +27,33 @@ TASKS = ("tts", "talk", "animate", "dub")
 SAMPLE_SEP = "@"
 
 
-def prompt_for(row: dict, pool: list[dict]) -> dict | None:
-    """Another clip of the same speaker (deterministic: the next one by id, wrapping); None if alone."""
+def prompt_for(row: dict, pool: list[dict], seconds: tuple[float, float] | None = None) -> dict | None:
+    """Another clip of the same speaker (deterministic: the next one by id, wrapping); None if alone.
+
+    seconds (lo, hi): prefer clips whose duration lies in [lo, hi] (zero-shot evaluations ask for a
+    3-5 s reference); when the speaker has none, any other clip of theirs is taken.
+    """
     same = sorted((r for r in pool if r["speaker"] == row["speaker"] and r["id"] != row["id"]), key=lambda r: r["id"])
     if not same:
         return None
+    if seconds is not None:
+        lo, hi = seconds
+        fitting = [r for r in same if r.get("duration") is not None and lo <= r["duration"] <= hi]
+        same = fitting or same
     later = [r for r in same if r["id"] > row["id"]]
     return (later or same)[0]
 
 
 def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
-                      seed: int = 0, device: str | None = None, vocoder=None, **settings) -> Path:
+                      seed: int = 0, device: str | None = None, vocoder=None,
+                      prompt_seconds: tuple[float, float] | None = None, **settings) -> Path:
     """Generate every row of `rows` with the model at `checkpoint`; returns the written manifest path.
 
     checkpoint: a checkpoint folder or an already loaded `JAMFlow`; vocoder: a Vocos folder,
     "griffinlim" or None (Vocos if found, else the fallback), used when loading from a folder.
     rows: the clips to evaluate (absolute paths, as `read_manifest` returns them); pool: every clip
-    prompts may come from (the whole reference manifest).
+    prompts may come from (the whole reference manifest, or a larger one); prompt_seconds: the
+    preferred prompt duration range (see `prompt_for`).
     """
     if task not in TASKS:
         raise UserError(f"task: expected one of {list(TASKS)}, got {task!r}")
@@ -66,7 +77,7 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
     bar = tqdm(total=len(rows) * samples, desc=f"generate ({task})", unit="clip")
     for i, row in enumerate(rows):
         # the prompt and the clip's own inputs are read once per clip, not once per sample
-        prompt = prompt_for(row, pool)
+        prompt = prompt_for(row, pool, prompt_seconds)
         ref_audio = load_audio(prompt["audio"]) if prompt else None
         ref_text = prompt["text"] if prompt else None
         ref_motion = np.load(prompt["motion"]) if task == "talk" and prompt and prompt.get("motion") else None
@@ -85,7 +96,8 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
             gid = row["id"] if k == 0 else f"{row['id']}{SAMPLE_SEP}{k}"
             out = {"id": gid, "text": row["text"], "speaker": row["speaker"], "split": row.get("split", "test"),
                    "duration": max(res.duration, 1e-3), "alignment": None, "motion": None, "seed": res.seed,
-                   "task": task, "ref_audio": os.path.relpath(prompt["audio"], out_dir) if prompt else None}
+                   "task": task, "ref_audio": os.path.relpath(prompt["audio"], out_dir) if prompt else None,
+                   "ref_duration": prompt.get("duration") if prompt else None}
             out["audio"] = str(save_wav(out_dir / "wavs" / f"{gid}.wav", res.wav))
             if res.motion is not None:
                 out["motion"] = str(save_motion(out_dir / "motion" / f"{gid}.npy", res.motion))
