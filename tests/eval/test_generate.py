@@ -34,8 +34,16 @@ def test_prompt_prefers_the_asked_duration_and_falls_back():
             {"id": "e", "speaker": "y", "duration": 1.5}]
     assert generate.prompt_for(pool[0], pool)["id"] == "b"
     assert generate.prompt_for(pool[0], pool, (3.0, 5.0))["id"] == "c"
-    assert generate.prompt_for(pool[2], pool, (3.0, 5.0))["id"] == "a"  # c is the only fit, and is the clip itself
+    assert generate.prompt_for(pool[2], pool, (3.0, 5.0))["id"] in ("a", "b")  # c fits, but is the clip itself
     assert generate.prompt_for(pool[3], pool, (3.0, 5.0))["id"] == "e"  # nobody fits: any other clip
+
+
+def test_prompts_of_a_duration_are_spread_over_the_speakers_clips():
+    pool = [{"id": f"{i:03d}", "speaker": "x", "duration": 4.0 if i % 2 else 2.0} for i in range(40)]
+    picked = [generate.prompt_for(r, pool, (3.0, 5.0)) for r in pool[:10]]
+    assert all(p["duration"] == 4.0 and p["id"] != r["id"] for p, r in zip(picked, pool))
+    assert len({p["id"] for p in picked}) >= 5  # not one shared prompt (the next fitting clip would be)
+    assert picked == [generate.prompt_for(r, pool, (3.0, 5.0)) for r in pool[:10]]  # deterministic
 
 
 def test_generate_manifest_with_tiny_model(corpus):

@@ -16,6 +16,7 @@ used for the diversity metric only. Videos are not rendered (the metrics read wa
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,9 @@ SAMPLE_SEP = "@"
 def prompt_for(row: dict, pool: list[dict], seconds: tuple[float, float] | None = None) -> dict | None:
     """Another clip of the same speaker (deterministic: the next one by id, wrapping); None if alone.
 
-    seconds (lo, hi): prefer clips whose duration lies in [lo, hi] (zero-shot evaluations ask for a
-    3-5 s reference); when the speaker has none, any other clip of theirs is taken.
+    seconds (lo, hi): take a clip whose duration lies in [lo, hi] (zero-shot evaluations ask for a
+    3-5 s reference), drawn by a hash of the clip's id so that neighbouring test clips get different
+    prompts; when the speaker has none, any other clip of theirs is taken the same way.
     """
     same = sorted((r for r in pool if r["speaker"] == row["speaker"] and r["id"] != row["id"]), key=lambda r: r["id"])
     if not same:
@@ -40,6 +42,7 @@ def prompt_for(row: dict, pool: list[dict], seconds: tuple[float, float] | None 
         lo, hi = seconds
         fitting = [r for r in same if r.get("duration") is not None and lo <= r["duration"] <= hi]
         same = fitting or same
+        return same[zlib.crc32(row["id"].encode()) % len(same)]
     later = [r for r in same if r["id"] > row["id"]]
     return (later or same)[0]
 
