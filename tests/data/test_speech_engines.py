@@ -101,3 +101,16 @@ def test_festival_unspeakable_text_is_a_user_error_even_in_a_batch():
 
     with pytest.raises(UserError, match="festival's kal_diphone voice can speak"):
         festival_batch([("Hello.", Voice("festival", "kal_diphone")), ("...", Voice("festival", "kal_diphone"))])
+
+
+def test_synthesiser_shares_the_phonemisers_espeak_initialisation():
+    # a second espeak_Initialize freed the phoneme tables under the phonemiser's voice (random segfaults)
+    from jamflow.audio.phonemize import espeak_library, phonemize
+    from jamflow.data import speech_engines
+
+    before = phonemize("Nobody knows why the cat looked at the moon.")
+    speech = synthesize("Hello there.", Voice("espeak", "en-us"))
+    assert speech.duration > 0.3 and speech.phones  # audio and phoneme events, as before the sharing
+    lib, rate = espeak_library()
+    assert speech_engines._pristine.lib is lib and speech_engines._pristine.sample_rate == rate > 0
+    assert phonemize("Nobody knows why the cat looked at the moon.") == before

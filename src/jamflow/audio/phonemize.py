@@ -15,6 +15,9 @@ from jamflow.errors import UserError
 
 _LIB_NAMES = ("libespeak-ng.so.1", "libespeak-ng.so", "libespeak-ng.1.dylib", "libespeak-ng.dylib")
 _AUDIO_OUTPUT_SYNCHRONOUS = 0x02
+_BUFFER_MS = 500
+# phoneme events + IPA for the corpus synthesiser (speech_engines); harmless for text -> phonemes
+_INIT_OPTIONS = 0x0001 | 0x0002 | 0x8000  # PHONEME_EVENTS | PHONEME_IPA | DONT_EXIT
 _CHARS_UTF8 = 1
 _PHONEMES_IPA = 0x02
 _PUNCT = re.compile(r"([,.!?;:]+)")
@@ -28,11 +31,22 @@ class _Voice(ctypes.Structure):  # espeak_VOICE
 
 _lock = threading.Lock()  # espeak-ng keeps global state: one caller at a time
 _lib = None
-_voice = None
+_sample_rate = 0
+
+
+def espeak_library() -> tuple[ctypes.CDLL, int]:
+    """The process's libespeak-ng, initialised once -> (library, synthesis sample rate).
+
+    Every user in the process must share this one initialisation: a second espeak_Initialize frees and
+    reloads the phoneme tables under the first user's loaded voice (a use-after-free that crashed
+    phonemisation at random once the corpus synthesiser had initialised the library a second time).
+    """
+    with _lock:
+        return _load(), _sample_rate
 
 
 def _load():
-    global _lib
+    global _lib, _sample_rate
     if _lib is not None:
         return _lib
     names = list(_LIB_NAMES) + [n for n in [ctypes.util.find_library("espeak-ng")] if n]
@@ -53,22 +67,21 @@ def _load():
     lib.espeak_SetVoiceByProperties.restype = ctypes.c_int
     lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
     lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
-    if lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) <= 0:
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, None, _INIT_OPTIONS)
+    if rate <= 0:
         raise UserError("tokenizer: libespeak-ng failed to initialise (is espeak-ng-data installed?)")
-    _lib = lib
+    _lib, _sample_rate = lib, rate
     return lib
 
 
 def _set_voice(lib, language: str) -> None:
-    global _voice
-    if _voice != language:
-        # a voice name/file ("en-us", "gmw/en-GB-x-rp") first, then a language code ("en-gb")
-        ok = lib.espeak_SetVoiceByName(language.encode()) == 0
-        if not ok:
-            ok = lib.espeak_SetVoiceByProperties(ctypes.byref(_Voice(languages=language.encode()))) == 0
-        if not ok:
-            raise UserError(f"language: expected an espeak-ng voice name such as 'en-us', got {language!r}")
-        _voice = language
+    # set on every call (~0.06 ms): another user of the library may have changed the voice
+    # a voice name/file ("en-us", "gmw/en-GB-x-rp") first, then a language code ("en-gb")
+    ok = lib.espeak_SetVoiceByName(language.encode()) == 0
+    if not ok:
+        ok = lib.espeak_SetVoiceByProperties(ctypes.byref(_Voice(languages=language.encode()))) == 0
+    if not ok:
+        raise UserError(f"language: expected an espeak-ng voice name such as 'en-us', got {language!r}")
 
 
 def _clauses(lib, text: str) -> str:

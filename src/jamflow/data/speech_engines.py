@@ -12,7 +12,6 @@ purpose: its voices are kept for independent evaluation.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import math
 import os
 import pickle
@@ -118,8 +117,6 @@ class _Event(ctypes.Structure):
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
 _EVENT_END_LIST, _EVENT_PHONEME = 0, 7
-_OUTPUT_SYNCHRONOUS = 2
-_INIT_PHONEME_EVENTS, _INIT_PHONEME_IPA, _INIT_DONT_EXIT = 0x0001, 0x0002, 0x8000
 _PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
 _POS_CHARACTER, _CHARS_UTF8 = 1, 1
 
@@ -128,16 +125,11 @@ class _Espeak:
     """Process-wide espeak-ng state (the library is a singleton); one synthesis at a time."""
 
     def __init__(self):
-        path = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
-        try:
-            self.lib = ctypes.CDLL(path)
-        except OSError as e:
-            raise UserError(f"espeak-ng: expected the libespeak-ng1 library (apt install espeak-ng), got {e}") from e
-        self.lib.espeak_Initialize.restype = ctypes.c_int
-        self.sample_rate = self.lib.espeak_Initialize(
-            _OUTPUT_SYNCHRONOUS, 500, None, _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT)
-        if self.sample_rate <= 0:
-            raise UserError("espeak-ng: expected the library to initialise, it did not (espeak-ng-data missing?)")
+        from jamflow.audio.phonemize import espeak_library
+
+        # the phonemiser's initialisation, shared: a second espeak_Initialize would pull the phoneme
+        # tables from under its loaded voice
+        self.lib, self.sample_rate = espeak_library()
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                           ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
