@@ -129,8 +129,7 @@ class _Espeak:
 
         # the phonemiser's initialisation, shared: a second espeak_Initialize would pull the phoneme
         # tables from under its loaded voice
-        self.lib, self.sample_rate = espeak_library()
-        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib, self.sample_rate = espeak_library()  # also declares espeak_SetVoiceByName's argtypes
         self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                           ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         self._callback = _CALLBACK(self._on_audio)  # keep a reference: ctypes must not free it

@@ -256,7 +256,8 @@ def run_cli(args) -> int:
         report["generation"] = {"checkpoint": str(args.checkpoint), "task": args.task, "nfe_step": args.nfe_step,
                                 "seed": args.seed, "prompts": str(Path(args.prompts or args.ref).resolve()),
                                 "prompt_seconds": list(prompt_seconds) if prompt_seconds else None,
-                                "prompt_durations": _span([r.get("ref_duration") for r in read_manifest(gen_path)])}
+                                # the generated system is the last one (gens gets it appended last)
+                                "prompt_durations": _span([r.get("ref_duration") for r in systems[-1].rows.values()])}
     paths = write_report(report, out_dir, systems, ref_rows, args.plot_clips)
     print(markdown_table(table_rows(report)))
     print(f"wrote {paths['md']} and {paths['json']} ({len(report['plots'])} plots in {out_dir / 'plots'})")
