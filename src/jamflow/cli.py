@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth-data": ("jamflow.data.synth", "generate the procedural speech + motion corpus"),
     "render": ("jamflow.render.cli", "render a motion file (+ audio) to an mp4"),
     "prepare": ("jamflow.data.prepare", "cache features of a dataset for training"),
+    "align": ("jamflow.data.align", "phoneme durations of a prepared cache (forced alignment) for training"),
     "train": ("jamflow.train.trainer", "train a model from a YAML experiment config"),
     "export": ("jamflow.train.checkpoints", "export an EMA inference checkpoint from a training run"),
     "eval": ("jamflow.eval.report", "evaluate generated clips against references"),

@@ -29,6 +29,10 @@ class AudioDiTConfig:
     pe_attn_head: int | None = None  # heads that get RoPE; None = all (v1), 1 = head 0 only (v0)
     dropout: float = 0.1
     text_embedding_average_upsampling: bool = False  # spread each token evenly over the mel frames
+    # per-token mean frames from `jamflow align` ({"frames_per_token", "lead_frames", "trail_frames"}):
+    # when set, each mel frame is shown its own phoneme (training: aligned durations; inference: this
+    # table scaled to the length) instead of an even spread - see jamflow.model.durations
+    text_durations: dict | None = None
     conv_pos_kernel: int = 31
     conv_pos_groups: int = 16
     text_max_pos: int = 8192  # size of the fixed sinusoid table added to text features
@@ -100,6 +104,10 @@ class JAMConfig:
             raise UserError(f"tokenizer: expected 'char', 'phoneme' or 'byte', got {self.tokenizer!r}")
         if a.text_embedding_average_upsampling and not a.text_mask_padding:
             raise UserError("text_embedding_average_upsampling: requires text_mask_padding=True")
+        if a.text_durations is not None:
+            from jamflow.model.durations import check_table
+
+            check_table(a.text_durations, a.text_num_embeds, a.text_mask_padding)
         if self.joint_window_s is not None and self.joint_window_s <= 0:
             raise UserError(f"joint_window_s: expected > 0 or None, got {self.joint_window_s}")
         if m is None:

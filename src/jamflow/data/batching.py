@@ -48,13 +48,16 @@ class CachedDataset(torch.utils.data.Dataset):
     """Clips of one split. Item key: (index, epoch) - the epoch seeds the crop offset."""
 
     def __init__(self, cache_dir, split: str = "train", max_frames: int | None = None, crop_frames: int = 0,
-                 seed: int = 0, motion_spec=None, index: tuple[dict, list[dict]] | None = None):
-        """index: what load_cache_index(cache_dir) returned, when the caller has already read it."""
+                 seed: int = 0, motion_spec=None, index: tuple[dict, list[dict]] | None = None,
+                 durations: dict | None = None):
+        """index: what load_cache_index(cache_dir) returned, when the caller has already read it.
+        durations: clip id -> [nt + 2] aligned frames (load_durations); items then carry them."""
         self.root = Path(cache_dir)
         self.meta, lines = index if index is not None else load_cache_index(self.root)
         self.spec = get_spec(motion_spec if motion_spec is not None else self.meta["motion_spec"])
         self.crop_frames = int(crop_frames)
         self.seed = int(seed)
+        self.durations = durations
         split_lines = [line for line in lines if split in ("all", line.get("split", "train"))]
         limit = self.crop_frames or max_frames
         self.dropped = 0
@@ -100,11 +103,27 @@ class CachedDataset(torch.utils.data.Dataset):
                 mel = mel[start:start + self.crop_frames]
             text = text[:0]
         item = {"mel": torch.from_numpy(np.ascontiguousarray(mel)), "text": torch.from_numpy(text.astype(np.int64))}
+        if self.durations is not None and len(text) and line["id"] in self.durations:
+            item["durations"] = self.durations[line["id"]]
         if motion is not None:
             gen, ctx = self.spec.split(motion)
             item["motion"] = torch.from_numpy(np.ascontiguousarray(gen))  # [m, dg]
             item["motion_context"] = torch.from_numpy(np.ascontiguousarray(ctx))  # [m, dc]
         return item
+
+
+def load_durations(cache_dir) -> tuple[dict, dict]:
+    """-> (clip id -> durations [nt + 2], the duration table) written by `jamflow align`."""
+    cache_dir = Path(cache_dir)
+    paths = cache_dir / "durations.npz", cache_dir / "duration_stats.json"
+    if not all(p.is_file() for p in paths):
+        raise UserError(f"data.durations: expected {paths[0].name} and {paths[1].name} in {cache_dir}; "
+                        f"run `jamflow align --cache {cache_dir}` first")
+    with np.load(paths[0]) as f:
+        durations = {k: f[k].astype(np.int64) for k in f.files}
+    stats = json.loads(paths[1].read_text())
+    table = {k: stats[k] for k in ("frames_per_token", "lead_frames", "trail_frames")}
+    return durations, table
 
 
 def pack_batches(lengths: list[int], max_frames: int, max_samples: int) -> list[list[int]]:
@@ -163,7 +182,8 @@ class FrameBudgetBatchSampler(torch.utils.data.Sampler):
 
 
 def collate(items: list[dict]) -> dict:
-    """Right-pad both streams. mel [b,n,100] (0), mel_lens [b], text [b,nt] (-1),
+    """Right-pad both streams. mel [b,n,100] (0), mel_lens [b], text [b,nt] (-1), text_index [b,n] when
+    items carry durations,
     motion [b,m,dg] / motion_context [b,m,dc] (0) and motion_lens [b] when any clip has motion."""
     b = len(items)
     mel_lens = torch.tensor([it["mel"].shape[0] for it in items])
@@ -174,6 +194,18 @@ def collate(items: list[dict]) -> dict:
         mel[i, : mel_lens[i]] = it["mel"]
         text[i, : text_lens[i]] = it["text"]
     batch = {"mel": mel, "mel_lens": mel_lens, "text": text}
+    if any("durations" in it for it in items):
+        # text laid out by aligned durations; a clip without them (none found) is spread evenly
+        from jamflow.model.durations import even_index, index_from_durations
+
+        n = mel.shape[1]
+        index = torch.full((b, n), -1, dtype=torch.long)
+        for i, it in enumerate(items):
+            if "durations" in it:
+                index[i] = index_from_durations(it["durations"], n)
+            elif text_lens[i]:
+                index[i, : mel_lens[i]] = even_index(text_lens[i], int(mel_lens[i]))
+        batch["text_index"] = index
     with_motion = [it for it in items if "motion" in it]
     if with_motion:
         ref = with_motion[0]

@@ -260,7 +260,7 @@ def prompted_job(jam, prompt: Prompt, text: str, gen_frames: int, ctx_gen):
         motion_known=torch.ones(prompt.frames, dtype=torch.bool) if prompt.motion is not None else None,
         context=torch.cat([prompt.context, ctx_gen]) if jam.has_motion and prompt.frames else ctx_gen,
         gen_dim=jam.codec.spec.gen_dim if jam.has_motion else 0,
-        context_dim=jam.codec.spec.context_dim)
+        context_dim=jam.codec.spec.context_dim, prompt=(prompt.text, prompt.frames))
 
 
 def vocode(jam, mel: torch.Tensor, frames: int) -> np.ndarray:
@@ -343,7 +343,8 @@ def run_dub(jam, gen_text: str, motion: np.ndarray, ref_audio, ref_text, s: Infe
         mel=prompt.mel if prompt.frames else None,
         audio_known=torch.ones(mel_frames(prompt.frames), dtype=torch.bool) if prompt.frames else None,
         motion=torch.cat([torch.zeros(prompt.frames, m_gen.shape[1]), m_gen]), motion_known=motion_known,
-        context=torch.cat([pre_ctx, m_ctx]), gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
+        context=torch.cat([pre_ctx, m_ctx]), gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim,
+        prompt=(prompt.text, prompt.frames))
     res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
     wav = vocode(jam, res.mel, total)[prompt.frames * SAMPLES_PER_MOTION: (prompt.frames + frames) * SAMPLES_PER_MOTION]
     return Output(restore_rms(wav, prompt.rms, s.target_rms), motion, motion_given=True)

@@ -38,6 +38,10 @@ class Job:
     motion: torch.Tensor | None  # [m, dg] normalised known motion (zeros where unknown)
     motion_known: torch.Tensor | None  # [m] bool
     context: torch.Tensor | None  # [m, dc] normalised context channels
+    # (text, mel frames) of consecutive parts of the timeline, e.g. the prompt then the new text: a
+    # model that lays text out by durations places each part's phonemes in its own frames.
+    # None = the whole text over the whole timeline.
+    parts: tuple[tuple[str, int], ...] | None = None
 
     @property
     def mel_len(self) -> int:
@@ -45,10 +49,18 @@ class Job:
 
 
 def make_job(text: str, frames: int, *, mel=None, audio_known=None, motion=None, motion_known=None,
-             context=None, gen_dim: int = 0, context_dim: int = 0) -> Job:
+             context=None, gen_dim: int = 0, context_dim: int = 0, prompt: tuple[str, int] | None = None) -> Job:
     """Fill the parts a task does not give: unknown audio/motion (zeros), neutral context (zeros =
-    the dataset mean after normalisation)."""
+    the dataset mean after normalisation). prompt: (its text, its motion frames) when `text` is that
+    text followed by the new one."""
     n = mel_frames(frames)
+    parts = None
+    if prompt is not None and prompt[1] and prompt[0]:
+        p_text, p_frames = prompt
+        rest = text[len(p_text):].strip()
+        if not text.startswith(p_text) or not rest:
+            raise ValueError("make_job: the text must be the prompt's text followed by new text")
+        parts = ((p_text, mel_frames(p_frames)), (rest, n - mel_frames(p_frames)))
     if mel is None:
         mel = torch.zeros(n, 100)
         audio_known = torch.zeros(n, dtype=torch.bool)
@@ -62,7 +74,7 @@ def make_job(text: str, frames: int, *, mel=None, audio_known=None, motion=None,
         context = torch.zeros(frames, context_dim) if context is None else _fit(context, frames)
     else:
         motion = motion_known = context = None
-    return Job(text, frames, mel, audio_known, motion, motion_known, context)
+    return Job(text, frames, mel, audio_known, motion, motion_known, context, parts)
 
 
 def _fit(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -115,7 +127,11 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
     for i, j in enumerate(jobs):
         mel[i, : j.mel_len] = j.mel
         audio_known[i, : j.mel_len] = j.audio_known
-    text = encode_texts(tokenizer, [j.text for j in jobs])
+    table = model.cfg.audio.text_durations
+    if table is None:
+        text, index = encode_texts(tokenizer, [j.text for j in jobs]), None
+    else:
+        text, index = encode_with_durations(tokenizer, jobs, n, table)
     vocab = model.cfg.audio.text_num_embeds
     if int(text.max()) >= vocab:
         raise UserError(f"ckpt: expected the {getattr(tokenizer, 'name', '')!s} tokenizer's ids to fit the model's "
@@ -134,6 +150,8 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
         kw = dict(motion_cond=motion.to(device), motion_known=motion_known,
                   motion_context=context.to(device),
                   motion_lens=torch.tensor([j.frames for j in jobs]))
+    if index is not None:
+        kw["text_index"] = index
     if settings.cfg_strength_motion is not None and settings.cfg_strength_motion != settings.cfg_strength:
         kw["cfg_strength_motion"] = settings.cfg_strength_motion
 
@@ -156,6 +174,26 @@ def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:
         if x:
             out[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
     return out
+
+
+def encode_with_durations(tokenizer, jobs: list[Job], n: int, table: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> token ids [b, nt] (-1 padded) and text index [b, n]: each part's phonemes spread over its own
+    frames by the model's mean-duration table (a prompt's trailing silence is the pause before the
+    new text, so a part after it starts speaking at once)."""
+    from jamflow.model.durations import text_index_for
+
+    ids, index = [], torch.full((len(jobs), n), -1, dtype=torch.long)
+    for i, j in enumerate(jobs):
+        parts = j.parts or ((j.text, j.mel_len),)
+        pieces = [(list(tokenizer.encode(t)) if t else [], f) for t, f in parts]
+        ids.append([t for p, _ in pieces for t in p])
+        spec = [(p, f, k == 0, True) for k, (p, f) in enumerate(pieces)]
+        index[i, : j.mel_len] = text_index_for(table, spec, j.mel_len)
+    nt = max(1, max(len(x) for x in ids))
+    text = torch.full((len(jobs), nt), -1, dtype=torch.long)
+    for i, x in enumerate(ids):
+        text[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+    return text, index
 
 
 def _sample(model, text, mel, audio_known, jobs, settings, device, kw):

@@ -2,6 +2,7 @@
 
     x, cond [b, n, 100]  noisy mel / known-frame mel (0 where unknown)
     text    [b, nt]      token ids, -1 = batch padding
+    text_index [b, n]    optional: token position shown at each frame, -1 none (model/durations.py)
     time    [b]          flow time in [0, 1]
     ->      [b, n, 100]  velocity
 """
@@ -38,13 +39,14 @@ class AudioDiT(nn.Module):
         zero_init_stream(self.blocks, self.norm_out, self.proj_out)
 
     # --- pieces the joint model reuses ----------------------------------------------------
-    def embed(self, x, cond, text, time, valid=None, drop_audio_cond=False, drop_text=False, rope=None):
+    def embed(self, x, cond, text, time, valid=None, drop_audio_cond=False, drop_text=False, rope=None,
+              text_index=None):
         """-> hidden [b, n, dim], time embedding [b, dim], RoPE angles [n, dim_head] (`rope` if given)."""
         b, n, _ = x.shape
         if time.dim() == 0:
             time = time.repeat(b)
         t = self.time_embed(time)
-        text_h = self.text_embed(text, n, drop_text=drop_text, valid=valid)
+        text_h = self.text_embed(text, n, drop_text=drop_text, valid=valid, text_index=text_index)
         cond = zero_where(drop_audio_cond, cond)
         h = self.input_proj(torch.cat((x, cond, text_h), dim=-1))
         h = h + self.conv_pos(h, valid)
@@ -56,8 +58,8 @@ class AudioDiT(nn.Module):
         return self.proj_out(self.norm_out(h, t))
 
     # --- F5-style call ---------------------------------------------------------------------
-    def forward(self, x, cond, text, time, mask=None, drop_audio_cond=False, drop_text=False):
-        h, t, rope = self.embed(x, cond, text, time, mask, drop_audio_cond, drop_text)
+    def forward(self, x, cond, text, time, mask=None, drop_audio_cond=False, drop_text=False, text_index=None):
+        h, t, rope = self.embed(x, cond, text, time, mask, drop_audio_cond, drop_text, text_index=text_index)
         attn_mask = padding_mask(mask)
         for block in self.blocks:
             h = block(h, t, rope, attn_mask)

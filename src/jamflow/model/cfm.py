@@ -138,7 +138,8 @@ def cfm_loss(model, batch: dict, mask_cfg: MaskConfig | None = None, generator: 
     """Flow-matching loss over a batch dict.
 
     batch: mel [b, n, 100], mel_lens [b], text [b, nt] (-1 pad), and for audio+motion data also
-    motion [b, m, dg], motion_context [b, m, dc] (optional when dc = 0), motion_lens [b].
+    motion [b, m, dg], motion_context [b, m, dc] (optional when dc = 0), motion_lens [b]; text_index
+    [b, n] when the text is laid out by durations.
     generator: a CPU torch.Generator for the mask / time / noise draws (reproducible steps).
     -> dict(loss (with graph), loss_audio, loss_motion (detached), plus the drawn masks for logging).
     """
@@ -171,7 +172,7 @@ def cfm_loss(model, batch: dict, mask_cfg: MaskConfig | None = None, generator: 
         kwargs = dict(motion_x=x_m, motion_cond=cond_m, motion_context=batch.get("motion_context"),
                       motion_mask=lens_to_mask(motion_lens, m))
 
-    v_a, v_m = model(x_a, cond_a, text, t, audio_mask=audio_valid, **kwargs, **drops)
+    v_a, v_m = model(x_a, cond_a, text, t, audio_mask=audio_valid, text_index=batch.get("text_index"), **kwargs, **drops)
     loss_audio = _masked_mse(v_a, mel - noise_a, audio_unknown)
     loss_motion = _masked_mse(v_m, motion - noise_m, motion_unknown) if motion is not None else v_a.sum() * 0
     loss = cfg.audio_loss_weight * loss_audio + cfg.motion_loss_weight * loss_motion

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jamflow.errors import UserError
+
 
 # --------------------------------------------------------------------------------------- time
 
@@ -85,7 +87,9 @@ class TextEmbedding(nn.Module):
     filler-padded to the mel length n; a fixed sinusoid table is added; ConvNeXt-V2 blocks follow.
     mask_padding (v1) zeroes filler positions before and after every block. average_upsampling
     (ZipVoice-style, after the encoder, as F5 does it) spreads the real tokens evenly over the mel
-    frames: token j of T covers n // T frames, the last n % T tokens one frame more.
+    frames: token j of T covers n // T frames, the last n % T tokens one frame more. A text index
+    [b, n] (jamflow.model.durations: the token position each frame shows, -1 none) replaces the even
+    spread when given.
     """
 
     def __init__(self, vocab: int, dim: int, conv_layers: int, mask_padding: bool, average_upsampling: bool,
@@ -97,7 +101,8 @@ class TextEmbedding(nn.Module):
         if conv_layers:
             self.register_buffer("pos_table", text_position_table(dim, max_pos), persistent=False)
 
-    def forward(self, text: torch.Tensor, n: int, drop_text=False, valid: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, text: torch.Tensor, n: int, drop_text=False, valid: torch.Tensor | None = None,
+                text_index: torch.Tensor | None = None) -> torch.Tensor:
         b = text.shape[0]
         ids = (text + 1)[:, :n]
         ids = F.pad(ids, (0, n - ids.shape[1]), value=0)  # [b, n]
@@ -118,7 +123,14 @@ class TextEmbedding(nn.Module):
                 x = block(x, valid)
                 if hide is not None:
                     x = x.masked_fill(hide[..., None], 0.0)
-        if self.average_upsampling:
+        if text_index is not None:
+            if text_index.shape != (b, n):
+                raise UserError(f"text_index: expected [{b}, {n}] (one token position per mel frame), got {list(text_index.shape)}")
+            x = torch.gather(x, 1, text_index.clamp(min=0)[..., None].expand(-1, -1, x.shape[-1]))
+            x = x.masked_fill((text_index < 0)[..., None], 0.0)
+            if valid is not None:
+                x = x.masked_fill(~valid[..., None], 0.0)
+        elif self.average_upsampling:
             x = average_upsample(x, ~filler, valid.sum(1) if valid is not None else torch.full((b,), n))
         return x
 

@@ -74,6 +74,7 @@ class JAMModel(nn.Module):
         drop_text=False,
         drop_motion_cond=False,
         layout: Layout | None = None,
+        text_index: torch.Tensor | None = None,  # [b, n] token position per mel frame, -1 none
     ):
         """-> (v_audio [b, n, 100], v_motion [b, m, dg] or None).
 
@@ -93,7 +94,7 @@ class JAMModel(nn.Module):
         rope_a, rope_m, mask_a, mask_m, mask_j = layout.rope_a, layout.rope_m, layout.mask_a, layout.mask_m, layout.mask_j
 
         ha, ta, _ = self.audio.embed(audio_x, audio_cond, text, time, layout.audio_mask, drop_audio_cond, drop_text,
-                                     rope=rope_a)
+                                     rope=rope_a, text_index=text_index)
         if with_motion:
             hm, tm, _ = self.motion.embed(motion_x, motion_cond, motion_context, time, layout.motion_mask,
                                           drop_motion_cond, rope=rope_m)

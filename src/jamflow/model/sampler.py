@@ -68,6 +68,7 @@ def sample(
     time_grid: torch.Tensor | None = None,
     use_epss: bool = True,
     progress: bool = False,
+    text_index: torch.Tensor | None = None,  # [b, n] token position per mel frame (model/durations.py)
 ):
     """Generate the unknown frames of both streams -> (mel [b, n, 100], motion [b, m, dg] or None).
 
@@ -120,7 +121,11 @@ def sample(
     reps = 2 if guided else 1
     drop = torch.tensor([False] * b + [True] * b if guided else [False] * b, device=device)
     pack = lambda x: None if x is None else (torch.cat([x] * reps) if guided else x)  # noqa: E731
-    fixed = dict(audio_cond=pack(cond_a), text=pack(text), audio_mask=pack(audio_valid),
+    if text_index is not None:
+        if text_index.shape != (b, n):
+            raise UserError(f"text_index: expected shape {(b, n)}, got {tuple(text_index.shape)}")
+        text_index = text_index.to(device)
+    fixed = dict(audio_cond=pack(cond_a), text=pack(text), text_index=pack(text_index), audio_mask=pack(audio_valid),
                  drop_audio_cond=drop, drop_text=drop, drop_motion_cond=drop)
     if with_motion:
         fixed.update(motion_cond=pack(cond_m), motion_context=pack(context), motion_mask=pack(motion_valid))

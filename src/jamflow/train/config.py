@@ -31,6 +31,9 @@ class DataConfig:
     max_samples: int = 64  # clips per batch per process
     crop_frames: int = 0  # longer clips are cropped to this many mel frames (0: drop clips over max_frames)
     num_workers: int = 0  # DataLoader worker processes
+    # lay the text out by the durations `jamflow align` wrote into the cache; the model config then
+    # carries their mean-duration table (audio.text_durations), which inference lays new text out with
+    durations: bool = False
 
 
 @dataclass

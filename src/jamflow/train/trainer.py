@@ -114,6 +114,12 @@ class Trainer:
         # ---- every check before any work -------------------------------------------------
         model_cfg = build_model_config(cfg)
         meta, lines = load_cache_index(cfg.data.cache)
+        durations = None
+        if cfg.data.durations:
+            from jamflow.data.batching import load_durations
+
+            durations, model_cfg.audio.text_durations = load_durations(cfg.data.cache)
+            model_cfg.validate()
         check_cache_fits(model_cfg, meta, max((line.get("text_max", -1) for line in lines), default=-1))
         masks = cfg.masks or STAGE_MASKS.get(cfg.stage, {})
         try:
@@ -140,7 +146,7 @@ class Trainer:
 
         self.dataset = CachedDataset(cfg.data.cache, cfg.data.split, cfg.data.max_frames, cfg.data.crop_frames,
                                      cfg.seed, model_cfg.spec if model_cfg.motion is not None else None,
-                                     index=(meta, lines))
+                                     index=(meta, lines), durations=durations)
         self.sampler = FrameBudgetBatchSampler(self.dataset.lengths, cfg.data.max_frames, cfg.data.max_samples,
                                                cfg.seed, True, self.world, self.rank, cfg.optim.grad_accum)
         self.loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=self.sampler, collate_fn=collate,

@@ -1,0 +1,235 @@
+"""`jamflow align`: phoneme durations for a prepared cache, by flat-start Viterbi forced alignment.
+
+    jamflow align --cache corpus/cache_phoneme [--iterations 8]
+
+Any tokenizer works (a token is a "phone" when it is a letter); espeak phonemes are what it is for.
+
+Why. F5's text layout (filler-padded, or spread evenly over the mel frames) leaves the model to
+discover where each phoneme sits; at the scale of the default model (30 M parameters, 90 minutes of
+speech, a CPU) it does not find out in any budget we can afford. With durations the text embedding
+shows each mel frame its own phoneme (TextEmbedding, `text_layout="durations"`) and the model only
+has to learn how phonemes sound.
+
+How. Each clip is a left-to-right chain: leading silence, its tokens, trailing silence. Phone letters
+take at least one frame; the rest (word spaces, stress and length marks, diacritics, punctuation) and
+both silences may take none. Emissions are Gaussians with one diagonal variance over per-clip
+normalised log-mel frames, a mean per (voice group, state): `festival:slt_hts`, `festival:kal_diphone`
+and "the rest". A flat start (energy-trimmed silences, phone letters evenly spread) is followed by
+rounds of Viterbi alignment and mean re-estimation.
+
+Output, in the cache folder:
+    durations.npz          per clip id: int32 [nt + 2] = lead silence, one count per token, trail silence
+    duration_stats.json    per-token mean frames over the train split + mean lead / trail silence:
+                           what inference lays out a new text with (jamflow.model.durations)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from jamflow.data.batching import load_cache_index
+from jamflow.errors import UserError
+from jamflow.fileio import atomic_path, write_json_atomic
+
+ALIGN_VERSION = 1
+NEG = -1e30
+
+
+def is_phone(token: str) -> bool:
+    """A token that is a sound of its own (an IPA letter), not a mark on one or a pause."""
+    return len(token) == 1 and unicodedata.category(token) in ("Ll", "Lo") and token not in "ˈˌːˑ"
+
+
+def viterbi(loglik: np.ndarray, skippable: np.ndarray) -> np.ndarray:
+    """Best monotonic path. loglik [T, S], skippable [S] bool -> state of each frame [T].
+
+    States are visited in order; a state may be jumped over only if it is skippable; every frame
+    belongs to one state. A path starts in a state reachable by skipping only and ends likewise.
+    """
+    T, S = loglik.shape
+    hard = ~skippable
+    if hard.sum() > T:
+        raise ValueError(f"{int(hard.sum())} phones do not fit in {T} frames")
+    segment = np.cumsum(hard)  # states s' .. s-1 may be jumped from when segment[s'] == segment[s-1]
+    big = 1e12 * segment  # segmented running maximum via an offset per segment
+    first_hard = int(np.argmax(hard)) if hard.any() else S - 1
+    last_hard = S - 1 - int(np.argmax(hard[::-1])) if hard.any() else 0
+    dp = np.full((T, S), NEG)
+    dp[0, : first_hard + 1] = loglik[0, : first_hard + 1]
+    for t in range(1, T):
+        prev = dp[t - 1]
+        run = np.maximum.accumulate(prev + big) - big  # max of prev over [segment start, s]
+        enter = np.full(S, NEG)
+        enter[1:] = run[:-1]
+        dp[t] = loglik[t] + np.maximum(prev, enter)
+    s = last_hard + int(np.argmax(dp[T - 1, last_hard:]))
+    path = np.empty(T, dtype=np.int64)
+    path[T - 1] = s
+    for t in range(T - 1, 0, -1):
+        prev = dp[t - 1]
+        if prev[s] < NEG / 2 or (s > 0 and not _stay(prev, s, segment)):
+            lo = s - 1
+            while lo > 0 and segment[lo - 1] == segment[s - 1]:
+                lo -= 1
+            s = lo + int(np.argmax(prev[lo:s]))
+        path[t - 1] = s
+    return path
+
+
+def _stay(prev: np.ndarray, s: int, segment: np.ndarray) -> bool:
+    lo = s - 1
+    while lo > 0 and segment[lo - 1] == segment[s - 1]:
+        lo -= 1
+    return prev[s] >= prev[lo:s].max()
+
+
+def normalise(mel: np.ndarray) -> np.ndarray:
+    """Per-clip mean/variance normalised log-mel [T, 100]: voices differ less."""
+    return (mel - mel.mean(0)) / (mel.std(0) + 1e-3)
+
+
+def flat_start(mel: np.ndarray, phone: np.ndarray) -> np.ndarray:
+    """Durations [nt + 2]: silence where the energy is 30 dB under the peak at either end, phones even."""
+    energy = mel.mean(1)
+    loud = np.nonzero(energy > energy.max() - 3.0)[0]  # log-mel is natural log: 3 ~ 26 dB
+    lead, trail = int(loud[0]), len(mel) - 1 - int(loud[-1])
+    nphones = max(1, int(phone.sum()))
+    speech = max(len(mel) - lead - trail, nphones)
+    lead = min(lead, len(mel) - speech)
+    trail = len(mel) - speech - lead
+    per = np.zeros(len(phone), dtype=np.int64)
+    base, extra = divmod(speech, nphones)
+    counts = np.full(nphones, base)
+    counts[:extra] += 1
+    per[phone] = counts
+    return np.concatenate([[lead], per, [trail]])
+
+
+def path_to_durations(path: np.ndarray, states: int) -> np.ndarray:
+    return np.bincount(path, minlength=states).astype(np.int64)
+
+
+class Aligner:
+    """Gaussian means per (group, state); state V is silence, 0..V-1 the vocabulary."""
+
+    def __init__(self, vocab_size: int, dim: int, groups: list[str]):
+        self.V, self.groups = vocab_size, groups
+        self.sums = np.zeros((len(groups) + 1, vocab_size + 1, dim))  # last group = pooled
+        self.counts = np.zeros((len(groups) + 1, vocab_size + 1))
+        self.means = None
+        self.var = np.ones(dim)
+
+    def accumulate(self, group: int, feats: np.ndarray, states: np.ndarray) -> None:
+        for g in (group, len(self.groups)):
+            np.add.at(self.sums[g], states, feats)
+            np.add.at(self.counts[g], states, 1)
+
+    def finish(self, sq_sum: np.ndarray, frames: int) -> None:
+        pooled = self.sums[-1] / np.maximum(self.counts[-1], 1)[:, None]
+        means = self.sums / np.maximum(self.counts, 1)[..., None]
+        few = self.counts < 20  # too little of a state in a group: use the pooled mean
+        means[few] = np.broadcast_to(pooled, means.shape)[few]
+        self.means = means
+        self.var = np.maximum(sq_sum / max(frames, 1), 1e-2)
+        self.sums[:] = 0
+        self.counts[:] = 0
+
+    def loglik(self, group: int, feats: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """[T, S] log-likelihood of every frame under every state of the chain."""
+        mu = self.means[group][states]  # [S, d]
+        diff = feats[:, None, :] - mu[None]
+        return -0.5 * (diff * diff / self.var).sum(-1)
+
+
+def clip_states(text: np.ndarray, vocab_size: int) -> np.ndarray:
+    return np.concatenate([[vocab_size], text.astype(np.int64), [vocab_size]])
+
+
+def align_cache(cache_dir, iterations: int = 8, groups=("festival:slt_hts", "festival:kal_diphone")) -> dict:
+    """Align every clip of the cache; write durations.npz + duration_stats.json. -> the stats."""
+    from jamflow.audio.tokenizers import get_tokenizer
+
+    cache_dir = Path(cache_dir)
+    meta, lines = load_cache_index(cache_dir)
+    tokenizer = get_tokenizer(meta["tokenizer"], meta.get("vocab"))
+    vocab = getattr(tokenizer, "tokens", None) or [chr(i) for i in range(tokenizer.vocab_size)]  # byte: latin-1
+    V = len(vocab)
+    phone_of = np.array([is_phone(t) for t in vocab] + [False])
+    groups = list(groups)
+    clips = []
+    for line in tqdm(sorted(lines, key=lambda l: l["id"]), desc="align: load", unit="clip"):
+        with np.load(cache_dir / line["file"]) as f:
+            mel, text = f["mel"], f["text"]
+        if len(text) == 0:
+            continue
+        states = clip_states(text, V)
+        phone = phone_of[states]
+        if phone.sum() > len(mel):
+            continue
+        group = groups.index(line["speaker"]) if line.get("speaker") in groups else len(groups)
+        clips.append(dict(id=line["id"], split=line.get("split", "train"), group=group, feats=normalise(mel),
+                          states=states, skippable=~phone, durations=flat_start(mel, phone_of[text])))
+    if not clips:
+        raise UserError(f"--cache: expected transcribed clips in {cache_dir}, got none")
+    aligner = Aligner(V, clips[0]["feats"].shape[1], groups)
+    for _ in tqdm(range(iterations), desc="align: rounds", unit="round"):
+        sq, frames = np.zeros(clips[0]["feats"].shape[1]), 0
+        for c in clips:
+            if c["split"] != "train":
+                continue
+            path = np.repeat(c["states"], c["durations"])
+            aligner.accumulate(c["group"], c["feats"], path)
+            if aligner.means is not None:
+                sq += ((c["feats"] - aligner.means[c["group"]][path]) ** 2).sum(0)
+                frames += len(path)
+        aligner.finish(sq if frames else np.ones_like(sq), frames or 1)
+        for c in clips:
+            ll = aligner.loglik(c["group"], c["feats"], c["states"])
+            c["durations"] = path_to_durations(viterbi(ll, c["skippable"]), len(c["states"]))
+    stats = {**duration_stats(clips, V), "tokenizer": meta["tokenizer"], "iterations": iterations}
+    with atomic_path(cache_dir / "durations.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{c["id"]: c["durations"].astype(np.int32) for c in clips})
+    write_json_atomic(cache_dir / "duration_stats.json", stats, indent=1)
+    return stats
+
+
+def duration_stats(clips: list[dict], V: int) -> dict:
+    """Mean frames of each token (train split), silences apart; tokens never seen get the overall mean."""
+    total, count = np.zeros(V), np.zeros(V)
+    lead, trail = [], []
+    for c in clips:
+        if c["split"] != "train":
+            continue
+        d, s = c["durations"], c["states"]
+        np.add.at(total, s[1:-1], d[1:-1])
+        np.add.at(count, s[1:-1], 1)
+        lead.append(d[0])
+        trail.append(d[-1])
+    seen = count > 0
+    mean = np.where(seen, total / np.maximum(count, 1), total[seen].sum() / max(count[seen].sum(), 1))
+    return {"format": "jamflow-durations", "version": ALIGN_VERSION,
+            "frames_per_token": [round(float(x), 3) for x in mean], "token_counts": [int(x) for x in count],
+            "lead_frames": round(float(np.mean(lead)), 2), "trail_frames": round(float(np.mean(trail)), 2),
+            "clips": len(lead)}
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", required=True, help="a folder written by `jamflow prepare` (phonemes are best)")
+    parser.add_argument("--iterations", type=int, default=8, help="rounds of alignment + re-estimation")
+
+
+def run_cli(args) -> int:
+    if args.iterations < 1:
+        raise UserError(f"--iterations: expected a positive integer, got {args.iterations}")
+    if not (Path(args.cache) / "cache.json").is_file():
+        raise UserError(f"--cache: expected a folder written by `jamflow prepare`, got {args.cache!r}")
+    stats = align_cache(args.cache, args.iterations)
+    print(f"aligned {stats['clips']} train clips; mean lead {stats['lead_frames']} / trail {stats['trail_frames']} "
+          f"frames -> {Path(args.cache) / 'durations.npz'}")
+    return 0
