@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the default model from nothing: synth-data -> prepare -> train -> export (fp16) -> eval -> demo.
+# Reproduce the default model from nothing: synth-data -> prepare -> align -> train -> export (fp16) -> eval -> demo.
 #
 #   recipes/default_model/run.sh [WORK] [train overrides...]
 #   recipes/default_model/run.sh /work/runs optim.total_updates=20000 data.max_frames=12000   # a GPU
@@ -30,6 +30,9 @@ $NICE jamflow synth-data --out "$PWD/corpus" --num_clips 3000 --festival_share 0
 
 # 2. features: mel + espeak phoneme tokens (the small preset's tokenizer) + normalised motion
 $NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"
+
+# 2b. phoneme durations by forced alignment (the YAML's data.durations: each frame is shown its phoneme)
+$NICE jamflow align --cache corpus/cache_phoneme
 
 # 3. train the small preset on every task (--resume starts fresh when there is no checkpoint yet)
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then

@@ -69,6 +69,7 @@ def test_run_sh_feeds_the_yaml_its_cache_and_exports_its_run():
     data = yaml.safe_load(cfg_text)
     assert Path(_flag(prepare, "--out")) == Path(data["data"]["cache"])
     assert _flag(prepare, "--tokenizer") == "phoneme"
+    assert data["data"]["durations"] is True and Path(_flag(cmds["align"], "--cache")) == Path(data["data"]["cache"])
     assert Path(_flag(cmds["train"], "--config")).name == YAML.name
     assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
     assert Path(_flag(cmds["eval"], "--ref")).parent == corpus
