@@ -126,7 +126,7 @@ class TextEmbedding(nn.Module):
         if text_index is not None:
             if text_index.shape != (b, n):
                 raise UserError(f"text_index: expected [{b}, {n}] (one token position per mel frame), got {list(text_index.shape)}")
-            x = torch.gather(x, 1, text_index.clamp(min=0)[..., None].expand(-1, -1, x.shape[-1]))
+            x = torch.gather(x, 1, text_index.clamp(0, n - 1)[..., None].expand(-1, -1, x.shape[-1]))
             x = x.masked_fill((text_index < 0)[..., None], 0.0)
             if valid is not None:
                 x = x.masked_fill(~valid[..., None], 0.0)
