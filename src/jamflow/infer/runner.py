@@ -323,6 +323,23 @@ def run_animate(jam, wav: np.ndarray, text: str | None, context_motion: np.ndarr
 # motion + text -> speech
 
 
+def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int):
+    """The new text's durations [nt + 2] over the given lips (then held frames: trailing silence), or
+    None (the table lays it out) when the phones do not fit or the mouth does not move."""
+    from jamflow.eval.sync import mouth_aperture
+    from jamflow.infer.lip_layout import lip_durations
+
+    lips_mel = min(mel_frames(len(motion)), part_mel)
+    tokens = getattr(jam.tokenizer, "tokenize", None)
+    if tokens is None:
+        return None
+    d = lip_durations(tokens(gen_text), mouth_aperture(motion), lips_mel)
+    if d is None:
+        return None
+    d[-1] += part_mel - lips_mel
+    return d
+
+
 def run_dub(jam, gen_text: str, motion: np.ndarray, ref_audio, ref_text, s: InferSettings) -> Output:
     gen_text = clean_text(gen_text, "gen_text")
     prompt = reference_prompt(jam, ref_audio, ref_text, None)
@@ -345,6 +362,8 @@ def run_dub(jam, gen_text: str, motion: np.ndarray, ref_audio, ref_text, s: Infe
         motion=torch.cat([torch.zeros(prompt.frames, m_gen.shape[1]), m_gen]), motion_known=motion_known,
         context=torch.cat([pre_ctx, m_ctx]), gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim,
         prompt=(prompt.text, prompt.frames))
+    if jam.model.cfg.audio.text_durations is not None:
+        jb.last_durations = dub_durations(jam, gen_text, motion, mel_frames(total) - mel_frames(prompt.frames))
     res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
     wav = vocode(jam, res.mel, total)[prompt.frames * SAMPLES_PER_MOTION: (prompt.frames + frames) * SAMPLES_PER_MOTION]
     return Output(restore_rms(wav, prompt.rms, s.target_rms), motion, motion_given=True)
