@@ -7,7 +7,7 @@ Any tokenizer works (a token is a "phone" when it is a letter); espeak phonemes 
 Why. F5's text layout (filler-padded, or spread evenly over the mel frames) leaves the model to
 discover where each phoneme sits; at the scale of the default model (30 M parameters, 90 minutes of
 speech, a CPU) it does not find out in any budget we can afford. With durations the text embedding
-shows each mel frame its own phoneme (TextEmbedding, `text_layout="durations"`) and the model only
+shows each mel frame its own phoneme (TextEmbedding's text index, `audio.text_durations`) and the model only
 has to learn how phonemes sound.
 
 How. Each clip is a left-to-right chain: leading silence, its tokens, trailing silence. Phone letters
@@ -55,7 +55,9 @@ def viterbi(loglik: np.ndarray, skippable: np.ndarray) -> np.ndarray:
     hard = ~skippable
     if hard.sum() > T:
         raise ValueError(f"{int(hard.sum())} phones do not fit in {T} frames")
-    segment = np.cumsum(hard)  # states s' .. s-1 may be jumped from when segment[s'] == segment[s-1]
+    # a state s is entered from any of [start[s - 1], s - 1]: back to the last phone, skippables between
+    start = np.maximum.accumulate(np.where(hard, np.arange(S), 0))
+    segment = np.cumsum(hard)
     big = 1e12 * segment  # segmented running maximum via an offset per segment
     first_hard = int(np.argmax(hard)) if hard.any() else S - 1
     last_hard = S - 1 - int(np.argmax(hard[::-1])) if hard.any() else 0
@@ -63,7 +65,7 @@ def viterbi(loglik: np.ndarray, skippable: np.ndarray) -> np.ndarray:
     dp[0, : first_hard + 1] = loglik[0, : first_hard + 1]
     for t in range(1, T):
         prev = dp[t - 1]
-        run = np.maximum.accumulate(prev + big) - big  # max of prev over [segment start, s]
+        run = np.maximum.accumulate(prev + big) - big  # max of prev over [start[s], s]
         enter = np.full(S, NEG)
         enter[1:] = run[:-1]
         dp[t] = loglik[t] + np.maximum(prev, enter)
@@ -72,20 +74,13 @@ def viterbi(loglik: np.ndarray, skippable: np.ndarray) -> np.ndarray:
     path[T - 1] = s
     for t in range(T - 1, 0, -1):
         prev = dp[t - 1]
-        if prev[s] < NEG / 2 or (s > 0 and not _stay(prev, s, segment)):
-            lo = s - 1
-            while lo > 0 and segment[lo - 1] == segment[s - 1]:
-                lo -= 1
-            s = lo + int(np.argmax(prev[lo:s]))
+        if s > 0:
+            lo = start[s - 1]
+            best = lo + int(np.argmax(prev[lo:s]))
+            if prev[s] < NEG / 2 or prev[best] > prev[s]:
+                s = best
         path[t - 1] = s
     return path
-
-
-def _stay(prev: np.ndarray, s: int, segment: np.ndarray) -> bool:
-    lo = s - 1
-    while lo > 0 and segment[lo - 1] == segment[s - 1]:
-        lo -= 1
-    return prev[s] >= prev[lo:s].max()
 
 
 def normalise(mel: np.ndarray) -> np.ndarray:
@@ -118,7 +113,7 @@ class Aligner:
     """Gaussian means per (group, state); state V is silence, 0..V-1 the vocabulary."""
 
     def __init__(self, vocab_size: int, dim: int, groups: list[str]):
-        self.V, self.groups = vocab_size, groups
+        self.groups = groups
         self.sums = np.zeros((len(groups) + 1, vocab_size + 1, dim))  # last group = pooled
         self.counts = np.zeros((len(groups) + 1, vocab_size + 1))
         self.means = None

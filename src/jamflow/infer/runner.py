@@ -330,10 +330,7 @@ def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int):
     from jamflow.infer.lip_layout import lip_durations
 
     lips_mel = min(mel_frames(len(motion)), part_mel)
-    tokens = getattr(jam.tokenizer, "tokenize", None)
-    if tokens is None:
-        return None
-    d = lip_durations(tokens(gen_text), mouth_aperture(motion), lips_mel)
+    d = lip_durations(jam.tokenizer.tokenize(gen_text), mouth_aperture(motion), lips_mel)
     if d is None:
         return None
     d[-1] += part_mel - lips_mel

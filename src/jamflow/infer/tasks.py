@@ -193,14 +193,8 @@ def encode_with_durations(tokenizer, jobs: list[Job], n: int, table: dict) -> tu
         spec = [(p, f, k == 0, True) for k, (p, f) in enumerate(pieces)]
         given = j.last_durations
         if given is not None and len(given) == len(pieces[-1][0]) + 2 and int(np.sum(given)) == pieces[-1][1]:
-            from jamflow.model.durations import index_from_durations
-
-            head = text_index_for(table, spec[:-1], j.mel_len - pieces[-1][1]) if len(spec) > 1 else None
-            tail = index_from_durations(given, pieces[-1][1])
-            tail = torch.where(tail >= 0, tail + sum(len(p) for p, _ in pieces[:-1]), tail)
-            index[i, : j.mel_len] = tail if head is None else torch.cat([head, tail])
-        else:
-            index[i, : j.mel_len] = text_index_for(table, spec, j.mel_len)
+            spec[-1] = (*spec[-1], given)
+        index[i, : j.mel_len] = text_index_for(table, spec, j.mel_len)
     nt = max(1, max(len(x) for x in ids))
     text = torch.full((len(jobs), nt), -1, dtype=torch.long)
     for i, x in enumerate(ids):

@@ -77,16 +77,17 @@ def table_durations(tokens, frames: int, table: dict, lead: bool = True, trail: 
     return np.concatenate([[sil[0]], spread(per[ids], speech), [sil[1]]])
 
 
-def text_index_for(table: dict, parts: list[tuple[list[int], int, bool, bool]], n: int) -> torch.Tensor:
+def text_index_for(table: dict, parts: list[tuple], n: int) -> torch.Tensor:
     """Text index [n] for a text in consecutive parts (reference text, then the new text, ...).
 
-    parts: (token ids of the part, mel frames the part spans, leading silence?, trailing silence?);
-    token positions run on over the parts, as in the concatenated token sequence. Frames after the
-    last part are -1.
+    parts: (token ids of the part, mel frames the part spans, leading silence?, trailing silence?[,
+    durations]); a part's durations [nt + 2] (known from elsewhere, e.g. dub's lips) replace the
+    table's. Token positions run on over the parts, as in the concatenated token sequence. Frames
+    after the last part are -1.
     """
     pieces, offset = [], 0
-    for ids, frames, lead, trail in parts:
-        d = table_durations(ids, frames, table, lead, trail)
+    for ids, frames, lead, trail, *given in parts:
+        d = given[0] if given and given[0] is not None else table_durations(ids, frames, table, lead, trail)
         local = index_from_durations(d, int(d.sum()))
         pieces.append(torch.where(local >= 0, local + offset, local))
         offset += len(ids)

@@ -137,18 +137,15 @@ class TextEmbedding(nn.Module):
 
 def average_upsample(x: torch.Tensor, token_valid: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """x [b, n, d] with real tokens where token_valid -> [b, n, d], tokens spread over frames[i]."""
+    from jamflow.model.durations import even_index
+
     out = torch.zeros_like(x)
     for i in range(x.shape[0]):
         tokens = x[i, token_valid[i]]  # [T, d]
         T, n_i = tokens.shape[0], int(frames[i])
         if T == 0 or n_i == 0:
             continue
-        base, extra = divmod(n_i, T)
-        repeats = torch.full((T,), base, dtype=torch.long, device=x.device)
-        if extra:
-            repeats[T - extra:] += 1
-        index = torch.repeat_interleave(torch.arange(T, device=x.device), repeats)
-        out[i, :n_i] = tokens[index]
+        out[i, :n_i] = tokens[even_index(T, n_i).to(x.device)]
     return out
 
 
