@@ -14,10 +14,10 @@ def test_random_inputs_align_mel_and_motion_like_training():
     from jamflow.config import get_preset
 
     model = SimpleNamespace(cfg=get_preset("tiny"))
-    x = bench.random_inputs(model, 2, seconds=0.24, prompt_s=0.0, device="cpu", dtype=torch.float32)
+    x = bench.random_inputs(model, 2, seconds=0.24, prompt_s=0.0, device="cpu")
     assert (x["m"], x["n"]) == (6, 23)  # 6 x 3.75 = 22.5 mel frames: half rounds up (round() gave 22)
     assert x["mel"].shape == (2, 23, 100) and x["motion"].shape[:2] == (2, 6)
-    x = bench.random_inputs(model, 1, seconds=1.0, prompt_s=2.0, device="cpu", dtype=torch.float32)
+    x = bench.random_inputs(model, 1, seconds=1.0, prompt_s=2.0, device="cpu")
     assert (x["m"], x["n"]) == (75, 281)
     assert int(x["motion_known"][0].sum()) == 50 and int(x["mel_known"][0].sum()) == 188  # 50 x 3.75 = 187.5
 

@@ -41,7 +41,8 @@ def jam(tiny_ckpt):
     from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
 
     voc = GriffinLimVocoder(FallbackConfig(nnls_iters=2, gl_iters=2))
-    return JAMFlow.from_pretrained(tiny_ckpt, device="cpu", vocoder=voc, progress=False)
+    # fp32 pinned: the default CPU precision depends on the CPU (bf16 hardware or not), the tests must not
+    return JAMFlow.from_pretrained(tiny_ckpt, device="cpu", dtype="float32", vocoder=voc, progress=False)
 
 
 @pytest.fixture(scope="session")

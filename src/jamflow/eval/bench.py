@@ -17,6 +17,10 @@ Modes
 - compare: one forward of the same-size plain F5-TTS DiT (our Audio-DiT, motion stream off) vs the
   joint model, and the upstream `f5_tts` DiT when that package imports.
 
+Precision: the weights stay fp32 and the model runs under autocast in `--dtype`, as `JAMFlow` and the
+trainer run it; `auto` (default) is what inference picks for the device (`infer.api.pick_dtype`: bf16 on
+CUDA and on CPUs with bf16 hardware, else fp32).
+
 Timing: `--warmup` untimed runs, then `--repeats` timed runs; CUDA is synchronised around each run
 and its peak allocated memory read; on CPU the peak is the process RSS rise, sampled every 5 ms.
 """
@@ -136,24 +140,29 @@ class Setup:
     name: str
 
 
-def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: str) -> Setup:
-    from jamflow.infer.api import pick_device
+def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: str = "auto") -> Setup:
+    from jamflow.infer.api import pick_device, pick_dtype
     from jamflow.model.jam import JAMModel
 
     dev = pick_device(device)
-    dt = DTYPES.get(dtype)
-    if dt is None:
-        raise UserError(f"dtype: expected fp32, bf16 or fp16, got {dtype!r}")
+    if dtype != "auto" and dtype not in DTYPES:
+        raise UserError(f"dtype: expected auto, fp32, bf16 or fp16, got {dtype!r}")
+    dt = pick_dtype(dev, None if dtype == "auto" else DTYPES[dtype])
     if checkpoint:
         model, name = JAMModel.from_pretrained(checkpoint), f"checkpoint {checkpoint}"
     else:
         from jamflow.config import get_preset
 
         model, name = JAMModel(get_preset(preset)), f"preset {preset} (random init)"
-    return Setup(model.to(dev, dt).eval(), dev, dt, name)
+    return Setup(model.to(dev, torch.float32).eval(), dev, dt, name)
 
 
-def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, dtype, seed: int = 0) -> dict:
+def autocast(setup: Setup):
+    """The compute precision of every timed run (weights stay fp32)."""
+    return torch.autocast(setup.device.type, dtype=setup.dtype, enabled=setup.dtype != torch.float32)
+
+
+def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, seed: int = 0) -> dict:
     """Random conditioning shaped like a real job: mel [b, n, 100], text [b, nt], motion [b, m, dg] ..."""
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
@@ -163,14 +172,14 @@ def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, dt
     nt = max(4, int(seconds * 14))  # ~14 characters per second of speech
     out = {
         "n": n, "m": m,
-        "mel": torch.randn(batch, n, cfg.audio.mel_dim, generator=g).to(device, dtype),
+        "mel": torch.randn(batch, n, cfg.audio.mel_dim, generator=g).to(device),
         "text": torch.randint(1, cfg.audio.text_num_embeds, (batch, nt), generator=g).to(device),
         "mel_known": (torch.arange(n) < mel_frames_for(known_m)).expand(batch, n).to(device),
     }
     if cfg.motion is not None:
-        out["motion"] = torch.randn(batch, m, cfg.motion_gen_dim, generator=g).to(device, dtype)
+        out["motion"] = torch.randn(batch, m, cfg.motion_gen_dim, generator=g).to(device)
         out["motion_known"] = (torch.arange(m) < known_m).expand(batch, m).to(device)
-        out["context"] = torch.randn(batch, m, cfg.motion_context_dim, generator=g).to(device, dtype)
+        out["context"] = torch.randn(batch, m, cfg.motion_context_dim, generator=g).to(device)
     return out
 
 
@@ -186,11 +195,12 @@ def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: fl
 
     @torch.inference_mode()
     def run():
-        return sample(setup.model, inputs["text"], inputs["mel"], mel_known,
-                      motion_cond=inputs["motion"] if with_motion else None,
-                      motion_known=motion_known if with_motion else None,
-                      motion_context=inputs["context"] if with_motion else None,
-                      nfe_step=nfe, cfg_strength=cfg_strength, seed=0)
+        with autocast(setup):
+            return sample(setup.model, inputs["text"], inputs["mel"], mel_known,
+                          motion_cond=inputs["motion"] if with_motion else None,
+                          motion_known=motion_known if with_motion else None,
+                          motion_context=inputs["context"] if with_motion else None,
+                          nfe_step=nfe, cfg_strength=cfg_strength, seed=0)
 
     return run
 
@@ -222,12 +232,12 @@ def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, pro
         if task != "speech" and setup.model.cfg.motion is None:
             raise UserError(f"tasks: {task!r} needs a motion stream; this model is audio-only (use 'speech')")
         for nfe in nfe_list:
-            chunk = random_inputs(setup.model, 1, chunk_s, prompt_s, setup.device, setup.dtype)
+            chunk = random_inputs(setup.model, 1, chunk_s, prompt_s, setup.device)
             run_chunk = _sample_fn(setup, task, chunk, nfe, cfg_strength)
             ttfc = time_fn(lambda: vocode(run_chunk()[0]), setup.device, warmup, repeats)["mean_s"]
             for seconds in seconds_list:
                 for batch in batch_list:
-                    inputs = random_inputs(setup.model, batch, seconds, prompt_s, setup.device, setup.dtype)
+                    inputs = random_inputs(setup.model, batch, seconds, prompt_s, setup.device)
                     run = _sample_fn(setup, task, inputs, nfe, cfg_strength)
                     t = time_fn(run, setup.device, warmup, repeats)
                     mel = t["result"][0]
@@ -272,19 +282,24 @@ def bench_training(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3, 
     try:
         for seconds in seconds_list:
             for batch in batch_list:
-                x = random_inputs(model, batch, seconds, 0.0, setup.device, setup.dtype)
+                x = random_inputs(model, batch, seconds, 0.0, setup.device)
                 data = {"mel": x["mel"], "mel_lens": torch.full((batch,), x["n"], device=setup.device), "text": x["text"]}
                 if "motion" in x:
                     data.update(motion=x["motion"], motion_context=x["context"],
                                 motion_lens=torch.full((batch,), x["m"], device=setup.device))
                 gen = torch.Generator().manual_seed(0)
 
+                def loss_backward():
+                    with autocast(setup):
+                        loss = cfm_loss(model, data, generator=gen)["loss"]
+                    loss.backward()
+
                 def step():
                     opt.zero_grad(set_to_none=True)
-                    cfm_loss(model, data, generator=gen)["loss"].backward()
+                    loss_backward()
                     opt.step()
 
-                flops = count_flops(lambda: cfm_loss(model, data, generator=gen)["loss"].backward())
+                flops = count_flops(loss_backward)
                 opt.zero_grad(set_to_none=True)
                 t = time_fn(step, setup.device, warmup, repeats)
                 achieved = flops / t["mean_s"]
@@ -300,7 +315,7 @@ def bench_training(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3, 
 
 # ---------------------------------------------------------------- plain F5 DiT vs joint model
 
-def upstream_f5_dit(cfg, device, dtype):
+def upstream_f5_dit(cfg, device):
     """The f5-tts package's DiT with the same size, or None (with the reason) when it does not import."""
     try:
         from f5_tts.model import DiT
@@ -313,17 +328,17 @@ def upstream_f5_dit(cfg, device, dtype):
         dit = DiT(**kw, text_mask_padding=a.text_mask_padding, pe_attn_head=a.pe_attn_head)
     except TypeError:
         dit = DiT(**kw)
-    return dit.to(device, dtype).eval(), None
+    return dit.to(device).eval(), None
 
 
 def bench_compare(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3) -> list[dict]:
     model = setup.model
-    upstream, why = upstream_f5_dit(model.cfg, setup.device, setup.dtype)
+    upstream, why = upstream_f5_dit(model.cfg, setup.device)
     rows = []
     for seconds in seconds_list:
         for batch in batch_list:
-            x = random_inputs(model, batch, seconds, 0.0, setup.device, setup.dtype)
-            t = torch.full((batch,), 0.5, device=setup.device, dtype=setup.dtype)
+            x = random_inputs(model, batch, seconds, 0.0, setup.device)
+            t = torch.full((batch,), 0.5, device=setup.device)
             variants = {"audio-dit (motion off)": lambda: model(x["mel"], x["mel"], x["text"], t)}
             if "motion" in x:
                 variants["joint (audio + motion)"] = lambda: model(
@@ -333,7 +348,7 @@ def bench_compare(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3) -
                 variants["upstream f5-tts DiT"] = lambda: upstream(x["mel"], x["mel"], x["text"], t, drop_audio_cond=False,
                                                                  drop_text=False)
             for name, fn in variants.items():
-                with torch.inference_mode():
+                with torch.inference_mode(), autocast(setup):
                     r = time_fn(fn, setup.device, warmup, repeats)
                 rows.append({"mode": "compare", "model": name, "seconds": seconds, "batch": batch,
                              "forward_s": r["mean_s"], "forward_std_s": r["std_s"], "peak_mem_mb": r["peak_mem_mb"]})
@@ -401,7 +416,8 @@ def add_cli(parser) -> None:
     parser.add_argument("--chunk_s", type=float, default=3.0, help="chunk length for time-to-first-chunk")
     parser.add_argument("--vocoder", default="vocos", choices=["vocos", "griffinlim", "none"])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="compute precision under autocast, weights fp32 (auto: what inference picks)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)

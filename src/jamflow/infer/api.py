@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jamflow.dtypes import DTYPES
+from jamflow.dtypes import DTYPES, cpu_has_fast_bf16
 from jamflow.errors import UserError
 from jamflow.infer import runner
 from jamflow.infer.outputs import write_outputs
@@ -69,7 +69,8 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
-    """fp16/bf16 on CUDA (bf16 where supported), fp32 elsewhere: CPUs here have no fast bf16."""
+    """The compute precision (autocast; the weights stay fp32): bf16 on CUDA where supported (else
+    fp16), bf16 on a CPU with bf16 hardware (AVX512-BF16 / AMX), fp32 on other CPUs and MPS."""
     if isinstance(dtype, torch.dtype):
         return dtype
     names = {**DTYPES, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -79,6 +80,8 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
         return names[dtype]
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
     return torch.float32
 
 

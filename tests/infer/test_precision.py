@@ -1,0 +1,60 @@
+"""The compute precision inference picks, and a bf16 run on CPU against the fp32 one."""
+import numpy as np
+import pytest
+import torch
+
+from jamflow import dtypes
+from jamflow.errors import UserError
+from jamflow.infer import api
+
+
+@pytest.mark.parametrize("fast_bf16, expected", [(True, torch.bfloat16), (False, torch.float32)])
+def test_cpu_default_follows_bf16_hardware(monkeypatch, fast_bf16, expected):
+    monkeypatch.setattr(api, "cpu_has_fast_bf16", lambda: fast_bf16)
+    cpu = torch.device("cpu")
+    assert api.pick_dtype(cpu) == expected
+    assert api.pick_dtype(cpu, "auto") == expected
+    assert api.pick_dtype(cpu, "float32") == torch.float32  # an explicit choice always wins
+    assert api.pick_dtype(cpu, "bf16") == torch.bfloat16
+    assert api.pick_dtype(torch.device("mps")) == torch.float32
+
+
+def test_bad_dtype_is_a_user_error():
+    with pytest.raises(UserError, match="dtype: expected"):
+        api.pick_dtype(torch.device("cpu"), "int8")
+
+
+def test_bf16_probe_reads_the_cpu_flags_and_fails_safe(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert dtypes.cpu_has_fast_bf16()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not dtypes.cpu_has_fast_bf16()
+
+    def broken():
+        raise RuntimeError("no cpuinfo")
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", broken)
+    assert not dtypes.cpu_has_fast_bf16()
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert not dtypes.cpu_has_fast_bf16()
+
+
+def test_bf16_on_cpu_runs_and_stays_near_fp32(tiny_ckpt, fast):
+    from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
+
+    voc = GriffinLimVocoder(FallbackConfig(nnls_iters=2, gl_iters=2))
+    out = {}
+    for name in ("float32", "bfloat16"):
+        jam = api.JAMFlow.from_pretrained(tiny_ckpt, device="cpu", dtype=name, vocoder=voc, progress=False)
+        assert jam.dtype == getattr(torch, name)
+        assert all(p.dtype == torch.float32 for p in jam.model.parameters())  # autocast, weights untouched
+        out[name] = jam.talk("Precision check.", **fast)
+    a, b = out["float32"], out["bfloat16"]
+    assert b.wav.dtype == np.float32 and b.motion.dtype == np.float32
+    assert np.isfinite(b.wav).all() and np.isfinite(b.motion).all()
+    assert b.motion.shape == a.motion.shape
+    # bf16 keeps ~3 significant digits: close to fp32, but not bit-equal (else autocast did nothing)
+    assert not np.array_equal(a.motion, b.motion)
+    assert np.corrcoef(a.motion.ravel(), b.motion.ravel())[0, 1] > 0.99
