@@ -9,7 +9,7 @@ import soundfile as sf
 
 from jamflow.cli import main
 from jamflow.data.manifest import read_card, read_manifest
-from jamflow.data.sentences import generate_sentences, is_heldout_sentence, load_sentences, normalise
+from jamflow.data.sentences import SHIPPED_SEED, generate_sentences, is_heldout_sentence, load_sentences, normalise
 from jamflow.data.synth import plan_corpus, synth_corpus
 from jamflow.errors import UserError
 
@@ -108,3 +108,21 @@ def test_shipped_sentences_are_varied_and_recognisable():
     path = os.path.join(os.path.dirname(pocketsphinx.__file__), "model", "en-us", "cmudict-en-us.dict")
     known = {line.split()[0].split("(")[0] for line in open(path, encoding="utf-8")}
     assert words <= known, sorted(words - known)
+
+
+def test_num_sentences_extends_the_shipped_list(tmp_path, capsys):
+    more = generate_sentences(3100, seed=SHIPPED_SEED)
+    assert more[:3000] == load_sentences() and len(set(more)) == 3100  # old corpora stay a subset
+    out = tmp_path / "c"
+    code = main(["synth-data", "--out", str(out), "--num_clips", "3", "--voices", "espeak", "--num_sentences", "3100",
+                 "--seed", "5", "--workers", "1"])
+    assert code == 0
+    texts = [json.loads(line)["text"] for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert texts == [p.text for p in plan_corpus(more, 3, ["espeak"], seed=5)]
+    assert texts != [p.text for p in plan_corpus(load_sentences(), 3, ["espeak"], seed=5)]
+    assert main(["synth-data", "--out", str(tmp_path / "d"), "--num_sentences", "0"]) == 2
+    assert main(["synth-data", "--out", str(tmp_path / "e"), "--num_sentences", "5",
+                 "--sentences", str(tmp_path / "x.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "num_sentences: expected >= 1" in err and "got both" in err
+    assert not (tmp_path / "d").exists() and not (tmp_path / "e").exists()

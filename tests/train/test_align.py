@@ -73,3 +73,18 @@ def test_align_then_train_on_durations(cache, tmp_path, helpers):
     assert saved["model_config"]["audio"]["text_durations"]["frames_per_token"] == stats["frames_per_token"]
     bad = helpers.run_jamflow(["align", "--cache", str(tmp_path / "nowhere")])
     assert bad.returncode == 2 and "--cache" in bad.stderr
+
+
+def test_parallel_alignment_matches_serial(cache, tmp_path):
+    import shutil
+
+    from jamflow.data.align import align_cache
+
+    out = {}
+    for workers in (1, 2):
+        work = tmp_path / f"w{workers}"
+        shutil.copytree(cache, work)
+        stats = align_cache(work, iterations=2, workers=workers)
+        with np.load(work / "durations.npz") as f:
+            out[workers] = (stats["frames_per_token"], {k: f[k].tolist() for k in f.files})
+    assert len(out[1][1]) == 12 and out[1] == out[2]  # 11 train clips + 1 test clip

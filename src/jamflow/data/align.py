@@ -1,6 +1,6 @@
 """`jamflow align`: phoneme durations for a prepared cache, by flat-start Viterbi forced alignment.
 
-    jamflow align --cache corpus/cache_phoneme [--iterations 8]
+    jamflow align --cache corpus/cache_phoneme [--iterations 8] [--workers 2]
 
 Any tokenizer works (a token is a "phone" when it is a letter); espeak phonemes are what it is for.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import unicodedata
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +146,34 @@ def clip_states(text: np.ndarray, vocab_size: int) -> np.ndarray:
     return np.concatenate([[vocab_size], text.astype(np.int64), [vocab_size]])
 
 
-def align_cache(cache_dir, iterations: int = 8, groups=("festival:slt_hts", "festival:kal_diphone")) -> dict:
+def realign(aligner: "Aligner", clip: dict) -> np.ndarray:
+    """One clip's durations [nt + 2] under the current means."""
+    ll = aligner.loglik(clip["group"], clip["feats"], clip["states"])
+    return path_to_durations(viterbi(ll, clip["skippable"]), len(clip["states"]))
+
+
+_ROUND: dict = {}  # what a forked worker of this round reads: the aligner and the clips, inherited, not pickled
+
+
+def _realign_range(bounds: tuple[int, int]) -> list[np.ndarray]:
+    return [realign(_ROUND["aligner"], c) for c in _ROUND["clips"][bounds[0]: bounds[1]]]
+
+
+def realign_all(aligner: "Aligner", clips: list[dict], workers: int) -> list[np.ndarray]:
+    if workers <= 1 or len(clips) < 2 * workers:
+        return [realign(aligner, c) for c in clips]
+    _ROUND.update(aligner=aligner, clips=clips)
+    step = -(-len(clips) // (4 * workers))
+    ranges = [(i, min(i + step, len(clips))) for i in range(0, len(clips), step)]
+    try:  # a fresh fork per round: the workers see this round's means
+        with get_context("fork").Pool(workers) as pool:
+            return [d for part in pool.map(_realign_range, ranges) for d in part]
+    finally:
+        _ROUND.clear()
+
+
+def align_cache(cache_dir, iterations: int = 8, groups=("festival:slt_hts", "festival:kal_diphone"),
+                workers: int = 1) -> dict:
     """Align every clip of the cache; write durations.npz + duration_stats.json. -> the stats."""
     from jamflow.audio.tokenizers import get_tokenizer
 
@@ -183,9 +211,8 @@ def align_cache(cache_dir, iterations: int = 8, groups=("festival:slt_hts", "fes
                 sq += ((c["feats"] - aligner.means[c["group"]][path]) ** 2).sum(0)
                 frames += len(path)
         aligner.finish(sq if frames else np.ones_like(sq), frames or 1)
-        for c in clips:
-            ll = aligner.loglik(c["group"], c["feats"], c["states"])
-            c["durations"] = path_to_durations(viterbi(ll, c["skippable"]), len(c["states"]))
+        for c, d in zip(clips, realign_all(aligner, clips, workers)):
+            c["durations"] = d
     stats = {**duration_stats(clips, V), "tokenizer": meta["tokenizer"], "iterations": iterations}
     with atomic_path(cache_dir / "durations.npz") as tmp:
         with open(tmp, "wb") as f:
@@ -217,14 +244,17 @@ def duration_stats(clips: list[dict], V: int) -> dict:
 def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", required=True, help="a folder written by `jamflow prepare` (phonemes are best)")
     parser.add_argument("--iterations", type=int, default=8, help="rounds of alignment + re-estimation")
+    parser.add_argument("--workers", type=int, default=1, help="processes for the Viterbi passes (same result)")
 
 
 def run_cli(args) -> int:
     if args.iterations < 1:
         raise UserError(f"--iterations: expected a positive integer, got {args.iterations}")
+    if args.workers < 1:
+        raise UserError(f"--workers: expected a positive integer, got {args.workers}")
     if not (Path(args.cache) / "cache.json").is_file():
         raise UserError(f"--cache: expected a folder written by `jamflow prepare`, got {args.cache!r}")
-    stats = align_cache(args.cache, args.iterations)
+    stats = align_cache(args.cache, args.iterations, workers=args.workers)
     print(f"aligned {stats['clips']} train clips; mean lead {stats['lead_frames']} / trail {stats['trail_frames']} "
           f"frames -> {Path(args.cache) / 'durations.npz'}")
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 from jamflow.errors import UserError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "sentences_en.txt"
+SHIPPED_SEED = 1234  # the shipped list is generate_sentences(3000, SHIPPED_SEED)
 
 W = {
     "name": "Anna Ben Clara David Emma Frank Grace Henry Julia Kevin Laura Martin Nora Oliver Paul Rachel Sam "
@@ -140,7 +141,7 @@ def load_sentences(path=None) -> list[str]:
     path = Path(path) if path is not None else SHIPPED
     if not path.is_file():
         if path == SHIPPED:  # a source checkout without the generated asset still works
-            return generate_sentences(3000, seed=1234)
+            return generate_sentences(3000, seed=SHIPPED_SEED)
         raise UserError(f"sentences: expected a text file with one sentence per line, got missing {str(path)!r}")
     lines = [" ".join(line.split()) for line in path.read_text(encoding="utf-8").splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]

@@ -29,7 +29,7 @@ import soundfile as sf
 
 from jamflow.audio.io import save_wav
 from jamflow.data.manifest import make_card, write_card, write_manifest
-from jamflow.data.sentences import is_heldout_sentence, load_sentences
+from jamflow.data.sentences import SHIPPED_SEED, generate_sentences, is_heldout_sentence, load_sentences
 from jamflow.data.speech_engines import (
     FESTIVAL_VOICES,
     SAMPLE_RATE,
@@ -223,6 +223,8 @@ def add_cli(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder (manifest.jsonl, card.json, wavs/, motion/, align/)")
     parser.add_argument("--num_clips", type=int, default=200)
     parser.add_argument("--sentences", default=None, help="text file, one sentence per line (default: the shipped list)")
+    parser.add_argument("--num_sentences", type=int, default=None,
+                        help="draw from N generated sentences instead of the shipped 3000 (the first 3000 are those)")
     parser.add_argument("--voices", default="espeak,festival", help="voice families: espeak, festival or both")
     parser.add_argument("--festival_share", type=float, default=0.5, help="fraction of clips from festival when both")
     parser.add_argument("--heldout_voices", default=",".join(DEFAULT_HELDOUT_VOICES),
@@ -239,8 +241,15 @@ def run_cli(args) -> int:
     if not families:
         raise UserError("voices: expected 'espeak', 'festival' or 'espeak,festival', got nothing")
     heldout = tuple(v.strip() for v in args.heldout_voices.split(",") if v.strip())
+    sentences = args.sentences
+    if args.num_sentences is not None:
+        if args.sentences is not None:
+            raise UserError("num_sentences: expected either --sentences FILE or --num_sentences N, got both")
+        if args.num_sentences < 1:
+            raise UserError(f"num_sentences: expected >= 1, got {args.num_sentences}")
+        sentences = generate_sentences(args.num_sentences, seed=SHIPPED_SEED)
     start = time.time()
-    rows = synth_corpus(args.out, args.num_clips, args.sentences, families, args.seed, args.workers,
+    rows = synth_corpus(args.out, args.num_clips, sentences, families, args.seed, args.workers,
                         args.festival_share, heldout, args.heldout_fraction, args.motion_spec)
     took = time.time() - start
     hours = sum(r["duration"] for r in rows) / 3600
