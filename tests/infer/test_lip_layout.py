@@ -1,19 +1,41 @@
-"""Dub's text layout from the given lips: vowels land where the mouth is open."""
+"""Dub's text layout from the given lips: vowels land where the mouth is open, lengths lean on the table."""
 import numpy as np
 
-from jamflow.infer.lip_layout import lip_durations
+from jamflow.infer.lip_layout import lip_durations, segment_viterbi
+
+TOKENS = list("bab ma")  # b a b (space) m a
+IDS = [0, 1, 0, 2, 3, 1]
+TABLE = {"frames_per_token": [7.5, 7.5, 1.0, 7.5], "lead_frames": 4.0, "trail_frames": 4.0}
 
 
 def test_vowels_land_on_the_open_mouth_and_frames_add_up():
     aperture = np.array([0.0] * 5 + [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0] + [0.0] * 5)  # [21]
-    tokens = list("bab ma")  # b a b (space) m a
-    d = lip_durations(tokens, aperture, 84)
-    assert d is not None and d.sum() == 84 and len(d) == len(tokens) + 2
+    d = lip_durations(TOKENS, IDS, aperture, 84, TABLE)
+    assert d is not None and d.sum() == 84 and len(d) == len(TOKENS) + 2
     starts = np.concatenate([[0], np.cumsum(d)]) * 21 / 84  # state start in motion frames
     first_a, second_a = starts[2], starts[6]  # states: lead, b, a, b, ' ', m, a, trail
     assert 6 <= first_a <= 8 and 11 <= second_a <= 13, d
 
 
 def test_gives_up_when_the_phones_do_not_fit_or_nothing_moves():
-    assert lip_durations(list("abcdefgh"), np.linspace(0, 1, 5), 19) is None
-    assert lip_durations(list("ab"), np.zeros(20), 75) is None
+    assert lip_durations(list("abcdefgh"), [0] * 8, np.linspace(0, 1, 5), 19, TABLE) is None
+    assert lip_durations(list("ab"), [0, 1], np.zeros(20), 75, TABLE) is None
+
+
+def test_segments_follow_strong_evidence_whatever_the_prior():
+    truth = np.array([2, 0, 9, 3, 6])
+    path = np.repeat(np.arange(5), truth)
+    loglik = np.full((len(path), 5), -20.0)
+    loglik[np.arange(len(path)), path] = 0.0
+    skippable = np.array([True, True, False, False, True])
+    assert segment_viterbi(loglik, np.full(5, 4.0), skippable).tolist() == truth.tolist()
+
+
+def test_without_evidence_lengths_follow_the_expected_ones():
+    expected = np.array([2.0, 10.0, 4.0, 14.0])
+    counts = segment_viterbi(np.zeros((30, 4)), expected, np.array([True, False, False, True]))
+    assert counts.sum() == 30 and (counts[1:3] >= 1).all()
+    assert np.abs(counts - expected).max() <= 2, counts
+    # the same layout with uninformative lips: the long token gets the long segment
+    flat = segment_viterbi(np.zeros((30, 4)), expected[[0, 2, 1, 3]], np.array([True, False, False, True]))
+    assert flat[1] < flat[2]

@@ -330,7 +330,10 @@ def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int):
     from jamflow.infer.lip_layout import lip_durations
 
     lips_mel = min(mel_frames(len(motion)), part_mel)
-    d = lip_durations(jam.tokenizer.tokenize(gen_text), mouth_aperture(motion), lips_mel)
+    tokens, ids = jam.tokenizer.tokenize(gen_text), jam.tokenizer.encode(gen_text)
+    if len(tokens) != len(ids):
+        return None
+    d = lip_durations(tokens, ids, mouth_aperture(motion), lips_mel, jam.model.cfg.audio.text_durations)
     if d is None:
         return None
     d[-1] += part_mel - lips_mel
