@@ -32,7 +32,7 @@ $NICE jamflow synth-data --out "$PWD/corpus" --num_clips 3000 --festival_share 0
 $NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"
 
 # 2b. phoneme durations by forced alignment (the YAML's data.durations: each frame is shown its phoneme)
-$NICE jamflow align --cache corpus/cache_phoneme
+$NICE jamflow align --cache corpus/cache_phoneme --workers "$WORKERS"
 
 # 3. train the small preset on every task (--resume starts fresh when there is no checkpoint yet)
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then
