@@ -4,6 +4,11 @@ import torch
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def autocast(device, dtype: torch.dtype):
+    """Compute in `dtype` (weights stay as they are); fp32 turns autocast off."""
+    return torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype != torch.float32)
+
+
 def cpu_has_fast_bf16() -> bool:
     """True when this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX).
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from jamflow.dtypes import DTYPES
+from jamflow.dtypes import autocast
 from jamflow.errors import UserError
 from jamflow.fileio import write_json_atomic
 from jamflow.motion.spec import MOTION_FPS, mel_frames_for
@@ -145,9 +145,7 @@ def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: s
     from jamflow.model.jam import JAMModel
 
     dev = pick_device(device)
-    if dtype != "auto" and dtype not in DTYPES:
-        raise UserError(f"dtype: expected auto, fp32, bf16 or fp16, got {dtype!r}")
-    dt = pick_dtype(dev, None if dtype == "auto" else DTYPES[dtype])
+    dt = pick_dtype(dev, dtype)  # "auto" or a DTYPES name
     if checkpoint:
         model, name = JAMModel.from_pretrained(checkpoint), f"checkpoint {checkpoint}"
     else:
@@ -155,11 +153,6 @@ def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: s
 
         model, name = JAMModel(get_preset(preset)), f"preset {preset} (random init)"
     return Setup(model.to(dev, torch.float32).eval(), dev, dt, name)
-
-
-def autocast(setup: Setup):
-    """The compute precision of every timed run (weights stay fp32)."""
-    return torch.autocast(setup.device.type, dtype=setup.dtype, enabled=setup.dtype != torch.float32)
 
 
 def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, seed: int = 0) -> dict:
@@ -195,7 +188,7 @@ def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: fl
 
     @torch.inference_mode()
     def run():
-        with autocast(setup):
+        with autocast(setup.device, setup.dtype):
             return sample(setup.model, inputs["text"], inputs["mel"], mel_known,
                           motion_cond=inputs["motion"] if with_motion else None,
                           motion_known=motion_known if with_motion else None,
@@ -290,7 +283,7 @@ def bench_training(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3, 
                 gen = torch.Generator().manual_seed(0)
 
                 def loss_backward():
-                    with autocast(setup):
+                    with autocast(setup.device, setup.dtype):
                         loss = cfm_loss(model, data, generator=gen)["loss"]
                     loss.backward()
 
@@ -348,7 +341,7 @@ def bench_compare(setup: Setup, seconds_list, batch_list, warmup=1, repeats=3) -
                 variants["upstream f5-tts DiT"] = lambda: upstream(x["mel"], x["mel"], x["text"], t, drop_audio_cond=False,
                                                                  drop_text=False)
             for name, fn in variants.items():
-                with torch.inference_mode(), autocast(setup):
+                with torch.inference_mode(), autocast(setup.device, setup.dtype):
                     r = time_fn(fn, setup.device, warmup, repeats)
                 rows.append({"mode": "compare", "model": name, "seconds": seconds, "batch": batch,
                              "forward_s": r["mean_s"], "forward_std_s": r["std_s"], "peak_mem_mb": r["peak_mem_mb"]})

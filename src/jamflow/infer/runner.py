@@ -330,9 +330,7 @@ def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int):
     from jamflow.infer.lip_layout import lip_durations
 
     lips_mel = min(mel_frames(len(motion)), part_mel)
-    tokens, ids = jam.tokenizer.tokenize(gen_text), jam.tokenizer.encode(gen_text)
-    if len(tokens) != len(ids):
-        return None
+    tokens, ids = jam.tokenizer.tokenize(gen_text), jam.tokenizer.encode(gen_text)  # one id per token
     d = lip_durations(tokens, ids, mouth_aperture(motion), lips_mel, jam.model.cfg.audio.text_durations)
     if d is None:
         return None

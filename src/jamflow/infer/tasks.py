@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from jamflow.dtypes import autocast
 from jamflow.errors import UserError
 from jamflow.infer.settings import SAMPLES_PER_MOTION, InferSettings
 from jamflow.motion.spec import mel_frames_for
@@ -159,7 +160,7 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
         kw["cfg_strength_motion"] = settings.cfg_strength_motion
 
     # weights stay fp32; on CUDA the half-precision compute comes from autocast (sampler noise is fp32)
-    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+    with autocast(device, dtype):
         out_mel, out_motion = _sample(model, text, mel, audio_known, jobs, settings, device, dict(kw, progress=progress))
     results = []
     for i, j in enumerate(jobs):
