@@ -91,6 +91,30 @@ def test_packed_cfg_equals_separate_calls(make_model):
                                atol=1e-9, rtol=1e-9)
 
 
+def test_cfg_until_guides_only_early_calls(make_model, monkeypatch):
+    """cfg_until: calls at t >= cfg_until run the conditional batch alone; 0 is no guidance, 1 is F5's."""
+    model = make_model().double()
+    p = {k: v.double() if v.is_floating_point() else v for k, v in _problem(model.cfg).items()}
+    grid = torch.tensor([0.0, 0.3, 0.6, 1.0])
+    full, _ = sample(model, **p, time_grid=grid, cfg_strength=2.0, seed=1)
+    torch.testing.assert_close(sample(model, **p, time_grid=grid, cfg_strength=2.0, cfg_until=1.0, seed=1)[0], full,
+                               atol=0, rtol=0)
+    never, never_mo = sample(model, **p, time_grid=grid, cfg_strength=2.0, cfg_until=0.0, seed=1)
+    plain, plain_mo = sample(model, **p, time_grid=grid, cfg_strength=0.0, seed=1)
+    torch.testing.assert_close(never, plain, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(never_mo, plain_mo, atol=1e-12, rtol=1e-12)
+    seen = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: seen.append((float(k["time"][0]), len(k["time"])))
+                        or forward(*a, **k))
+    part, _ = sample(model, **p, time_grid=grid, cfg_strength=2.0, cfg_until=0.5, seed=1)
+    assert seen == [(0.0, 4), (pytest.approx(0.3), 4), (pytest.approx(0.6), 2)]  # batch 2: 2b guided, b alone
+    assert (part - full).abs().max() > 1e-6 and (part - plain).abs().max() > 1e-6
+    seen.clear()
+    sample(model, **p, time_grid=torch.tensor([0.0, 0.8]), cfg_strength=2.0, cfg_until=0.3, method="midpoint", seed=1)
+    assert seen == [(0.0, 4), (pytest.approx(0.4), 2)]  # the midpoint call has its own time
+
+
 def test_midpoint_and_audio_only(make_model):
     model = make_model()
     p = _problem(model.cfg)

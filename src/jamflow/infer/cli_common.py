@@ -16,6 +16,7 @@ _SETTING_HELP = {
     "nfe_step": (int, "sampling steps (function evaluations), default 32"),
     "cfg_strength": (float, "classifier-free guidance strength, default 2.0"),
     "cfg_strength_motion": (float, "guidance for the motion stream (default: same as --cfg_strength)"),
+    "cfg_until": (float, "guide only steps at flow time t < this (0 noise .. 1 data), default 1.0 = all"),
     "sway_sampling_coef": (float, "sway sampling coefficient, default -1.0"),
     "ode_method": (str, "euler | midpoint"),
     "seed": (int, "random seed (default: drawn and printed)"),

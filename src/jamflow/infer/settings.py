@@ -26,6 +26,7 @@ class InferSettings:
     nfe_step: int = 32
     cfg_strength: float = 2.0  # audio stream
     cfg_strength_motion: float | None = None  # None: same as cfg_strength
+    cfg_until: float = 1.0  # guide only model calls at flow time t < cfg_until (1: every call, as F5)
     sway_sampling_coef: float | None = -1.0
     ode_method: str = "euler"  # "euler" | "midpoint"
     seed: int | None = None  # None: drawn at random and reported
@@ -58,6 +59,7 @@ class InferSettings:
             v = getattr(self, name)
             check(isinstance(v, (int, float)) and math.isfinite(v), name, "a finite number")
         check(self.cfg_strength >= 0, "cfg_strength", "a number >= 0")
+        check(isinstance(self.cfg_until, (int, float)) and 0 <= self.cfg_until <= 1, "cfg_until", "a flow time in 0..1")
         check(self.cfg_strength_motion is None or self.cfg_strength_motion >= 0, "cfg_strength_motion", "a number >= 0")
         check(0.1 <= self.speed <= 10, "speed", "a number in 0.1..10")
         check(self.fix_duration is None or 0 < self.fix_duration, "fix_duration", "seconds > 0")

@@ -214,6 +214,7 @@ def _sample(model, text, mel, audio_known, jobs, settings, device, kw):
         mel_lens=torch.tensor([j.mel_len for j in jobs]),
         nfe_step=settings.nfe_step,
         cfg_strength=settings.cfg_strength,
+        cfg_until=settings.cfg_until,
         sway_sampling_coef=settings.sway_sampling_coef,
         method=settings.ode_method,
         seed=settings.seed,

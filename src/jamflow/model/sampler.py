@@ -62,6 +62,7 @@ def sample(
     nfe_step: int = 32,
     cfg_strength: float = 2.0,
     cfg_strength_motion: float | None = None,
+    cfg_until: float = 1.0,
     sway_sampling_coef: float | None = -1.0,
     method: str = "euler",
     seed: int | None = None,
@@ -78,7 +79,11 @@ def sample(
 
     Guidance: v = v_cond + cfg_strength * (v_cond - v_null), null = text, audio condition and
     motion condition all dropped; both branches run packed in one batch of 2b. The motion stream
-    uses cfg_strength_motion (default: cfg_strength). Strengths of 0 skip the null branch. method "euler" uses one model call per step, "midpoint" two.
+    uses cfg_strength_motion (default: cfg_strength). Strengths of 0 skip the null branch. cfg_until:
+    guide only the model calls at flow times t < cfg_until (0 = noise, 1 = data); later calls run the
+    conditional branch alone, at half the cost (guidance in a limited interval, Kynkaanniemi et al.
+    2024). It trades quality for speed: docs/inference.md has the measured cost.
+    method "euler" uses one model call per step, "midpoint" two.
     time_grid: explicit increasing times from 0 to 1 (then nfe_step/sway/EPSS are ignored).
     """
     if method not in ("euler", "midpoint"):
@@ -132,8 +137,15 @@ def sample(
     # masks and RoPE angles depend only on the lengths: built once here, not at every model call
     fixed["layout"] = model.prepare(b * reps, n, m if with_motion else None, fixed["audio_mask"],
                                     fixed.get("motion_mask"), device)
+    if guided and cfg_until < 1:  # late calls may run unguided: on the conditional half of each input
+        alone = {k: v[:b] if isinstance(v, torch.Tensor) else v for k, v in fixed.items() if k != "layout"}
+        alone["layout"] = model.prepare(b, n, m if with_motion else None, alone["audio_mask"],
+                                        alone.get("motion_mask"), device)
 
     def velocity(t: float, ya, ym):
+        if guided and t >= cfg_until:
+            time = torch.full((b,), float(t), device=device)
+            return model(audio_x=ya, time=time, motion_x=ym, **alone)
         time = torch.full((b * reps,), float(t), device=device)
         va, vm = model(audio_x=pack(ya), time=time, motion_x=pack(ym), **fixed)
         if guided:
