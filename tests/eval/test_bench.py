@@ -57,7 +57,7 @@ def test_bench_cli_tiny_all_modes_writes_json(tmp_path, capsys):
     rows = data["rows"]
     inf = [r for r in rows if r["mode"] == "inference"]
     assert {r["task"] for r in inf} == {"talk", "speech"}
-    assert all(r["rtf"] > 0 and r["ttfc_s"] > 0 for r in inf)
+    assert all(r["rtf"] > 0 and r["ttfc_s"] > 0 and r["cfg_until"] == 1.0 for r in inf)
     models = {r["model"] for r in rows if r["mode"] == "compare"}
     assert {"audio-dit (motion off)", "joint (audio + motion)", "upstream f5-tts DiT"} <= models
     train = [r for r in rows if r["mode"] == "training"]
@@ -72,6 +72,7 @@ def test_bench_cli_tiny_all_modes_writes_json(tmp_path, capsys):
     (["--tasks", "sing"], "tasks: expected"),
     (["--seconds", "abc"], "seconds: expected"),
     (["--preset", "huge"], "preset: expected"),
+    (["--cfg_until", "1.5"], "cfg_until: expected"),
 ])
 def test_bench_bad_arguments(tmp_path, capsys, args, message):
     assert main(["bench", "--json", str(tmp_path / "b.json"), *args]) == 2

@@ -66,6 +66,8 @@ def test_eval_writes_report_that_parses_and_ranks_systems(corpus):
     (["--prompt_seconds", "5,3"], "prompt_seconds: expected LO,HI"),
     (["--prompt_seconds", "three"], "prompt_seconds: expected LO,HI"),
     (["--prompts", "/nonexistent/manifest.jsonl"], "prompts: expected an existing manifest"),
+    (["--cfg_until", "2"], "cfg_until: expected a flow time in 0..1"),
+    (["--speed", "0"], "speed: expected a number in 0.1..10"),
 ])
 def test_eval_bad_arguments_fail_before_work(corpus, capsys, args, message):
     root, ref, _ = corpus
@@ -73,3 +75,30 @@ def test_eval_bad_arguments_fail_before_work(corpus, capsys, args, message):
     assert main(["eval", "--ref", str(ref), "--out", str(out), *args]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()  # nothing written
+
+
+def test_eval_passes_sampling_settings_to_generation_and_records_them(corpus, monkeypatch):
+    from jamflow.config import get_preset
+    from jamflow.eval import generate
+    from jamflow.model.jam import JAMModel
+
+    root, ref, _ = corpus
+    ckpt = root / "tiny_ckpt"
+    JAMModel(get_preset("tiny", motion_spec="full", audio={"text_num_embeds": 256})).save_pretrained(ckpt)
+    seen = {}
+    real = generate.generate_manifest
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "generate_manifest", spy)
+    out = root / "with_settings"
+    code = main(["eval", "--ref", str(ref), "--checkpoint", str(ckpt), "--task", "tts", "--nfe_step", "2",
+                 "--cfg_strength", "0", "--speed", "1.2", "--split", "all", "--max_clips", "1", "--metrics", "timing",
+                 "--vocoder", "griffinlim", "--no_ground_truth", "--plot_clips", "0", "--out", str(out)])
+    assert code == 0
+    assert seen["cfg_strength"] == 0.0 and seen["speed"] == 1.2 and "cfg_until" not in seen
+    report = json.loads((out / "report.json").read_text())
+    assert report["generation"]["settings"] == {"cfg_strength": 0.0, "speed": 1.2}
+    assert "cfg_strength 0.0, speed 1.2" in (out / "report.md").read_text()

@@ -176,7 +176,7 @@ def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, se
     return out
 
 
-def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: float):
+def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: float, cfg_until: float = 1.0):
     from jamflow.model.sampler import sample
 
     with_motion = task != "speech" and "motion" in inputs
@@ -193,7 +193,7 @@ def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: fl
                           motion_cond=inputs["motion"] if with_motion else None,
                           motion_known=motion_known if with_motion else None,
                           motion_context=inputs["context"] if with_motion else None,
-                          nfe_step=nfe, cfg_strength=cfg_strength, seed=0)
+                          nfe_step=nfe, cfg_strength=cfg_strength, cfg_until=cfg_until, seed=0)
 
     return run
 
@@ -209,7 +209,7 @@ def _vocoder(kind: str, device):
 
 
 def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, prompt_s=2.0, chunk_s=3.0,
-                    cfg_strength=2.0, vocoder="vocos", warmup=1, repeats=3) -> list[dict]:
+                    cfg_strength=2.0, vocoder="vocos", warmup=1, repeats=3, cfg_until=1.0) -> list[dict]:
     voc = _vocoder(vocoder, setup.device)
 
     def vocode(mel):
@@ -226,17 +226,18 @@ def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, pro
             raise UserError(f"tasks: {task!r} needs a motion stream; this model is audio-only (use 'speech')")
         for nfe in nfe_list:
             chunk = random_inputs(setup.model, 1, chunk_s, prompt_s, setup.device)
-            run_chunk = _sample_fn(setup, task, chunk, nfe, cfg_strength)
+            run_chunk = _sample_fn(setup, task, chunk, nfe, cfg_strength, cfg_until)
             ttfc = time_fn(lambda: vocode(run_chunk()[0]), setup.device, warmup, repeats)["mean_s"]
             for seconds in seconds_list:
                 for batch in batch_list:
                     inputs = random_inputs(setup.model, batch, seconds, prompt_s, setup.device)
-                    run = _sample_fn(setup, task, inputs, nfe, cfg_strength)
+                    run = _sample_fn(setup, task, inputs, nfe, cfg_strength, cfg_until)
                     t = time_fn(run, setup.device, warmup, repeats)
                     mel = t["result"][0]
                     v = time_fn(lambda: vocode(mel), setup.device, 0, 1) if voc is not None else {"mean_s": 0.0}
                     total = t["mean_s"] + v["mean_s"]
-                    rows.append({"mode": "inference", "task": task, "seconds": seconds, "nfe": nfe, "batch": batch,
+                    rows.append({"mode": "inference", "task": task, "seconds": seconds, "nfe": nfe,
+                                 "cfg_until": cfg_until, "batch": batch,
                                  "sample_s": t["mean_s"], "sample_std_s": t["std_s"], "vocoder_s": v["mean_s"],
                                  "total_s": total, "rtf": total / (seconds * batch), "ttfc_s": ttfc,
                                  "peak_mem_mb": t["peak_mem_mb"]})
@@ -405,6 +406,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--nfe", default="32", help="sampling steps, comma list")
     parser.add_argument("--batch", default="1", help="batch sizes, comma list")
     parser.add_argument("--cfg_strength", type=float, default=2.0)
+    parser.add_argument("--cfg_until", type=float, default=1.0, help="guide only steps at flow time t < this (1 = all)")
     parser.add_argument("--prompt_s", type=float, default=2.0, help="known reference prompt before the generated part")
     parser.add_argument("--chunk_s", type=float, default=3.0, help="chunk length for time-to-first-chunk")
     parser.add_argument("--vocoder", default="vocos", choices=["vocos", "griffinlim", "none"])
@@ -432,6 +434,8 @@ def run_cli(args) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks or set(tasks) - set(TASKS):
         raise UserError(f"tasks: expected some of {list(TASKS)}, got {args.tasks!r}")
+    if not 0 <= args.cfg_until <= 1:
+        raise UserError(f"cfg_until: expected a flow time in 0..1, got {args.cfg_until}")
     if args.warmup < 0 or args.repeats < 1:
         raise UserError(f"repeats: expected warmup >= 0 and repeats >= 1, got {args.warmup}, {args.repeats}")
     if args.threads:
@@ -442,7 +446,7 @@ def run_cli(args) -> int:
     rows = []
     if args.mode in ("inference", "all"):
         rows += bench_inference(setup, tasks, seconds, nfes, batches, args.prompt_s, args.chunk_s, args.cfg_strength,
-                                args.vocoder, args.warmup, args.repeats)
+                                args.vocoder, args.warmup, args.repeats, args.cfg_until)
     if args.mode in ("compare", "all"):
         rows += bench_compare(setup, seconds, batches, args.warmup, args.repeats)
     if args.mode in ("training", "all"):
