@@ -133,7 +133,7 @@ class Trainer:
                             f"pass --resume to continue it or pick another name")
 
         precision = cfg.mixed_precision
-        if precision == "auto":
+        if precision == "auto":  # CPU stays fp32: bf16 autocast did not speed up CPU training (docs/training.md)
             precision = "bf16" if torch.cuda.is_available() else "no"
         self.acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
@@ -315,7 +315,8 @@ class Trainer:
             c = self.param_counts
             print(f"training {cfg.model.preset} stage {cfg.stage}: {c['trainable'] / 1e6:.2f}M trainable, "
                   f"{c['frozen'] / 1e6:.2f}M frozen, {len(self.dataset)} clips, {self.sampler.batches_per_rank} "
-                  f"batches/epoch/process, {self.world} process(es) on {self.device}", flush=True)
+                  f"batches/epoch/process, {self.world} process(es) on {self.device}, "
+                  f"precision {self.acc.mixed_precision}", flush=True)
         peak = peak_flops(self.device)
         window = {"frames": 0, "samples": 0, "flops": 0.0, "t0": time.perf_counter()}
         last = {}
