@@ -7,8 +7,12 @@
 
 `eval-subset`: `jamflow eval --max_clips N` takes the first N test clips by id, which in this corpus
 are mostly the held-out voice. A short evaluation needs both seen voices (on held-out sentences) and the
-held-out voice, with at least two clips per voice so every clip has another one to prompt from. The subset
-is written beside the source manifest so its relative paths and card.json stay valid.
+held-out voice, with at least two clips per voice so every clip has another one to prompt from. Every
+picked clip has a held-out sentence (hashed, the same in every corpus; fraction from card.json): a test
+clip of a held-out voice may speak a sentence that other voices speak in train, of this corpus or of a
+bigger one (8 of the first 10 `ked_diphone` test clips of the 3000-clip corpus are in the 12k corpus's
+train split). The subset is written beside the source manifest so its relative paths and card.json stay
+valid.
 
 `mean-motion`: the "mean motion" baseline of the animate target (lip vertex error <= 50% of it): every
 clip's ground-truth audio with the corpus's mean motion (card.json stats, train split) held still for the
@@ -38,15 +42,24 @@ def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
     src, out = Path(manifest), Path(out)
     if out.resolve().parent != src.resolve().parent:
         raise UserError(f"out: expected a file beside {src} (relative paths), got {out}")
+    from jamflow.data.manifest import read_card
+    from jamflow.data.sentences import is_heldout_sentence
+
+    fraction = read_card(src.parent).get("heldout_fraction")
+    if not fraction:
+        raise UserError(f"manifest: expected a card.json beside {src} with heldout_fraction > 0 "
+                        f"(a jamflow synth-data corpus), got {fraction!r}")
     rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
     picked = []
     for voice, count in voices.items():
         if count < 2:
             raise UserError(f"voices: expected >= 2 clips per voice (each needs another as its prompt), "
                             f"got {voice}={count}")
-        found = sorted((r for r in rows if r["speaker"] == voice and r["split"] == "test"), key=lambda r: r["id"])
+        found = sorted((r for r in rows if r["speaker"] == voice and r["split"] == "test"
+                        and is_heldout_sentence(r["text"], fraction)), key=lambda r: r["id"])
         if len(found) < count:
-            raise UserError(f"voices: expected {count} test clips of {voice}, got {len(found)}")
+            raise UserError(f"voices: expected {count} test clips of {voice} with held-out sentences, "
+                            f"got {len(found)}")
         picked += found[:count]
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in picked))
