@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from jamflow.errors import UserError
 from jamflow.model.jam import JAMModel
@@ -129,7 +130,8 @@ def test_midpoint_and_audio_only(make_model):
     ({}, "midpoint", 2.0),  # windowed joint mask, padded items, packed CFG
     (dict(joint_window_s=None), "euler", 0.0),  # global joint attention, no null branch
 ])
-def test_masks_and_rope_built_once_and_bit_identical_to_per_step(make_model, monkeypatch, overrides, method, cfg):
+def test_masks_rope_and_text_built_once_and_bit_identical_to_per_step(make_model, monkeypatch, overrides, method,
+                                                                       cfg):
     model = make_model(**overrides)
     p = _problem(model.cfg)
     p["text"][1, 8:] = -1
@@ -137,16 +139,34 @@ def test_masks_and_rope_built_once_and_bit_identical_to_per_step(make_model, mon
               cfg_strength=cfg, seed=5)
     build, calls = model.prepare, []
     monkeypatch.setattr(model, "prepare", lambda *a: calls.append(a) or build(*a))
+    encode, encoded = model.audio.text_embed.forward, []
+    monkeypatch.setattr(model.audio.text_embed, "forward", lambda *a, **k: encoded.append(1) or encode(*a, **k))
     mel, mo = sample(model, **p, **kw)
-    assert len(calls) == 1  # once per sample(), not once per model call (3 steps x 2 for midpoint)
+    assert len(calls) == 1 and len(encoded) == 1  # once per sample(), not once per model call (3 steps x 2 midpoint)
     mel_a, _ = sample(model, p["text"], p["mel_cond"], p["mel_known"], nfe_step=2, seed=0)  # audio only
     assert len(calls) == 2
-    # the reference: every model call ignores the layout and rebuilds masks and RoPE itself
-    monkeypatch.setattr(model, "forward", lambda *a, layout=None, **k: JAMModel.forward(model, *a, **k))
+    # the reference: every model call ignores the layout and text features and rebuilds them itself
+    monkeypatch.setattr(model, "forward",
+                        lambda *a, layout=None, text_features=None, **k: JAMModel.forward(model, *a, **k))
     mel_ref, mo_ref = sample(model, **p, **kw)
-    assert len(calls) > 2 + 3  # the per-call builds really happened
+    assert len(calls) > 2 + 3 and len(encoded) > 2 + 3  # the per-call builds really happened
     assert torch.equal(mel, mel_ref) and torch.equal(mo, mo_ref)
     assert torch.equal(mel_a, sample(model, p["text"], p["mel_cond"], p["mel_known"], nfe_step=2, seed=0)[0])
+
+
+def test_joint_mask_as_additive_float_attends_like_the_boolean_one(make_model):
+    """Layout.joint_mask_for: the window mask converted once per dtype gives SDPA's boolean-mask result."""
+    model = make_model()
+    layout = model.prepare(2, 40, 11, torch.tensor([[True] * 40, [True] * 30 + [False] * 10]),
+                           torch.tensor([[True] * 11, [True] * 8 + [False] * 3]))
+    assert layout.mask_j.dtype == torch.bool and not layout.mask_j.all()
+    q, k, v = (torch.randn(2, 6, 51, 16, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    additive = layout.joint_mask_for(torch.float32)
+    assert additive.dtype == torch.float32 and layout.joint_mask_for(torch.float32) is additive
+    assert layout.joint_mask_for(torch.bfloat16).dtype == torch.bfloat16
+    torch.testing.assert_close(F.scaled_dot_product_attention(q, k, v, attn_mask=additive),
+                               F.scaled_dot_product_attention(q, k, v, attn_mask=layout.mask_j), atol=1e-6, rtol=1e-6)
+    assert model.prepare(1, 40, None).joint_mask_for(torch.float32) is None  # audio only: no joint mask
 
 
 def test_a_layout_for_other_lengths_is_refused(make_model):
@@ -157,6 +177,8 @@ def test_a_layout_for_other_lengths_is_refused(make_model):
         model(x, x, p["text"], t, p["motion_cond"], layout=model.prepare(2, 40, 12))
     with pytest.raises(UserError, match="layout"):
         model(x, x, p["text"], t, layout=model.prepare(2, 40, 11))  # audio only, layout with motion
+    with pytest.raises(UserError, match="text_features: expected \\[2, 40, text_dim\\]"):
+        model(x, x, p["text"], t, text_features=torch.zeros(2, 39, model.cfg.audio.text_dim))
 
 
 def test_flow_reaches_data_with_exact_velocity():
@@ -171,6 +193,9 @@ def test_flow_reaches_data_with_exact_velocity():
             self.w = torch.nn.Parameter(torch.zeros(1))
 
         def prepare(self, *args):  # JAMModel's interface: nothing to precompute here
+            return None
+
+        def text_features(self, *args):
             return None
 
         def forward(self, audio_x, time, **kw):

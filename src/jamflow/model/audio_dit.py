@@ -40,13 +40,15 @@ class AudioDiT(nn.Module):
 
     # --- pieces the joint model reuses ----------------------------------------------------
     def embed(self, x, cond, text, time, valid=None, drop_audio_cond=False, drop_text=False, rope=None,
-              text_index=None):
-        """-> hidden [b, n, dim], time embedding [b, dim], RoPE angles [n, dim_head] (`rope` if given)."""
+              text_index=None, text_h=None):
+        """-> hidden [b, n, dim], time embedding [b, dim], RoPE angles [n, dim_head] (`rope` if given).
+        text_h: the text encoder's output [b, n, text_dim] when the caller already has it."""
         b, n, _ = x.shape
         if time.dim() == 0:
             time = time.repeat(b)
         t = self.time_embed(time)
-        text_h = self.text_embed(text, n, drop_text=drop_text, valid=valid, text_index=text_index)
+        if text_h is None:
+            text_h = self.text_embed(text, n, drop_text=drop_text, valid=valid, text_index=text_index)
         cond = zero_where(drop_audio_cond, cond)
         h = self.input_proj(torch.cat((x, cond, text_h), dim=-1))
         h = h + self.conv_pos(h, valid)

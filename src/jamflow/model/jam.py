@@ -8,7 +8,7 @@ and is exactly the F5 DiT.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -37,6 +37,17 @@ class Layout:
     mask_a: torch.Tensor | None  # key padding [b, 1, 1, n]
     mask_m: torch.Tensor | None  # key padding [b, 1, 1, m]
     mask_j: object  # [b or 1, 1, n+m, n+m] bool, a FlexAttention BlockMask, or None
+    _additive: dict = field(default_factory=dict, repr=False)
+
+    def joint_mask_for(self, dtype: torch.dtype):
+        """mask_j as an additive mask (0 / -inf) in the attention dtype, made once per dtype: given a
+        boolean mask, SDPA on CPU converts it at every call (about 3% of a sampling step here)."""
+        if not isinstance(self.mask_j, torch.Tensor) or self.mask_j.dtype != torch.bool:
+            return self.mask_j
+        if dtype not in self._additive:
+            zero = torch.zeros((), dtype=dtype, device=self.mask_j.device)
+            self._additive[dtype] = torch.where(self.mask_j, zero, float("-inf"))
+        return self._additive[dtype]
 
 
 class JAMModel(nn.Module):
@@ -75,11 +86,13 @@ class JAMModel(nn.Module):
         drop_motion_cond=False,
         layout: Layout | None = None,
         text_index: torch.Tensor | None = None,  # [b, n] token position per mel frame, -1 none
+        text_features: torch.Tensor | None = None,  # [b, n, text_dim] from text_features(), None = compute
     ):
         """-> (v_audio [b, n, 100], v_motion [b, m, dg] or None).
 
         layout: `prepare(...)` of these same masks and lengths, so that a caller running many steps
-        (the sampler) builds the masks and RoPE angles once; built here when None.
+        (the sampler) builds the masks and RoPE angles once; built here when None. text_features: the
+        same for the text encoder (it sees neither x nor time), as F5-TTS caches it at inference.
         """
         with_motion = motion_x is not None
         self._check_shapes(audio_x, audio_cond, text, motion_x, motion_cond, motion_context)
@@ -91,10 +104,12 @@ class JAMModel(nn.Module):
             layout = self.prepare(b, n, m, audio_mask, motion_mask, audio_x.device)
         elif layout.lengths != (n, m):
             raise UserError(f"layout: expected one prepared for (n, m) = {(n, m)}, got {layout.lengths}")
-        rope_a, rope_m, mask_a, mask_m, mask_j = layout.rope_a, layout.rope_m, layout.mask_a, layout.mask_m, layout.mask_j
+        rope_a, rope_m, mask_a, mask_m = layout.rope_a, layout.rope_m, layout.mask_a, layout.mask_m
 
+        if text_features is not None and text_features.shape[:2] != (b, n):
+            raise UserError(f"text_features: expected [{b}, {n}, text_dim], got {list(text_features.shape)}")
         ha, ta, _ = self.audio.embed(audio_x, audio_cond, text, time, layout.audio_mask, drop_audio_cond, drop_text,
-                                     rope=rope_a, text_index=text_index)
+                                     rope=rope_a, text_index=text_index, text_h=text_features)
         if with_motion:
             hm, tm, _ = self.motion.embed(motion_x, motion_cond, motion_context, time, layout.motion_mask,
                                           drop_motion_cond, rope=rope_m)
@@ -106,7 +121,7 @@ class JAMModel(nn.Module):
                 if with_motion:
                     hm = self.motion.blocks[j](hm, tm, rope_m, mask_m)
             else:
-                ha, hm = self._joint(self.audio.blocks[a], self.motion.blocks[j], ha, hm, ta, tm, rope_a, rope_m, mask_j)
+                ha, hm = self._joint(self.audio.blocks[a], self.motion.blocks[j], ha, hm, ta, tm, rope_a, rope_m, layout)
 
         v_audio = self.audio.final(ha, ta)
         v_motion = self.motion.final(hm, tm) if with_motion else None
@@ -130,6 +145,11 @@ class JAMModel(nn.Module):
         return Layout((n, m), audio_mask, motion_mask, rope_a, rope_m, padding_mask(audio_mask),
                       padding_mask(motion_mask), mask_j)
 
+    def text_features(self, text, layout: Layout, drop_text=False, text_index=None) -> torch.Tensor:
+        """text [b, nt] -> the text encoder's frame features [b, n, text_dim] for forward(text_features=)."""
+        return self.audio.text_embed(text, layout.lengths[0], drop_text=drop_text, valid=layout.audio_mask,
+                                     text_index=text_index)
+
     def _check_shapes(self, audio_x, audio_cond, text, motion_x, motion_cond, motion_context) -> None:
         mel = self.cfg.audio.mel_dim
         if audio_x.dim() != 3 or audio_x.shape[-1] != mel:
@@ -151,11 +171,12 @@ class JAMModel(nn.Module):
             raise UserError(f"motion_context: expected {[b, motion_x.shape[1], dc]}, got {list(motion_context.shape)}")
 
     @staticmethod
-    def _joint(block_a, block_m, ha, hm, ta, tm, rope_a, rope_m, mask):
+    def _joint(block_a, block_m, ha, hm, ta, tm, rope_a, rope_m, layout):
         na, mod_a = block_a.before_attention(ha, ta)
         nm, mod_m = block_m.before_attention(hm, tm)
         qa, ka, va = block_a.attn.project(na, rope_a)
         qm, km, vm = block_m.attn.project(nm, rope_m)
+        mask = layout.joint_mask_for(qa.dtype)
         o = attend(torch.cat((qa, qm), 2), torch.cat((ka, km), 2), torch.cat((va, vm), 2), mask)
         oa, om = o.split((ha.shape[1], hm.shape[1]), dim=2)
         ha = block_a.after_attention(ha, block_a.attn.output(oa), mod_a)

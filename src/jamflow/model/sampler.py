@@ -137,6 +137,7 @@ def sample(
     # masks and RoPE angles depend only on the lengths: built once here, not at every model call
     fixed["layout"] = model.prepare(b * reps, n, m if with_motion else None, fixed["audio_mask"],
                                     fixed.get("motion_mask"), device)
+    fixed["text_features"] = model.text_features(fixed["text"], fixed["layout"], drop, fixed["text_index"])
     if guided and cfg_until < 1:  # late calls may run unguided: on the conditional half of each input
         alone = {k: v[:b] if isinstance(v, torch.Tensor) else v for k, v in fixed.items() if k != "layout"}
         alone["layout"] = model.prepare(b, n, m if with_motion else None, alone["audio_mask"],
