@@ -1,11 +1,12 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from jamflow.errors import UserError
-from jamflow.train.config import TrainConfig, dump_yaml, from_dict, load_config, parse_override
-from jamflow.train.optim import lr_factor
+from jamflow.train.config import OptimConfig, TrainConfig, dump_yaml, from_dict, load_config, parse_override
+from jamflow.train.optim import lr_factor, make_optimizer
 
 CONFIGS = Path(__file__).resolve().parents[2] / "src" / "jamflow" / "train" / "configs"
 
@@ -44,3 +45,23 @@ def test_shipped_configs_parse(name, cache):
     assert cfg.model.preset in ("tiny", "small", "base")
     with pytest.raises(UserError, match="data.cache"):
         load_config(CONFIGS / name, ["data.cache=/nonexistent/cache"])
+
+
+def test_fused_adamw_is_the_cpu_default_and_steps_like_the_plain_one():
+    def trained(fused):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.Linear(16, 4))
+        opt = make_optimizer(model, OptimConfig(lr=1e-2, fused=fused), torch.device("cpu"))
+        x = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
+        for _ in range(3):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+        return opt, [p.detach().clone() for p in model.parameters()]
+
+    opt, fused = trained(None)
+    plain_opt, plain = trained(False)
+    assert opt.defaults["fused"] is True and plain_opt.defaults["fused"] is False
+    assert opt.param_groups[0]["weight_decay"] > 0 and opt.param_groups[1]["weight_decay"] == 0  # matrices only
+    assert max((a - b).abs().max().item() for a, b in zip(fused, plain)) < 1e-6
+    assert max((a - b).abs().max().item() for a, b in zip(fused, trained(None)[1])) == 0  # deterministic

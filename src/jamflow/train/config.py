@@ -51,7 +51,7 @@ class OptimConfig:
     betas: list = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     weight_decay: float = 0.01
-    fused: bool | None = None  # None: fused AdamW where the device supports it (CUDA)
+    fused: bool | None = None  # None: fused AdamW where the device supports it (CUDA, CPU)
     warmup_updates: int = 1000
     total_updates: int = 100000  # training length, and the end of the linear decay
     min_lr_ratio: float = 1e-8  # warmup starts and decay ends at lr * min_lr_ratio (F5: 1e-8)
