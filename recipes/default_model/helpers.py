@@ -45,6 +45,10 @@ def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
     from jamflow.data.manifest import read_card
     from jamflow.data.sentences import is_heldout_sentence
 
+    for voice, count in voices.items():
+        if count < 2:
+            raise UserError(f"voices: expected >= 2 clips per voice (each needs another as its prompt), "
+                            f"got {voice}={count}")
     fraction = read_card(src.parent).get("heldout_fraction")
     if not fraction:
         raise UserError(f"manifest: expected a card.json beside {src} with heldout_fraction > 0 "
@@ -52,9 +56,6 @@ def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
     rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
     picked = []
     for voice, count in voices.items():
-        if count < 2:
-            raise UserError(f"voices: expected >= 2 clips per voice (each needs another as its prompt), "
-                            f"got {voice}={count}")
         found = sorted((r for r in rows if r["speaker"] == voice and r["split"] == "test"
                         and is_heldout_sentence(r["text"], fraction)), key=lambda r: r["id"])
         if len(found) < count:
