@@ -160,8 +160,7 @@ def make_plots(report: dict, plot_dir: Path, systems, ref_rows, plot_clips: int)
 # ---------------------------------------------------------------- CLI
 
 # sampling settings an evaluation may change (the rest keep the API's defaults); stored in report.json
-EVAL_SETTINGS = {"cfg_strength": float, "cfg_strength_motion": float, "cfg_until": float, "sway_sampling_coef": float,
-                 "speed": float, "ode_method": str}
+EVAL_SETTINGS = ("cfg_strength", "cfg_strength_motion", "cfg_until", "sway_sampling_coef", "speed", "ode_method")
 
 
 def add_cli(parser) -> None:
@@ -173,9 +172,9 @@ def add_cli(parser) -> None:
     parser.add_argument("--samples", type=int, default=1, help="with --checkpoint: seeds per clip (>1 gives diversity)")
     parser.add_argument("--nfe_step", type=int, default=32, help="with --checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="with --checkpoint")
-    for name, typ in EVAL_SETTINGS.items():
-        parser.add_argument(f"--{name}", type=typ, default=None,
-                            help="with --checkpoint: sampling setting (default: the API's)")
+    from jamflow.infer.cli_common import add_setting_args
+
+    add_setting_args(parser, EVAL_SETTINGS, help_prefix="with --checkpoint: ")
     parser.add_argument("--prompts", default=None,
                         help="with --checkpoint: manifest the prompts come from (default: --ref); same speaker, never the clip")
     parser.add_argument("--prompt_seconds", default=None, metavar="LO,HI",

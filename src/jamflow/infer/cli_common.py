@@ -44,11 +44,15 @@ def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
     p.add_argument("--output_dir", help="folder for the outputs (default: outputs)")
     p.add_argument("--output_file", help=f"output name; .wav/.npy/.mp4 share its stem (default: {default_output})")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
-    g = p.add_argument_group("sampling settings")
-    for name in SETTING_NAMES:
-        typ, text = _SETTING_HELP[name]
-        g.add_argument(f"--{name}", type=typ, help=text)
+    add_setting_args(p.add_argument_group("sampling settings"), SETTING_NAMES)
     p.set_defaults(_default_output=default_output)
+
+
+def add_setting_args(group, names, help_prefix: str = "") -> None:
+    """--name flags (default None) for the InferSettings fields `names`, typed and described once here."""
+    for name in names:
+        typ, text = _SETTING_HELP[name]
+        group.add_argument(f"--{name}", type=typ, default=None, help=help_prefix + text)
 
 
 def add_text_args(p: argparse.ArgumentParser, reference: bool = True) -> None:
