@@ -1,22 +1,11 @@
 """recipes/default_model/helpers.py eval-subset: test clips per voice, only with held-out sentences."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from jamflow.data.manifest import MOTION_DIM, write_card
 from jamflow.data.sentences import is_heldout_sentence
 from jamflow.errors import UserError
-
-HELPERS = Path(__file__).resolve().parents[2] / "recipes" / "default_model" / "helpers.py"
-
-
-def _helpers():
-    spec = importlib.util.spec_from_file_location("recipe_helpers", HELPERS)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _corpus(tmp_path, fraction=0.3):
@@ -40,17 +29,17 @@ def _corpus(tmp_path, fraction=0.3):
     return manifest, set(held)
 
 
-def test_eval_subset_keeps_only_held_out_sentences(tmp_path):
+def test_eval_subset_keeps_only_held_out_sentences(tmp_path, helpers):
     manifest, held = _corpus(tmp_path)
-    rows = _helpers().eval_subset(str(manifest), str(tmp_path / "sub.jsonl"), {"ked": 3, "slt": 2})
+    rows = helpers.eval_subset(str(manifest), str(tmp_path / "sub.jsonl"), {"ked": 3, "slt": 2})
     assert [r["id"] for r in rows] == ["ked01", "ked03", "ked04", "slt00", "slt01"]
     assert all(r["text"] in held for r in rows)
     written = [json.loads(line) for line in (tmp_path / "sub.jsonl").read_text().splitlines()]
     assert written == rows
 
 
-def test_eval_subset_says_when_too_few_held_out_sentences(tmp_path):
+def test_eval_subset_says_when_too_few_held_out_sentences(tmp_path, helpers):
     manifest, _ = _corpus(tmp_path)
     with pytest.raises(UserError, match="expected 4 test clips of ked with held-out sentences, got 3"):
-        _helpers().eval_subset(str(manifest), str(tmp_path / "sub.jsonl"), {"ked": 4})
+        helpers.eval_subset(str(manifest), str(tmp_path / "sub.jsonl"), {"ked": 4})
     assert not (tmp_path / "sub.jsonl").exists()

@@ -1,7 +1,5 @@
 """recipes/default_model/helpers.py migrate-lips-context: a checkpoint made with the first `lips` spec
 (context = every non-lip channel) becomes one for the current spec that computes the same thing."""
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,16 +10,6 @@ from jamflow.errors import UserError
 from jamflow.model.jam import JAMModel, load_state_strict
 from jamflow.motion.spec import get_spec
 
-HELPERS = Path(__file__).resolve().parents[2] / "recipes" / "default_model" / "helpers.py"
-
-
-def _helpers():
-    spec = importlib.util.spec_from_file_location("recipe_helpers", HELPERS)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _inputs(cfg, context, g):
     b, n, m = 1, 30, 8
     return dict(audio_x=torch.randn(b, n, 100, generator=g), audio_cond=torch.randn(b, n, 100, generator=g),
@@ -30,7 +18,7 @@ def _inputs(cfg, context, g):
                 motion_cond=torch.randn(b, m, cfg.motion_gen_dim, generator=g), motion_context=context)
 
 
-def test_migrated_checkpoint_matches_legacy_model_on_speech_free_context(tmp_path):
+def test_migrated_checkpoint_matches_legacy_model_on_speech_free_context(tmp_path, helpers):
     lips = get_spec("lips")
     legacy_spec = {"name": "lips", "generate": list(lips.generate)}  # no "context": every other channel
     torch.manual_seed(0)
@@ -48,7 +36,7 @@ def test_migrated_checkpoint_matches_legacy_model_on_speech_free_context(tmp_pat
     save_file({"state/7/exp_avg": w * 2, "state/7/exp_avg_sq": w * 3, "state/3/exp_avg": torch.ones(5)},
               str(ck / "optimizer.safetensors"))
 
-    _helpers().migrate_lips_context(str(ck))
+    helpers.migrate_lips_context(str(ck))
 
     new = JAMModel(get_preset("tiny")).eval()
     load_state_strict(new, load_file(str(ck / "model.safetensors")), "migrated")
@@ -70,4 +58,4 @@ def test_migrated_checkpoint_matches_legacy_model_on_speech_free_context(tmp_pat
     torch.testing.assert_close(opt["state/7/exp_avg_sq"], new_w * 3)
     assert opt["state/3/exp_avg"].shape == (5,)
     with pytest.raises(UserError, match="already migrated"):
-        _helpers().migrate_lips_context(str(ck))
+        helpers.migrate_lips_context(str(ck))

@@ -76,12 +76,7 @@ def test_run_sh_feeds_the_yaml_its_cache_and_exports_its_run():
 
 
 @pytest.mark.parametrize("bad", ["festival:slt_hts", "festival:slt_hts=1"])
-def test_eval_subset_refuses_unusable_voice_lists(tmp_path, bad):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("recipe_helpers", RECIPE / "helpers.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
+def test_eval_subset_refuses_unusable_voice_lists(tmp_path, bad, helpers):
     manifest = tmp_path / "manifest.jsonl"
     rows = [{"id": f"{i:03d}", "speaker": "festival:slt_hts", "split": "test" if i % 2 else "train"} for i in range(6)]
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -92,17 +87,12 @@ def test_eval_subset_refuses_unusable_voice_lists(tmp_path, bad):
     assert not (tmp_path / "subset.jsonl").exists()  # picking (test split, held-out sentences): test_eval_subset.py
 
 
-def test_mean_motion_baseline_holds_the_card_mean_for_each_clip_length(tmp_path):
-    import importlib.util
-
+def test_mean_motion_baseline_holds_the_card_mean_for_each_clip_length(tmp_path, helpers):
     import numpy as np
     import soundfile as sf
 
     from jamflow.data.manifest import make_card, read_manifest, write_card, write_manifest
 
-    spec = importlib.util.spec_from_file_location("recipe_helpers", RECIPE / "helpers.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
     corpus = tmp_path / "corpus"
     (corpus / "motion").mkdir(parents=True)
     rng = np.random.default_rng(0)
