@@ -42,6 +42,33 @@ def test_time_fn_sees_cpu_memory_growth():
     assert r["peak_mem_mb"] > 40  # a 64 MiB tensor was allocated and touched
 
 
+
+def test_time_fn_times_without_the_memory_poller_after_warmup(monkeypatch):
+    polling = []
+
+    class Recorded(bench._RssPeak):
+        def __enter__(self):
+            polling.append(True)
+            return super().__enter__()
+
+        def __exit__(self, *exc):
+            polling.append(False)
+            return super().__exit__(*exc)
+
+    monkeypatch.setattr(bench, "_RssPeak", Recorded)
+    keep, seen = [], []
+
+    def fn():
+        seen.append(polling[-1])  # was the poller thread running during this call?
+        keep.append(torch.ones(16 * 2**20 // 4))
+
+    r = bench.time_fn(fn, torch.device("cpu"), warmup=1, repeats=2)
+    assert seen == [True, False, False]  # memory over the warm-up, timing without the thread
+    assert r["peak_mem_mb"] > 10
+    seen.clear()
+    bench.time_fn(fn, torch.device("cpu"), warmup=0, repeats=1)
+    assert seen == [True]  # nothing else to measure memory on
+
 def test_flop_counter_counts_a_matmul():
     a, b = torch.randn(8, 16), torch.randn(16, 32)
     assert bench.count_flops(lambda: a @ b) == 2 * 8 * 16 * 32
