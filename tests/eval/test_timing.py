@@ -25,7 +25,6 @@ def test_time_fn_sees_cpu_memory_growth():
     assert r["peak_mem_mb"] > 40  # a 64 MiB tensor was allocated and touched
 
 
-
 def test_time_fn_times_without_the_memory_poller_after_warmup(monkeypatch):
     polling = []
 

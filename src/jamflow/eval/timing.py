@@ -58,8 +58,7 @@ def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 3) -> dict
 
     Memory: CUDA = peak allocated above what was allocated before the call; CPU = the process RSS rise
     over the warm-up runs (the allocator keeps what the first run took, so a rise measured after
-    warm-up would read ~0). The RSS is polled by a thread, which on 2 cores slowed the timed talk call
-    by ~3% (measured): the timed runs go without it, unless there is no warm-up to measure.
+    warm-up would read ~0); the timed runs go without the polling thread (module docstring).
     """
     times, last = [], [None]
 
@@ -83,7 +82,7 @@ def time_fn(fn, device: torch.device, warmup: int = 1, repeats: int = 3) -> dict
         with RssPeak() as mem:
             for _ in range(warmup):
                 fn()
-            if not warmup:
+            if not warmup:  # nothing else to read memory over: time under the poller
                 timed()
         if warmup:
             timed()
