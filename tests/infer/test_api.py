@@ -4,7 +4,7 @@ import pytest
 
 from jamflow.audio.text import chunk_text, normalize_text
 from jamflow.errors import UserError
-from jamflow.infer import runner, tasks
+from jamflow.infer import prompt, runner, tasks
 from jamflow.infer.outputs import write_outputs
 from jamflow.infer.longform import chunk_char_budget
 from jamflow.motion.io import save_motion
@@ -20,7 +20,7 @@ def test_tts_shapes_and_files(jam, ref_wav, tmp_path):
     assert out.wav.dtype == np.float32 and np.isfinite(out.wav).all()
     frames = len(out.motion)
     assert out.motion.shape == (frames, 70) and len(out.wav) == frames * SPM
-    assert frames % runner.GRID == 0 and frames >= 4
+    assert frames % prompt.GRID == 0 and frames >= 4
     assert sorted(out.paths) == ["motion", "wav"]
     assert np.load(out.paths["motion"]).shape == (frames, 70)
 

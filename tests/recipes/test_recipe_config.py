@@ -10,7 +10,7 @@ from jamflow.audio.tokenizers import get_tokenizer
 from jamflow.model.cfm import MaskConfig
 from jamflow.model.jam import JAMModel
 from jamflow.train.config import load_config
-from jamflow.train.trainer import build_model_config, check_cache_fits
+from jamflow.train.model_init import build_model_config, check_cache_fits
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "default_model"
 YAML = RECIPE / "small_cpu.yaml"

@@ -1,7 +1,7 @@
 """Task flows behind the API: long text in chunks, long audio in windows, dub, edit, and file output.
 
-Lengths are counted in motion frames rounded to multiples of `GRID` (4 frames = 0.16 s = 15 mel
-frames = 3840 samples), so every prompt/chunk boundary is exact in all three clocks.
+Lengths are counted in motion frames on the `GRID` of `infer/prompt.py`, which also turns the
+user's reference into the known prefix (`Prompt`).
 
 Long text (tts/talk): the text is split into sentence chunks of about `max_chunk_s` seconds. Chunk 0
 continues the reference (or starts from nothing). With `chunk_prompt="previous"` (default) chunk k
@@ -22,16 +22,12 @@ from tqdm import tqdm
 from jamflow.errors import UserError
 from jamflow.infer.longform import (Piece, Stitcher, chunk_char_budget, concat_pieces, plan_windows,
                                     seconds_to_frames, smooth_seams)
+from jamflow.infer.prompt import Prompt, clean_text, grid, reference_prompt
 from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
-from jamflow.infer.tasks import generate, make_job, mel_frames, ref_to_mel
+from jamflow.infer.tasks import generate, make_job, mel_frames
 
-GRID = 4  # motion frames; 4 * 3.75 = 15 mel frames exactly
 MIN_CHARS_PER_S, MAX_CHARS_PER_S = 2.0, 50.0  # speaking rates outside this are refused
 MAX_JOB_S = 60.0  # longest single sampler call (prompt + generated); longer work is chunked/windowed
-
-
-def grid(frames: float) -> int:
-    return max(GRID, int(math.ceil(frames / GRID)) * GRID)
 
 
 @dataclass
@@ -41,16 +37,6 @@ class Output:
     chunks: int = 1
     motion_given: bool = False  # True: motion is the user's, returned unchanged (no post-processing)
     seams: tuple[int, ...] = ()
-
-
-@dataclass
-class Prompt:
-    text: str
-    frames: int
-    mel: torch.Tensor | None  # [n, 100]
-    motion: torch.Tensor | None  # [frames, dg] normalised
-    context: torch.Tensor | None  # [frames, dc] normalised
-    rms: float | None = None  # loudness of the reference (to restore on output)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,69 +54,6 @@ class TextJob:
         gen_text = clean_text(gen_text, "gen_text")
         prompt = reference_prompt(jam, ref_audio, ref_text, ref_motion)
         return cls([gen_text], prompt, context_motion)
-
-
-def clean_text(text, name: str) -> str:
-    from jamflow.audio.text import normalize_text
-
-    if not isinstance(text, str) or not text.strip():
-        raise UserError(f"{name}: expected non-empty text, got {text!r}")
-    text = normalize_text(text)
-    if not text:
-        raise UserError(f"{name}: expected text with speakable words, got nothing after normalisation")
-    return text
-
-
-def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
-    """The reference voice (+ its motion) as a known prefix; no reference = empty prompt."""
-    if ref_audio is None:
-        if ref_text:
-            raise UserError("ref_text: given without --ref_audio; pass the reference audio too, or drop ref_text")
-        if ref_motion is not None:
-            raise UserError("ref_motion: given without --ref_audio; the reference motion must come with its audio")
-        return Prompt("", 0, None, None, None)
-    wav = jam._audio_arg(ref_audio, "ref_audio")
-    if ref_text is None or not str(ref_text).strip():
-        raise UserError(
-            "ref_text: expected the transcript of --ref_audio, got none. jamflow needs the words of the "
-            "reference; pass --ref_text \"...\", or --ref_text auto to transcribe it with the optional offline "
-            "ASR (pip install pocketsphinx, or jamflow[eval])")
-    if str(ref_text).strip().lower() == "auto":
-        try:
-            from jamflow.eval.asr import transcribe
-
-            ref_text = transcribe(wav, 24000)
-        except ImportError as e:
-            raise UserError(f"ref_text: 'auto' needs the optional ASR (pip install pocketsphinx): {e}") from None
-        if not ref_text.strip():
-            raise UserError("ref_text: the ASR heard no words in --ref_audio; pass --ref_text \"...\"")
-    from jamflow.audio.reference import Reference, ensure_sentence_end, prepare_reference
-
-    if ref_motion is None:
-        ref = prepare_reference(wav, clean_text(str(ref_text), "ref_text"))  # trim, clip to 12 s, loudness
-    else:  # the motion is frame-aligned with the audio as given: no trimming or clipping
-        from jamflow.audio.io import normalize_loudness
-
-        if len(wav) / 24000 > 30:
-            raise UserError(f"ref_audio: expected at most 30 s with --ref_motion, got {len(wav) / 24000:.1f} s")
-        if abs(len(ref_motion) - len(wav) / SAMPLES_PER_MOTION) > 2:
-            raise UserError(f"ref_motion: expected {len(wav) // SAMPLES_PER_MOTION} frames to match ref_audio's "
-                            f"{len(wav) / 24000:.2f} s at 25 fps, got {len(ref_motion)}")
-        norm, level = normalize_loudness(wav)
-        ref = Reference(norm, ensure_sentence_end(clean_text(str(ref_text), "ref_text")), level, False)
-    if len(ref.wav) < 0.1 * 24000:
-        raise UserError(f"ref_audio: expected at least 0.1 s of speech, got {len(ref.wav) / 24000:.2f} s")
-    frames = grid(len(ref.wav) / SAMPLES_PER_MOTION)  # pad with silence up to the grid: no word is cut
-    mel, _ = ref_to_mel(np.pad(ref.wav, (0, frames * SAMPLES_PER_MOTION - len(ref.wav))))
-    motion = context = None
-    if jam.has_motion:
-        if ref_motion is not None:
-            if len(ref_motion) < frames:  # hold the last frame over trimmed silence / padding
-                ref_motion = np.concatenate([ref_motion, np.repeat(ref_motion[-1:], frames - len(ref_motion), 0)])
-            motion, context = jam.codec.normalize(ref_motion[:frames])
-        else:
-            context = torch.zeros(frames, jam.codec.spec.context_dim)
-    return Prompt(ref.text, frames, mel, motion, context, rms=ref.rms)
 
 
 def estimate_frames(prompt: Prompt, text: str, speed: float) -> int:
