@@ -29,7 +29,9 @@ def corpus(tmp_path_factory):
         sf.write(gen / "wavs" / f"{r['id']}.wav", wav + rng.normal(0, 0.02, len(wav)).astype(np.float32), sr)
         np.save(gen / "motion" / f"{r['id']}.npy", motion)
         out.append(dict(r, audio=f"wavs/{r['id']}.wav", motion=f"motion/{r['id']}.npy", alignment=None))
-    out.append(dict(out[0], id=out[0]["id"] + "@1", motion=f"motion/{rows[1]['id']}.npy"))  # a 2nd sample
+    second = out[0]["id"] + "@1"  # a 2nd sample of clip 0: the same lag, a little jitter
+    np.save(gen / "motion" / f"{second}.npy", np.load(gen / out[0]["motion"]) + rng.normal(0, 0.01, (1, 70)))
+    out.append(dict(out[0], id=second, motion=f"motion/{second}.npy"))
     (gen / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in out) + "\n")
     return root, ref / "manifest.jsonl", gen / "manifest.jsonl"
 
@@ -43,6 +45,15 @@ def test_eval_writes_report_that_parses_and_ranks_systems(corpus):
     report = json.loads((out / "report.json").read_text())
     gt, late = report["systems"]["ground truth"], report["systems"]["late"]
     assert gt["clips"] == late["clips"] == 4
+    assert late["scored"] == 5 and "scored" not in gt and "per_sample" not in gt
+    # every sample is scored; the row pools them, per_sample keeps each seed's own summary
+    clips = report["clips"]["late"]
+    assert sorted(c["id"] for c in clips)[:2] == [clips[0]["id"], clips[0]["id"] + "@1"]
+    assert late["wer"] == pytest.approx(np.mean([c["wer"] for c in clips]))
+    first, extra = late["per_sample"]["0"], late["per_sample"]["1"]
+    assert first["clips"] == 4 and extra["clips"] == 1
+    assert first["wer"] == pytest.approx(np.mean([c["wer"] for c in clips if "@" not in c["id"]]))
+    assert extra["lve"] == pytest.approx(clips[-1]["lve"])
     assert gt["lve"] == 0.0 and late["lve"] > 0.0
     assert gt["duration_rel_err"] == 0.0
     assert 0.0 <= gt["wer"] <= 1.5 and 0.0 <= late["per"] <= 1.5
@@ -53,6 +64,7 @@ def test_eval_writes_report_that_parses_and_ranks_systems(corpus):
     assert bounds["floor"]["pairs"] > 0
     md = (out / "report.md").read_text()
     assert "| ground truth |" in md and "| late |" in md and "| control: mismatched pairs |" in md
+    assert "- late, each sample alone (samples 0 / 1; the table pools all 5): WER" in md
     pngs = list((out / "plots").glob("*.png"))
     assert {p.name.split("_")[0] for p in pngs} >= {"metrics.png", "sync", "mel"}
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)

@@ -1,7 +1,9 @@
 """Score systems against a reference manifest: per-clip metrics, then one summary row per system.
 
 A *system* is a manifest whose ids match the reference's (ground truth is the reference itself).
-Ids "<id>@<k>" are extra samples of clip <id> (different seeds): they feed the diversity metric only.
+Ids "<id>@<k>" are extra samples of clip <id> (other seeds). Every sample is scored: a summary row
+pools them (one seed per clip on a few dozen clips is a noisy figure: docs/evaluation.md),
+`per_sample` keeps each seed's own summary, and the samples of one input give the diversity metric.
 Metric groups (all on by default, each skipped where its inputs are missing):
 
     asr      WER / PER of the recogniser's transcript against the reference text
@@ -93,7 +95,7 @@ def speaker_reference(row: dict, ref_row: dict, pool: list[dict], root: Path | N
 
 
 def clip_metrics(row: dict, ref: dict, groups, cache: _Cache, pool, root, asr_model=None) -> dict:
-    out: dict = {"id": ref["id"]}
+    out: dict = {"id": row["id"]}  # "<id>" or "<id>@<k>" for an extra sample
     wav = cache.wav(row["audio"])
     if "asr" in groups:
         from jamflow.eval import asr
@@ -148,6 +150,22 @@ def summarise_system(clips: list[dict]) -> dict:
     return row
 
 
+PER_SAMPLE_KEYS = ("wer", "per", "sim", "duration_rel_err", "sync_in_pct", "sync_conf", "lve")
+
+
+def per_sample_summaries(clips: list[dict]) -> dict[str, dict]:
+    """Sample k's own summary (k = 0 for the first sample of every clip): the spread across seeds."""
+    by_sample: dict[str, list[dict]] = {}
+    for c in clips:
+        k = c["id"].split(SAMPLE_SEP, 1)[1] if SAMPLE_SEP in c["id"] else "0"
+        by_sample.setdefault(k, []).append(c)
+    out = {}
+    for k in sorted(by_sample, key=lambda k: (len(k), k)):  # "2" before "10"
+        summary = summarise_system(by_sample[k])
+        out[k] = {key: summary.get(key) for key in ("clips",) + PER_SAMPLE_KEYS if summary.get(key) is not None}
+    return out
+
+
 def evaluate(ref_rows: list[dict], systems: list[System], groups=GROUPS, asr_model=None, pool=None) -> dict:
     """-> {"systems": {name: summary}, "clips": {name: [per-clip]}, "control": summary,
            "speaker_bounds": {...}, "notes": [...]}. The first system should be ground truth."""
@@ -163,10 +181,15 @@ def evaluate(ref_rows: list[dict], systems: list[System], groups=GROUPS, asr_mod
     report = {"systems": {}, "clips": {}, "notes": notes}
     gt_motions = {i: cache.mot(r.get("motion")) for i, r in ref_by_id.items()}
     for system in systems:
+        todo = list(system.rows.items()) + [(rid, r) for rid, rows in system.extra_samples.items() for r in rows]
         clips = []
-        for rid, row in tqdm(system.rows.items(), desc=f"eval {system.name}", unit="clip"):
+        for rid, row in tqdm(todo, desc=f"eval {system.name}", unit="clip"):
             clips.append(clip_metrics(row, ref_by_id[rid], groups, cache, pool, system.root, asr_model))
         summary = summarise_system(clips)
+        summary["clips"] = len(system.rows)  # inputs; "scored" counts every sample
+        if system.extra_samples:
+            summary["scored"] = len(clips)
+            summary["per_sample"] = per_sample_summaries(clips)
         if "motion" in groups:
             summary.update(_distribution_metrics(system, cache, gt_motions))
         report["systems"][system.name] = summary

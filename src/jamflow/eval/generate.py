@@ -10,8 +10,8 @@ What is given and what is generated follows the task:
     animate  ground-truth audio (+ text)          -> motion
     dub      ground-truth motion + text + prompt  -> audio
 
-With `samples > 1` each clip is generated with several seeds; extra samples get ids "<id>@<k>" and are
-used for the diversity metric only. Videos are not rendered (the metrics read wav + motion).
+With `samples > 1` each clip is generated with several seeds (seed + 1000 k + clip index); extra
+samples get ids "<id>@<k>", are scored like the first, and also give the diversity metric. Videos are not rendered (the metrics read wav + motion).
 """
 from __future__ import annotations
 

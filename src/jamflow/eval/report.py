@@ -29,6 +29,7 @@ CONTROL = "control: mismatched pairs"
 # (key, column header, format) in table order
 COLUMNS = [
     ("clips", "clips", "{:.0f}"),
+    ("scored", "scored", "{:.0f}"),
     ("wer", "WER", "{:.3f}"),
     ("per", "PER", "{:.3f}"),
     ("sim", "spk sim", "{:.3f}"),
@@ -75,14 +76,32 @@ def table_rows(report: dict) -> dict[str, dict]:
     return rows
 
 
+def per_sample_lines(report: dict) -> list[str]:
+    """One line per system scored on several samples per clip: each seed's own figures, the spread
+    behind the pooled row."""
+    labels = {"wer": ("WER", "{:.3f}"), "per": ("PER", "{:.3f}"), "sim": ("spk sim", "{:.3f}"),
+              "sync_in_pct": ("in ±1 %", "{:.0f}"), "lve": ("LVE", "{:.4f}")}
+    lines = []
+    for name, row in report["systems"].items():
+        samples = row.get("per_sample")
+        if not samples:
+            continue
+        figures = [f"{label} " + " / ".join(_fmt(s.get(key), fmt) for s in samples.values())
+                   for key, (label, fmt) in labels.items() if any(s.get(key) is not None for s in samples.values())]
+        lines.append(f"- {name}, each sample alone (samples {' / '.join(samples)}; the table pools all "
+                     f"{row.get('scored')}): " + "; ".join(figures))
+    return lines + [""] if lines else []
+
+
 def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
-    parts = [f"# {title}", "", markdown_table(table_rows(report)), ""]
+    parts = [f"# {title}", "", markdown_table(table_rows(report)), ""] + per_sample_lines(report)
     b = report.get("speaker_bounds")
     if b:
         parts += [f"Speaker similarity yardsticks (resemblyzer, reference clips): same-speaker ceiling "
                   f"{_fmt(b['ceiling']['mean'], '{:.3f}')} ({b['ceiling']['pairs']} pairs), different-speaker floor "
                   f"{_fmt(b['floor']['mean'], '{:.3f}')} ({b['floor']['pairs']} pairs).", ""]
-    parts += ["Columns: WER/PER = word/phone error rate of the ASR transcript vs the reference text "
+    parts += ["Columns: clips = inputs, scored = generated samples scored (several seeds per input: every "
+              "figure is their mean); WER/PER = word/phone error rate of the ASR transcript vs the reference text "
               f"({report.get('asr', 'pocketsphinx')}); spk sim = cosine of speaker embeddings vs another clip of the "
               "same voice (or the prompt); dur err = |duration - reference| / reference; sync off/conf = lag "
               "(frames at 25 fps, + = motion late) and peak - median correlation of mouth aperture vs audio "
@@ -169,7 +188,9 @@ def add_cli(parser) -> None:
                         help="a system to score: generated manifest with the reference's ids (repeatable: jamflow, baselines)")
     parser.add_argument("--checkpoint", default=None, help="generate the test clips with this model first")
     parser.add_argument("--task", default="talk", choices=["tts", "talk", "animate", "dub"], help="with --checkpoint")
-    parser.add_argument("--samples", type=int, default=1, help="with --checkpoint: seeds per clip (>1 gives diversity)")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="with --checkpoint: seeds per clip; every sample is scored and the figures pool them "
+                             "(each seed's own below the table); >1 also gives diversity")
     parser.add_argument("--nfe_step", type=int, default=32, help="with --checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="with --checkpoint")
     from jamflow.infer.cli_common import add_setting_args
