@@ -6,8 +6,9 @@
 #
 # WORK (default runs/default_model) receives everything: corpus/, train_run/, export/, eval_*/, demo/.
 # Every step resumes: synth-data and prepare skip finished clips, train continues from its latest
-# checkpoint. Environment: WORKERS (default 1), NICE (default "nice -n 19"), NFE (16), EVAL_STEPS
-# (tts,talk,animate,dub), SKIP_TRAIN=1 to export/evaluate the run as it stands.
+# checkpoint. Environment: WORKERS (default 1), NICE (default "nice -n 19"), NFE (16), SAMPLES (3 seeds
+# per eval clip: one seed on 20 clips is a noisy figure), EVAL_STEPS (tts,talk,animate,dub), SKIP_TRAIN=1
+# to export/evaluate the run as it stands.
 set -euo pipefail
 
 RECIPE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +17,7 @@ shift || true
 WORKERS="${WORKERS:-1}"
 NICE="${NICE:-nice -n 19}"
 NFE="${NFE:-16}"
+SAMPLES="${SAMPLES:-3}"
 EVAL_STEPS="${EVAL_STEPS:-tts,talk,animate,dub}"
 
 mkdir -p "$WORK"
@@ -54,10 +56,11 @@ for task in ${EVAL_STEPS//,/ }; do
   baseline=()  # animate is judged against the mean-motion baseline (LVE <= 50% of it)
   [ "$task" = animate ] && baseline=(--gen mean_motion=baseline_mean_motion/manifest.jsonl)
   $NICE jamflow eval --ref corpus/eval_seen.jsonl --checkpoint export --task "$task" \
-    --nfe_step "$NFE" --seed 0 --out "eval_$task" "${baseline[@]}"
+    --nfe_step "$NFE" --seed 0 --samples "$SAMPLES" --out "eval_$task" "${baseline[@]}"
 done
 $NICE jamflow eval --ref corpus/eval_heldout.jsonl --checkpoint export --task tts \
-  --prompts corpus/manifest.jsonl --prompt_seconds 3,5 --nfe_step "$NFE" --seed 0 --out eval_tts_heldout_voice
+  --prompts corpus/manifest.jsonl --prompt_seconds 3,5 --nfe_step "$NFE" --seed 0 --samples "$SAMPLES" \
+  --out eval_tts_heldout_voice
 
 # 6. something to look at and listen to: a demo mp4 + wav, and PNG frames of it
 jamflow demo --ckpt export --nfe_step "$NFE" --seed 0 --output_dir demo
