@@ -11,7 +11,8 @@ What is given and what is generated follows the task:
     dub      ground-truth motion + text + prompt  -> audio
 
 With `samples > 1` each clip is generated with several seeds (seed + 1000 k + clip index); extra
-samples get ids "<id>@<k>", are scored like the first, and also give the diversity metric. Videos are not rendered (the metrics read wav + motion).
+samples get ids "<id>@<k>", are scored like the first, and also give the diversity metric. Videos are
+not rendered (the metrics read wav + motion).
 """
 from __future__ import annotations
 

@@ -100,8 +100,8 @@ def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
         parts += [f"Speaker similarity yardsticks (resemblyzer, reference clips): same-speaker ceiling "
                   f"{_fmt(b['ceiling']['mean'], '{:.3f}')} ({b['ceiling']['pairs']} pairs), different-speaker floor "
                   f"{_fmt(b['floor']['mean'], '{:.3f}')} ({b['floor']['pairs']} pairs).", ""]
-    parts += ["Columns: clips = inputs, scored = generated samples scored (several seeds per input: every "
-              "figure is their mean); WER/PER = word/phone error rate of the ASR transcript vs the reference text "
+    parts += ["Columns: clips = inputs, scored = generated samples scored (several seeds per input: the "
+              "per-clip figures are averaged over all of them, FMD takes the first); WER/PER = word/phone error rate of the ASR transcript vs the reference text "
               f"({report.get('asr', 'pocketsphinx')}); spk sim = cosine of speaker embeddings vs another clip of the "
               "same voice (or the prompt); dur err = |duration - reference| / reference; sync off/conf = lag "
               "(frames at 25 fps, + = motion late) and peak - median correlation of mouth aperture vs audio "
