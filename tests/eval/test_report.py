@@ -36,12 +36,13 @@ def corpus(tmp_path_factory):
     return root, ref / "manifest.jsonl", gen / "manifest.jsonl"
 
 
-def test_eval_writes_report_that_parses_and_ranks_systems(corpus):
+def test_eval_writes_report_that_parses_and_ranks_systems(corpus, capsys):
     root, ref, gen = corpus
     out = root / "report"
     code = main(["eval", "--ref", str(ref), "--gen", f"late={gen}", "--split", "all", "--out", str(out),
                  "--metrics", "asr,speaker,timing,sync,motion", "--plot_clips", "1"])
     assert code == 0
+    assert "- late, each sample alone (samples 0 / 1" in capsys.readouterr().out  # the spread is printed too
     report = json.loads((out / "report.json").read_text())
     gt, late = report["systems"]["ground truth"], report["systems"]["late"]
     assert gt["clips"] == late["clips"] == 4

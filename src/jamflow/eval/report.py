@@ -295,5 +295,8 @@ def run_cli(args) -> int:
                                 "prompt_durations": _span([r.get("ref_duration") for r in systems[-1].rows.values()])}
     paths = write_report(report, out_dir, systems, ref_rows, args.plot_clips)
     print(markdown_table(table_rows(report)))
+    for line in per_sample_lines(report):
+        if line:
+            print(line)
     print(f"wrote {paths['md']} and {paths['json']} ({len(report['plots'])} plots in {out_dir / 'plots'})")
     return 0
