@@ -76,32 +76,37 @@ def table_rows(report: dict) -> dict[str, dict]:
     return rows
 
 
+PER_SAMPLE_COLUMNS = [c for c in COLUMNS if c[0] in ("wer", "per", "sim", "sync_in_pct", "lve")]
+
+
 def per_sample_lines(report: dict) -> list[str]:
     """One line per system scored on several samples per clip: each seed's own figures, the spread
     behind the pooled row."""
-    labels = {"wer": ("WER", "{:.3f}"), "per": ("PER", "{:.3f}"), "sim": ("spk sim", "{:.3f}"),
-              "sync_in_pct": ("in ±1 %", "{:.0f}"), "lve": ("LVE", "{:.4f}")}
     lines = []
     for name, row in report["systems"].items():
         samples = row.get("per_sample")
         if not samples:
             continue
-        figures = [f"{label} " + " / ".join(_fmt(s.get(key), fmt) for s in samples.values())
-                   for key, (label, fmt) in labels.items() if any(s.get(key) is not None for s in samples.values())]
+        figures = [f"{header} " + " / ".join(_fmt(s.get(key), fmt) for s in samples.values())
+                   for key, header, fmt in PER_SAMPLE_COLUMNS if any(s.get(key) is not None for s in samples.values())]
         lines.append(f"- {name}, each sample alone (samples {' / '.join(samples)}; the table pools all "
                      f"{row.get('scored')}): " + "; ".join(figures))
-    return lines + [""] if lines else []
+    return lines
 
 
 def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
-    parts = [f"# {title}", "", markdown_table(table_rows(report)), ""] + per_sample_lines(report)
+    parts = [f"# {title}", "", markdown_table(table_rows(report)), ""]
+    spread = per_sample_lines(report)
+    if spread:
+        parts += spread + [""]
     b = report.get("speaker_bounds")
     if b:
         parts += [f"Speaker similarity yardsticks (resemblyzer, reference clips): same-speaker ceiling "
                   f"{_fmt(b['ceiling']['mean'], '{:.3f}')} ({b['ceiling']['pairs']} pairs), different-speaker floor "
                   f"{_fmt(b['floor']['mean'], '{:.3f}')} ({b['floor']['pairs']} pairs).", ""]
     parts += ["Columns: clips = inputs, scored = generated samples scored (several seeds per input: the "
-              "per-clip figures are averaged over all of them, FMD takes the first); WER/PER = word/phone error rate of the ASR transcript vs the reference text "
+              "per-clip figures are averaged over all of them, FMD takes the first); WER/PER = word/phone "
+              "error rate of the ASR transcript vs the reference text "
               f"({report.get('asr', 'pocketsphinx')}); spk sim = cosine of speaker embeddings vs another clip of the "
               "same voice (or the prompt); dur err = |duration - reference| / reference; sync off/conf = lag "
               "(frames at 25 fps, + = motion late) and peak - median correlation of mouth aperture vs audio "
@@ -296,7 +301,6 @@ def run_cli(args) -> int:
     paths = write_report(report, out_dir, systems, ref_rows, args.plot_clips)
     print(markdown_table(table_rows(report)))
     for line in per_sample_lines(report):
-        if line:
-            print(line)
+        print(line)
     print(f"wrote {paths['md']} and {paths['json']} ({len(report['plots'])} plots in {out_dir / 'plots'})")
     return 0
