@@ -2,6 +2,8 @@
 
     python recipes/default_model/helpers.py eval-subset corpus/manifest.jsonl corpus/eval_subset.jsonl \
         --voices festival:slt_hts=4,festival:kal_diphone=3,festival:ked_diphone=3
+    python recipes/default_model/helpers.py eval-subset corpus/manifest.jsonl corpus/dev_seen.jsonl \
+        --voices festival:slt_hts=15,festival:kal_diphone=15 --skip corpus/eval_seen.jsonl
     python recipes/default_model/helpers.py mean-motion corpus/eval_subset.jsonl baseline_mean_motion
     python recipes/default_model/helpers.py vocoded corpus/eval_subset.jsonl baseline_vocoded --vocoder griffinlim
 
@@ -12,7 +14,8 @@ picked clip has a held-out sentence (hashed, the same in every corpus; fraction 
 clip of a held-out voice may speak a sentence that other voices speak in train, of this corpus or of a
 bigger one (8 of the first 10 `ked_diphone` test clips of the 3000-clip corpus are in the 12k corpus's
 train split). The subset is written beside the source manifest so its relative paths and card.json stay
-valid.
+valid. `--skip` passes over the clips (and sentences) of other sets: a development set for trying
+inference settings, so that the eval set is not tuned on.
 
 `mean-motion`: the "mean motion" baseline of the animate target (lip vertex error <= 50% of it): every
 clip's ground-truth audio with the corpus's mean motion (card.json stats, train split) held still for the
@@ -38,7 +41,9 @@ from pathlib import Path
 from jamflow.errors import UserError
 
 
-def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
+def eval_subset(manifest: str, out: str, voices: dict[str, int], skip: list[str] = ()) -> list[dict]:
+    """The first clips by id of each voice's test clips with held-out sentences; a clip whose id or
+    sentence is in a `skip` manifest is passed over (a development set beside the eval set)."""
     src, out = Path(manifest), Path(out)
     if out.resolve().parent != src.resolve().parent:
         raise UserError(f"out: expected a file beside {src} (relative paths), got {out}")
@@ -53,7 +58,15 @@ def eval_subset(manifest: str, out: str, voices: dict[str, int]) -> list[dict]:
     if not fraction:
         raise UserError(f"manifest: expected a card.json beside {src} with heldout_fraction > 0 "
                         f"(a jamflow synth-data corpus), got {fraction!r}")
-    rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
+    rows = _read_rows(src)
+    taken_ids, taken_texts = set(), set()
+    for other in skip:
+        if not Path(other).is_file():
+            raise UserError(f"skip: expected a manifest file, got {other} (no such file)")
+        taken = _read_rows(Path(other))
+        taken_ids |= {r["id"] for r in taken}
+        taken_texts |= {r["text"] for r in taken}
+    rows = [r for r in rows if r["id"] not in taken_ids and r["text"] not in taken_texts]
     picked = []
     for voice, count in voices.items():
         found = sorted((r for r in rows if r["speaker"] == voice and r["split"] == "test"
@@ -142,6 +155,10 @@ def migrate_lips_context(checkpoint: str) -> list[str]:
     return changed
 
 
+def _read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def _voices(text: str) -> dict[str, int]:
     result = {}
     for item in text.split(","):
@@ -159,6 +176,8 @@ def main(argv=None) -> int:
     p.add_argument("manifest")
     p.add_argument("out")
     p.add_argument("--voices", type=_voices, required=True)
+    p.add_argument("--skip", action="append", default=[], metavar="MANIFEST",
+                   help="pass over clips whose id or sentence is in this manifest (repeatable): a dev set")
     p = sub.add_parser("mean-motion", help="mean-motion baseline manifest")
     p.add_argument("manifest")
     p.add_argument("out")
@@ -177,7 +196,7 @@ def main(argv=None) -> int:
         elif args.cmd == "mean-motion":
             print(f"wrote {mean_motion(args.manifest, args.out)}")
         else:
-            rows = eval_subset(args.manifest, args.out, args.voices)
+            rows = eval_subset(args.manifest, args.out, args.voices, args.skip)
             print(f"wrote {args.out} ({len(rows)} clips)")
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -43,3 +43,30 @@ def test_eval_subset_says_when_too_few_held_out_sentences(tmp_path, helpers):
     with pytest.raises(UserError, match="expected 4 test clips of ked with held-out sentences, got 3"):
         helpers.eval_subset(str(manifest), str(tmp_path / "sub.jsonl"), {"ked": 4})
     assert not (tmp_path / "sub.jsonl").exists()
+
+
+
+def test_eval_subset_skip_passes_over_the_ids_and_sentences_of_other_sets(tmp_path, helpers):
+    manifest, held = _corpus(tmp_path)
+    held_ked = [r["text"] for r in helpers._read_rows(manifest) if r["id"] in ("ked01", "ked03")]
+    by_id = tmp_path / "by_id.jsonl"
+    by_id.write_text(json.dumps({"id": "ked01", "text": "a sentence no clip speaks."}) + "\n")
+    by_text = tmp_path / "by_text.jsonl"
+    by_text.write_text(json.dumps({"id": "other", "text": held_ked[1]}) + "\n")
+    assert [r["id"] for r in helpers.eval_subset(str(manifest), str(tmp_path / "a.jsonl"), {"ked": 2},
+                                                 skip=[str(by_id)])] == ["ked03", "ked04"]
+    # the sentence of ked03 is also slt01's: both are passed over
+    rows = helpers.eval_subset(str(manifest), str(tmp_path / "b.jsonl"), {"ked": 2, "slt": 2}, skip=[str(by_text)])
+    assert [r["id"] for r in rows] == ["ked01", "ked04", "slt00", "slt02"]
+    with pytest.raises(UserError, match="expected 3 test clips of ked with held-out sentences, got 1"):
+        helpers.eval_subset(str(manifest), str(tmp_path / "c.jsonl"), {"ked": 3}, skip=[str(by_id), str(by_text)])
+    assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_eval_subset_cli_says_which_skip_file_is_missing(tmp_path, helpers, capsys):
+    manifest, _ = _corpus(tmp_path)
+    code = helpers.main(["eval-subset", str(manifest), str(tmp_path / "d.jsonl"), "--voices", "ked=2",
+                         "--skip", str(tmp_path / "missing.jsonl")])
+    assert code == 2
+    assert "skip: expected a manifest file" in capsys.readouterr().err
+    assert not (tmp_path / "d.jsonl").exists()
