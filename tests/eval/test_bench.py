@@ -52,8 +52,29 @@ def test_bench_cli_tiny_all_modes_writes_json(tmp_path, capsys):
     (["--seconds", "abc"], "seconds: expected"),
     (["--preset", "huge"], "preset: expected"),
     (["--cfg_until", "1.5"], "cfg_until: expected"),
+    (["--dtype", "int8", "--mode", "training", "--preset", "tiny"], "dtype: expected int8 with --mode inference"),
 ])
 def test_bench_bad_arguments(tmp_path, capsys, args, message):
     assert main(["bench", "--json", str(tmp_path / "b.json"), *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_bench_int8_times_the_quantised_model_and_counts_the_float_parameters(tmp_path):
+    from jamflow.config import get_preset
+    from jamflow.model.jam import JAMModel
+
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--preset", "tiny", "--mode", "inference", "--seconds", "1", "--nfe", "2", "--batch", "1",
+                 "--repeats", "1", "--warmup", "0", "--vocoder", "none", "--tasks", "talk", "--device", "cpu",
+                 "--dtype", "int8", "--json", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["environment"]["dtype"] == "int8"
+    assert data["environment"]["params"] == JAMModel(get_preset("tiny")).num_params()
+    assert data["rows"][0]["sample_s"] > 0
+    setup = bench.load_setup("tiny", None, "cpu", "int8")
+    assert setup.int8 and setup.dtype == torch.float32
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    assert isinstance(setup.model.audio.blocks[0].ff.fc1, DynamicInt8Linear)

@@ -109,9 +109,12 @@ def test_eval_passes_sampling_settings_to_generation_and_records_them(corpus, mo
     out = root / "with_settings"
     code = main(["eval", "--ref", str(ref), "--checkpoint", str(ckpt), "--task", "tts", "--nfe_step", "2",
                  "--cfg_strength", "0", "--speed", "1.2", "--split", "all", "--max_clips", "1", "--metrics", "timing",
-                 "--vocoder", "griffinlim", "--no_ground_truth", "--plot_clips", "0", "--out", str(out)])
+                 "--vocoder", "griffinlim", "--no_ground_truth", "--plot_clips", "0", "--dtype", "int8",
+                 "--out", str(out)])
     assert code == 0
     assert seen["cfg_strength"] == 0.0 and seen["speed"] == 1.2 and "cfg_until" not in seen
+    assert seen["dtype"] == "int8"
     report = json.loads((out / "report.json").read_text())
     assert report["generation"]["settings"] == {"cfg_strength": 0.0, "speed": 1.2}
-    assert "cfg_strength 0.0, speed 1.2" in (out / "report.md").read_text()
+    assert report["generation"]["dtype"] == "int8"
+    assert "cfg_strength 0.0, speed 1.2, dtype int8" in (out / "report.md").read_text()

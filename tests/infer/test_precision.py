@@ -21,7 +21,7 @@ def test_cpu_default_follows_bf16_hardware(monkeypatch, fast_bf16, expected):
 
 def test_bad_dtype_is_a_user_error():
     with pytest.raises(UserError, match="dtype: expected"):
-        api.pick_dtype(torch.device("cpu"), "int8")
+        api.pick_dtype(torch.device("cpu"), "int4")
 
 
 def test_bf16_probe_reads_the_cpu_flags_and_fails_safe(monkeypatch):
@@ -58,3 +58,38 @@ def test_bf16_on_cpu_runs_and_stays_near_fp32(tiny_ckpt, fast):
     # bf16 keeps ~3 significant digits: close to fp32, but not bit-equal (else autocast did nothing)
     assert not np.array_equal(a.motion, b.motion)
     assert np.corrcoef(a.motion.ravel(), b.motion.ravel())[0, 1] > 0.99
+
+
+def test_int8_quantises_a_copy_of_the_blocks_and_stays_near_fp32(tiny_ckpt, fast):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    from jamflow.model.jam import JAMModel
+    from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
+
+    model = JAMModel.from_pretrained(tiny_ckpt)
+    quantized = dtypes.quantize_blocks_int8(model, torch.device("cpu"))
+    for stream in (quantized.audio, quantized.motion):
+        block = stream.blocks[0]
+        for layer in (block.attn.to_q, block.attn.to_out, block.ff.fc1, block.adaln.linear):
+            assert isinstance(layer, DynamicInt8Linear)
+        assert isinstance(stream.input_proj, torch.nn.Linear)  # embeddings and outputs stay fp32
+    assert type(model.audio.blocks[0].attn.to_q) is torch.nn.Linear  # the model passed in is unchanged
+
+    voc = GriffinLimVocoder(FallbackConfig(nnls_iters=2, gl_iters=2))
+    out = {}
+    for name in ("float32", "int8"):
+        jam = api.JAMFlow.from_pretrained(tiny_ckpt, device="cpu", dtype=name, vocoder=voc, progress=False)
+        assert jam.dtype == torch.float32 and jam.int8 == (name == "int8")
+        out[name] = jam.talk("Precision check.", **fast)
+    a, b = out["float32"], out["int8"]
+    assert np.isfinite(b.wav).all() and b.motion.shape == a.motion.shape
+    assert not np.array_equal(a.motion, b.motion)  # else nothing was quantised
+    assert np.corrcoef(a.motion.ravel(), b.motion.ravel())[0, 1] > 0.99
+
+
+def test_int8_is_for_the_cpu_only():
+    from jamflow.config import get_preset
+    from jamflow.model.jam import JAMModel
+
+    with pytest.raises(UserError, match="dtype: expected int8 on the CPU only"):
+        dtypes.quantize_blocks_int8(JAMModel(get_preset("tiny")), torch.device("cuda"))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from jamflow.dtypes import autocast
+from jamflow.dtypes import INT8, autocast, quantize_blocks_int8
 from jamflow.errors import UserError
 from jamflow.eval.timing import time_fn
 from jamflow.fileio import write_json_atomic
@@ -60,6 +60,8 @@ class Setup:
     device: torch.device
     dtype: torch.dtype
     name: str
+    int8: bool = False  # the DiT blocks' linears in dynamic int8 (dtype is then fp32)
+    params: dict | None = None  # counted before quantising (int8 weights are not parameters)
 
 
 def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: str = "auto") -> Setup:
@@ -67,14 +69,19 @@ def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: s
     from jamflow.model.jam import JAMModel
 
     dev = pick_device(device)
-    dt = pick_dtype(dev, dtype)  # "auto" or a DTYPES name
+    int8 = dtype == INT8
+    dt = pick_dtype(dev, dtype)  # "auto", a DTYPES name, or int8 (fp32 around the int8 linears)
     if checkpoint:
         model, name = JAMModel.from_pretrained(checkpoint), f"checkpoint {checkpoint}"
     else:
         from jamflow.config import get_preset
 
         model, name = JAMModel(get_preset(preset)), f"preset {preset} (random init)"
-    return Setup(model.to(dev, torch.float32).eval(), dev, dt, name)
+    model = model.to(dev, torch.float32).eval()
+    params = model.num_params()
+    if int8:
+        model = quantize_blocks_int8(model, dev)
+    return Setup(model, dev, dt, name, int8, params)
 
 
 def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, seed: int = 0) -> dict:
@@ -333,8 +340,9 @@ def add_cli(parser) -> None:
     parser.add_argument("--chunk_s", type=float, default=3.0, help="chunk length for time-to-first-chunk")
     parser.add_argument("--vocoder", default="vocos", choices=["vocos", "griffinlim", "none"])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="compute precision under autocast, weights fp32 (auto: what inference picks)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16", INT8],
+                        help="compute precision under autocast, weights fp32 (auto: what inference picks); "
+                             "int8: fp32 with the transformer blocks' linears in dynamic int8 (CPU, inference)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
@@ -343,8 +351,8 @@ def add_cli(parser) -> None:
 
 
 def environment(setup: Setup) -> dict:
-    env = {"model": setup.name, "params": setup.model.num_params(), "device": str(setup.device),
-           "dtype": str(setup.dtype).replace("torch.", ""), "torch": torch.__version__,
+    env = {"model": setup.name, "params": setup.params or setup.model.num_params(), "device": str(setup.device),
+           "dtype": "int8" if setup.int8 else str(setup.dtype).replace("torch.", ""), "torch": torch.__version__,
            "threads": torch.get_num_threads()}
     if setup.device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(setup.device)
@@ -363,6 +371,8 @@ def run_cli(args) -> int:
         raise UserError(f"repeats: expected warmup >= 0 and repeats >= 1, got {args.warmup}, {args.repeats}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.dtype == INT8 and args.mode != "inference":
+        raise UserError(f"dtype: expected int8 with --mode inference only (it cannot train), got --mode {args.mode}")
     setup = load_setup(args.preset, args.checkpoint, args.device, args.dtype)
     if setup.model.cfg.motion is None:
         tasks = ["speech"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jamflow.dtypes import DTYPES, cpu_has_fast_bf16
+from jamflow.dtypes import DTYPES, INT8, cpu_has_fast_bf16, quantize_blocks_int8
 from jamflow.errors import UserError
 from jamflow.infer import runner
 from jamflow.infer.outputs import write_outputs
@@ -73,10 +73,12 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
     fp16), bf16 on a CPU with bf16 hardware (AVX512-BF16 / AMX), fp32 on other CPUs and MPS."""
     if isinstance(dtype, torch.dtype):
         return dtype
+    if dtype == INT8:  # fp32 around the int8 linears (the caller quantises: dtypes.quantize_blocks_int8)
+        return torch.float32
     names = {**DTYPES, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in (None, "", "auto"):
         if dtype not in names:
-            raise UserError(f"dtype: expected one of {sorted(names)} or auto, got {dtype!r}")
+            raise UserError(f"dtype: expected one of {sorted(names)}, auto or {INT8} (CPU), got {dtype!r}")
         return names[dtype]
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -112,8 +114,11 @@ class JAMFlow:
     def __init__(self, model, vocoder=None, device=None, dtype=None, tokenizer=None, progress: bool = True,
                  checkpoint_dir: Path | None = None):
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
+        self.int8 = dtype == INT8  # fp32 compute, the DiT blocks' linears in dynamic int8 (CPU)
         self.dtype = pick_dtype(self.device, dtype)
         self.model = model.to(self.device, torch.float32).eval()  # compute dtype via autocast (tasks.generate)
+        if self.int8:
+            self.model = quantize_blocks_int8(self.model, self.device)
         self.config = model.cfg
         self.checkpoint_dir = checkpoint_dir
         self.has_motion = self.config.motion is not None

@@ -38,7 +38,8 @@ def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
     p.add_argument("-c", "--config", help="TOML file with any of these flags as keys (flags override it)")
     p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
     p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
-    p.add_argument("--dtype", help="float32 | float16 | bfloat16 (default: per device)")
+    p.add_argument("--dtype", help="float32 | float16 | bfloat16 | int8 (CPU: int8 linears, for CPUs without bf16 "
+                                   "hardware) (default: per device)")
     p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin) or griffinlim "
                                      "(default: Vocos from $JAMFLOW_VOCOS / caches, else griffinlim)")
     p.add_argument("--output_dir", help="folder for the outputs (default: outputs)")
@@ -138,7 +139,10 @@ def load_model(args):
 
 
 def announce(command: str, settings: InferSettings, jam=None) -> None:
-    where = f" on {jam.device} ({str(jam.dtype).replace('torch.', '')})" if jam is not None else ""
+    where = ""
+    if jam is not None:
+        precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
+        where = f" on {jam.device} ({precision})"
     print(f"jamflow {command}{where}: seed={settings.seed} | {format_settings(settings)}", flush=True)
 
 
