@@ -44,7 +44,7 @@ def quantize_blocks_int8(model: torch.nn.Module, device: torch.device) -> torch.
     if device.type != "cpu":
         raise UserError(f"dtype: expected int8 on the CPU only (dynamic int8 linears), got device {device.type}")
     quantized = copy.deepcopy(model)
-    with warnings.catch_warnings():  # torch's own deprecation notices, said once in the docstring above
+    with warnings.catch_warnings():  # torch.ao's deprecation notices: the docstring says it once for all
         warnings.filterwarnings("ignore", message=".*deprecated.*", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated.*")
         try:

@@ -61,6 +61,8 @@ def test_bench_bad_arguments(tmp_path, capsys, args, message):
 
 
 def test_bench_int8_times_the_quantised_model_and_counts_the_float_parameters(tmp_path):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
     from jamflow.config import get_preset
     from jamflow.model.jam import JAMModel
 
@@ -75,6 +77,4 @@ def test_bench_int8_times_the_quantised_model_and_counts_the_float_parameters(tm
     assert data["rows"][0]["sample_s"] > 0
     setup = bench.load_setup("tiny", None, "cpu", "int8")
     assert setup.int8 and setup.dtype == torch.float32
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-
     assert isinstance(setup.model.audio.blocks[0].ff.fc1, DynamicInt8Linear)

@@ -70,10 +70,11 @@ def pick_device(device: str | None = None) -> torch.device:
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
     """The compute precision (autocast; the weights stay fp32): bf16 on CUDA where supported (else
-    fp16), bf16 on a CPU with bf16 hardware (AVX512-BF16 / AMX), fp32 on other CPUs and MPS."""
+    fp16), bf16 on a CPU with bf16 hardware (AVX512-BF16 / AMX), fp32 on other CPUs and MPS. "int8"
+    is fp32 here; JAMFlow quantises the DiT blocks' linears for it (dtypes.quantize_blocks_int8)."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype == INT8:  # fp32 around the int8 linears (the caller quantises: dtypes.quantize_blocks_int8)
+    if dtype == INT8:
         return torch.float32
     names = {**DTYPES, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in (None, "", "auto"):
