@@ -45,8 +45,7 @@ def quantize_blocks_int8(model: torch.nn.Module, device: torch.device) -> torch.
         raise UserError(f"dtype: expected int8 on the CPU only (dynamic int8 linears), got device {device.type}")
     quantized = copy.deepcopy(model)
     with warnings.catch_warnings():  # torch.ao's deprecation notices: the docstring says it once for all
-        warnings.filterwarnings("ignore", message=".*deprecated.*", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated.*")
+        warnings.filterwarnings("ignore", message=".*deprecated.*")
         try:
             from torch.ao.quantization import quantize_dynamic
         except ImportError as e:
@@ -56,5 +55,6 @@ def quantize_blocks_int8(model: torch.nn.Module, device: torch.device) -> torch.
             if stream is None:
                 continue
             for i, block in enumerate(stream.blocks):
-                stream.blocks[i] = quantize_dynamic(block, {torch.nn.Linear}, dtype=torch.qint8)
+                # in place: the block is already the deep copy's, a second copy would be wasted
+                stream.blocks[i] = quantize_dynamic(block, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     return quantized.eval()
