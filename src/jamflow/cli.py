@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("jamflow.data.prepare", "cache features of a dataset for training"),
     "align": ("jamflow.data.align", "phoneme durations of a prepared cache (forced alignment) for training"),
     "train": ("jamflow.train.trainer", "train a model from a YAML experiment config"),
+    "fit-durations": ("jamflow.train.fit_durations", "fit the phoneme duration predictor into an exported model"),
     "export": ("jamflow.train.checkpoints", "export an EMA inference checkpoint from a training run"),
     "eval": ("jamflow.eval.report", "evaluate generated clips against references"),
     "bench": ("jamflow.eval.bench", "speed and memory benchmarks"),

@@ -53,6 +53,17 @@ class MotionDiTConfig:
 
 
 @dataclass
+class DurationConfig:
+    """The phoneme duration predictor (jamflow.model.duration_predictor), fitted by `jamflow fit-durations`."""
+
+    dim: int = 192
+    conv_layers: int = 3
+    kernel: int = 5
+    dropout: float = 0.2
+    voice: bool = True  # conditioned on the prompt's voice (mean / std of its speech frames' log-mel)
+
+
+@dataclass
 class JAMConfig:
     audio: AudioDiTConfig = field(default_factory=AudioDiTConfig)
     motion: MotionDiTConfig | None = field(default_factory=MotionDiTConfig)
@@ -66,6 +77,8 @@ class JAMConfig:
     motion_spec: str | dict = "lips"  # name or MotionSpec dict (jamflow.motion.spec)
     tokenizer: str = "char"  # "char" | "phoneme" | "byte"
     vocab_file: str | None = None  # file name inside the checkpoint folder
+    # lays new text out by predicted phoneme durations instead of the mean table (needs audio.text_durations)
+    duration_predictor: DurationConfig | None = None
 
     def __post_init__(self):
         if self.motion is not None and self.joint_layers is None:
@@ -108,6 +121,8 @@ class JAMConfig:
             from jamflow.model.durations import check_table
 
             check_table(a.text_durations, a.text_num_embeds, a.text_mask_padding)
+        if self.duration_predictor is not None and a.text_durations is None:
+            raise UserError("duration_predictor: requires audio.text_durations (a model that lays text out by durations)")
         if self.joint_window_s is not None and self.joint_window_s <= 0:
             raise UserError(f"joint_window_s: expected > 0 or None, got {self.joint_window_s}")
         if m is None:
@@ -142,7 +157,10 @@ class JAMConfig:
         audio = _sub_config(AudioDiTConfig, d.pop("audio", {}), "audio")
         motion = d.pop("motion", None)
         motion = _sub_config(MotionDiTConfig, motion, "motion") if motion is not None else None
-        return cls(audio=audio, motion=motion, **d)
+        durations = d.pop("duration_predictor", None)
+        if durations is not None:
+            durations = _sub_config(DurationConfig, durations, "duration_predictor")
+        return cls(audio=audio, motion=motion, duration_predictor=durations, **d)
 
 
 def _sub_config(kind: type, d, section: str):

@@ -30,7 +30,7 @@ def duration_jam(tmp_path_factory):
 def test_prompt_and_new_text_each_get_their_own_frames(duration_jam):
     tok = duration_jam.tokenizer
     job = make_job("A reference. Then new words.", 100, prompt=("A reference.", 40))
-    text, index = encode_with_durations(tok, [job], job.mel_len, duration_jam.model.cfg.audio.text_durations)
+    text, index = encode_with_durations(duration_jam.model, tok, [job], job.mel_len, duration_jam.model.cfg.audio.text_durations)
     n_ref = len(tok.encode("A reference."))
     assert text.shape[1] == n_ref + len(tok.encode("Then new words."))
     ref_frames = 150  # mel frames of 40 motion frames
@@ -58,3 +58,41 @@ def test_tasks_run_and_the_sampler_sees_the_index(duration_jam, ref_wav, monkeyp
     duration_jam.tts("Just speech.", nfe_step=2, seed=1)
     assert len(seen) == 2 and all(s is not None and s.dim() == 2 for s in seen)
     assert (seen[1][0] >= 0).sum() > 0
+
+
+def test_a_duration_predictor_lays_each_part_out_in_the_voice_of_the_known_audio(duration_jam, monkeypatch):
+    from jamflow.config import DurationConfig
+    from jamflow.model.duration_predictor import DurationPredictor
+
+    tok = duration_jam.tokenizer
+    predictor = DurationPredictor(DurationConfig(dim=8, conv_layers=1), 256)
+    calls = []
+
+    def frames(ids, voice=None):  # the new text's third token is long, every other one short
+        calls.append((list(ids), voice))
+        out = np.ones(len(ids))
+        if len(ids) > 10:
+            out[2] = 30.0
+        return out
+
+    monkeypatch.setattr(predictor, "frames", frames)
+    monkeypatch.setattr(duration_jam.model, "duration_predictor", predictor)
+    ref_mel = torch.randn(150, 100)
+    job = make_job("A reference. Then new words.", 100, mel=ref_mel, audio_known=torch.ones(150, dtype=torch.bool),
+                   prompt=("A reference.", 40))
+    table = duration_jam.model.cfg.audio.text_durations
+    text, index = encode_with_durations(duration_jam.model, tok, [job], job.mel_len, table)
+    n_ref = len(tok.encode("A reference."))
+    assert [c[0] for c in calls] == [tok.encode("A reference."), tok.encode("Then new words.")]
+    assert all(c[1] is not None and c[1].shape == (200,) for c in calls)  # the prompt's voice
+    new = index[0, 150:]
+    counts = torch.bincount(new[new >= 0] - n_ref, minlength=text.shape[1] - n_ref)
+    assert counts[2] == counts.max() and counts[2] > 5 * counts[0]
+    # without known audio there is no voice; without a predictor the table decides
+    calls.clear()
+    bare = make_job("Then new words.", 60)
+    encode_with_durations(duration_jam.model, tok, [bare], bare.mel_len, table)
+    assert calls and calls[0][1] is None
+    monkeypatch.setattr(duration_jam.model, "duration_predictor", None)
+    _, plain = encode_with_durations(duration_jam.model, tok, [job], job.mel_len, table)
+    assert not torch.equal(plain, index)

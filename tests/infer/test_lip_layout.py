@@ -39,3 +39,11 @@ def test_without_evidence_lengths_follow_the_expected_ones():
     # the same layout with uninformative lips: the long token gets the long segment
     flat = segment_viterbi(np.zeros((30, 4)), expected[[0, 2, 1, 3]], np.array([True, False, False, True]))
     assert flat[1] < flat[2]
+
+
+def test_predicted_durations_replace_the_table_as_the_prior():
+    aperture = np.random.default_rng(0).uniform(0.4, 0.6, 21)  # lips that say little: the prior decides
+    table_layout = lip_durations(TOKENS, IDS, aperture, 84, TABLE)
+    weights = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 12.0])  # the last vowel predicted long
+    predicted = lip_durations(TOKENS, IDS, aperture, 84, TABLE, weights)
+    assert predicted.sum() == 84 and predicted[6] > 2 * table_layout[6], (predicted, table_layout)

@@ -30,12 +30,15 @@ DURATION_SIGMA = 0.4  # std of log(duration / expected duration)
 NEG = -1e30
 
 
-def lip_durations(tokens: list[str], ids, aperture: np.ndarray, mel_frames: int, table: dict) -> np.ndarray | None:
+def lip_durations(tokens: list[str], ids, aperture: np.ndarray, mel_frames: int, table: dict,
+                  weights=None) -> np.ndarray | None:
     """-> durations [nt + 2] in mel frames summing to mel_frames, or None when the phones do not fit
     or the mouth does not move.
 
     tokens: the new text's token strings; ids: their token ids (for the table); aperture [T] per
-    motion frame (T * 3.75 ~ mel_frames); table: the model's `audio.text_durations`.
+    motion frame (T * 3.75 ~ mel_frames); table: the model's `audio.text_durations`; weights [nt]:
+    predicted frames per token (the model's duration predictor), the prior's shape instead of the
+    table's means.
     """
     a = np.asarray(aperture, dtype=np.float64)
     lo, hi = np.percentile(a, [5, 95]) if len(a) else (0.0, 0.0)
@@ -48,7 +51,7 @@ def lip_durations(tokens: list[str], ids, aperture: np.ndarray, mel_frames: int,
         return None
     target = np.array([TARGET[k] for k in kinds])
     loglik = -APERTURE_WEIGHT * (z[:, None] - target[None, :]) ** 2  # [T, S]
-    expected = table_durations(ids, mel_frames, table) * len(z) / mel_frames  # [S] motion frames
+    expected = table_durations(ids, mel_frames, table, weights=weights) * len(z) / mel_frames  # [S] motion frames
     counts = segment_viterbi(loglik, expected, skippable)
     # motion-frame boundaries -> mel-frame boundaries
     edges = np.round(np.cumsum(counts) * mel_frames / len(z)).astype(np.int64)

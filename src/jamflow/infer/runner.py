@@ -246,15 +246,21 @@ def run_animate(jam, wav: np.ndarray, text: str | None, context_motion: np.ndarr
 # motion + text -> speech
 
 
-def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int):
+def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int, prompt_mel=None):
     """The new text's durations [nt + 2] over the given lips (then held frames: trailing silence), or
-    None (the table lays it out) when the phones do not fit or the mouth does not move."""
+    None (the table lays it out) when the phones do not fit or the mouth does not move. With a
+    duration predictor its durations (in the voice of prompt_mel [n, 100]) are the prior."""
     from jamflow.eval.sync import mouth_aperture
     from jamflow.infer.lip_layout import lip_durations
+    from jamflow.model.duration_predictor import voice_features
 
     lips_mel = min(mel_frames(len(motion)), part_mel)
     tokens, ids = jam.tokenizer.tokenize(gen_text), jam.tokenizer.encode(gen_text)  # one id per token
-    d = lip_durations(tokens, ids, mouth_aperture(motion), lips_mel, jam.model.cfg.audio.text_durations)
+    predictor, weights = jam.model.duration_predictor, None
+    if predictor is not None:
+        voice = voice_features(prompt_mel) if prompt_mel is not None and len(prompt_mel) else None
+        weights = predictor.frames(ids, voice)
+    d = lip_durations(tokens, ids, mouth_aperture(motion), lips_mel, jam.model.cfg.audio.text_durations, weights)
     if d is None:
         return None
     d[-1] += part_mel - lips_mel
@@ -284,7 +290,8 @@ def run_dub(jam, gen_text: str, motion: np.ndarray, ref_audio, ref_text, s: Infe
         context=torch.cat([pre_ctx, m_ctx]), gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim,
         prompt=(prompt.text, prompt.frames))
     if jam.model.cfg.audio.text_durations is not None:
-        jb.last_durations = dub_durations(jam, gen_text, motion, mel_frames(total) - mel_frames(prompt.frames))
+        jb.last_durations = dub_durations(jam, gen_text, motion, mel_frames(total) - mel_frames(prompt.frames),
+                                          prompt.mel if prompt.frames else None)
     res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
     wav = vocode(jam, res.mel, total)[prompt.frames * SAMPLES_PER_MOTION: (prompt.frames + frames) * SAMPLES_PER_MOTION]
     return Output(restore_rms(wav, prompt.rms, s.target_rms), motion, motion_given=True)

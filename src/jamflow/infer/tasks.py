@@ -135,7 +135,7 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
     if table is None:
         text, index = encode_texts(tokenizer, [j.text for j in jobs]), None
     else:
-        text, index = encode_with_durations(tokenizer, jobs, n, table)
+        text, index = encode_with_durations(model, tokenizer, jobs, n, table)
     vocab = model.cfg.audio.text_num_embeds
     if int(text.max()) >= vocab:
         raise UserError(f"ckpt: expected the {getattr(tokenizer, 'name', '')!s} tokenizer's ids to fit the model's "
@@ -180,21 +180,33 @@ def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:
     return out
 
 
-def encode_with_durations(tokenizer, jobs: list[Job], n: int, table: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def known_voice(job: Job) -> torch.Tensor | None:
+    """The duration predictor's voice vector [200] of a job's known audio (None: no audio is known)."""
+    from jamflow.model.duration_predictor import voice_features
+
+    known = job.mel[job.audio_known]
+    return voice_features(known) if len(known) else None
+
+
+def encode_with_durations(model, tokenizer, jobs: list[Job], n: int, table: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """-> token ids [b, nt] (-1 padded) and text index [b, n]: each part's phonemes spread over its own
-    frames by the model's mean-duration table (a prompt's trailing silence is the pause before the
-    new text, so a part after it starts speaking at once)."""
+    frames in proportion to the durations the model's predictor gives them in the voice of the known
+    audio (without a predictor: the mean-duration table); a prompt's trailing silence is the pause
+    before the new text, so a part after it starts speaking at once."""
     from jamflow.model.durations import text_index_for
 
+    predictor = getattr(model, "duration_predictor", None)
     ids, index = [], torch.full((len(jobs), n), -1, dtype=torch.long)
     for i, j in enumerate(jobs):
         parts = j.parts or ((j.text, j.mel_len),)
         pieces = [(list(tokenizer.encode(t)) if t else [], f) for t, f in parts]
         ids.append([t for p, _ in pieces for t in p])
-        spec = [(p, f, k == 0, True) for k, (p, f) in enumerate(pieces)]
+        voice = known_voice(j) if predictor is not None else None
+        spec = [(p, f, k == 0, True, None, predictor.frames(p, voice) if predictor is not None else None)
+                for k, (p, f) in enumerate(pieces)]
         given = j.last_durations
         if given is not None and len(given) == len(pieces[-1][0]) + 2 and int(np.sum(given)) == pieces[-1][1]:
-            spec[-1] = (*spec[-1], given)
+            spec[-1] = (*spec[-1][:4], given, None)
         index[i, : j.mel_len] = text_index_for(table, spec, j.mel_len)
     nt = max(1, max(len(x) for x in ids))
     text = torch.full((len(jobs), nt), -1, dtype=torch.long)

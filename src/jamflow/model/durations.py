@@ -4,7 +4,9 @@ A text index [b, n] holds, for every mel frame, the position of the token it sho
 [b, nt], or -1 (silence, padding: no token, zero text features). TextEmbedding gathers its token
 features with it. Training takes the durations `jamflow align` found; inference spreads a text over
 its frames in proportion to the per-token mean durations (the table stored in the model config as
-`audio.text_durations`), after a leading and trailing silence of the table's mean length.
+`audio.text_durations`) or, when the model has one, to the durations its predictor gives those tokens
+in their context (jamflow.model.duration_predictor), after a leading and trailing silence of the
+table's mean length.
 """
 from __future__ import annotations
 
@@ -57,16 +59,23 @@ def spread(weights: np.ndarray, frames: int) -> np.ndarray:
     return np.diff(np.concatenate([[0], edges]))
 
 
-def table_durations(tokens, frames: int, table: dict, lead: bool = True, trail: bool = True) -> np.ndarray:
+def table_durations(tokens, frames: int, table: dict, lead: bool = True, trail: bool = True,
+                    weights=None) -> np.ndarray:
     """Durations [nt + 2] for token ids spoken over `frames` mel frames, from the mean-duration table.
 
     Silences take the table's mean lead/trail frames (at most a quarter of `frames` together); the
-    rest goes to the tokens in proportion to their mean durations.
+    rest goes to the tokens in proportion to their mean durations, or to `weights` [nt] (predicted
+    frames per token) when given.
     """
     per = np.asarray(table["frames_per_token"], dtype=np.float64)
     ids = np.asarray(tokens, dtype=np.int64)
     if len(ids) and (ids.min() < 0 or ids.max() >= len(per)):
         raise UserError(f"text: expected token ids in [0, {len(per)}), got {int(ids.min())}..{int(ids.max())}")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != ids.shape or not np.isfinite(weights).all() or weights.sum() <= 0:
+            weights = None  # nothing usable predicted: the table decides
+    per_token = per[ids] if weights is None else weights
     sil = np.array([table["lead_frames"] if lead else 0.0, table["trail_frames"] if trail else 0.0])
     if sil.sum() > frames / 4:
         sil = sil * (frames / 4) / sil.sum()
@@ -74,20 +83,22 @@ def table_durations(tokens, frames: int, table: dict, lead: bool = True, trail: 
     speech = frames - int(sil.sum())
     if len(ids) == 0:
         return np.array([frames, 0], dtype=np.int64)
-    return np.concatenate([[sil[0]], spread(per[ids], speech), [sil[1]]])
+    return np.concatenate([[sil[0]], spread(per_token, speech), [sil[1]]])
 
 
 def text_index_for(table: dict, parts: list[tuple], n: int) -> torch.Tensor:
     """Text index [n] for a text in consecutive parts (reference text, then the new text, ...).
 
     parts: (token ids of the part, mel frames the part spans, leading silence?, trailing silence?[,
-    durations]); a part's durations [nt + 2] (known from elsewhere, e.g. dub's lips) replace the
-    table's. Token positions run on over the parts, as in the concatenated token sequence. Frames
-    after the last part are -1.
+    durations[, weights]]); a part's durations [nt + 2] (known from elsewhere, e.g. dub's lips) replace
+    the table's; its weights [nt] (predicted frames per token) replace the table's per-token means.
+    Token positions run on over the parts, as in the concatenated token sequence. Frames after the
+    last part are -1.
     """
     pieces, offset = [], 0
-    for ids, frames, lead, trail, *given in parts:
-        d = given[0] if given and given[0] is not None else table_durations(ids, frames, table, lead, trail)
+    for ids, frames, lead, trail, *extra in parts:
+        given, weights = (list(extra) + [None, None])[:2]
+        d = given if given is not None else table_durations(ids, frames, table, lead, trail, weights)
         local = index_from_durations(d, int(d.sum()))
         pieces.append(torch.where(local >= 0, local + offset, local))
         offset += len(ids)

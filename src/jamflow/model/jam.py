@@ -58,6 +58,11 @@ class JAMModel(nn.Module):
         self.motion = None
         if cfg.motion is not None:
             self.motion = MotionDiT(cfg.motion, cfg.motion_gen_dim, cfg.motion_context_dim, cfg.mel_per_motion)
+        self.duration_predictor = None
+        if cfg.duration_predictor is not None:
+            from jamflow.model.duration_predictor import DurationPredictor
+
+            self.duration_predictor = DurationPredictor(cfg.duration_predictor, cfg.audio.text_num_embeds, cfg.audio.mel_dim)
         self.schedule = layer_schedule(cfg.audio.depth, cfg.motion.depth if cfg.motion else 0, cfg.joint_layers)
         self.motion_stats: dict | None = None  # {"mean": [...], "std": [...]} travels with the checkpoint
         # "sdpa" (default) or "flex": FlexAttention block-sparse joint layers, for CUDA with a window

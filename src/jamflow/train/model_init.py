@@ -11,6 +11,9 @@ from jamflow.train.config import TrainConfig
 def build_model_config(cfg: TrainConfig):
     from jamflow.config import get_preset
 
+    if cfg.model.overrides.get("duration_predictor") is not None:
+        raise UserError("model.overrides.duration_predictor: expected none; the duration predictor is fitted after "
+                        "training, on the exported model (`jamflow fit-durations`)")
     try:
         return get_preset(cfg.model.preset, **cfg.model.overrides)
     except (TypeError, UserError) as e:  # an unknown field, at the top level or inside a sub-config
@@ -27,6 +30,9 @@ def check_cache_fits(model_cfg, meta: dict, text_max: int) -> None:
                         f"({text_max}), got {model_cfg.audio.text_num_embeds}")
 
 
+PREDICTOR_PREFIX = "duration_predictor."
+
+
 def load_init_weights(model, cfg: TrainConfig) -> None:
     """Audio-DiT from F5-TTS (--init_f5), or the whole model from a jamflow checkpoint (init_from)."""
     from safetensors.torch import load_file
@@ -41,6 +47,8 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
             from jamflow.train.checkpoints import inference_weights, resolve_checkpoint
 
             state = inference_weights(resolve_checkpoint(path))
+        # a fitted duration predictor is not trained with the DiT (jamflow fit-durations refits it after)
+        state = {k: v for k, v in state.items() if not k.startswith(PREDICTOR_PREFIX)}
         own = model.state_dict()
         fresh = sorted(k for k in own if k not in state and k.startswith("motion."))
         if fresh and not any(k.startswith("motion.") for k in state):

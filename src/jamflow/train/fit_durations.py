@@ -1,0 +1,248 @@
+"""`jamflow fit-durations`: fit the phoneme duration predictor and store it in an inference checkpoint.
+
+    jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
+
+The predictor (jamflow.model.duration_predictor) learns the durations `jamflow align` wrote for the
+cache's train split; it reads only token ids and a voice vector, never the DiT, so it is fitted after
+the DiT has been trained and exported. 5% of the train clips (by a hash of the id) are kept aside to
+pick the epoch and to report how well it lays text out, next to the mean-duration table it replaces.
+Each clip's voice comes from *another* clip of its speaker, as a prompt does at inference.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from jamflow.errors import UserError
+
+P_NO_VOICE = 0.15  # share of training clips shown without a voice (inference without a prompt)
+MS_PER_FRAME = 1000 * 256 / 24000
+
+
+def load_examples(cache_dir: Path) -> list[dict]:
+    """Train-split clips with aligned durations: ids [nt], token frames [nt], speaker, voice [200]."""
+    from jamflow.data.batching import load_cache_index
+    from jamflow.model.duration_predictor import voice_features
+
+    _, lines = load_cache_index(cache_dir)
+    dur_path = cache_dir / "durations.npz"
+    if not dur_path.is_file():
+        raise UserError(f"--cache: expected {dur_path} (run `jamflow align --cache {cache_dir}` first)")
+    durations = np.load(dur_path)
+    examples = []
+    for line in tqdm(sorted(lines, key=lambda l: l["id"]), desc="fit-durations: load", unit="clip"):
+        if line.get("split", "train") != "train" or line["id"] not in durations:
+            continue
+        with np.load(cache_dir / line["file"]) as f:
+            text, mel = f["text"].astype(np.int64), f["mel"]
+        d = durations[line["id"]].astype(np.int64)
+        if len(d) != len(text) + 2 or len(text) == 0:
+            continue
+        examples.append(dict(id=line["id"], speaker=line.get("speaker", ""), ids=text, frames=d[1:-1],
+                             voice=voice_features(torch.from_numpy(mel)).numpy()))
+    if len(examples) < 2:
+        raise UserError(f"--cache: expected at least 2 aligned train clips in {cache_dir}, got {len(examples)}")
+    return examples
+
+
+def is_validation(clip_id: str) -> bool:
+    return zlib.crc32(clip_id.encode()) % 20 == 0
+
+
+def other_voice(ex: dict, by_speaker: dict[str, list[dict]], rng: np.random.Generator) -> np.ndarray:
+    same = [e for e in by_speaker[ex["speaker"]] if e["id"] != ex["id"]] or [ex]
+    return same[rng.integers(len(same))]["voice"]
+
+
+def make_batch(examples: list[dict], voices: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> text [b, nt] (-1 pad), target log(1 + frames) [b, nt], voice [b, 200]."""
+    nt = max(len(e["ids"]) for e in examples)
+    text = torch.full((len(examples), nt), -1, dtype=torch.long)
+    target = torch.zeros(len(examples), nt)
+    for i, e in enumerate(examples):
+        text[i, : len(e["ids"])] = torch.from_numpy(e["ids"])
+        target[i, : len(e["ids"])] = torch.log1p(torch.from_numpy(e["frames"]).float())
+    return text, target, torch.from_numpy(np.stack(voices)).float()
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    keep = (text >= 0).float()
+    return ((pred - target) ** 2 * keep).sum() / keep.sum()
+
+
+def start_error_ms(weights: np.ndarray, truth: np.ndarray) -> float:
+    """Mean |token start error| when `weights` are spread over the true total (what inference does)."""
+    from jamflow.model.durations import spread
+
+    laid = spread(np.maximum(weights, 1e-6), int(truth.sum()))
+    return float(np.abs(np.cumsum(laid) - np.cumsum(truth))[:-1].mean() * MS_PER_FRAME) if len(truth) > 1 else 0.0
+
+
+def evaluate(model, examples: list[dict], voices: list[np.ndarray], table: np.ndarray) -> dict:
+    model.eval()
+    errs, table_errs, losses = [], [], []
+    with torch.no_grad():
+        for k in range(0, len(examples), 64):
+            batch = examples[k: k + 64]
+            text, target, voice = make_batch(batch, voices[k: k + 64])
+            pred = model(text, voice)
+            losses.append(float(masked_mse(pred, target, text)) * len(batch))
+            for i, e in enumerate(batch):
+                frames = np.expm1(pred[i, : len(e["ids"])].numpy().astype(np.float64))
+                errs.append(start_error_ms(frames, e["frames"]))
+                table_errs.append(start_error_ms(table[e["ids"]], e["frames"]))
+    return {"loss": sum(losses) / len(examples), "start_ms": float(np.mean(errs)),
+            "table_start_ms": float(np.mean(table_errs))}
+
+
+def fit(examples: list[dict], cfg, vocab: int, table: np.ndarray, epochs: int = 40, batch_size: int = 32,
+        lr: float = 2e-3, seed: int = 0, progress: bool = True):
+    """examples (load_examples) -> (fitted DurationPredictor in eval mode, validation figures of its
+    best epoch). table [vocab]: the mean frames per token id, the baseline the figures compare with."""
+    from jamflow.model.duration_predictor import DurationPredictor
+
+    if int(max(e["ids"].max() for e in examples)) >= vocab:
+        raise UserError(f"--cache: expected token ids below the model's vocabulary {vocab} (same tokenizer)")
+    val = [e for e in examples if is_validation(e["id"])] or examples[-1:]  # a tiny set: its last clip
+    val_ids = {e["id"] for e in val}
+    train = [e for e in examples if e["id"] not in val_ids]
+    by_speaker: dict[str, list[dict]] = {}
+    for e in examples:
+        by_speaker.setdefault(e["speaker"], []).append(e)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model = DurationPredictor(cfg, vocab)
+    if cfg.voice:
+        all_voices = torch.from_numpy(np.stack([e["voice"] for e in train])).float()
+        model.voice_mean.copy_(all_voices.mean(0))
+        model.voice_std.copy_(all_voices.std(0).clamp(min=1e-3))
+    val_voices = [other_voice(e, by_speaker, np.random.default_rng(zlib.crc32(e["id"].encode()))) for e in val]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    steps = epochs * ((len(train) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    best, best_state = None, None
+    bar = tqdm(range(epochs), desc="fit-durations", unit="epoch", disable=not progress)
+    for _ in bar:
+        model.train()
+        order = rng.permutation(len(train))
+        for k in range(0, len(order), batch_size):
+            batch = [train[i] for i in order[k: k + batch_size]]
+            voices = [other_voice(e, by_speaker, rng) if rng.random() >= P_NO_VOICE else np.full_like(e["voice"], np.nan)
+                      for e in batch]
+            text, target, voice = make_batch(batch, voices)
+            loss = masked_mse(model(text, voice), target, text)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+        figures = evaluate(model, val, val_voices, table)
+        bar.set_postfix(val_loss=f"{figures['loss']:.4f}", start_ms=f"{figures['start_ms']:.1f}")
+        if best is None or figures["loss"] < best["loss"]:
+            best = figures
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    best.update(train_clips=len(train), val_clips=len(val))
+    return model.eval(), best
+
+
+def stored_dtype(path: Path) -> torch.dtype:
+    """The dtype the checkpoint stores its floating-point parameters in (fp32 / fp16 / bf16)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            t = f.get_slice(key)
+            dtype = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32}.get(t.get_dtype())
+            if dtype is not None and "inv_freq" not in key:
+                return dtype
+    return torch.float32
+
+
+def attach(checkpoint, out, predictor) -> Path:
+    """Write `checkpoint` (an inference checkpoint folder) + the predictor to `out`, atomically.
+    The predictor's parameters take the checkpoint's storage dtype; `out` may be `checkpoint`."""
+    from jamflow.fileio import make_temp_dir
+    from jamflow.model.jam import CONFIG_NAME, WEIGHTS_NAME, JAMModel
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    model = JAMModel.from_pretrained(checkpoint)
+    if model.cfg.audio.text_durations is None:
+        raise UserError(f"--checkpoint: expected a model that lays text out by durations (audio.text_durations), "
+                        f"got none in {checkpoint}")
+    dtype = stored_dtype(checkpoint / WEIGHTS_NAME)
+    model.cfg.duration_predictor = predictor.cfg
+    model.duration_predictor = predictor
+    for p in model.parameters():  # buffers (RoPE inv_freq, voice statistics) stay fp32
+        p.data = p.data.to(dtype)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
+    try:
+        for extra in checkpoint.iterdir():  # vocab files and anything else that travels with the weights
+            if extra.is_file() and extra.name not in (WEIGHTS_NAME, CONFIG_NAME):
+                shutil.copy2(extra, tmp / extra.name)
+        model.save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", required=True, help="a `jamflow prepare` cache with `jamflow align` durations")
+    parser.add_argument("--checkpoint", required=True, help="inference checkpoint folder (model.safetensors + config.json)")
+    parser.add_argument("--out", required=True, help="folder for the checkpoint with the predictor (may be --checkpoint)")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--dim", type=int, default=192, help="width of the predictor")
+    parser.add_argument("--conv_layers", type=int, default=3)
+    parser.add_argument("--no_voice", action="store_true", help="do not condition on the prompt's voice")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_cli(args) -> int:
+    from jamflow.config import DurationConfig
+
+    for name in ("epochs", "batch_size", "dim", "conv_layers"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+    if not args.lr > 0:
+        raise UserError(f"--lr: expected a positive number, got {args.lr}")
+    if args.dim % 2:
+        raise UserError(f"--dim: expected an even number (a bidirectional GRU of dim / 2 each way), got {args.dim}")
+    checkpoint = Path(args.checkpoint)
+    if not (checkpoint / "config.json").is_file():
+        raise UserError(f"--checkpoint: expected an inference checkpoint folder with config.json, got {str(checkpoint)!r}")
+    if not (Path(args.cache) / "cache.json").is_file():
+        raise UserError(f"--cache: expected a folder written by `jamflow prepare`, got {args.cache!r}")
+    config = json.loads((checkpoint / "config.json").read_text()).get("config", {})
+    table = (config.get("audio") or {}).get("text_durations")
+    if table is None:
+        raise UserError(f"--checkpoint: expected a model that lays text out by durations (audio.text_durations), "
+                        f"got none in {checkpoint}")
+    vocab = int(config["audio"]["text_num_embeds"])
+    per = np.asarray(table["frames_per_token"], dtype=np.float64)
+    per = np.concatenate([per, np.full(max(0, vocab - len(per)), per.mean())])
+    cfg = DurationConfig(dim=args.dim, conv_layers=args.conv_layers, voice=not args.no_voice)
+    predictor, figures = fit(load_examples(Path(args.cache)), cfg, vocab, per, args.epochs, args.batch_size, args.lr,
+                             args.seed)
+    out = attach(checkpoint, args.out, predictor)
+    n = sum(p.numel() for p in predictor.parameters())
+    print(f"| layout of held-out train clips ({figures['val_clips']}) | mean token-start error |\n|---|---:|\n"
+          f"| mean-duration table | {figures['table_start_ms']:.1f} ms |\n"
+          f"| duration predictor ({n / 1e6:.2f} M parameters) | {figures['start_ms']:.1f} ms |")
+    print(f"fitted on {figures['train_clips']} clips -> {out}")
+    return 0
+
