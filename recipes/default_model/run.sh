@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce the default model from nothing: synth-data -> prepare -> align -> train -> export (fp16) -> eval -> demo.
+# Reproduce the default model from nothing: synth-data -> prepare -> align -> train -> export (fp16)
+# -> fit-durations -> eval -> demo.
 #
 #   recipes/default_model/run.sh [WORK] [train overrides...]
 #   recipes/default_model/run.sh /work/runs optim.total_updates=20000 data.max_frames=12000   # a GPU
@@ -43,6 +44,9 @@ fi
 
 # 4. export the EMA weights in fp16 (the copy that ships, <= 60 MB; loaded as fp32)
 jamflow export --checkpoint train_run --out export --dtype fp16
+
+# 4b. fit the phoneme duration predictor on the aligned durations and add it to the export (~3 min)
+$NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
 
 # 5. evaluation on held-out sentences. Seen festival voices (10 + 10 clips): every task, each clip
 #    prompted by another clip of its voice. The held-out voice (10 clips): tts zero-shot, each prompted

@@ -72,6 +72,9 @@ def test_run_sh_feeds_the_yaml_its_cache_and_exports_its_run():
     assert data["data"]["durations"] is True and Path(_flag(cmds["align"], "--cache")) == Path(data["data"]["cache"])
     assert Path(_flag(cmds["train"], "--config")).name == YAML.name
     assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
+    fit = cmds["fit-durations"]  # the predictor is fitted on the aligned cache into the export that is evaluated
+    assert Path(_flag(fit, "--cache")) == Path(data["data"]["cache"])
+    assert _flag(fit, "--checkpoint") == _flag(fit, "--out") == _flag(cmds["export"], "--out") == _flag(cmds["eval"], "--checkpoint")
     assert Path(_flag(cmds["eval"], "--ref")).parent == corpus
 
 
