@@ -36,8 +36,16 @@ def jam():
 
 def test_default_load_is_the_small_preset_in_fp32(jam):
     n = sum(p.numel() for p in jam.model.parameters())
-    assert 25e6 < n < 31e6  # small: 27.9 M
+    assert 25e6 < n < 31e6  # small: 27.9 M + the duration predictor's 0.8 M
     assert all(p.dtype == torch.float32 for p in jam.model.parameters())
+
+
+def test_shipped_model_lays_text_out_by_its_duration_predictor(jam):
+    predictor = jam.model.duration_predictor
+    assert predictor is not None and jam.model.cfg.audio.text_durations is not None
+    ids = jam.tokenizer.encode("The cat sat on the mat.")
+    frames = predictor.frames(ids)
+    assert frames.shape == (len(ids),) and 20 < frames.sum() < 150  # ~1.2 s of speech at 93.75 frames/s
 
 
 def test_shipped_model_talks(jam):
