@@ -137,3 +137,14 @@ def mel_spectrogram(wav: torch.Tensor, kind: str = "vocos") -> torch.Tensor:
     mag = torch.sqrt(power.clamp_min(1e-20)) if kind == "vocos" else torch.sqrt(power + 1e-9)
     mel = torch.matmul(fb.T, mag)  # [100, 513] @ [b, 513, frames] -> [b, 100, frames]
     return torch.log(torch.clamp(mel, min=LOG_FLOOR))
+
+
+SPEECH_RANGE = 3.0  # frames whose mean log-mel is within this of the loudest frame's count as speech (~26 dB)
+
+
+def speech_frames(mel: torch.Tensor) -> torch.Tensor:
+    """Log-mel [n, d] -> its speech frames [k, d] (silence and pauses left out); an empty mel stays empty."""
+    if mel.shape[0] == 0:
+        return mel
+    energy = mel.mean(1)
+    return mel[energy > energy.max() - SPEECH_RANGE]

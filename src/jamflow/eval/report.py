@@ -185,7 +185,8 @@ def make_plots(report: dict, plot_dir: Path, systems, ref_rows, plot_clips: int)
 # ---------------------------------------------------------------- CLI
 
 # sampling settings an evaluation may change (the rest keep the API's defaults); stored in report.json
-EVAL_SETTINGS = ("cfg_strength", "cfg_strength_motion", "cfg_until", "sway_sampling_coef", "speed", "ode_method")
+EVAL_SETTINGS = ("cfg_strength", "cfg_strength_motion", "cfg_until", "sway_sampling_coef", "speed", "ode_method",
+                 "timbre_match")
 
 
 def add_cli(parser) -> None:

@@ -31,6 +31,7 @@ _SETTING_HELP = {
     "head_scale": (float, "scale of head motion around the mean, default 1"),
     "expression_scale": (float, "scale of expression around the mean, default 1"),
     "target_rms": (float, "reference loudness target, default 0.1"),
+    "timbre_match": (float, "0..1: pull the speech's average spectrum towards the reference's, default 0.5"),
 }
 
 

@@ -165,7 +165,12 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
     results = []
     for i, j in enumerate(jobs):
         mo = out_motion[i, : j.frames].float().cpu() if (has_motion and out_motion is not None) else None
-        results.append(JobResult(out_mel[i, : j.mel_len].float().cpu(), mo))
+        mel_i = out_mel[i, : j.mel_len].float().cpu()
+        if settings.timbre_match:
+            from jamflow.infer.timbre import match_known_spectrum
+
+            mel_i = match_known_spectrum(mel_i, j.audio_known, settings.timbre_match)
+        results.append(JobResult(mel_i, mo))
     return results
 
 

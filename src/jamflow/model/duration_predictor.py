@@ -19,10 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from jamflow.audio.mel import speech_frames
 from jamflow.config import DurationConfig
-
-SPEECH_DB = 3.0  # frames within this (natural-log mel) of the loudest frame's mean count as speech
-
 
 def voice_features(mel: torch.Tensor) -> torch.Tensor:
     """Log-mel [n, d] -> [2 d]: mean and std over its speech frames (silence would say how long the
@@ -30,8 +28,7 @@ def voice_features(mel: torch.Tensor) -> torch.Tensor:
     mel = torch.as_tensor(mel, dtype=torch.float32)
     if mel.shape[0] == 0:
         return torch.full((2 * mel.shape[1],), float("nan"))
-    energy = mel.mean(1)
-    speech = mel[energy > energy.max() - SPEECH_DB]
+    speech = speech_frames(mel)
     return torch.cat([speech.mean(0), speech.std(0, unbiased=False)])
 
 
