@@ -190,15 +190,24 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype:
         raise UserError(f"--checkpoint: expected ema.safetensors in {path}, got none (EMA disabled? use --no_ema)")
     model = JAMModel(JAMConfig.from_dict(state["model_config"]))
     model.load_state_dict(inference_weights(path, use_ema), strict=True)
+    model.motion_stats = state.get("motion_stats")
+    return save_inference_folder(model, out, DTYPES[dtype])
+
+
+def save_inference_folder(model, out, dtype: torch.dtype, extra_files=()) -> Path:
+    """model -> `out` (model.safetensors + config.json, + copies of extra_files), parameters stored as
+    dtype, written into a temp folder and renamed into place (a previous `out` is replaced)."""
     # parameters only: the buffers (RoPE inv_freq) stay fp32, as an fp16 inv_freq would put the angle
     # position x inv_freq up to ~0.2 rad off by frame 1000
     for p in model.parameters():
-        p.data = p.data.to(DTYPES[dtype])
+        p.data = p.data.to(dtype)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
     try:
-        model.save_pretrained(tmp, motion_stats=state.get("motion_stats"))
+        for extra in extra_files:
+            shutil.copy2(extra, tmp / Path(extra).name)
+        model.save_pretrained(tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

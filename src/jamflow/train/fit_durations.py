@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import zlib
 from pathlib import Path
 
@@ -170,33 +168,20 @@ def stored_dtype(path: Path) -> torch.dtype:
 def attach(checkpoint, out, predictor) -> Path:
     """Write `checkpoint` (an inference checkpoint folder) + the predictor to `out`, atomically.
     The predictor's parameters take the checkpoint's storage dtype; `out` may be `checkpoint`."""
-    from jamflow.fileio import make_temp_dir
     from jamflow.model.jam import CONFIG_NAME, WEIGHTS_NAME, JAMModel
+    from jamflow.train.checkpoints import save_inference_folder
 
     checkpoint, out = Path(checkpoint), Path(out)
     model = JAMModel.from_pretrained(checkpoint)
     if model.cfg.audio.text_durations is None:
         raise UserError(f"--checkpoint: expected a model that lays text out by durations (audio.text_durations), "
                         f"got none in {checkpoint}")
-    dtype = stored_dtype(checkpoint / WEIGHTS_NAME)
     model.cfg.duration_predictor = predictor.cfg
     model.duration_predictor = predictor
-    for p in model.parameters():  # buffers (RoPE inv_freq, voice statistics) stay fp32
-        p.data = p.data.to(dtype)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(out.parent, prefix=f".{out.name}.tmp-")
-    try:
-        for extra in checkpoint.iterdir():  # vocab files and anything else that travels with the weights
-            if extra.is_file() and extra.name not in (WEIGHTS_NAME, CONFIG_NAME):
-                shutil.copy2(extra, tmp / extra.name)
-        model.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    # vocab files and anything else that travels with the weights; the predictor's voice statistics
+    # are buffers and stay fp32
+    extra = [f for f in checkpoint.iterdir() if f.is_file() and f.name not in (WEIGHTS_NAME, CONFIG_NAME)]
+    return save_inference_folder(model, out, stored_dtype(checkpoint / WEIGHTS_NAME), extra)
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:
