@@ -116,5 +116,7 @@ def test_eval_passes_sampling_settings_to_generation_and_records_them(corpus, mo
     assert seen["dtype"] == "int8"
     report = json.loads((out / "report.json").read_text())
     assert report["generation"]["settings"] == {"cfg_strength": 0.0, "speed": 1.2}
+    effective = report["generation"]["effective_settings"]
+    assert effective["cfg_strength"] == 0.0 and effective["timbre_match"] == 0.5 and effective["cfg_until"] == 1.0
     assert report["generation"]["dtype"] == "int8"
     assert "cfg_strength 0.0, speed 1.2, dtype int8" in (out / "report.md").read_text()
