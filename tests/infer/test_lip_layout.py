@@ -47,3 +47,14 @@ def test_predicted_durations_replace_the_table_as_the_prior():
     weights = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 12.0])  # the last vowel predicted long
     predicted = lip_durations(TOKENS, IDS, aperture, 84, TABLE, weights)
     assert predicted.sum() == 84 and predicted[6] > 2 * table_layout[6], (predicted, table_layout)
+
+
+def test_a_tighter_prior_holds_the_segments_nearer_the_expected_lengths():
+    expected = np.array([2.0, 10.0, 10.0, 2.0])
+    loglik = np.zeros((24, 4))
+    loglik[:16, 1] = 0.3  # the lips ask for a long first phone
+    loglik[16:, 2] = 0.3
+    skippable = np.array([True, False, False, True])
+    loose = segment_viterbi(loglik, expected, skippable, sigma=0.8)
+    tight = segment_viterbi(loglik, expected, skippable, sigma=0.1)
+    assert loose[1] > tight[1] and abs(tight[1] - tight[2]) < abs(loose[1] - loose[2]), (loose, tight)
