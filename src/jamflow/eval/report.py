@@ -266,7 +266,7 @@ def run_cli(args) -> int:
     sampling = {k: getattr(args, k) for k in EVAL_SETTINGS if getattr(args, k) is not None}
     from jamflow.infer.settings import make_settings
 
-    make_settings(**sampling)  # bad values fail here, before anything is read
+    effective = make_settings(**sampling)  # bad values fail here, before anything is read
     pool = read_manifest(args.ref)
     ref_rows = [r for r in pool if args.split == "all" or r["split"] == args.split]
     if not ref_rows:
@@ -300,7 +300,7 @@ def run_cli(args) -> int:
                                 "dtype": args.dtype or "auto",
                                 "seed": args.seed, "settings": sampling,
                                 # every evaluation setting as it was used: defaults change between versions
-                                "effective_settings": {k: getattr(make_settings(**sampling), k) for k in EVAL_SETTINGS},
+                                "effective_settings": {k: getattr(effective, k) for k in EVAL_SETTINGS},
                                 "prompts": str(Path(args.prompts or args.ref).resolve()),
                                 "prompt_seconds": list(prompt_seconds) if prompt_seconds else None,
                                 # the generated system is the last one (gens gets it appended last)

@@ -24,7 +24,7 @@ from jamflow.infer.longform import (Piece, Stitcher, chunk_char_budget, concat_p
                                     seconds_to_frames, smooth_seams)
 from jamflow.infer.prompt import Prompt, clean_text, grid, reference_prompt
 from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
-from jamflow.infer.tasks import generate, make_job, mel_frames
+from jamflow.infer.tasks import generate, known_voice, make_job, mel_frames
 
 MIN_CHARS_PER_S, MAX_CHARS_PER_S = 2.0, 50.0  # speaking rates outside this are refused
 MAX_JOB_S = 60.0  # longest single sampler call (prompt + generated); longer work is chunked/windowed
@@ -246,20 +246,17 @@ def run_animate(jam, wav: np.ndarray, text: str | None, context_motion: np.ndarr
 # motion + text -> speech
 
 
-def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int, prompt_mel=None):
+def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int, voice=None):
     """The new text's durations [nt + 2] over the given lips (then held frames: trailing silence), or
     None (the table lays it out) when the phones do not fit or the mouth does not move. With a
-    duration predictor its durations (in the voice of prompt_mel [n, 100]) are the prior."""
+    duration predictor its durations (in the voice vector `voice`, tasks.known_voice) are the prior."""
     from jamflow.eval.sync import mouth_aperture
     from jamflow.infer.lip_layout import lip_durations
-    from jamflow.model.duration_predictor import voice_features
 
     lips_mel = min(mel_frames(len(motion)), part_mel)
     tokens, ids = jam.tokenizer.tokenize(gen_text), jam.tokenizer.encode(gen_text)  # one id per token
-    predictor, weights = jam.model.duration_predictor, None
-    if predictor is not None:
-        voice = voice_features(prompt_mel) if prompt_mel is not None and len(prompt_mel) else None
-        weights = predictor.frames(ids, voice)
+    predictor = jam.model.duration_predictor
+    weights = predictor.frames(ids, voice) if predictor is not None else None
     d = lip_durations(tokens, ids, mouth_aperture(motion), lips_mel, jam.model.cfg.audio.text_durations, weights)
     if d is None:
         return None
@@ -291,7 +288,7 @@ def run_dub(jam, gen_text: str, motion: np.ndarray, ref_audio, ref_text, s: Infe
         prompt=(prompt.text, prompt.frames))
     if jam.model.cfg.audio.text_durations is not None:
         jb.last_durations = dub_durations(jam, gen_text, motion, mel_frames(total) - mel_frames(prompt.frames),
-                                          prompt.mel if prompt.frames else None)
+                                          known_voice(jb) if jam.model.duration_predictor is not None else None)
     res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
     wav = vocode(jam, res.mel, total)[prompt.frames * SAMPLES_PER_MOTION: (prompt.frames + frames) * SAMPLES_PER_MOTION]
     return Output(restore_rms(wav, prompt.rms, s.target_rms), motion, motion_given=True)

@@ -206,12 +206,16 @@ def encode_with_durations(model, tokenizer, jobs: list[Job], n: int, table: dict
         parts = j.parts or ((j.text, j.mel_len),)
         pieces = [(list(tokenizer.encode(t)) if t else [], f) for t, f in parts]
         ids.append([t for p, _ in pieces for t in p])
-        voice = known_voice(j) if predictor is not None else None
-        spec = [(p, f, k == 0, True, None, predictor.frames(p, voice) if predictor is not None else None)
-                for k, (p, f) in enumerate(pieces)]
         given = j.last_durations
-        if given is not None and len(given) == len(pieces[-1][0]) + 2 and int(np.sum(given)) == pieces[-1][1]:
-            spec[-1] = (*spec[-1][:4], given, None)
+        if given is not None and not (len(given) == len(pieces[-1][0]) + 2 and int(np.sum(given)) == pieces[-1][1]):
+            given = None
+        voice = known_voice(j) if predictor is not None else None
+        spec = []
+        for k, (p, f) in enumerate(pieces):
+            if given is not None and k == len(pieces) - 1:
+                spec.append((p, f, k == 0, True, given, None))
+            else:
+                spec.append((p, f, k == 0, True, None, predictor.frames(p, voice) if predictor is not None else None))
         index[i, : j.mel_len] = text_index_for(table, spec, j.mel_len)
     nt = max(1, max(len(x) for x in ids))
     text = torch.full((len(jobs), nt), -1, dtype=torch.long)

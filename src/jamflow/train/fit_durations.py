@@ -55,9 +55,14 @@ def is_validation(clip_id: str) -> bool:
     return zlib.crc32(clip_id.encode()) % 20 == 0
 
 
-def other_voice(ex: dict, by_speaker: dict[str, list[dict]], rng: np.random.Generator) -> np.ndarray:
-    same = [e for e in by_speaker[ex["speaker"]] if e["id"] != ex["id"]] or [ex]
-    return same[rng.integers(len(same))]["voice"]
+def other_voice(ex: dict, by_speaker: dict[str, list[dict]], rank: dict[str, int], rng: np.random.Generator) -> np.ndarray:
+    """The voice vector of a random other clip of ex's speaker (its own when it is alone).
+    rank: each clip's position in its speaker's list, so that the others need not be listed per draw."""
+    group = by_speaker[ex["speaker"]]
+    k = int(rng.integers(max(1, len(group) - 1)))  # an index among the other clips
+    if len(group) == 1:
+        return ex["voice"]
+    return group[k + (k >= rank[ex["id"]])]["voice"]
 
 
 def make_batch(examples: list[dict], voices: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -115,6 +120,7 @@ def fit(examples: list[dict], cfg, vocab: int, table: np.ndarray, epochs: int = 
     by_speaker: dict[str, list[dict]] = {}
     for e in examples:
         by_speaker.setdefault(e["speaker"], []).append(e)
+    rank = {e["id"]: i for group in by_speaker.values() for i, e in enumerate(group)}
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     model = DurationPredictor(cfg, vocab)
@@ -122,7 +128,7 @@ def fit(examples: list[dict], cfg, vocab: int, table: np.ndarray, epochs: int = 
         all_voices = torch.from_numpy(np.stack([e["voice"] for e in train])).float()
         model.voice_mean.copy_(all_voices.mean(0))
         model.voice_std.copy_(all_voices.std(0).clamp(min=1e-3))
-    val_voices = [other_voice(e, by_speaker, np.random.default_rng(zlib.crc32(e["id"].encode()))) for e in val]
+    val_voices = [other_voice(e, by_speaker, rank, np.random.default_rng(zlib.crc32(e["id"].encode()))) for e in val]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * ((len(train) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
@@ -133,7 +139,7 @@ def fit(examples: list[dict], cfg, vocab: int, table: np.ndarray, epochs: int = 
         order = rng.permutation(len(train))
         for k in range(0, len(order), batch_size):
             batch = [train[i] for i in order[k: k + batch_size]]
-            voices = [other_voice(e, by_speaker, rng) if rng.random() >= P_NO_VOICE else np.full_like(e["voice"], np.nan)
+            voices = [other_voice(e, by_speaker, rank, rng) if rng.random() >= P_NO_VOICE else np.full_like(e["voice"], np.nan)
                       for e in batch]
             text, target, voice = make_batch(batch, voices)
             loss = masked_mse(model(text, voice), target, text)
