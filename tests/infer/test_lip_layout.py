@@ -2,6 +2,7 @@
 import numpy as np
 
 from jamflow.infer.lip_layout import lip_durations, segment_viterbi
+from jamflow.model.durations import table_durations
 
 TOKENS = list("bab ma")  # b a b (space) m a
 IDS = [0, 1, 0, 2, 3, 1]
@@ -58,3 +59,27 @@ def test_a_tighter_prior_holds_the_segments_nearer_the_expected_lengths():
     loose = segment_viterbi(loglik, expected, skippable, sigma=0.8)
     tight = segment_viterbi(loglik, expected, skippable, sigma=0.1)
     assert loose[1] > tight[1] and abs(tight[1] - tight[2]) < abs(loose[1] - loose[2]), (loose, tight)
+
+
+def test_boundaries_land_within_a_mel_frame_of_where_the_lips_change():
+    # lips drawn from a known layout (open on /a/, shut on /b m/ and the silences), each motion frame
+    # the mean over the mel frames it covers: a 25 fps layout rounds boundaries to 3.75 mel frames
+    level = {"b": 0.0, "m": 0.0, "a": 1.0, " ": 0.0}
+    for weights in ([5.0, 9.0, 3.0, 0.0, 7.0, 11.0], [3.0, 10.0, 5.0, 0.0, 6.0, 9.0]):
+        for n in (84, 90, 101):
+            truth = table_durations(IDS, n, TABLE, weights=np.array(weights))  # [8] mel frames
+            per_mel = np.repeat([0.0] + [level[t] for t in TOKENS] + [0.0], truth)
+            edges = np.linspace(0, n, round(n / 3.75) + 1).astype(int)
+            aperture = np.array([per_mel[a:max(a + 1, b)].mean() for a, b in zip(edges[:-1], edges[1:])])
+            d = lip_durations(TOKENS, IDS, aperture, n, TABLE, np.array(weights))
+            assert d.sum() == n and np.abs(np.cumsum(d) - np.cumsum(truth)).max() <= 1, (n, d, truth)
+
+
+def test_a_pause_inside_the_text_is_bounded_but_the_ends_are_not():
+    loglik = np.full((40, 5), -1.0)
+    loglik[:, 2] = 0.0  # everything asks for the middle pause
+    skippable = np.array([True, False, True, False, True])
+    longest = np.array([40, 0, 6, 0, 40])
+    counts = segment_viterbi(loglik, np.full(5, 4.0), skippable, longest=longest)
+    assert counts.sum() == 40 and counts[2] == 6 and counts[1] >= 1 and counts[3] >= 1, counts
+    assert segment_viterbi(loglik, np.full(5, 4.0), skippable)[2] > 6
