@@ -3,13 +3,13 @@
 Why. A model that shows each mel frame its own phoneme (`audio.text_durations`, jamflow.model.durations)
 speaks the layout it is given. The mean-duration table gives every phoneme its average length whatever
 its neighbours, its stress or its place in the sentence. With the forced-aligned durations in its place
-(same total length) the shipped model's word error on held-out sentences fell from 0.34 to 0.22
+(same total length) the shipped model's word error on held-out sentences fell from 0.34 to 0.24
 (docs/model.md), so the layout, not the acoustic model, was most of the gap. This network predicts it,
 FastSpeech-style, and is fitted after the DiT on the same aligned durations (`jamflow fit-durations`).
 
 Inputs: token ids [b, nt] (-1 = padding) and a voice vector [b, 2 * mel_dim] (mean and std of the
 prompt's speech frames, `voice_features`; a row of NaN = no prompt). Output: log(1 + frames) per
-token [b, nt]. The network is small (~0.6 M parameters at dim 192): embedding + voice, a few
+token [b, nt]. The network is small (0.81 M parameters at dim 192): embedding + voice, a few
 convolutions for the neighbours, a bidirectional GRU for the place in the sentence.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from jamflow.audio.mel import speech_frames
 from jamflow.config import DurationConfig
+
 
 def voice_features(mel: torch.Tensor) -> torch.Tensor:
     """Log-mel [n, d] -> [2 d]: mean and std over its speech frames (silence would say how long the

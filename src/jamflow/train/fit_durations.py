@@ -11,7 +11,6 @@ Each clip's voice comes from *another* clip of its speaker, as a prompt does at 
 from __future__ import annotations
 
 import argparse
-import json
 import zlib
 from pathlib import Path
 
@@ -171,17 +170,13 @@ def stored_dtype(path: Path) -> torch.dtype:
     return torch.float32
 
 
-def attach(checkpoint, out, predictor) -> Path:
-    """Write `checkpoint` (an inference checkpoint folder) + the predictor to `out`, atomically.
-    The predictor's parameters take the checkpoint's storage dtype; `out` may be `checkpoint`."""
-    from jamflow.model.jam import CONFIG_NAME, WEIGHTS_NAME, JAMModel
+def attach(model, checkpoint, out, predictor) -> Path:
+    """Write `model` (loaded from the inference checkpoint folder `checkpoint`) + the predictor to `out`,
+    atomically. The predictor's parameters take the checkpoint's storage dtype; `out` may be `checkpoint`."""
+    from jamflow.model.jam import CONFIG_NAME, WEIGHTS_NAME
     from jamflow.train.checkpoints import save_inference_folder
 
-    checkpoint, out = Path(checkpoint), Path(out)
-    model = JAMModel.from_pretrained(checkpoint)
-    if model.cfg.audio.text_durations is None:
-        raise UserError(f"--checkpoint: expected a model that lays text out by durations (audio.text_durations), "
-                        f"got none in {checkpoint}")
+    checkpoint = Path(checkpoint)
     model.cfg.duration_predictor = predictor.cfg
     model.duration_predictor = predictor
     # vocab files and anything else that travels with the weights; the predictor's voice statistics
@@ -218,18 +213,20 @@ def run_cli(args) -> int:
         raise UserError(f"--checkpoint: expected an inference checkpoint folder with config.json, got {str(checkpoint)!r}")
     if not (Path(args.cache) / "cache.json").is_file():
         raise UserError(f"--cache: expected a folder written by `jamflow prepare`, got {args.cache!r}")
-    config = json.loads((checkpoint / "config.json").read_text()).get("config", {})
-    table = (config.get("audio") or {}).get("text_durations")
+    from jamflow.model.jam import JAMModel
+
+    model = JAMModel.from_pretrained(checkpoint)
+    table = model.cfg.audio.text_durations
     if table is None:
         raise UserError(f"--checkpoint: expected a model that lays text out by durations (audio.text_durations), "
                         f"got none in {checkpoint}")
-    vocab = int(config["audio"]["text_num_embeds"])
+    vocab = model.cfg.audio.text_num_embeds
     per = np.asarray(table["frames_per_token"], dtype=np.float64)
     per = np.concatenate([per, np.full(max(0, vocab - len(per)), per.mean())])
     cfg = DurationConfig(dim=args.dim, conv_layers=args.conv_layers, voice=not args.no_voice)
     predictor, figures = fit(load_examples(Path(args.cache)), cfg, vocab, per, args.epochs, args.batch_size, args.lr,
                              args.seed)
-    out = attach(checkpoint, args.out, predictor)
+    out = attach(model, checkpoint, args.out, predictor)
     n = sum(p.numel() for p in predictor.parameters())
     print(f"| layout of held-out train clips ({figures['val_clips']}) | mean token-start error |\n|---|---:|\n"
           f"| mean-duration table | {figures['table_start_ms']:.1f} ms |\n"
