@@ -43,4 +43,4 @@ def _write_all(result, stem: Path, paths: dict, write_video, renderer, mux_into,
         from jamflow.render.video import write_mp4
 
         paths["video"] = write_mp4(stem.with_name(stem.name + ".mp4"), renderer.frames(result.motion), fps=MOTION_FPS,
-                                   audio=result.wav, progress=progress)
+                                   audio=result.wav, progress=progress, frame_count=len(result.motion))

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
+from jamflow.progress import report
 from jamflow.infer.longform import (Piece, Stitcher, chunk_char_budget, concat_pieces, plan_windows,
                                     seconds_to_frames, smooth_seams)
 from jamflow.infer.prompt import Prompt, clean_text, grid, reference_prompt
@@ -133,6 +134,7 @@ class TextStream:
                           None if jb.context is None else jb.context[prompt.frames:])
             offset += gen_frames
             bar.update(1)
+            report("chunks", k + 1, self.chunks)
         bar.close()
         self.seams = list(stitcher.seams)
         tail = stitcher.finish()
@@ -236,6 +238,7 @@ def run_animate(jam, wav: np.ndarray, text: str | None, context_motion: np.ndarr
         gen[a + known: b] = res.motion[known:]
         if known:
             seams.append(a + known)
+        report("windows", k + 1, len(spans))
     motion = jam.codec.denormalize(gen, ctx)[:total]
     if seams:
         motion = smooth_seams(motion, seams, radius=4)

@@ -7,6 +7,7 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.model.cfm import lens_to_mask
+from jamflow.progress import report
 
 # F5-TTS's empirically pruned step grids (EPSS), in units of 1/32
 EPSS = {
@@ -171,6 +172,7 @@ def sample(
         y_a = y_a + va * dt
         if y_m is not None:
             y_m = y_m + vm * dt
+        report("sampling", i + 1, len(ts) - 1)
 
     mel = torch.where(mel_known[..., None], cond_a, y_a) * audio_valid[..., None]
     motion = None

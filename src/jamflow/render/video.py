@@ -23,6 +23,7 @@ import soundfile as sf
 from jamflow.errors import UserError
 from jamflow.ffmpeg import decode_audio, ffmpeg_exe
 from jamflow.fileio import atomic_path
+from jamflow.progress import report
 
 
 def _check_frame(frame, index: int) -> np.ndarray:
@@ -56,11 +57,13 @@ def _audio_array(audio, sample_rate: int) -> np.ndarray:
 
 
 def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, sample_rate: int = 24000,
-              side_by_side: Iterable[np.ndarray] | None = None, crf: int = 18, progress: bool = False) -> Path:
+              side_by_side: Iterable[np.ndarray] | None = None, crf: int = 18, progress: bool = False,
+              frame_count: int = 0) -> Path:
     """Stream frames (each uint8 [H, W, 3]) into an H.264 yuv420p mp4, atomically.
 
     audio: None, a mono waveform [samples] at `sample_rate`, or a path to a wav.
     side_by_side: a second frame stream (e.g. ground truth) drawn to the right of `frames`.
+    frame_count: the number of frames when known, for progress reports (0: unknown).
     Returns the written path. Odd frame sizes are padded to even (yuv420p needs it).
     """
     path = Path(path)
@@ -81,11 +84,12 @@ def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, s
     h, w = first.shape[:2]
     with atomic_path(path) as tmp:
         _encode(tmp, itertools.chain([first], stream), w, h, fps, wav, sample_rate, crf,
-                desc=f"encode {path.name}" if progress else None)
+                desc=f"encode {path.name}" if progress else None, frame_count=frame_count)
     return path
 
 
-def _encode(out: Path, frames, w: int, h: int, fps: float, wav, sample_rate: int, crf: int, desc: str | None) -> None:
+def _encode(out: Path, frames, w: int, h: int, fps: float, wav, sample_rate: int, crf: int, desc: str | None,
+            frame_count: int = 0) -> None:
     """Pipe raw RGB frames (+ an optional wav) through ffmpeg into `out`."""
     wav_tmp = None
     cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
@@ -112,6 +116,7 @@ def _encode(out: Path, frames, w: int, h: int, fps: float, wav, sample_rate: int
             if frame.shape[:2] != (h, w):
                 raise UserError(f"frames[{i}]: expected size {h}x{w} like frame 0, got {frame.shape[0]}x{frame.shape[1]}")
             proc.stdin.write(frame.tobytes())
+            report("render", i + 1, frame_count)
             if bar is not None:
                 bar.update(1)
         if bar is not None:
