@@ -24,8 +24,8 @@ clip's length. Scored next to the model with `jamflow eval --gen mean_motion=<ou
 `vocoded`: the ground-truth audio through mel -> the same vocoder the model's output goes through. Its
 WER separates what the vocoder loses (Griffin-Lim without Vocos weights) from what the model gets wrong.
 
-`migrate-lips-context`: a one-off step of the shipped model's history (README.md). Its first 5500 updates
-ran with the first `lips` spec, whose context was every non-lip channel (52); the spec now gives the
+`migrate-lips-context`: a step of stage 1 of the shipped weights (README.md). Its updates 1-5500 ran
+with the first `lips` spec, whose context was every non-lip channel (52); the spec now gives the
 model only eyes + head pose (22, docs/model.md). This slices the Motion-DiT input projection's context
 columns to the new channels in a training checkpoint -- online weights, EMA and AdamW moments -- in place,
 so `jamflow train --resume` continues from it.

@@ -11,8 +11,8 @@ MODE says what replaces the model's own layout and length:
 
 It answers "is the acoustic model or the layout short of the target?": on the shipped DiT with the
 mean-duration table, seen-voice tts WER was 0.341, 0.236 with `oracle`, 0.217 with `oracle_len` and
-0.342 with `table_len` (three seeds; docs/model_card.md). Dub with `oracle` on the shipped model (with
-its duration predictor, twelfth session): WER 0.217 at 88% in sync, against 0.229 at 90% with the lip
+0.342 with `table_len` (three seeds; README.md, "Diagnostics"). Dub with `oracle` on the shipped model (with
+its duration predictor): WER 0.217 at 88% in sync, against 0.229 at 90% with the lip
 layout (recipes/default_model/README.md). The parts are matched to clips by their token ids, so CACHE must
 be the cache of the corpus the eval manifest comes from (with durations.npz).
 """
