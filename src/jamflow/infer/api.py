@@ -158,7 +158,7 @@ class JAMFlow:
         s = make_settings(settings, **overrides).with_seed()
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=None, context_motion=None)
         out = runner.run_text(self, job, s)
-        return self._finish(out, s, output, write_video=False)
+        return self._finish(out, s, output, write_video=False, face_life=True)
 
     def tts_stream(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *,
                    settings: InferSettings | None = None, **overrides):
@@ -183,7 +183,8 @@ class JAMFlow:
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=ref_motion,
                                    context_motion=ref_motion if context_motion is None else context_motion)
         out = runner.run_text(self, job, s)
-        return self._finish(out, s, output, write_video=True, renderer=renderer)
+        return self._finish(out, s, output, write_video=True, renderer=renderer,
+                            face_life=ref_motion is None and context_motion is None)
 
     def animate(self, audio, *, text: str | None = None, source=None, ref_motion=None, output=None,
                 settings: InferSettings | None = None, **overrides) -> Result:
@@ -195,7 +196,7 @@ class JAMFlow:
         wav = self._audio_arg(audio, "audio")
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
         out = runner.run_animate(self, wav, text, ref_motion, s)
-        return self._finish(out, s, output, write_video=True, renderer=renderer)
+        return self._finish(out, s, output, write_video=True, renderer=renderer, face_life=ref_motion is None)
 
     def dub(self, gen_text: str, motion=None, ref_audio=None, ref_text: str | None = None, *, video=None,
             output=None, settings: InferSettings | None = None, **overrides) -> Result:
@@ -227,7 +228,7 @@ class JAMFlow:
             raise UserError("motion_spans: expected a model with a motion stream, got an audio-only model")
         renderer = self._renderer(source) if render else None
         out = runner.run_edit(self, text, wav, motion, list(audio_spans), list(motion_spans), extend_s, s)
-        return self._finish(out, s, output, write_video=render, renderer=renderer)
+        return self._finish(out, s, output, write_video=render, renderer=renderer, face_life=motion is None)
 
     # ---------------------------------------------------------------------------------------
     # argument checks (all before any generation)
@@ -296,10 +297,14 @@ class JAMFlow:
     # outputs
 
     def _finish(self, out: "runner.Output", s: InferSettings, output, *, write_video: bool, renderer=None,
-                mux_into: Path | None = None) -> Result:
+                mux_into: Path | None = None, face_life: bool = False) -> Result:
+        """Post-process the motion (and, with `face_life`, let the channels no context motion drove follow
+        the speech), then write the files."""
         motion = out.motion
         if motion is not None and not out.motion_given:
             motion = self.codec.postprocess(motion, s.motion_smoothing, s.head_scale, s.expression_scale)
+            if face_life and out.wav is not None:
+                motion = self.codec.add_life(motion, out.wav, s.seed, s.face_life, s.head_scale, s.expression_scale)
         result = Result(wav=out.wav, motion=motion, seed=s.seed, settings=s, chunks=out.chunks)
         if output is not None:
             result.paths = write_outputs(result, Path(output), write_video=write_video, renderer=renderer,

@@ -30,6 +30,8 @@ _SETTING_HELP = {
     "motion_smoothing": (float, "Gaussian smoothing of generated motion (sigma in frames), default 0"),
     "head_scale": (float, "scale of head motion around the mean, default 1"),
     "expression_scale": (float, "scale of expression around the mean, default 1"),
+    "face_life": (float, "0..2: blinks, gaze, brows and head motion that follow the speech when no context "
+                         "motion is given, default 1 (0: a still face; --head_scale 0: a still head)"),
     "target_rms": (float, "reference loudness target, default 0.1"),
     "timbre_match": (float, "0..1: pull the speech's average spectrum towards the reference's, default 0.5"),
 }

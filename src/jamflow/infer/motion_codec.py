@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from jamflow.errors import UserError
+from jamflow.motion.life import FaceLife, life_channels
 from jamflow.motion.smoothing import gaussian_smooth
 from jamflow.motion.io import load_motion
 from jamflow.motion.spec import EXP, MOTION_DIM, POSE, TRANSLATION, MotionSpec
@@ -68,6 +69,22 @@ class MotionCodec:
             cols = [c for c in range(region.start, region.stop) if c in gen_set]
             if cols and scale != 1.0:
                 out[:, cols] = self.mean[cols] + (out[:, cols] - self.mean[cols]) * scale
+        return out
+
+
+    def add_life(self, motion: np.ndarray, wav: np.ndarray, seed: int, strength: float = 1.0,
+                 head_scale: float = 1.0, expression_scale: float = 1.0) -> np.ndarray:
+        """Motion [T, 70] whose eyes, brows and head, where the spec does not generate them, follow the
+        speech `wav` [T * 960] (motion.life) around the neutral face instead of holding it still."""
+        cols = [c for c in life_channels() if c not in set(self.spec.generate)]
+        if not cols or strength <= 0 or len(motion) == 0:
+            return motion
+        offsets = FaceLife(seed).step(np.pad(wav, (0, max(0, len(motion) * 960 - len(wav)))))[: len(motion)]
+        offsets[:, EXP] *= expression_scale
+        offsets[:, POSE] *= head_scale
+        offsets[:, TRANSLATION] *= head_scale
+        out = motion.copy()
+        out[:, cols] = self.mean[cols] + strength * offsets[:, cols]
         return out
 
 

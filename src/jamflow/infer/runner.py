@@ -166,7 +166,7 @@ def run_text_batch(jam, task: str, texts: list[str], ref_audio, ref_text, s: Inf
         wav = vocode(jam, res.mel, jb.frames)[prompt.frames * SAMPLES_PER_MOTION:]
         motion = None if res.motion is None else jam.codec.denormalize(res.motion, jb.context)[prompt.frames:]
         out = Output(restore_rms(wav, prompt.rms, s.target_rms), motion)
-        results[i] = jam._finish(out, s, outputs[i], write_video=task == "talk", renderer=renderer)
+        results[i] = jam._finish(out, s, outputs[i], write_video=task == "talk", renderer=renderer, face_life=True)
     for i in set(range(len(texts))) - set(short):
         results[i] = getattr(jam, task)(texts[i], ref_audio, ref_text, output=outputs[i], settings=s)
     return results

@@ -43,6 +43,7 @@ class InferSettings:
     motion_smoothing: float = 0.0  # Gaussian sigma in frames over generated channels
     head_scale: float = 1.0  # scales pose + translation around their mean
     expression_scale: float = 1.0  # scales expression offsets around their mean
+    face_life: float = 1.0  # 0..2: eyes, brows and head follow the speech where no context motion drives them (0: still)
     # audio output
     target_rms: float = 0.1  # quiet references are raised to this loudness; output rescaled back
     timbre_match: float = 0.5  # 0..1: pull the generated speech's average spectrum towards the reference's (infer/timbre.py)
@@ -71,6 +72,7 @@ class InferSettings:
         check(self.window_s >= 2, "window_s", "seconds >= 2")
         check(0 <= self.window_overlap_s <= self.window_s / 2, "window_overlap_s", "seconds in 0..window_s/2")
         check(self.motion_smoothing >= 0, "motion_smoothing", "a sigma in frames >= 0")
+        check(isinstance(self.face_life, (int, float)) and 0 <= self.face_life <= 2, "face_life", "a number in 0..2")
         check(isinstance(self.timbre_match, (int, float)) and 0 <= self.timbre_match <= 1, "timbre_match",
               "a number in 0..1")
         check(self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63), "seed", "an integer >= 0")
