@@ -66,3 +66,48 @@ def test_diversity_zero_for_copies_and_positive_otherwise():
 def test_shape_errors_are_user_errors():
     with pytest.raises(UserError, match="pred"):
         mm.lip_vertex_error(np.zeros((5, 18)), np.zeros((5, 70)))
+
+
+# ---------------------------------------------------------------- face life
+
+
+def _blinking(frames: int, blink_frames: list[int]) -> np.ndarray:
+    from jamflow.motion.keypoints import K, exp_index
+
+    m = np.zeros((frames, 70))
+    m[:, 69] = 1.3
+    for f in blink_frames:
+        for up in ("lid_upper_left", "lid_upper_right"):
+            m[f: f + 3, exp_index(K[up], 1)] = 0.046  # lid down over the eye for 3 frames
+    return m
+
+
+def test_blink_count_counts_each_closure_once():
+    from jamflow.eval.motion_metrics import blink_count
+
+    assert blink_count(_blinking(250, [])) == 0
+    assert blink_count(_blinking(250, [0, 40, 120, 200])) == 4
+    assert blink_count(_blinking(250, [40, 41])) == 1  # one longer closure, not two
+
+
+def test_head_pose_std_is_degrees_averaged_over_axes():
+    from jamflow.eval.motion_metrics import head_pose_std
+
+    m = np.zeros((100, 70))
+    m[::2, 63], m[1::2, 63] = 3.0, -3.0  # pitch std 3, yaw and roll still
+    assert head_pose_std(m) == pytest.approx(1.0)
+
+
+def test_head_speech_correlation_sees_a_head_that_moves_with_the_voice():
+    from jamflow.eval.motion_metrics import head_speech_correlation
+
+    rng = np.random.default_rng(0)
+    frames = 250
+    loud = (np.sin(np.arange(frames) / 25 * 2 * np.pi * 0.7) > 0).astype(float)  # 0.7 Hz phrases
+    wav = (np.repeat(loud, 960) * 0.1 * rng.standard_normal(frames * 960)).astype(np.float32)
+    m = np.zeros((frames, 70))
+    m[:, 64] = np.cumsum(np.convolve(loud, np.ones(5) / 5, mode="same")) * 0.2  # turns while speaking
+    coupled = head_speech_correlation(m, wav)
+    shifted = head_speech_correlation(m, np.roll(wav, 960 * 18))  # the voice of another moment
+    assert coupled > 0.8 and shifted < 0.3
+    assert np.isnan(head_speech_correlation(np.zeros((frames, 70)), wav))  # a still head: undefined

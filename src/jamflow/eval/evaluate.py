@@ -122,6 +122,9 @@ def clip_metrics(row: dict, ref: dict, groups, cache: _Cache, pool, root, asr_mo
     gt_motion = cache.mot(ref.get("motion"))
     if motion is not None and "motion" in groups:
         out.update({k: v for k, v in motion_metrics.jitter(motion).items()})
+        out.update(blinks=motion_metrics.blink_count(motion), minutes=len(motion) / 25 / 60,
+                   head_std=motion_metrics.head_pose_std(motion),
+                   head_corr=motion_metrics.head_speech_correlation(motion, wav))
         if gt_motion is not None:
             out["lve"] = motion_metrics.lip_vertex_error(motion, gt_motion)
             out["face_err"] = motion_metrics.face_mean_error(motion, gt_motion)
@@ -134,13 +137,16 @@ def _mean(values) -> float | None:
 
 
 SUMMARY_KEYS = ("wer", "per", "sim", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "duration_s", "duration_rel_err",
-                "lead_silence_s", "trail_silence_s", "lve", "face_err", "velocity", "jerk")
+                "lead_silence_s", "trail_silence_s", "lve", "face_err", "velocity", "jerk", "head_std", "head_corr")
 
 
 def summarise_system(clips: list[dict]) -> dict:
     row = {"clips": len(clips)}
     for key in SUMMARY_KEYS:
         row[key] = _mean(c.get(key) for c in clips)
+    minutes = sum(c.get("minutes", 0.0) for c in clips)
+    if minutes > 0:  # pooled over clips: a 3 s clip alone holds one blink or none
+        row["blink_rate"] = sum(c.get("blinks", 0) for c in clips) / minutes
     results = [c["_sync"] for c in clips if "_sync" in c]
     if results:
         s = sync.summarise(results)
@@ -218,6 +224,11 @@ def _distribution_metrics(system: System, cache: _Cache, gt_motions: dict) -> di
             divs.append(motion_metrics.sample_diversity(samples))
     if divs:
         out["diversity"] = float(np.mean(divs))
+    rows = [r for r in system.rows.values() if r.get("motion")]
+    if len(rows) >= 2:  # each clip's head against the next clip's voice: what no coupling scores
+        corr = [motion_metrics.head_speech_correlation(cache.mot(a["motion"]), cache.wav(b["audio"]))
+                for a, b in zip(rows, rows[1:] + rows[:1])]
+        out["head_corr_mismatched"] = _mean(corr)
     return out
 
 

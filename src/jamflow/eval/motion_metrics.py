@@ -12,6 +12,9 @@ All inputs are denormalised 70-dim motion at 25 fps (`motion.spec` layout), nump
 - Fréchet motion distance: Fréchet distance between Gaussians fitted to per-frame features
   (the generated channels and their velocities) of two sets of clips, like FID/FVD.
 - Diversity: mean pairwise distance between samples generated for the same input (different seeds).
+- Face life: blinks (eye opening falling below 60% of the clip's median), head-pose standard deviation
+  (degrees, mean over pitch / yaw / roll) and the correlation of head angular speed with the speech's
+  energy envelope (a head that moves with the voice scores well above a mismatched voice).
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import warnings
 import numpy as np
 
 from jamflow.errors import UserError
-from jamflow.motion.spec import LIP_KEYPOINTS, MOTION_DIM, NUM_KEYPOINTS
+from jamflow.motion.spec import LIP_KEYPOINTS, MOTION_DIM, NUM_KEYPOINTS, POSE
 
 FPS = 25
 
@@ -134,6 +137,35 @@ def sample_diversity(samples: list, channels=None) -> float:
     n = min(len(a) for a in arrs)
     dists = [np.linalg.norm(a[:n] - b[:n], axis=-1).mean() for a, b in itertools.combinations(arrs, 2)]
     return float(np.mean(dists))
+
+
+def blink_count(motion) -> int:
+    """Blinks in a clip: the eye opening drops below 60% of its median (a closed lid is < 20%)."""
+    from jamflow.motion.visemes import eye_opening
+
+    opening = eye_opening(_check(motion))
+    closed = opening < 0.6 * max(float(np.median(opening)), 1e-6)
+    return int(closed[0]) + int(np.sum(closed[1:] & ~closed[:-1]))
+
+
+def head_pose_std(motion) -> float:
+    """Standard deviation of pitch, yaw and roll within the clip, in degrees, averaged over the three."""
+    return float(_check(motion)[:, POSE].std(0).mean())
+
+
+def head_speech_correlation(motion, wav: np.ndarray) -> float:
+    """Pearson correlation of head angular speed [T-1] (deg/s) with the speech energy envelope (RMS of
+    each frame's 40 ms, smoothed over 0.2 s); nan when either is constant."""
+    from jamflow.motion.visemes import frame_energy
+
+    pose = _check(motion)[:, POSE]
+    if len(pose) < 4:
+        return float("nan")
+    speed = np.linalg.norm(np.diff(pose, axis=0), axis=1) * FPS
+    energy = np.convolve(frame_energy(np.asarray(wav, np.float32), len(pose)), np.ones(5) / 5, mode="same")[1:]
+    if speed.std() < 1e-9 or energy.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(speed, energy)[0, 1])
 
 
 def motion_metrics(pred, gt, kp_canonical=None) -> dict:

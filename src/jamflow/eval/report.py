@@ -46,6 +46,10 @@ COLUMNS = [
     ("lve", "LVE", "{:.4f}"),
     ("face_err", "face err", "{:.4f}"),
     ("jerk", "jerk", "{:.1f}"),
+    ("blink_rate", "blinks/min", "{:.1f}"),
+    ("head_std", "head std °", "{:.2f}"),
+    ("head_corr", "head~voice r", "{:+.2f}"),
+    ("head_corr_mismatched", "mismatched r", "{:+.2f}"),
     ("fmd", "FMD", "{:.4f}"),
     ("diversity", "diversity", "{:.4f}"),
 ]
