@@ -166,6 +166,7 @@ class JobStream:
 
     def __init__(self, jobs: JobQueue, job: Job, pieces: Callable[[], Iterator[Any]]):
         self.job = job
+        self._ended = False
         self._loop = asyncio.get_running_loop()
         self._items: asyncio.Queue = asyncio.Queue()
         self._fut = jobs._submit(job, lambda: self._produce(pieces))
@@ -186,19 +187,20 @@ class JobStream:
 
     async def next(self, disconnected: Disconnected | None = None):
         """The next piece; None when the stream has ended. Raises what the producer raised, JobTimeout or
-        ClientGone."""
+        ClientGone (after the producer has stopped, or STOP_GRACE_S)."""
         while True:
             try:
                 item = await asyncio.wait_for(self._items.get(), POLL_S)
             except asyncio.TimeoutError:
                 if time.monotonic() > self.job.deadline:
-                    self.close()
+                    await self.stop()
                     raise JobTimeout("request: expected to finish within the time limit, got cancelled") from None
                 if disconnected is not None and await disconnected():
-                    self.close()
+                    await self.stop()
                     raise ClientGone("client disconnected") from None
                 continue
             if isinstance(item, tuple) and len(item) == 2 and item[0] is _END:
+                self._ended = True
                 fut: Future = item[1]
                 error = None if fut.cancelled() else fut.exception()
                 if fut.cancelled() or isinstance(error, Cancelled):
@@ -209,6 +211,17 @@ class JobStream:
                     raise error
                 return None
             return item
+
+    async def stop(self) -> None:
+        """Cancel, and wait (briefly) until the producer has stopped and its slot is free."""
+        self.close()
+        end = time.monotonic() + STOP_GRACE_S
+        while not self._ended and time.monotonic() < end:
+            try:
+                item = await asyncio.wait_for(self._items.get(), POLL_S)
+            except asyncio.TimeoutError:
+                continue
+            self._ended = isinstance(item, tuple) and len(item) == 2 and item[0] is _END
 
     def close(self) -> None:
         """Stop the producer at its next step (idempotent); its slot is freed when it has stopped."""

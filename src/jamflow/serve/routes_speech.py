@@ -66,7 +66,7 @@ async def _stream_speech(st, request, text, voice, fmt, settings, headers):
     pieces = st.jobs.stream(lambda: st.jam.tts_stream(text, voice.wav, voice.transcript, settings=settings))
     try:
         first = await pieces.next(request.is_disconnected)
-    except BaseException:
+    except BaseException:  # a timeout or a client gone has already stopped the producer
         pieces.close()
         raise
 
