@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from fastapi import FastAPI, Request
@@ -35,7 +36,12 @@ def create_app(jam, config: ServeConfig | None = None, voices: VoiceRegistry | N
     jobs = JobQueue(config.queue, config.timeout_s)
     name = model_name or (jam.checkpoint_dir.name if getattr(jam, "checkpoint_dir", None) else "jamflow")
 
-    app = FastAPI(title="jamflow", summary="JAM-Flow speech + talking-face HTTP API",
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        jobs.shutdown()  # server stopping: the running job stops at its next step
+
+    app = FastAPI(title="jamflow", summary="JAM-Flow speech + talking-face HTTP API", lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # the docs pages load scripts from a CDN; /openapi.json stays
     app.state.jamflow = ServerState(jam, config, voices, jobs, name)
     from jamflow.serve import routes_speech, routes_video
@@ -44,7 +50,6 @@ def create_app(jam, config: ServeConfig | None = None, voices: VoiceRegistry | N
     app.include_router(routes_video.router)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     _add_error_handlers(app)
-    app.router.on_shutdown.append(jobs.shutdown)
     return app
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from jamflow.errors import UserError
 from jamflow.serve.config import ServeConfig
 
+SHUTDOWN_GRACE_S = 5
+
 
 def add_cli(p):
     p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
@@ -74,7 +76,7 @@ def run_cli(args) -> int:
         import uvicorn
     except ImportError as e:
         raise UserError(f"serve: expected the server packages (pip install 'jamflow[serve]'), got {e}") from None
-    from jamflow.infer.api import pick_device, pick_dtype, resolve_checkpoint
+    from jamflow.infer.api import DEFAULT_MODEL_DIR, pick_device, pick_dtype, resolve_checkpoint
     from jamflow.serve.voices import VoiceRegistry
 
     config = config_from(args)
@@ -91,12 +93,15 @@ def run_cli(args) -> int:
 
     args.quiet = True
     jam = cli_common.load_model(args)
-    app = create_app(jam, config, voices, model_name=folder.name)
+    name = "jamflow-shipped" if folder.resolve() == DEFAULT_MODEL_DIR.resolve() else folder.name
+    app = create_app(jam, config, voices, model_name=name)
     where = f"http://{args.host}:{args.port}"
-    print(f"jamflow serve: model {folder.name} on {jam.device}; voices {voices.names()}; queue {config.queue}; "
+    print(f"jamflow serve: model {name} ({folder}) on {jam.device}; voices {voices.names()}; queue {config.queue}; "
           f"{where}/health", file=sys.stderr, flush=True)
     if not _is_loopback(args.host):
         print(f"note: listening on {args.host}: anyone who can reach it can use the API (no authentication)",
               file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    # on Ctrl-C, requests still running after SHUTDOWN_GRACE_S are cancelled (at their next sampler step)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0

@@ -40,7 +40,7 @@ class ClientGone(Exception):
     pass
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: the queue keeps a set of them
 class Job:
     deadline: float  # time.monotonic()
     cleanup: Callable[[], None] | None = None  # runs once the job can no longer touch its files
@@ -62,6 +62,7 @@ class JobQueue:
         self._lock = threading.Lock()
         self._admitted = 0
         self._running = 0
+        self._active: set[Job] = set()
         self._mean_s = 2.0  # running mean of job times, for Retry-After
 
     def depth(self) -> dict:
@@ -70,6 +71,10 @@ class JobQueue:
                     "capacity": self.capacity}
 
     def shutdown(self) -> None:
+        """Cancel every admitted job (the running one stops at its next step) and the thread with them."""
+        with self._lock:
+            for job in self._active:
+                job.cancel.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # admission ------------------------------------------------------------------------------
@@ -82,11 +87,13 @@ class JobQueue:
             else:
                 self._admitted += 1
                 full = None
+                job = Job(time.monotonic() + self.timeout_s, cleanup)
+                self._active.add(job)
         if full is not None:
             if cleanup is not None:
                 cleanup()
             raise full
-        return Job(time.monotonic() + self.timeout_s, cleanup)
+        return job
 
     def _release(self, job: Job) -> None:
         try:
@@ -95,6 +102,7 @@ class JobQueue:
         finally:
             with self._lock:
                 self._admitted -= 1
+                self._active.discard(job)
 
     def _submit(self, job: Job, work: Callable[[], Any]) -> Future:
         fut = self._pool.submit(self._run, job, work)
