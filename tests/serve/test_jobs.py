@@ -94,3 +94,20 @@ def test_timed_out_stream_frees_its_slot(jam):
         assert_error(r, 504, None)
         c.app.state.jamflow.jobs.timeout_s = 60
         assert c.post("/v1/audio/speech", json={"input": "Hello there.", "stream": True, **FAST}).status_code == 200
+
+
+def test_stream_times_out_after_its_first_piece():
+    def pieces():
+        yield "first"
+        steps(100_000, [])()  # a second piece that would take minutes
+        yield "second"
+
+    async def main():
+        jobs = JobQueue(waiting=0, timeout_s=0.3)
+        stream = jobs.stream(pieces)
+        assert await stream.next() == "first"
+        with pytest.raises(JobTimeout):
+            await stream.next()
+        assert jobs.depth() == {"running": 0, "waiting": 0, "capacity": 1}  # stopped, slot free
+        jobs.shutdown()
+    asyncio.run(main())

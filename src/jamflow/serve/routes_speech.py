@@ -1,16 +1,31 @@
 """POST /v1/audio/speech (OpenAI-compatible text -> speech), GET /v1/voices, GET /health."""
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from jamflow.serve import audio_format
 from jamflow.serve.errors import bad_field
 from jamflow.serve.fields import Fields
+from jamflow.serve.jobs import ClientGone, JobTimeout
 from jamflow.serve.state import get_state
 from jamflow.serve.uploads import read_json
 
 router = APIRouter()
+log = logging.getLogger("jamflow.serve")
+
+
+class CutOffStream(StreamingResponse):
+    """A stream whose job times out mid-way ends without its final chunk: the client sees a short read
+    (curl: exit 18), not a response that looks complete."""
+
+    async def stream_response(self, send) -> None:
+        try:
+            await super().stream_response(send)
+        except (JobTimeout, ClientGone) as e:
+            log.warning("speech stream cut off: %s", e)
 
 
 @router.get("/health")
@@ -80,4 +95,4 @@ async def _stream_speech(st, request, text, voice, fmt, settings, headers):
         finally:
             pieces.close()
 
-    return StreamingResponse(body(), media_type=audio_format.MEDIA_TYPES[fmt], headers=headers)
+    return CutOffStream(body(), media_type=audio_format.MEDIA_TYPES[fmt], headers=headers)
