@@ -52,6 +52,12 @@ def test_port_in_use(no_model, capsys):
     assert "--port: expected a free port" in capsys.readouterr().err
 
 
+def test_liveportrait_weights_checked_up_front(no_model, capsys, tmp_path):
+    assert cli.main(["serve", "--liveportrait_weights", str(tmp_path), "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "--liveportrait_weights: expected the LivePortrait weights" in err and "missing" in err
+
+
 def test_voice_without_transcript(no_model, capsys, ref_wav, tmp_path):
     sf.write(tmp_path / "anna.wav", ref_wav[0], 24000)
     assert cli.main(["serve", "--voices", str(tmp_path), "--port", str(free_port())]) == 2

@@ -56,6 +56,25 @@ def check_address(host: str, port: int) -> None:
             raise UserError(f"--port: expected a free port on {host}, got {port} ({e.strerror})") from None
 
 
+def check_liveportrait(folder: Path | None) -> None:
+    """The weights that portrait uploads will need, found now rather than on the first portrait request."""
+    import os
+
+    from jamflow.render.liveportrait.renderer import WEIGHTS_ENV
+
+    flag = "--liveportrait_weights"
+    if folder is None and os.environ.get(WEIGHTS_ENV):
+        folder, flag = Path(os.environ[WEIGHTS_ENV]), f"${WEIGHTS_ENV}"
+    if folder is None:
+        return
+    from jamflow.render.liveportrait.weights import FILES
+
+    missing = [name for name in FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"{flag}: expected the LivePortrait weights {list(FILES.values())} in {str(folder)!r}, "
+                        f"missing {missing}")
+
+
 def config_from(args) -> ServeConfig:
     return ServeConfig(queue=args.queue, timeout_s=args.timeout_s, max_body_mb=args.max_body_mb,
                        max_text_chars=args.max_text_chars, max_audio_s=args.max_audio_s,
@@ -81,6 +100,7 @@ def run_cli(args) -> int:
 
     config = config_from(args)
     check_address(args.host, args.port)
+    check_liveportrait(config.liveportrait_weights)
     folder = resolve_checkpoint(args.ckpt)
     device = pick_device(args.device)
     pick_dtype(device, args.dtype)

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from jamflow.errors import UserError
+from jamflow.infer.api import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from jamflow.infer.settings import MOTION_FPS, SAMPLE_RATE
 from jamflow.serve import audio_format
 from jamflow.serve.errors import ApiError, bad_field
@@ -21,8 +22,6 @@ from jamflow.serve.state import get_state
 from jamflow.serve.uploads import Form, Upload, Workdir, content_type, read_form, read_json
 
 router = APIRouter()
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
 
 async def _read(request: Request, work: Workdir, file_fields: tuple[str, ...], allow_json: bool = False):
@@ -95,7 +94,9 @@ def _check_video(upload: Upload):
 def _check_image(upload: Upload, st):
     from PIL import Image
 
-    weights = st.config.liveportrait_weights or os.environ.get("JAMFLOW_LIVEPORTRAIT_WEIGHTS")
+    from jamflow.render.liveportrait.renderer import WEIGHTS_ENV
+
+    weights = st.config.liveportrait_weights or os.environ.get(WEIGHTS_ENV)
     if not weights:
         raise ApiError(400, "image: expected LivePortrait weights on the server (jamflow serve --liveportrait_weights "
                             "DIR) for a portrait, got none - leave out image for the built-in avatar", "image")
