@@ -57,7 +57,7 @@ def test_settings_fields_reach_the_sampler(client):
     assert len(slow.content) > len(fast.content)
     fixed = client.post("/v1/audio/speech", json={**base, "fix_duration": 4.0})
     assert fixed.status_code == 200
-    # fix_duration counts reference + generated (F5-TTS); the reference is slt's 2.9 s clip
+    # fix_duration counts reference + generated (F5-TTS); slt's reference is 3.2 s once prepared
     assert 0.5 < float(fixed.headers["x-audio-duration"]) < 4.0
 
 
