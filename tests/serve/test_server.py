@@ -86,3 +86,28 @@ def test_client_that_disconnects_frees_its_slot(server):
             assert time.monotonic() < deadline, "the disconnected request still holds its slot"
             time.sleep(0.05)
         assert c.post(SPEECH, json={"input": "Hi there.", **FAST}).status_code == 200
+
+
+def test_stream_client_that_leaves_mid_way_frees_its_slot(server):
+    url, _ = server
+    host, port = url.removeprefix("http://").split(":")
+    text = "The quick brown fox jumps over the lazy dog. " * 24  # ~24 chunks of 1 s: far longer than the wait below
+    payload = ('{"input": "' + text + '", "nfe_step": 20, "max_chunk_s": 1.0, "stream": true, '
+               '"response_format": "pcm", "seed": 1}').encode()
+    head = (f"POST {SPEECH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n").encode()
+    with httpx.Client(base_url=url, timeout=10) as c:
+        sock = socket.create_connection((host, int(port)))
+        sock.settimeout(60)
+        sock.sendall(head + payload)
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.split(b"\r\n\r\n", 1)[1]) < 1000:
+            chunk = sock.recv(65536)  # the headers and the start of the first audio chunk
+            assert chunk, received[:300]
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200")
+        sock.close()
+        deadline = time.monotonic() + 10
+        while c.get("/health").json()["queue"] != {"running": 0, "waiting": 0, "capacity": 3}:
+            assert time.monotonic() < deadline, "the stream's job kept running after its client left"
+            time.sleep(0.05)
