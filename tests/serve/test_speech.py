@@ -1,0 +1,126 @@
+"""POST /v1/audio/speech (wav / pcm / flac, streaming), GET /v1/voices, GET /health, in-process."""
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+from serve_helpers import FAST, assert_error, decode_wav, make_client
+
+from jamflow.serve import ServeConfig, create_app
+from jamflow.serve.audio_format import to_pcm16
+
+LONG = ("The quick brown fox jumps over the lazy dog. A second sentence follows the first one here. "
+        "Then a third sentence closes the paragraph.")
+
+
+def test_wav_is_the_api_output_for_the_same_seed(client, jam):
+    r = client.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hello there.", **FAST})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "audio/wav"
+    wav, sr = decode_wav(r.content)
+    assert sr == 24000 and wav.ndim == 1
+    assert float(r.headers["x-audio-duration"]) == pytest.approx(len(wav) / sr, abs=1e-3)
+    # the same JAMFlow call the server makes, with the default voice (the first shipped one)
+    voice = client.app.state.jamflow.voices.get(None)
+    assert voice.name == "slt" and r.headers["x-voice"] == "slt"
+    direct = jam.tts("Hello there.", voice.wav, voice.transcript, **FAST).wav
+    assert r.content[44:] == to_pcm16(direct)
+    assert np.sqrt(np.mean(wav ** 2)) > 1e-3  # not silence
+
+
+def test_pcm_and_flac_carry_the_wav_samples(client):
+    body = {"input": "Hello there.", "voice": "librivox", **FAST}
+    wav = client.post("/v1/audio/speech", json=body).content
+    pcm = client.post("/v1/audio/speech", json={**body, "response_format": "pcm"})
+    assert pcm.headers["content-type"] == "audio/pcm"
+    assert pcm.content == wav[44:]
+    flac = client.post("/v1/audio/speech", json={**body, "response_format": "flac"})
+    assert flac.headers["content-type"] == "audio/flac" and flac.content[:4] == b"fLaC"
+    samples, sr = sf.read(__import__("io").BytesIO(flac.content), dtype="int16")
+    assert sr == 24000 and samples.tobytes() == pcm.content
+
+
+def test_seed_is_reported_and_reproduces(client):
+    first = client.post("/v1/audio/speech", json={"input": "One two three.", "nfe_step": 2})
+    seed = int(first.headers["x-seed"])
+    again = client.post("/v1/audio/speech", json={"input": "One two three.", "nfe_step": 2, "seed": seed})
+    other = client.post("/v1/audio/speech", json={"input": "One two three.", "nfe_step": 2, "seed": seed + 1})
+    assert again.content == first.content
+    assert other.content != first.content
+
+
+def test_settings_fields_reach_the_sampler(client):
+    base = {"input": "Hello there.", **FAST}
+    slow = client.post("/v1/audio/speech", json={**base, "speed": 0.5})
+    fast = client.post("/v1/audio/speech", json={**base, "speed": 2.0})
+    assert len(slow.content) > len(fast.content)
+    fixed = client.post("/v1/audio/speech", json={**base, "fix_duration": 4.0})
+    assert fixed.status_code == 200
+    # fix_duration counts reference + generated (F5-TTS); slt's reference is 3.2 s once prepared
+    assert 0.5 < float(fixed.headers["x-audio-duration"]) < 4.0
+
+
+class BodyRecorder:
+    """ASGI wrapper that keeps every response body message, to count what was sent piece by piece."""
+
+    def __init__(self, app):
+        self.app, self.bodies = app, []
+
+    async def __call__(self, scope, receive, send):
+        async def record(message):
+            if message["type"] == "http.response.body" and message.get("body"):
+                self.bodies.append(message["body"])
+            await send(message)
+
+        await self.app(scope, receive, record)
+
+
+@pytest.mark.parametrize("fmt", ["pcm", "wav"])
+def test_stream_sends_chunks_that_join_into_the_plain_response(jam, fmt):
+    recorder = BodyRecorder(create_app(jam, ServeConfig()))
+    body = {"input": LONG, "max_chunk_s": 1.0, "response_format": fmt, **FAST}
+    with TestClient(recorder) as c:
+        plain = c.post("/v1/audio/speech", json=body)
+        recorder.bodies.clear()
+        streamed = c.post("/v1/audio/speech", json={**body, "stream": True})
+    assert plain.status_code == streamed.status_code == 200
+    audio_pieces = [b for b in recorder.bodies if not b.startswith(b"RIFF")]
+    assert len(audio_pieces) >= 2, len(recorder.bodies)
+    if fmt == "pcm":
+        assert streamed.content == plain.content
+    else:
+        header, data = streamed.content[:44], streamed.content[44:]
+        assert struct.unpack("<I", header[4:8])[0] == 0xFFFFFFFF and struct.unpack("<I", header[40:44])[0] == 0xFFFFFFFF
+        assert header[8:40] == plain.content[8:40]  # same format chunk
+        assert data == plain.content[44:]
+        wav, sr = decode_wav(streamed.content)  # an unknown-length wav still decodes to the end
+        assert len(wav) * 2 == len(data)
+
+
+def test_stream_refused_for_flac(client):
+    r = client.post("/v1/audio/speech", json={"input": "Hi there.", "stream": True, "response_format": "flac"})
+    assert_error(r, 400, "stream")
+
+
+def test_voices_lists_shipped_and_folder_voices(jam, ref_wav, tmp_path):
+    wav, path = ref_wav
+    sf.write(tmp_path / "mine.wav", wav, 24000)
+    (tmp_path / "mine.txt").write_text("A test voice.\n")
+    with make_client(jam, voices_dir=tmp_path) as c:
+        listing = c.get("/v1/voices").json()
+        r = c.post("/v1/audio/speech", json={"input": "Hello there.", "voice": "mine", **FAST})
+    names = [v["name"] for v in listing["voices"]]
+    assert names == ["slt", "librivox", "mine"] and listing["default"] == "slt"
+    shipped = {v["name"]: v for v in listing["voices"]}
+    assert shipped["slt"]["licence"] and shipped["librivox"]["licence"].startswith("public domain")
+    assert shipped["librivox"]["transcript"] == "He might even have been made amiable himself."
+    assert shipped["mine"]["transcript"] == "A test voice." and shipped["mine"]["shipped"] is False
+    assert r.status_code == 200 and r.headers["x-voice"] == "mine"
+
+
+def test_health(client):
+    h = client.get("/health").json()
+    assert h["status"] == "ok"
+    assert h["model"]["device"] == "cpu" and h["model"]["motion"] is True
+    assert h["queue"] == {"running": 0, "waiting": 0, "capacity": 3}
