@@ -33,6 +33,20 @@ def chunk_char_budget(ref_text: str, ref_frames: int, max_chunk_s: float, speed:
     return max(20, int(chars_per_s * max_chunk_s * speed))
 
 
+def plan_text_chunks(text: str, budget: int, first_budget: int = 0) -> list[str]:
+    """Whole-sentence chunks of at most `budget` bytes (`audio.text.chunk_text`); with `first_budget`,
+    the first chunk is instead the text's first clause (or words) within `first_budget` bytes, so a
+    stream has its first audio after a short sampler call."""
+    from jamflow.audio.text import chunk_text
+
+    head = []
+    if first_budget and len(text.encode("utf-8")) > first_budget:
+        words, first = text.split(), chunk_text(text, first_budget)[0].split()
+        if words[: len(first)] == first and len(first) < len(words):
+            head, text = [" ".join(first)], " ".join(words[len(first):])
+    return head + (chunk_text(text, budget) if len(text.encode("utf-8")) > budget else [text])
+
+
 def plan_windows(total: int, window: int, overlap: int) -> list[tuple[int, int]]:
     """Cover [0, total) with windows of at most `window` frames; window k>0 starts `overlap` frames
     before the previous one ends. The last window is shifted left to be full length when possible
