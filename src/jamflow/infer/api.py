@@ -8,7 +8,8 @@
 Every method validates its inputs before any work starts, takes the settings of
 `jamflow.infer.settings.InferSettings` as keyword arguments, and returns a `Result`. Files are written
 atomically (temp + rename): `<stem>.wav` (speech), `<stem>.npy` (motion [T, 70]) and `<stem>.mp4`
-(rendered video with the speech muxed) as the task produces them.
+(rendered video with the speech muxed) as the task produces them. `tts_stream`, `talk_stream` and
+`animate_stream` yield the same results piece by piece while they are generated (docs/inference.md).
 """
 from __future__ import annotations
 

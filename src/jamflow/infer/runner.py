@@ -3,12 +3,15 @@
 Lengths are counted in motion frames on the `GRID` of `infer/prompt.py`, which also turns the
 user's reference into the known prefix (`Prompt`).
 
-Long text (tts/talk): the text is split into sentence chunks of about `max_chunk_s` seconds. Chunk 0
-continues the reference (or starts from nothing). With `chunk_prompt="previous"` (default) chunk k
-continues chunk k-1: its audio, motion and text are the known prefix, so voice, prosody and head
-motion carry over, and the last `cross_fade_s` of chunk k-1 is re-rendered by chunk k and
-cross-faded (no content is duplicated or lost). With `"reference"` every chunk continues the
-reference, and chunks are cross-faded F5-style (each seam overlaps by `cross_fade_s`).
+Long text (tts/talk): the text is split into sentence chunks of about `max_chunk_s` seconds, the
+first one optionally a short clause (`first_chunk_s`, for streaming). Chunk 0 continues the
+reference (or starts from nothing). With `chunk_prompt="previous"` (default) chunk k continues the
+tail of what came before: the last whole words, at most `context_s` seconds, of audio, motion and
+text (`infer/stream_context.py`), so voice, prosody and head motion carry over at a bounded cost per
+call; the last `cross_fade_s` of chunk k-1 is re-rendered by chunk k and cross-faded (no content is
+duplicated or lost). With `"reference"` every chunk continues the reference, and chunks are
+cross-faded F5-style (each seam overlaps by `cross_fade_s`). `TextStream` samples in a worker thread
+ahead of the vocoder (`infer/stream.py`); `run_text` collects it.
 """
 from __future__ import annotations
 
