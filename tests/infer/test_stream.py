@@ -277,3 +277,16 @@ def test_talk_cli_stream_writes_wav_mp4_motion_and_prints_time_to_first_audio(ca
     motion = np.load(tmp_path / "talk.npy")
     assert sf.info(str(tmp_path / "talk.wav")).frames == len(motion) * 960
     assert _probe_frames(tmp_path / "talk.mp4", at_least=len(motion)) == len(motion)
+
+
+def test_animate_cli_stream_writes_the_given_audio_and_every_frame(capsys, tiny_ckpt, ref_wav, tmp_path):
+    from jamflow.cli import main
+
+    code = main(["animate", "--stream", "--ckpt", str(tiny_ckpt), "--audio", str(ref_wav[1]), "--window_s", "2",
+                 "--window_overlap_s", "0.5", "--nfe_step", "2", "--seed", "3", "--quiet", "--output_dir", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    wav, sr = sf.read(tmp_path / "animate.wav", dtype="float32")
+    np.testing.assert_allclose(wav, ref_wav[0], atol=1 / 32767)  # the input, as 16-bit PCM
+    motion = np.load(tmp_path / "animate.npy")
+    assert len(motion) == int(np.ceil(len(ref_wav[0]) / 960))
+    assert _probe_frames(tmp_path / "animate.mp4", at_least=len(motion)) == len(motion)

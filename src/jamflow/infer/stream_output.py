@@ -91,18 +91,21 @@ def stream_to_files(pieces, stem: Path, video: bool, started: float) -> dict:
 
 
 def run_stream(jam, command: str, args, text: str, settings) -> int:
-    """`jamflow tts|talk --stream`: the stream method of `command`, written progressively."""
+    """`jamflow tts|talk|animate --stream`: the stream method of `command`, written progressively."""
     from jamflow.infer import cli_common as common
 
     started = time.perf_counter()
     if command == "talk":
         pieces = jam.talk_stream(text, args.ref_audio, args.ref_text, source=args.source, ref_motion=args.ref_motion,
                                  context_motion=args.context_motion, settings=settings)
+    elif command == "animate":
+        pieces = jam.animate_stream(args.audio, text=text, source=args.source, ref_motion=args.ref_motion,
+                                    settings=settings)
     else:
         pieces = jam.tts_stream(text, args.ref_audio, args.ref_text, settings=settings)
     out = common.output_stem(args)
     stem = out.with_suffix("") if out.suffix.lower() in (".wav", ".mp4", ".npy") else out  # as write_outputs
-    paths = stream_to_files(pieces, stem, command == "talk", started)
+    paths = stream_to_files(pieces, stem, command != "tts", started)
     total = time.perf_counter() - started
     for kind, path in paths.items():
         print(f"wrote {kind}: {path}")
