@@ -164,8 +164,8 @@ class _LocalVocoder:
 
     def decode(self, mel):  # [b, 100, n] -> [b, n * 256]
         amp = mel.exp().mean(1).repeat_interleave(256, dim=-1)
-        t = torch.arange(amp.shape[-1]) / 24000
-        return 0.1 * amp * torch.sin(2 * np.pi * 250 * t)
+        period = torch.arange(amp.shape[-1]) % 96  # 250 Hz = 96 samples: exact phase however long the call
+        return 0.1 * amp * torch.sin(2 * np.pi * period / 96)
 
 
 def test_seams_are_within_the_range_of_chunk_interiors(jam, fast, monkeypatch):
@@ -290,3 +290,16 @@ def test_animate_cli_stream_writes_the_given_audio_and_every_frame(capsys, tiny_
     motion = np.load(tmp_path / "animate.npy")
     assert len(motion) == int(np.ceil(len(ref_wav[0]) / 960))
     assert _probe_frames(tmp_path / "animate.mp4", at_least=len(motion)) == len(motion)
+
+
+@pytest.mark.parametrize("cross_fade_s", [0.16, 0.2])
+def test_vocoding_only_the_kept_part_of_a_chunk_stays_aligned(jam, fast, monkeypatch, cross_fade_s):
+    """Chunks after the first vocode their prompt only from VOCODER_CONTEXT before the kept audio: with a
+    local vocoder the result is the one of vocoding the whole timeline, sample for sample."""
+    monkeypatch.setattr(jam, "vocoder", _LocalVocoder())
+    s = InferSettings(**fast, **CHUNKED, cross_fade_s=cross_fade_s)
+    run = lambda: np.concatenate([p.wav for p in runner.TextStream(jam, runner.TextJob.build(
+        jam, TEXT, None, None, None, None), s)])
+    trimmed = run()
+    monkeypatch.setattr(runner, "VOCODER_CONTEXT", 10**6)
+    np.testing.assert_allclose(trimmed, run(), rtol=0, atol=1e-6)

@@ -25,12 +25,13 @@ from tqdm import tqdm
 from jamflow.errors import UserError
 from jamflow.progress import report
 from jamflow.infer.longform import Piece, Stitcher, chunk_char_budget, concat_pieces, plan_text_chunks, seconds_to_frames
-from jamflow.infer.prompt import Prompt, clean_text, grid, reference_prompt
+from jamflow.infer.prompt import GRID, Prompt, clean_text, grid, reference_prompt
 from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
 from jamflow.infer.tasks import generate, known_voice, make_job, mel_frames
 
 MIN_CHARS_PER_S, MAX_CHARS_PER_S = 2.0, 50.0  # speaking rates outside this are refused
 MAX_JOB_S = 60.0  # longest single sampler call (prompt + generated); longer work is chunked/windowed
+VOCODER_CONTEXT = 8  # motion frames (0.32 s, 30 mel frames) vocoded before a chunk's kept audio, for context
 
 
 @dataclass
@@ -156,9 +157,13 @@ class TextStream:
     def finish(self, c: SampledChunk):
         """The output side: vocode, restore loudness, denormalise, cross-fade; yields final Pieces."""
         jam = self.jam
-        wav = restore_rms(vocode(jam, c.result.mel, c.job.frames), self.job.prompt.rms, self.s.target_rms)
+        # with several chunks, the prompt before the kept part is vocoded only for context (a single
+        # chunk vocodes its whole timeline, as it always has)
+        v0 = max(0, (c.start - VOCODER_CONTEXT) // GRID * GRID) if self.chunks > 1 else 0  # on the grid: whole mel frames
+        wav = vocode(jam, c.result.mel[mel_frames(v0):], c.job.frames - v0)
+        wav = restore_rms(wav, self.job.prompt.rms, self.s.target_rms)
         motion = jam.codec.denormalize(c.result.motion, c.job.context) if c.result.motion is not None else None
-        piece = Piece(wav[c.start * SAMPLES_PER_MOTION:], None if motion is None else motion[c.start:])
+        piece = Piece(wav[(c.start - v0) * SAMPLES_PER_MOTION:], None if motion is None else motion[c.start:])
         done = self._stitcher.add(piece, c.overlap)
         if done is not None:
             yield done
