@@ -28,9 +28,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+STAGES = ("sample_s", "vocoder_s", "render_s", "encode_s")
 
 
 class StageClock:
@@ -58,8 +59,9 @@ def timed_stages(clock: StageClock):
     from jamflow.infer import runner
     from jamflow.render import stream_video  # infer.stream imports render_piece from it at call time
 
-    patches = [(runner, "generate", "sample_s"), (runner, "vocode", "vocoder_s"), (stream_video, "render_piece", "render_s"),
-               (stream_video.FragmentedMp4Writer, "write", "encode_s"), (stream_video.FragmentedMp4Writer, "close", "encode_s")]
+    writer = stream_video.FragmentedMp4Writer
+    patches = [(runner, "generate", "sample_s"), (runner, "vocode", "vocoder_s"),
+               (stream_video, "render_piece", "render_s"), (writer, "write", "encode_s"), (writer, "close", "encode_s")]
     saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
     try:
         for obj, name, stage in patches:
@@ -117,7 +119,7 @@ def stream_once(jam, text: str, ref, settings, out_dir: Path) -> dict:
         wall = time.perf_counter() - t0
     seconds = audio / 24000
     return {"audio_s": seconds, "first_audio_s": first_audio, "first_frame_s": first_frame, "wall_s": wall,
-            "rtf": wall / seconds, **{k: clock.seconds.get(k, 0.0) for k in ("sample_s", "vocoder_s", "render_s", "encode_s")},
+            "rtf": wall / seconds, **{k: clock.seconds.get(k, 0.0) for k in STAGES},
             "peak_rss_mb": rss.peak / 2**20, "rss_rise_mb": rss.used / 2**20}
 
 
@@ -164,7 +166,8 @@ def run(args) -> int:
     nfe = int(args.nfe.split(",")[0])
     ref = reference(args.ref)
     vocoder = args.vocoder if args.vocoder == "griffinlim" else None  # None: Vocos weights if found, as the CLI
-    jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder, progress=False)
+    jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder,
+                                  progress=False)
     settings = make_settings(nfe_step=nfe, seed=0, cfg_until=args.cfg_until).for_stream()
     chars_per_s = len(ref[1]) / ref[2]
     model = "teacher"
@@ -187,7 +190,8 @@ def run(args) -> int:
     at30 = [r for r in streams if r["text_s"] == 30]
     if at30 and longest is not at30[0]:
         summary["peak_rss_longest_vs_30s"] = longest["peak_rss_mb"] / at30[0]["peak_rss_mb"]
-    device = f"{jam.device} ({'int8' if jam.int8 else str(jam.dtype).replace('torch.', '')}), {torch.get_num_threads()} threads"
+    precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
+    device = f"{jam.device} ({precision}), {torch.get_num_threads()} threads"
     print(f"{args.checkpoint or 'shipped model'} on {device}, vocoder {type(jam.vocoder).__name__}, reference "
           f"{args.ref} ({ref[2]:.1f} s), nfe {nfe}")
     print(format_table(rows))

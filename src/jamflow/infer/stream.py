@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from jamflow.infer.settings import SAMPLES_PER_MOTION
 from jamflow.progress import Cancelled, _listener, watch
 
 _DONE = object()
@@ -119,7 +120,7 @@ class StreamPiece:
     def length(self) -> int:
         if self.motion is not None:
             return len(self.motion)
-        return 0 if self.wav is None else len(self.wav) // 960
+        return 0 if self.wav is None else len(self.wav) // SAMPLES_PER_MOTION
 
 
 class StreamingPostprocess:
@@ -181,7 +182,7 @@ def finish_pieces(jam, pieces, s, renderer=None, piece_frames: int = 25) -> Iter
         for i in range(0, len(motion), piece_frames):
             part = motion[i: i + piece_frames]
             end_of_all = last and i + piece_frames >= len(motion)
-            n_wav = len(wav_buf) if end_of_all else len(part) * 960
+            n_wav = len(wav_buf) if end_of_all else len(part) * SAMPLES_PER_MOTION
             wav, wav_buf = wav_buf[:n_wav], wav_buf[n_wav:]
             anchor = part[0] if anchor is None else anchor
             frames = render_piece(renderer, part, anchor) if renderer is not None else None

@@ -5,7 +5,7 @@ valid wav of everything so far after each piece; the mp4 is fragmented (`render.
 plays while it grows. The motion (<stem>.npy, small) is written when the stream ends. The files are
 written in place, not renamed at the end (a player must be able to open them while they grow); if
 the stream fails or is cancelled, all of them are removed again. Time to the first audio (and
-video frame) from the call is printed as soon as it is known, e.g. `first audio after 0.84 s`.
+video frame) from the call is printed as soon as it is known (`first audio after <seconds> s`).
 """
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ class StreamFiles:
         if self.mp4 is not None:
             self.mp4.close()
         if self.motion:
-            self.paths["motion"] = save_motion(self.stem.with_name(self.stem.name + ".npy"), np.concatenate(self.motion))
+            motion_path = self.stem.with_name(self.stem.name + ".npy")
+            self.paths["motion"] = save_motion(motion_path, np.concatenate(self.motion))
         return self.paths
 
     def abort(self) -> None:
@@ -74,7 +75,10 @@ def stream_to_files(pieces, stem: Path, video: bool, started: float) -> dict:
     first = True
     try:
         for piece in pieces:
-            wav, motion, frames = (piece + (None,)) if isinstance(piece, tuple) else (piece.wav, piece.motion, piece.frames)
+            if isinstance(piece, tuple):  # tts_stream: (wav, motion)
+                wav, motion, frames = piece + (None,)
+            else:
+                wav, motion, frames = piece.wav, piece.motion, piece.frames
             files.write(wav, motion, frames)
             if first and len(wav):
                 first = False

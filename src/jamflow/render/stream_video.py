@@ -94,7 +94,8 @@ class FragmentedMp4Writer:
         try:
             for frame in frames:
                 if frame.shape[:2] != self.size:
-                    raise UserError(f"frames: expected size {self.size[0]}x{self.size[1]}, got {frame.shape[0]}x{frame.shape[1]}")
+                    raise UserError(f"frames: expected size {self.size[0]}x{self.size[1]}, "
+                                    f"got {frame.shape[0]}x{frame.shape[1]}")
                 self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
             self.proc.stdin.flush()
         except BrokenPipeError:
