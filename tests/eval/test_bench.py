@@ -78,3 +78,21 @@ def test_bench_int8_times_the_quantised_model_and_counts_the_float_parameters(tm
     setup = bench.load_setup("tiny", None, "cpu", "int8")
     assert setup.int8 and setup.dtype == torch.float32
     assert isinstance(setup.model.audio.blocks[0].ff.fc1, DynamicInt8Linear)
+
+
+def test_bench_stream_mode_prints_first_audio_rtf_stages_and_memory(tmp_path, capsys, tiny_ckpt):
+    out = tmp_path / "stream.json"
+    code = main(["bench", "--mode", "stream", "--checkpoint", str(tiny_ckpt), "--seconds", "2,3", "--nfe", "2",
+                 "--single_s", "2", "--vocoder", "griffinlim", "--device", "cpu", "--dtype", "fp32", "--json", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    streams = [r for r in data["rows"] if r["mode"] == "stream"]
+    assert [r["text_s"] for r in streams] == [2.0, 3.0]
+    for r in streams:
+        assert 0 < r["first_audio_s"] <= r["first_frame_s"] <= r["wall_s"]
+        assert r["audio_s"] > 0 and r["rtf"] > 0 and r["peak_rss_mb"] > 0
+        assert all(r[k] > 0 for k in ("sample_s", "vocoder_s", "render_s", "encode_s"))
+    assert any(r["mode"] == "single call" and r["chunks"] == 1 for r in data["rows"])
+    assert data["summary"]["long_vs_single_rtf"] > 0
+    printed = capsys.readouterr().out
+    assert "[stream]" in printed and "first_audio_s" in printed and "cost per second of audio" in printed

@@ -14,6 +14,8 @@ Modes
 - training: cfm_loss + backward + AdamW step on random batches; frames/s (mel frames), achieved
   FLOP/s (counted with torch's FlopCounterMode) and MFU against `--peak_tflops` (a table of common GPUs
   is built in for CUDA).
+- stream: `JAMFlow.talk_stream` on a real checkpoint, end to end (time to first audio/frame, RTF,
+  per-stage time, peak RSS) at each `--seconds` of text; see eval/bench_stream.py.
 - compare: one forward of the same-size plain F5-TTS DiT (our Audio-DiT, motion stream off) vs the
   joint model, and the upstream `f5_tts` DiT when that package imports.
 
@@ -329,7 +331,8 @@ def _floats(text: str, name: str) -> list[float]:
 def add_cli(parser) -> None:
     parser.add_argument("--preset", default="small", help="tiny / small / base (random init)")
     parser.add_argument("--checkpoint", default=None, help="benchmark a checkpoint folder instead of a preset")
-    parser.add_argument("--mode", default="inference", choices=["inference", "training", "compare", "all"])
+    parser.add_argument("--mode", default="inference", choices=["inference", "training", "compare", "all", "stream"],
+                        help="stream: talk_stream end to end on --checkpoint (default: the shipped model), eval/bench_stream.py")
     parser.add_argument("--tasks", default="talk,speech", help=f"inference tasks: {', '.join(TASKS)}")
     parser.add_argument("--seconds", default="5", help="generated seconds, comma list")
     parser.add_argument("--nfe", default="32", help="sampling steps, comma list")
@@ -347,6 +350,9 @@ def add_cli(parser) -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: GPU table)")
+    parser.add_argument("--ref", default="slt", help="stream: the shipped example voice used as the reference")
+    parser.add_argument("--single_s", type=float, default=10.0, help="stream: seconds of the single-call cost reference")
+    parser.add_argument("--cold", action="store_true", help="stream: also time a cold start of `jamflow talk --stream`")
     parser.add_argument("--json", default=None, help="write the rows + environment here (default: bench.json)")
 
 
@@ -360,6 +366,10 @@ def environment(setup: Setup) -> dict:
 
 
 def run_cli(args) -> int:
+    if args.mode == "stream":
+        from jamflow.eval.bench_stream import run
+
+        return run(args)
     seconds, nfes, batches = _floats(args.seconds, "seconds"), _ints(args.nfe, "nfe"), _ints(args.batch, "batch")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks or set(tasks) - set(TASKS):

@@ -8,7 +8,8 @@
 Every method validates its inputs before any work starts, takes the settings of
 `jamflow.infer.settings.InferSettings` as keyword arguments, and returns a `Result`. Files are written
 atomically (temp + rename): `<stem>.wav` (speech), `<stem>.npy` (motion [T, 70]) and `<stem>.mp4`
-(rendered video with the speech muxed) as the task produces them.
+(rendered video with the speech muxed) as the task produces them. `tts_stream`, `talk_stream` and
+`animate_stream` yield the same results piece by piece while they are generated (docs/inference.md).
 """
 from __future__ import annotations
 
@@ -162,12 +163,54 @@ class JAMFlow:
 
     def tts_stream(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *,
                    settings: InferSettings | None = None, **overrides):
-        """Long text as a stream: yields (wav [s], motion [T, 70] | None) pieces as soon as each is final,
-        for playback or writing while later chunks are still being generated. Not post-processed."""
-        s = make_settings(settings, **overrides).with_seed()
+        """Text as a stream: yields (wav [s], motion [T, 70] | None) pieces as soon as each is final, for
+        playback or writing while later chunks are still being sampled. The first chunk is a short
+        clause (`first_chunk_s`, 1 s unless set), so the first piece comes quickly. The motion is not
+        post-processed. With the same settings, the pieces joined equal `tts(...)`'s wav."""
+        s = make_settings(settings, **overrides).with_seed().for_stream()
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=None, context_motion=None)
-        for piece in runner.TextStream(self, job, s):
-            yield piece.wav, piece.motion
+        from jamflow.infer.stream import as_tuples
+
+        return as_tuples(runner.TextStream(self, job, s))
+
+    def talk_stream(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, source=None,
+                    ref_motion=None, context_motion=None, render: bool = True, settings: InferSettings | None = None,
+                    **overrides):
+        """`talk` as a stream of `StreamPiece`s (start frame, wav [k*960], motion [k, 70] post-processed, frames:
+        k rendered uint8 [H, W, 3] unless render=False), at most a second each, in order, as soon as each is
+        final. Inputs are checked now; sampling starts on the first `next()`. Closing the iterator early
+        stops the sampling thread. With the same settings, the pieces joined equal `talk(...)`'s wav and motion."""
+        self._need_motion("talk")
+        s = make_settings(settings, **overrides).with_seed().for_stream()
+        renderer = self._stream_renderer(source) if render else None
+        ref_motion = self._motion_arg(ref_motion, "ref_motion")
+        context_motion = self._motion_arg(context_motion, "context_motion")
+        job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=ref_motion,
+                                   context_motion=ref_motion if context_motion is None else context_motion)
+        from jamflow.infer.stream import finish_pieces
+
+        return finish_pieces(self, runner.TextStream(self, job, s), s, renderer)
+
+    def animate_stream(self, audio, *, text: str | None = None, source=None, ref_motion=None, render: bool = True,
+                       settings: InferSettings | None = None, **overrides):
+        """`animate` of any length as a stream of `StreamPiece`s (the input audio's slice, motion, frames),
+        window by window; with the same settings, the pieces joined equal `animate(...)`'s outputs."""
+        self._need_motion("animate")
+        s = make_settings(settings, **overrides).with_seed()
+        renderer = self._stream_renderer(source) if render else None
+        wav = self._audio_arg(audio, "audio")
+        ref_motion = self._motion_arg(ref_motion, "ref_motion")
+        from jamflow.infer.stream import finish_pieces
+        from jamflow.infer.stream_animate import AnimateStream
+
+        return finish_pieces(self, AnimateStream(self, wav, text, ref_motion, s), s, renderer)
+
+    def _stream_renderer(self, source):
+        from jamflow.render.stream_video import check_streamable
+
+        renderer = self._renderer(source)
+        check_streamable(renderer)
+        return renderer
 
     def talk(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, source=None, ref_motion=None,
              context_motion=None, output=None, settings: InferSettings | None = None, **overrides) -> Result:

@@ -24,6 +24,8 @@ _SETTING_HELP = {
     "fix_duration": (float, "total seconds (reference + generated), as in F5-TTS"),
     "max_chunk_s": (float, "long text: generated seconds per chunk, default 12"),
     "chunk_prompt": (str, "long text: previous (each chunk continues the last) | reference"),
+    "context_s": (float, "long text: seconds of the previous speech that prompt the next chunk, default 3"),
+    "first_chunk_s": (float, "seconds of the first chunk (a clause; 0 = off), default 1 with --stream, else off"),
     "cross_fade_s": (float, "seconds of audio cross-fade / motion blend at seams, default 0.16"),
     "window_s": (float, "long audio/motion: window seconds, default 10"),
     "window_overlap_s": (float, "long audio/motion: seconds carried between windows, default 1"),

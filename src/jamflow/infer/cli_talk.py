@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from jamflow.infer import cli_common as common
+from jamflow.infer import stream_output
 
 
 def add_cli(parser):
@@ -10,6 +11,7 @@ def add_cli(parser):
     parser.add_argument("--ref_motion", help="motion (.npy/.pkl) of the reference clip: prompt + pose/eye context")
     parser.add_argument("--context_motion", help="motion (.npy/.pkl) whose eyes and head pose are looped under the "
                         "generated mouth (default: --ref_motion, else a still neutral head)")
+    stream_output.add_stream_arg(parser)
     common.add_common_args(parser, default_output="talk.mp4")
 
 
@@ -19,6 +21,8 @@ def run_cli(args) -> int:
     settings = common.settings_from(args).with_seed()
     jam = common.load_model(args)
     common.announce("talk", settings, jam)
+    if args.stream:
+        return stream_output.run_stream(jam, "talk", args, text, settings)
     result = jam.talk(text, args.ref_audio, args.ref_text, source=args.source, ref_motion=args.ref_motion,
                       context_motion=args.context_motion, output=common.output_stem(args), settings=settings)
     return common.report(result)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from jamflow.infer import cli_common as common
+from jamflow.infer import stream_output
 
 
 def add_cli(parser):
     common.add_text_args(parser)
+    stream_output.add_stream_arg(parser)
     common.add_common_args(parser, default_output="tts.wav")
 
 
@@ -15,5 +17,7 @@ def run_cli(args) -> int:
     settings = common.settings_from(args).with_seed()
     jam = common.load_model(args)
     common.announce("tts", settings, jam)
+    if args.stream:
+        return stream_output.run_stream(jam, "tts", args, text, settings)
     result = jam.tts(text, args.ref_audio, args.ref_text, output=common.output_stem(args), settings=settings)
     return common.report(result)

@@ -4,7 +4,8 @@ Everything is measured in motion frames (25 fps): a piece of m frames holds m * 
 and floor(3.75 m + 1/2) mel frames, so audio and motion seams always fall at the same instant.
 
 Joining: consecutive pieces overlap by `overlap` frames. Over the overlap the audio is
-cross-faded linearly and the motion blended with the same weights. The `Stitcher` keeps only the
+cross-faded (linear weights, with a gain that keeps the energy when the two renderings' phases
+differ: `join_audio`) and the motion blended linearly with the same weights. The `Stitcher` keeps only the
 overlap tail in memory and hands finished audio/motion out as soon as it is final, so a caller can
 stream it to disk; cost is linear in length.
 """
@@ -31,6 +32,20 @@ def chunk_char_budget(ref_text: str, ref_frames: int, max_chunk_s: float, speed:
     if ref_text and ref_frames >= MOTION_FPS:  # at least one second of reference
         chars_per_s = max(5.0, min(40.0, len(ref_text.encode("utf-8")) / (ref_frames / MOTION_FPS)))
     return max(20, int(chars_per_s * max_chunk_s * speed))
+
+
+def plan_text_chunks(text: str, budget: int, first_budget: int = 0) -> list[str]:
+    """Whole-sentence chunks of at most `budget` bytes (`audio.text.chunk_text`); with `first_budget`,
+    the first chunk is instead the text's first clause (or words) within `first_budget` bytes, so a
+    stream has its first audio after a short sampler call."""
+    from jamflow.audio.text import chunk_text
+
+    head = []
+    if first_budget and len(text.encode("utf-8")) > first_budget:
+        words, first = text.split(), chunk_text(text, first_budget)[0].split()
+        if words[: len(first)] == first and len(first) < len(words):
+            head, text = [" ".join(first)], " ".join(words[len(first):])
+    return head + (chunk_text(text, budget) if len(text.encode("utf-8")) > budget else [text])
 
 
 def plan_windows(total: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -68,6 +83,22 @@ def join_overlap(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
     return np.concatenate([a[: len(a) - overlap], mid.astype(a.dtype), b[overlap:]])
 
 
+def join_audio(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
+    """`join_overlap` for audio, with a gain that keeps the energy over the cross-fade: both sides are
+    renderings of the same mel, so with a deterministic vocoder (Vocos) they are nearly the same wave
+    (correlation ~1: the plain linear fade), while Griffin-Lim draws new phases per call (correlation
+    ~0: a linear fade would dip by up to 3 dB mid-seam; the gain makes it an equal-power fade)."""
+    overlap = min(overlap, len(a), len(b))
+    if overlap == 0:
+        return np.concatenate([a, b])
+    x, y = a[len(a) - overlap:].astype(np.float64), b[:overlap].astype(np.float64)
+    rho = float(np.clip(np.dot(x, y) / (np.sqrt(np.dot(x, x) * np.dot(y, y)) + 1e-12), 0.0, 1.0))
+    w = crossfade_weights(overlap).astype(np.float64)
+    gain = 1.0 / np.sqrt((1 - w) ** 2 + w ** 2 + 2 * w * (1 - w) * rho)
+    mid = (x * (1 - w) + y * w) * gain
+    return np.concatenate([a[: len(a) - overlap], mid.astype(a.dtype), b[overlap:]])
+
+
 @dataclass
 class Piece:
     """A generated span: audio [frames * 960] and motion [frames, 70], aligned on motion frames."""
@@ -99,7 +130,7 @@ class Stitcher:
             joined = piece
         else:
             ov = min(overlap, self._tail.frames, piece.frames)
-            wav = join_overlap(self._tail.wav, piece.wav, ov * SAMPLES_PER_MOTION)
+            wav = join_audio(self._tail.wav, piece.wav, ov * SAMPLES_PER_MOTION)
             motion = None
             if piece.motion is not None and self._tail.motion is not None:
                 motion = join_overlap(self._tail.motion, piece.motion, ov)

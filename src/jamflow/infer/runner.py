@@ -3,12 +3,15 @@
 Lengths are counted in motion frames on the `GRID` of `infer/prompt.py`, which also turns the
 user's reference into the known prefix (`Prompt`).
 
-Long text (tts/talk): the text is split into sentence chunks of about `max_chunk_s` seconds. Chunk 0
-continues the reference (or starts from nothing). With `chunk_prompt="previous"` (default) chunk k
-continues chunk k-1: its audio, motion and text are the known prefix, so voice, prosody and head
-motion carry over, and the last `cross_fade_s` of chunk k-1 is re-rendered by chunk k and
-cross-faded (no content is duplicated or lost). With `"reference"` every chunk continues the
-reference, and chunks are cross-faded F5-style (each seam overlaps by `cross_fade_s`).
+Long text (tts/talk): the text is split into sentence chunks of about `max_chunk_s` seconds, the
+first one optionally a short clause (`first_chunk_s`, for streaming). Chunk 0 continues the
+reference (or starts from nothing). With `chunk_prompt="previous"` (default) chunk k continues the
+tail of what came before: the last whole words, at most `context_s` seconds, of audio, motion and
+text (`infer/stream_context.py`), so voice, prosody and head motion carry over at a bounded cost per
+call; the last `cross_fade_s` of chunk k-1 is re-rendered by chunk k and cross-faded (no content is
+duplicated or lost). With `"reference"` every chunk continues the reference, and chunks are
+cross-faded F5-style (each seam overlaps by `cross_fade_s`). `TextStream` samples in a worker thread
+ahead of the vocoder (`infer/stream.py`); `run_text` collects it.
 """
 from __future__ import annotations
 
@@ -21,14 +24,14 @@ from tqdm import tqdm
 
 from jamflow.errors import UserError
 from jamflow.progress import report
-from jamflow.infer.longform import (Piece, Stitcher, chunk_char_budget, concat_pieces, plan_windows,
-                                    seconds_to_frames, smooth_seams)
-from jamflow.infer.prompt import Prompt, clean_text, grid, reference_prompt
+from jamflow.infer.longform import Piece, Stitcher, chunk_char_budget, concat_pieces, plan_text_chunks, seconds_to_frames
+from jamflow.infer.prompt import GRID, Prompt, clean_text, grid, reference_prompt
 from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
 from jamflow.infer.tasks import generate, known_voice, make_job, mel_frames
 
 MIN_CHARS_PER_S, MAX_CHARS_PER_S = 2.0, 50.0  # speaking rates outside this are refused
 MAX_JOB_S = 60.0  # longest single sampler call (prompt + generated); longer work is chunked/windowed
+VOCODER_CONTEXT = 8  # motion frames (0.32 s, 30 mel frames) vocoded before a chunk's kept audio, for context
 
 
 @dataclass
@@ -87,17 +90,28 @@ def check_rate(text: str, frames: int, name: str):
                         f"({len(text) / MAX_CHARS_PER_S:.1f}-{len(text) / MIN_CHARS_PER_S:.0f} s), got {seconds:.1f} s")
 
 
+@dataclass
+class SampledChunk:
+    """One chunk's sampler output, handed from the sampling thread to the one that vocodes and stitches."""
+
+    index: int
+    job: "object"  # tasks.Job: the prompt + the chunk
+    result: "object"  # tasks.JobResult
+    start: int  # first motion frame of the job's output that is kept (the seam's overlap included)
+    overlap: int  # frames of that start that re-render the end of the previous chunk
+
+
 class TextStream:
-    """Iterate the final audio/motion pieces of a long text as soon as each is ready (streaming);
-    `chunks` and `seams` are known once the iteration has finished."""
+    """Iterate the final audio/motion pieces of a long text as soon as each is ready (streaming): a
+    worker thread samples chunk k+1 while this one vocodes and stitches chunk k (`infer/stream.py`).
+    `chunks` is known on construction, `seams` once the iteration has finished."""
 
     def __init__(self, jam, job: TextJob, s: InferSettings):
-        from jamflow.audio.text import chunk_text
-
         self.jam, self.job, self.s = jam, job, s
         text = job.chunks[0]
         self.budget = chunk_char_budget(job.prompt.text, job.prompt.frames, s.max_chunk_s, s.speed)
-        job.chunks = chunk_text(text, self.budget) if len(text.encode("utf-8")) > self.budget else [text]
+        first = chunk_char_budget(job.prompt.text, job.prompt.frames, s.first_chunk_s, s.speed) if s.first_chunk_s else 0
+        job.chunks = plan_text_chunks(text, self.budget, first)
         self.frames = plan_chunk_frames(job, s)
         if s.fix_duration is not None:
             check_rate(text, sum(self.frames), "fix_duration")
@@ -109,9 +123,18 @@ class TextStream:
         self.seams: list[int] = []
 
     def __iter__(self):
+        from jamflow.infer.stream import pipeline
+
+        xf = seconds_to_frames(self.s.cross_fade_s)
+        self._stitcher = Stitcher(hold=xf, smooth=xf)
+        return pipeline(self.sample, self.finish)
+
+    def sample(self):
+        """The sampling side: one SampledChunk per chunk, each prompted by the previous one's tail."""
+        from jamflow.infer.stream_context import tail_prompt
+
         jam, job, s = self.jam, self.job, self.s
         xf = seconds_to_frames(s.cross_fade_s)
-        stitcher = Stitcher(hold=xf, smooth=xf)
         prev, offset = None, 0
         chained = s.chunk_prompt == "previous"
         bar = tqdm(total=self.chunks, desc="chunks", unit="chunk", disable=not jam.progress or self.chunks < 2)
@@ -120,26 +143,35 @@ class TextStream:
             ctx_gen = jam.codec.context_for(job.context_motion, gen_frames, start=offset) if jam.has_motion else None
             jb = prompted_job(jam, prompt, chunk, gen_frames, ctx_gen)
             res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
-            wav = restore_rms(vocode(jam, res.mel, jb.frames), job.prompt.rms, s.target_rms)
-            motion = jam.codec.denormalize(res.motion, jb.context) if res.motion is not None else None
             from_prev = chained and prev is not None
             overlap = min(xf, prompt.frames) if from_prev else (xf if k > 0 else 0)
             start = prompt.frames - overlap if from_prev else prompt.frames
-            done = stitcher.add(Piece(wav[start * SAMPLES_PER_MOTION:], None if motion is None else motion[start:]),
-                                overlap)
-            if done is not None:
-                yield done
-            n0 = mel_frames(prompt.frames)
-            prev = Prompt(chunk, gen_frames, res.mel[n0:], None if res.motion is None else res.motion[prompt.frames:],
-                          None if jb.context is None else jb.context[prompt.frames:])
+            if chained and k + 1 < self.chunks:
+                prev = tail_prompt(jam, jb, res, s.context_s)
             offset += gen_frames
             bar.update(1)
             report("chunks", k + 1, self.chunks)
+            yield SampledChunk(k, jb, res, start, overlap)
         bar.close()
-        self.seams = list(stitcher.seams)
-        tail = stitcher.finish()
-        if tail is not None and tail.frames:
-            yield tail
+
+    def finish(self, c: SampledChunk):
+        """The output side: vocode, restore loudness, denormalise, cross-fade; yields final Pieces."""
+        jam = self.jam
+        # with several chunks, the prompt before the kept part is vocoded only for context (a single
+        # chunk vocodes its whole timeline, as it always has)
+        v0 = max(0, (c.start - VOCODER_CONTEXT) // GRID * GRID) if self.chunks > 1 else 0  # on the grid: whole mel frames
+        wav = vocode(jam, c.result.mel[mel_frames(v0):], c.job.frames - v0)
+        wav = restore_rms(wav, self.job.prompt.rms, self.s.target_rms)
+        motion = jam.codec.denormalize(c.result.motion, c.job.context) if c.result.motion is not None else None
+        piece = Piece(wav[(c.start - v0) * SAMPLES_PER_MOTION:], None if motion is None else motion[c.start:])
+        done = self._stitcher.add(piece, c.overlap)
+        if done is not None:
+            yield done
+        if c.index == self.chunks - 1:
+            self.seams = list(self._stitcher.seams)
+            tail = self._stitcher.finish()
+            if tail is not None and tail.frames:
+                yield tail
 
 
 def run_text(jam, job: TextJob, s: InferSettings) -> Output:
@@ -155,7 +187,8 @@ def run_text_batch(jam, task: str, texts: list[str], ref_audio, ref_text, s: Inf
     texts = [clean_text(t, "gen_text") for t in texts]
     budget = chunk_char_budget(prompt.text, prompt.frames, s.max_chunk_s, s.speed)
     results: list = [None] * len(texts)
-    short = [i for i, t in enumerate(texts) if len(t.encode("utf-8")) <= budget]
+    fits = lambda t: len(t.encode("utf-8")) <= budget and not s.first_chunk_s  # a first chunk splits every text
+    short = [i for i, t in enumerate(texts) if fits(t)]
     jobs = []
     for i in short:
         gen = plan_chunk_frames(TextJob([texts[i]], prompt, None), s)[0]
@@ -211,38 +244,11 @@ def restore_rms(wav: np.ndarray, ref_rms: float | None, target_rms: float) -> np
 
 
 def run_animate(jam, wav: np.ndarray, text: str | None, context_motion: np.ndarray | None, s: InferSettings) -> Output:
-    total = int(math.ceil(len(wav) / SAMPLES_PER_MOTION))  # frames = audio seconds * 25
-    if total < 1:
-        raise UserError("audio: expected at least 40 ms of audio, got less")
-    text = clean_text(text, "text") if text else ""
-    padded = np.pad(wav, (0, grid(total) * SAMPLES_PER_MOTION - len(wav)))
-    from jamflow.audio.mel import mel_spectrogram
+    from jamflow.infer.stream_animate import AnimateStream
 
-    window = grid(s.window_s * MOTION_FPS)
-    overlap = min(grid(s.window_overlap_s * MOTION_FPS), window // 2) if s.window_overlap_s > 0 else 0
-    spans = plan_windows(grid(total), window, overlap)
-    gen = torch.zeros(grid(total), jam.codec.spec.gen_dim)
-    ctx = jam.codec.context_for(context_motion, grid(total))
-    seams = []
-    for k, (a, b) in enumerate(tqdm(spans, desc="windows", unit="win", disable=not jam.progress or len(spans) < 2)):
-        seg = torch.as_tensor(padded[a * SAMPLES_PER_MOTION: b * SAMPLES_PER_MOTION])
-        mel = mel_spectrogram(seg[None])[0].T  # [n', 100]
-        known = 0 if k == 0 else spans[k - 1][1] - a  # frames carried over from the previous window
-        motion_known = torch.zeros(b - a, dtype=torch.bool)
-        motion_known[:known] = True
-        jb = make_job(text if len(spans) == 1 else "", b - a, mel=mel[: mel_frames(b - a)],
-                      audio_known=torch.ones(mel_frames(b - a), dtype=torch.bool),
-                      motion=gen[a:b].clone(), motion_known=motion_known, context=ctx[a:b],
-                      gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
-        res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
-        gen[a + known: b] = res.motion[known:]
-        if known:
-            seams.append(a + known)
-        report("windows", k + 1, len(spans))
-    motion = jam.codec.denormalize(gen, ctx)[:total]
-    if seams:
-        motion = smooth_seams(motion, seams, radius=4)
-    return Output(wav.astype(np.float32), motion, chunks=len(spans), seams=tuple(seams))
+    stream = AnimateStream(jam, wav, text, context_motion, s)
+    out = concat_pieces(list(stream))
+    return Output(out.wav, out.motion, chunks=stream.chunks, seams=tuple(stream.seams))
 
 
 # ---------------------------------------------------------------------------------------------

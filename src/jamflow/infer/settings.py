@@ -18,6 +18,7 @@ SAMPLE_RATE = 24000
 HOP = 256
 MEL_PER_MOTION = SAMPLE_RATE / HOP / MOTION_FPS  # 3.75 mel frames per motion frame
 SAMPLES_PER_MOTION = SAMPLE_RATE // MOTION_FPS  # 960
+STREAM_FIRST_CHUNK_S = 1.0  # streaming: the first chunk's speech, short so the first audio comes out fast
 
 
 @dataclass
@@ -36,6 +37,8 @@ class InferSettings:
     # long inputs
     max_chunk_s: float = 12.0  # generated seconds per text chunk (the prompt comes on top)
     chunk_prompt: str = "previous"  # "previous": previous chunk continues; "reference": every chunk from the reference
+    context_s: float = 3.0  # "previous": at most this many seconds of what came before prompt the next chunk
+    first_chunk_s: float | None = None  # seconds of the first chunk (a clause); None: 1 s when streaming, else off; 0: off
     cross_fade_s: float = 0.16  # audio cross-fade / motion blend at seams (rounded to whole motion frames)
     window_s: float = 10.0  # animate / dub: window length for long motion generation
     window_overlap_s: float = 1.0  # known motion carried from one window into the next
@@ -68,6 +71,10 @@ class InferSettings:
         check(self.ode_method in ("euler", "midpoint"), "ode_method", "'euler' or 'midpoint'")
         check(self.chunk_prompt in ("previous", "reference"), "chunk_prompt", "'previous' or 'reference'")
         check(self.max_chunk_s >= 1, "max_chunk_s", "seconds >= 1")
+        check(isinstance(self.context_s, (int, float)) and 0.5 <= self.context_s <= 30, "context_s", "seconds in 0.5..30")
+        check(self.first_chunk_s is None or (isinstance(self.first_chunk_s, (int, float)) and (
+            self.first_chunk_s == 0 or 0.5 <= self.first_chunk_s <= self.max_chunk_s)), "first_chunk_s",
+            "0 (off) or seconds in 0.5..max_chunk_s")
         check(0 <= self.cross_fade_s <= 2, "cross_fade_s", "seconds in 0..2")
         check(self.window_s >= 2, "window_s", "seconds >= 2")
         check(0 <= self.window_overlap_s <= self.window_s / 2, "window_overlap_s", "seconds in 0..window_s/2")
@@ -80,6 +87,10 @@ class InferSettings:
     @property
     def motion_cfg(self) -> float:
         return self.cfg_strength if self.cfg_strength_motion is None else self.cfg_strength_motion
+
+    def for_stream(self) -> "InferSettings":
+        """A copy with the streaming default resolved: a first chunk of STREAM_FIRST_CHUNK_S unless set."""
+        return self if self.first_chunk_s is not None else replace(self, first_chunk_s=STREAM_FIRST_CHUNK_S)
 
     def with_seed(self) -> "InferSettings":
         """A copy with a concrete seed (drawn now if none was given), so every run can be reproduced."""

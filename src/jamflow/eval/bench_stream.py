@@ -1,0 +1,204 @@
+"""`jamflow bench --mode stream`: the streaming talking head end to end, on a real checkpoint.
+
+For each length (`--seconds`, e.g. 5,30,120 s of speech) a text of about that length (the shipped
+sentence list) is spoken by `JAMFlow.talk_stream` with a reference voice (`--ref`: the shipped `slt`
+example, 3.4 s), rendered by the avatar, and written as the CLI writes it (a wav flushed per piece and
+a fragmented mp4 through ffmpeg). Per length it prints:
+
+- first_audio_s / first_frame_s: from the call (model loaded) to the first piece's audio / first
+  rendered frame in hand;
+- rtf: wall time / seconds of audio, everything included (sampling, vocoder, render, encode);
+- sample_s, vocoder_s, render_s, encode_s: time spent in each stage (sampling runs in its own thread,
+  overlapping the others, so they add up to more than the wall time when the overlap works);
+- peak_rss_mb: the process's peak resident memory during the call (absolute), rss_rise_mb above the
+  start of the call.
+
+Then one row for a single call (`talk`, one chunk) of `--single_s` seconds, the reference point for
+the cost of long text, and the ratios: long text's RTF / the single call's, and the peak RSS of the
+longest length / the 30 s one. `--cold` adds the CLI's cold start: `jamflow talk --stream` in a new
+process, timed from the process start to its printed first audio.
+"""
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+STAGES = ("sample_s", "vocoder_s", "render_s", "encode_s")
+
+
+class StageClock:
+    """Seconds spent in named stages, summed over threads (wrapped module functions add to it)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, stage: str, fn):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+        return timed
+
+
+@contextlib.contextmanager
+def timed_stages(clock: StageClock):
+    """Time the sampler, the vocoder, the renderer and the encoder where the stream calls them."""
+    from jamflow.infer import runner
+    from jamflow.render import stream_video  # infer.stream imports render_piece from it at call time
+
+    writer = stream_video.FragmentedMp4Writer
+    patches = [(runner, "generate", "sample_s"), (runner, "vocode", "vocoder_s"),
+               (stream_video, "render_piece", "render_s"), (writer, "write", "encode_s"), (writer, "close", "encode_s")]
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+    try:
+        for obj, name, stage in patches:
+            setattr(obj, name, clock.wrap(stage, getattr(obj, name)))
+        yield clock
+    finally:
+        for obj, name, fn in saved:
+            setattr(obj, name, fn)
+
+
+def text_of(seconds: float, chars_per_s: float) -> str:
+    """Sentences from the shipped list until about `seconds` of speech at `chars_per_s`."""
+    lines = [ln.strip() for ln in (ASSETS / "sentences_en.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    out, n = [], 0
+    for line in lines:
+        if n >= seconds * chars_per_s:
+            break
+        out.append(line)
+        n += len(line) + 1
+    return " ".join(out)
+
+
+def reference(name: str) -> tuple[Path, str, float]:
+    import json
+
+    import soundfile as sf
+
+    voices = {v["name"]: v for v in json.loads((ASSETS / "examples" / "examples.json").read_text())["voices"]}
+    voice = voices[name]
+    path = ASSETS / "examples" / voice["audio"]
+    return path, voice["text"], sf.info(str(path)).duration
+
+
+def stream_once(jam, text: str, ref, settings, out_dir: Path) -> dict:
+    """One talk_stream call written to wav + fragmented mp4; timings and memory."""
+    from jamflow.eval.timing import RssPeak
+    from jamflow.infer.stream_output import StreamFiles
+
+    clock = StageClock()
+    with RssPeak() as rss, timed_stages(clock):
+        t0 = time.perf_counter()
+        pieces = jam.talk_stream(text, str(ref[0]), ref[1], settings=settings)
+        files = StreamFiles(out_dir / "bench", video=True)
+        first_audio = first_frame = None
+        audio = 0
+        for piece in pieces:
+            if first_audio is None and len(piece.wav):
+                first_audio = time.perf_counter() - t0
+            if first_frame is None and piece.frames:
+                first_frame = time.perf_counter() - t0
+            files.write(piece.wav, piece.motion, piece.frames)
+            audio += len(piece.wav)
+        files.close()
+        wall = time.perf_counter() - t0
+    seconds = audio / 24000
+    return {"audio_s": seconds, "first_audio_s": first_audio, "first_frame_s": first_frame, "wall_s": wall,
+            "rtf": wall / seconds, **{k: clock.seconds.get(k, 0.0) for k in STAGES},
+            "peak_rss_mb": rss.peak / 2**20, "rss_rise_mb": rss.used / 2**20}
+
+
+def single_call(jam, seconds: float, ref, settings, chars_per_s: float, out_dir: Path) -> dict:
+    """`talk` of one chunk (no short first chunk), written as the CLI writes it: the cost reference."""
+    from dataclasses import replace
+
+    text = text_of(seconds, chars_per_s)
+    s = replace(settings, first_chunk_s=0.0, max_chunk_s=max(settings.max_chunk_s, seconds * 1.5))
+    t0 = time.perf_counter()
+    out = jam.talk(text, str(ref[0]), ref[1], output=out_dir / "single.mp4", settings=s)
+    wall = time.perf_counter() - t0
+    return {"audio_s": out.duration, "wall_s": wall, "rtf": wall / out.duration, "chunks": out.chunks}
+
+
+def cold_cli(checkpoint: str | None, ref, nfe: int, seconds: float, chars_per_s: float, out_dir: Path) -> dict:
+    """`jamflow talk --stream` in a fresh process: seconds from its start to its 'first audio' line."""
+    cmd = [sys.executable, "-m", "jamflow.cli", "talk", "--stream", "--quiet", "-t", text_of(seconds, chars_per_s),
+           "-r", str(ref[0]), "-s", ref[1], "--nfe_step", str(nfe), "--seed", "0", "--output_dir", str(out_dir)]
+    if checkpoint:
+        cmd += ["--ckpt", checkpoint]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first = None
+    for line in proc.stdout:
+        if first is None and line.startswith("first audio"):
+            first = time.perf_counter() - t0
+    code = proc.wait()
+    return {"first_audio_s": first, "wall_s": time.perf_counter() - t0, "exit": code}
+
+
+def run(args) -> int:
+    """The stream benchmark; prints the table and writes the JSON."""
+    import torch
+
+    from jamflow.eval.bench import _floats, format_table
+    from jamflow.fileio import write_json_atomic
+    from jamflow.infer.api import JAMFlow
+    from jamflow.infer.settings import make_settings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lengths = _floats(args.seconds, "seconds")
+    nfe = int(args.nfe.split(",")[0])
+    ref = reference(args.ref)
+    vocoder = args.vocoder if args.vocoder == "griffinlim" else None  # None: Vocos weights if found, as the CLI
+    jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder,
+                                  progress=False)
+    settings = make_settings(nfe_step=nfe, seed=0, cfg_until=args.cfg_until).for_stream()
+    chars_per_s = len(ref[1]) / ref[2]
+    model = "teacher"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        jam.talk("Warm up.", str(ref[0]), ref[1], settings=make_settings(nfe_step=2, seed=0))  # first-call costs
+        for seconds in lengths:
+            row = stream_once(jam, text_of(seconds, chars_per_s), ref, settings, tmp)
+            rows.append({"mode": "stream", "model": model, "text_s": seconds, "nfe": nfe, **row})
+            print(f"bench: done stream {seconds} s", file=sys.stderr, flush=True)
+        single = single_call(jam, args.single_s, ref, settings, chars_per_s, tmp)
+        rows.append({"mode": "single call", "model": model, "text_s": args.single_s, "nfe": nfe, **single})
+        if args.cold:
+            rows.append({"mode": "cli cold start", "model": model, "text_s": lengths[0], "nfe": nfe,
+                         **cold_cli(args.checkpoint, ref, nfe, lengths[0], chars_per_s, tmp)})
+    streams = [r for r in rows if r["mode"] == "stream"]
+    longest = max(streams, key=lambda r: r["text_s"])
+    summary = {"long_vs_single_rtf": longest["rtf"] / single["rtf"]}
+    at30 = [r for r in streams if r["text_s"] == 30]
+    if at30 and longest is not at30[0]:
+        summary["peak_rss_longest_vs_30s"] = longest["peak_rss_mb"] / at30[0]["peak_rss_mb"]
+    precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
+    device = f"{jam.device} ({precision}), {torch.get_num_threads()} threads"
+    print(f"{args.checkpoint or 'shipped model'} on {device}, vocoder {type(jam.vocoder).__name__}, reference "
+          f"{args.ref} ({ref[2]:.1f} s), nfe {nfe}")
+    print(format_table(rows))
+    print("cost per second of audio, longest stream / single call: "
+          f"{summary['long_vs_single_rtf']:.3f} ({longest['text_s']:g} s vs {args.single_s:g} s)")
+    if "peak_rss_longest_vs_30s" in summary:
+        print(f"peak RSS, {longest['text_s']:g} s / 30 s: {summary['peak_rss_longest_vs_30s']:.3f}")
+    path = write_json_atomic(args.json or "bench_stream.json", {"device": device, "rows": rows, "summary": summary})
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,104 @@
+"""Audio -> motion of any length in overlapping windows, streamed: a worker thread samples window k+1
+while the caller renders the final frames of window k.
+
+Window k (`longform.plan_windows`) starts `window_overlap_s` before window k-1 ends; those frames are
+known (window k-1's output), the rest are generated, so the generated spans cover every frame
+exactly once. The seams (where a window's generated frames begin) are softened with
+`longform.smooth_seams` (radius SEAM_RADIUS). A frame is final once no later seam reaches it and its
+smoothing neighbourhood is generated: `HOLD` frames before the end of the latest window. Only
+that tail and the [frames, dg] motion are kept; the result equals smoothing the whole motion at once.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from jamflow.errors import UserError
+from jamflow.infer.longform import Piece, plan_windows, smooth_seams
+from jamflow.infer.prompt import clean_text, grid
+from jamflow.infer.settings import MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
+from jamflow.infer.tasks import generate, make_job, mel_frames
+from jamflow.progress import report
+
+SEAM_RADIUS = 4  # frames either side of a seam that are softened
+HOLD = SEAM_RADIUS + int(math.ceil(3 * SEAM_RADIUS / 2))  # + the Gaussian's reach (sigma = radius / 2)
+
+
+def window_spans(total: int, s: InferSettings) -> list[tuple[int, int]]:
+    """[(start, end)] motion-frame windows over a grid-padded timeline of `total` frames."""
+    window = grid(s.window_s * MOTION_FPS)
+    overlap = min(grid(s.window_overlap_s * MOTION_FPS), window // 2) if s.window_overlap_s > 0 else 0
+    return plan_windows(grid(total), window, overlap)
+
+
+def generated_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The frames each window generates (the rest of it is carried over from the previous window)."""
+    return [(a if k == 0 else max(a, spans[k - 1][1]), b) for k, (a, b) in enumerate(spans)]
+
+
+class AnimateStream:
+    """Iterate final Pieces (the input audio's slice, motion [k, 70]) of an animate job; `seams` once done."""
+
+    def __init__(self, jam, wav: np.ndarray, text: str | None, context_motion: np.ndarray | None, s: InferSettings):
+        self.total = int(math.ceil(len(wav) / SAMPLES_PER_MOTION))  # frames = audio seconds * 25
+        if self.total < 1:
+            raise UserError("audio: expected at least 40 ms of audio, got less")
+        self.jam, self.wav, self.s = jam, wav.astype(np.float32), s
+        self.text = clean_text(text, "text") if text else ""
+        self.spans = window_spans(self.total, s)
+        self.chunks = len(self.spans)
+        self.seams: list[int] = []
+        self.context = jam.codec.context_for(context_motion, grid(self.total))  # [grid(total), dc] normalised
+
+    def __iter__(self):
+        from jamflow.infer.stream import pipeline
+
+        self._buffer, self._buffer_start, self._emitted = np.zeros((0, 70), np.float32), 0, 0
+        return pipeline(self.sample, self.finish)
+
+    def sample(self):
+        """Sampling side: per window (index, first generated frame, end, generated motion [f, dg])."""
+        from jamflow.audio.mel import mel_spectrogram
+
+        jam, s, spans = self.jam, self.s, self.spans
+        padded = np.pad(self.wav, (0, grid(self.total) * SAMPLES_PER_MOTION - len(self.wav)))
+        gen = torch.zeros(grid(self.total), jam.codec.spec.gen_dim)
+        for k, (a, b) in enumerate(tqdm(spans, desc="windows", unit="win", disable=not jam.progress or len(spans) < 2)):
+            seg = torch.as_tensor(padded[a * SAMPLES_PER_MOTION: b * SAMPLES_PER_MOTION])
+            mel = mel_spectrogram(seg[None])[0].T  # [n', 100]
+            known = 0 if k == 0 else spans[k - 1][1] - a  # frames carried over from the previous window
+            motion_known = torch.zeros(b - a, dtype=torch.bool)
+            motion_known[:known] = True
+            jb = make_job(self.text if len(spans) == 1 else "", b - a, mel=mel[: mel_frames(b - a)],
+                          audio_known=torch.ones(mel_frames(b - a), dtype=torch.bool),
+                          motion=gen[a:b].clone(), motion_known=motion_known, context=self.context[a:b],
+                          gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
+            res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
+            gen[a + known: b] = res.motion[known:]
+            report("windows", k + 1, len(spans))
+            yield k, a + known, b, res.motion[known:].clone()
+
+    def finish(self, window):
+        """Output side: denormalise, soften the seams, and yield the frames no later window can change."""
+        k, a, b, motion = window
+        last = k == len(self.spans) - 1
+        if k > 0:
+            self.seams.append(a)
+        end = self.total if last else min(b, self.total)
+        fresh = self.jam.codec.denormalize(motion, self.context[a:b])[: max(0, end - a)]
+        self._buffer = np.concatenate([self._buffer, fresh])
+        final = end if last else max(self._emitted, b - HOLD)
+        if final <= self._emitted:
+            return
+        lo = self._buffer_start
+        seams = [x - lo for x in self.seams]
+        smoothed = smooth_seams(self._buffer, seams, radius=SEAM_RADIUS)
+        out = smoothed[self._emitted - lo: final - lo]
+        wav_end = len(self.wav) if last else final * SAMPLES_PER_MOTION
+        piece = Piece(self.wav[self._emitted * SAMPLES_PER_MOTION: wav_end], out)
+        keep_from = max(lo, final - HOLD)  # context for the smoothing of the frames still to come
+        self._buffer, self._buffer_start, self._emitted = self._buffer[keep_from - lo:], keep_from, final
+        yield piece

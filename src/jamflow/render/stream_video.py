@@ -1,0 +1,135 @@
+"""Video for streams: render motion that arrives in pieces, and write a fragmented mp4 while it grows.
+
+`FragmentedMp4Writer` pipes raw RGB frames into ffmpeg's stdin and the 24 kHz audio (float32) into a
+second pipe, and ffmpeg writes an H.264/AAC mp4 with `frag_keyframe+empty_moov+default_base_moof`:
+the header comes first and a self-contained fragment follows every keyframe (one per second,
+`-g 25`, `-tune zerolatency`: no frame waits for later ones), so the file plays (ffplay, a browser)
+while it is being written. The audio pipe is fed by its own thread from a bounded queue, so ffmpeg can
+always read whichever input it needs next and neither pipe can stall the other.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from jamflow.errors import UserError
+from jamflow.ffmpeg import ffmpeg_exe
+
+KEYFRAME_EVERY = 25  # frames: one fragment per second
+AUDIO_QUEUE = 64  # pending audio pieces (each at most a second or so): bounded, and far ahead of any stall
+
+
+def check_streamable(renderer) -> None:
+    """Streaming renders motion piece by piece: a renderer that replays a driving video cannot."""
+    source = getattr(renderer, "source", None)
+    if isinstance(source, tuple) and source and source[0] == "video":
+        raise UserError("source: expected 'avatar' or a portrait image for streaming, got a video "
+                        "(re-animating a video needs the whole motion; run without --stream)")
+
+
+def render_piece(renderer, motion: np.ndarray, anchor: np.ndarray) -> list[np.ndarray]:
+    """Frames uint8 [H, W, 3] for motion [k, 70]; `anchor` [70] is the stream's first motion frame, which a
+    renderer that drives relative to the first frame (LivePortrait `relative`) must see first."""
+    if getattr(renderer, "relative", False):
+        return list(renderer.frames(np.concatenate([anchor[None], motion])))[1:]
+    return list(renderer.frames(motion))
+
+
+class FragmentedMp4Writer:
+    """write(frames, wav) as pieces arrive; close() finishes the file, abort() kills ffmpeg and removes it."""
+
+    def __init__(self, path, fps: int = 25, sample_rate: int = 24000, crf: int = 18):
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".mp4":
+            raise UserError(f"output: expected a path ending in .mp4, got {str(self.path)!r}")
+        self.fps, self.sample_rate, self.crf = fps, sample_rate, crf
+        self.proc = None
+        self.frames_written = 0
+
+    def _start(self, h: int, w: int) -> None:
+        read_fd, write_fd = os.pipe()
+        cmd = [ffmpeg_exe(), "-y", "-loglevel", "error",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(self.fps), "-i", "pipe:0",
+               "-f", "f32le", "-ar", str(self.sample_rate), "-ac", "1", "-i", f"pipe:{read_fd}",
+               "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", str(KEYFRAME_EVERY),
+               "-crf", str(self.crf), "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+               "-c:a", "aac", "-b:a", "128k", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+               "-flush_packets", "1", "-f", "mp4", str(self.path)]
+        self.log = tempfile.TemporaryFile()  # a pipe nobody reads could fill up and stall ffmpeg
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self.log, pass_fds=(read_fd,))
+        os.close(read_fd)
+        self.size = (h, w)
+        self.audio: queue.Queue = queue.Queue(maxsize=AUDIO_QUEUE)
+        self.audio_thread = threading.Thread(target=self._feed_audio, args=(os.fdopen(write_fd, "wb"),),
+                                             name="jamflow-mp4-audio", daemon=True)
+        self.audio_thread.start()
+
+    def _feed_audio(self, pipe) -> None:
+        try:
+            while (data := self.audio.get()) is not None:
+                pipe.write(data)
+                pipe.flush()
+        except (BrokenPipeError, OSError):  # ffmpeg died; write() reports it
+            while self.audio.get() is not None:
+                pass
+        finally:
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def write(self, frames: list[np.ndarray], wav: np.ndarray) -> None:
+        """frames: each uint8 [H, W, 3]; wav [s] float32 for the same span (the last piece may be longer)."""
+        if self.proc is None:
+            if not frames:
+                raise UserError("frames: expected at least one frame before audio, got none")
+            self._start(*frames[0].shape[:2])
+        self.audio.put(np.ascontiguousarray(wav, np.float32).tobytes())
+        try:
+            for frame in frames:
+                if frame.shape[:2] != self.size:
+                    raise UserError(f"frames: expected size {self.size[0]}x{self.size[1]}, "
+                                    f"got {frame.shape[0]}x{frame.shape[1]}")
+                self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError(f"ffmpeg stopped early writing {self.path}: {self._log()}") from None
+        self.frames_written += len(frames)
+
+    def close(self) -> Path:
+        if self.proc is None:
+            raise UserError("frames: expected at least one frame, got none")
+        self.audio.put(None)
+        self.audio_thread.join()
+        self.proc.stdin.close()
+        code = self.proc.wait()
+        message = self._log() if code != 0 else ""
+        self.log.close()
+        if code != 0:
+            raise RuntimeError(f"ffmpeg failed writing {self.path}: {message}")
+        return self.path
+
+    def abort(self) -> None:
+        """Stop ffmpeg and its feeder thread, and remove the partial file."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.audio.put(None)
+            self.audio_thread.join()
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            self.log.close()
+        self.path.unlink(missing_ok=True)
+
+    def _log(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace").strip()[-2000:]
