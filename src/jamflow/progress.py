@@ -41,6 +41,11 @@ def watch(callback: Callback) -> Iterator[None]:
         _listener.reset(token)
 
 
+def listener() -> Callback | None:
+    """The callback watching this context, or None (a worker thread passes it on to its own watch)."""
+    return _listener.get()
+
+
 def report(stage: str, done: int, total: int) -> None:
     """One step of `stage` finished (`done` of `total`); a watching callback may raise Cancelled."""
     callback = _listener.get()

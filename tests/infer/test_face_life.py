@@ -45,3 +45,15 @@ def test_dub_returns_the_given_motion(jam, fast):
     motion = jam.talk(TEXT, **fast).motion
     out = jam.dub("Other words here.", motion, **fast)
     assert np.array_equal(out.motion, motion)
+
+
+def test_streamed_talk_and_animate_get_the_same_face_life(jam, ref_wav, fast):
+    text = "First a sentence here. Then another one follows it. And a third one closes."
+    whole = jam.talk(text, max_chunk_s=1.0, **fast)
+    pieces = list(jam.talk_stream(text, max_chunk_s=1.0, first_chunk_s=0, render=False, **fast))
+    np.testing.assert_array_equal(np.concatenate([p.motion for p in pieces]), whole.motion)
+    wav = np.tile(ref_wav[0], 4)
+    whole = jam.animate(wav, window_s=2.0, window_overlap_s=0.4, **fast)
+    pieces = list(jam.animate_stream(wav, window_s=2.0, window_overlap_s=0.4, render=False, **fast))
+    np.testing.assert_array_equal(np.concatenate([p.motion for p in pieces]), whole.motion)
+    assert whole.motion[:, POSE].std(0).min() > 0

@@ -26,6 +26,7 @@ from jamflow.infer.outputs import write_outputs
 from jamflow.infer.motion_codec import MotionCodec, load_motion_file
 from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
 from jamflow.motion.io import check_motion
+from jamflow.motion.life import FaceLife
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
@@ -189,7 +190,8 @@ class JAMFlow:
                                    context_motion=ref_motion if context_motion is None else context_motion)
         from jamflow.infer.stream import finish_pieces
 
-        return finish_pieces(self, runner.TextStream(self, job, s), s, renderer)
+        return finish_pieces(self, runner.TextStream(self, job, s), s, renderer,
+                             face_life=ref_motion is None and context_motion is None)
 
     def animate_stream(self, audio, *, text: str | None = None, source=None, ref_motion=None, render: bool = True,
                        settings: InferSettings | None = None, **overrides):
@@ -203,7 +205,7 @@ class JAMFlow:
         from jamflow.infer.stream import finish_pieces
         from jamflow.infer.stream_animate import AnimateStream
 
-        return finish_pieces(self, AnimateStream(self, wav, text, ref_motion, s), s, renderer)
+        return finish_pieces(self, AnimateStream(self, wav, text, ref_motion, s), s, renderer, face_life=ref_motion is None)
 
     def _stream_renderer(self, source):
         from jamflow.render.stream_video import check_streamable
@@ -347,7 +349,8 @@ class JAMFlow:
         if motion is not None and not out.motion_given:
             motion = self.codec.postprocess(motion, s.motion_smoothing, s.head_scale, s.expression_scale)
             if face_life and out.wav is not None:
-                motion = self.codec.add_life(motion, out.wav, s.seed, s.face_life, s.head_scale, s.expression_scale)
+                motion = self.codec.add_life(motion, out.wav, FaceLife(s.seed), s.face_life, s.head_scale,
+                                             s.expression_scale)
         result = Result(wav=out.wav, motion=motion, seed=s.seed, settings=s, chunks=out.chunks)
         if output is not None:
             result.paths = write_outputs(result, Path(output), write_video=write_video, renderer=renderer,

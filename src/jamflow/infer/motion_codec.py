@@ -72,14 +72,16 @@ class MotionCodec:
         return out
 
 
-    def add_life(self, motion: np.ndarray, wav: np.ndarray, seed: int, strength: float = 1.0,
+    def add_life(self, motion: np.ndarray, wav: np.ndarray, life: FaceLife, strength: float = 1.0,
                  head_scale: float = 1.0, expression_scale: float = 1.0) -> np.ndarray:
         """Motion [T, 70] whose eyes, brows and head, where the spec does not generate them, follow the
-        speech `wav` [T * 960] (motion.life) around the neutral face instead of holding it still."""
+        speech `wav` [T * 960] (motion.life) around the neutral face instead of holding it still. `life`
+        goes on from its last call, so a stream's pieces given in order get the whole clip's motion."""
         cols = [c for c in life_channels() if c not in set(self.spec.generate)]
         if not cols or strength <= 0 or len(motion) == 0:
             return motion
-        offsets = FaceLife(seed).step(np.pad(wav, (0, max(0, len(motion) * 960 - len(wav)))))[: len(motion)]
+        n = len(motion) * 960
+        offsets = life.step(np.pad(np.asarray(wav[:n], np.float32), (0, max(0, n - len(wav)))))
         offsets[:, EXP] *= expression_scale
         offsets[:, POSE] *= head_scale
         offsets[:, TRANSLATION] *= head_scale
