@@ -52,6 +52,12 @@ def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
             raise UserError("ref_motion: given without --ref_audio; the reference motion must come with its audio")
         return Prompt("", 0, None, None, None)
     wav = jam._audio_arg(ref_audio, "ref_audio")
+    if ref_text is not None and str(ref_text).strip() and str(ref_text).strip().lower() != "auto":
+        from jamflow.audio.io import trim_silence
+        from jamflow.validate import transcript_fits
+
+        # 400 characters for 1.6 s would make "Hello." 0.16 s long; "Hi." for 15 s of speech, minutes long
+        transcript_fits(str(ref_text), len(wav) / 24000, speech_s=len(trim_silence(wav)) / 24000)
     if ref_text is None or not str(ref_text).strip():
         raise UserError(
             "ref_text: expected the transcript of --ref_audio, got none. jamflow needs the words of the "
