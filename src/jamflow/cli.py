@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 
 from jamflow.errors import Terminated, UserError
 
@@ -44,7 +45,8 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str):
         m = re.match(r"argument (\S+?)(?:/\S+)?: invalid (\w+) value: (.*)", message)
         if m:
-            message = f"{m.group(1)}: expected {'an integer' if m.group(2) == 'int' else 'a number' if m.group(2) == 'float' else m.group(2)}, got {m.group(3)}"
+            kind = {"int": "an integer", "float": "a number"}.get(m.group(2), m.group(2))
+            message = f"{m.group(1)}: expected {kind}, got {m.group(3)}"
         else:
             message = re.sub(r"^argument (\S+?)(?:/\S+)?: ", r"\1: ", message)
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
@@ -58,7 +60,18 @@ def build_parser(load_commands: bool = True, only: str | None = None) -> argpars
         p = sub.add_parser(name, help=help_text, description=help_text)
         if load_commands and (only is None or only == name):
             importlib.import_module(module_name).add_cli(p)
+            parser.command_flags = set(p._option_string_actions)  # for naming flags in errors (_as_flag)
     return parser
+
+
+def _as_flag(message: str, parser: argparse.ArgumentParser) -> str:
+    """An error raised by the Python API names the argument ("ref_audio: ..."); on the command line it
+    names the flag the user typed ("--ref_audio: ...")."""
+    name, sep, rest = message.partition(":")
+    head = name.split(" ")[0]
+    if sep and not head.startswith("-") and f"--{head}" in getattr(parser, "command_flags", ()):
+        return f"--{name}{sep}{rest}"
+    return message
 
 
 def _terminate(signum, frame):
@@ -96,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[command][0])
     previous = install_signal_handlers()
+    formatwarning = warnings.formatwarning  # a warning is one "note:" line, not a file:line + source dump
+    warnings.formatwarning = lambda message, *a, **k: f"note: {' '.join(str(message).split())}\n"
     try:
         return int(module.run_cli(args) or 0)
     except UserError as e:
-        print(f"jamflow {command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"jamflow {command}: error: {_as_flag(' '.join(str(e).split()), parser)}", file=sys.stderr)
         return 2
     except Terminated as e:
         print(f"jamflow {command}: stopped by {signal.Signals(e.signum).name}; nothing partial was left", file=sys.stderr)
@@ -108,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jamflow {command}: interrupted", file=sys.stderr)
         return 130
     finally:
+        warnings.formatwarning = formatwarning
         for sig, old in previous.items():
             signal.signal(sig, old)
 

@@ -195,13 +195,14 @@ def media_info(p: Path, name: str, what: str) -> MediaInfo:
         proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(p)], capture_output=True,
                               timeout=30)
     except subprocess.TimeoutExpired:
-        raise UserError(f"{name}: expected a readable {what}, got {p.name} (ffmpeg took over 30 s to read its header)") from None
+        raise UserError(f"{name}: expected a readable {what}, got {p.name} (ffmpeg took over 30 s to read its "
+                        "header)") from None
     log = proc.stderr.decode(errors="replace")
     dur = _DURATION.search(log)
     video, audio = _VIDEO.search(log), _AUDIO.search(log)
     if dur is None and video is None and audio is None:
-        reason = next((ln.split(": ", 1)[-1].strip() for ln in log.splitlines()[::-1] if str(p) in ln or "Invalid" in ln),
-                      "unknown format")
+        said = [ln for ln in log.splitlines()[::-1] if str(p) in ln or "Invalid" in ln]
+        reason = said[0].split(": ", 1)[-1].strip() if said else "unknown format"
         raise UserError(f"{name}: expected a readable {what}, got {p.name} ({reason})")
     seconds = 0.0 if dur is None else int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))
     info = MediaInfo(seconds, has_video=video is not None, has_audio=audio is not None)

@@ -84,5 +84,9 @@ def bad_files(tmp_path_factory, tiny_ckpt, ref_wav):
     for name, output in (("dotdot", "../../escaped"), ("absolute", str(root / "escaped_abs"))):
         (root / f"jobs_{name}.jsonl").write_text(json.dumps({"gen_text": "Hi there.", "output": output}) + "\n")
         f[f"jobs_{name}"] = str(root / f"jobs_{name}.jsonl")
+    (root / "jobs_chinese.jsonl").write_text(json.dumps({"gen_text": "\u4f60\u597d\u4e16\u754c\u3002"}) + "\n")
+    f["jobs_chinese"] = str(root / "jobs_chinese.jsonl")
+    sf.write(root / "silent.wav", np.zeros(24000, np.float32), 24000)
+    f["silent"] = str(root / "silent.wav")
     os.chmod(root, 0o755)
     return f

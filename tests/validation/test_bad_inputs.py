@@ -50,6 +50,14 @@ ROWS = [
     (["tts", "-t", "\u4f60\u597d\u4e16\u754c\u3002"], "--gen_text: expected Latin-script text", "load"),
     (["tts", "-t", "Hello there.", "-r", "{ref}", "-s", "A long transcript. " * 10], "--ref_text: expected a transcript",
      "load"),
+    # found from the content (decoded / loaded), still before sampling
+    (["dub", "-t", "Hi there.", "--motion", "{huge}"], "--motion huge.npy: expected values within", "load"),
+    (["edit", "-a", "{ref}", "--text", "Hello there.", "--extend_s", "nan"], "--extend_s: expected a finite", "load"),
+    (["edit", "-a", "{ref}", "--text", "Hello there.", "--audio_spans", "0-inf"], "--audio_spans: expected spans with",
+     "load"),
+    (["batch", "{jobs_chinese}"], "jobs line 1: gen_text: expected Latin-script", "load"),
+    (["tts", "-t", "Hi there.", "-r", "{silent}", "-s", "Hello."], "--ref_audio: expected speech, got silence",
+     "sample"),
     # the command line itself
     (["frobnicate", "--x"], "COMMAND: expected one of", "load"),
     (["tts", "-t", "Hi.", "--limit", "max_text_chars=lots"], "--limit: expected max_text_chars=<integer>", "load"),

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jamflow.dtypes import DTYPES, INT8, cpu_has_fast_bf16, quantize_blocks_int8
 from jamflow import validate
+from jamflow.dtypes import DTYPES, INT8, cpu_has_fast_bf16, quantize_blocks_int8
 from jamflow.errors import UserError
 from jamflow.infer import runner
 from jamflow.infer.outputs import write_outputs
@@ -273,11 +273,12 @@ class JAMFlow:
             from jamflow.audio.io import load_audio
 
             validate.audio_file(audio, name, self.limits, limit, limit_name)  # header only: no hour-long decode
-            return load_audio(audio, name=name)
+            return load_audio(audio, name=name, max_seconds=limit)
         try:
             wav = np.asarray(audio, dtype=np.float32).reshape(-1)
         except (TypeError, ValueError):
-            raise UserError(f"{name}: expected a path or a waveform array at 24 kHz, got {type(audio).__name__}") from None
+            raise UserError(f"{name}: expected a path or a waveform array at 24 kHz, got "
+                            f"{type(audio).__name__}") from None
         if wav.size == 0 or not np.isfinite(wav).all():
             raise UserError(f"{name}: expected a non-empty finite waveform at 24 kHz, got {wav.size} samples")
         if wav.size / SAMPLE_RATE > limit:

@@ -52,7 +52,8 @@ def read_jobs(path, task: str = "tts", base: InferSettings | None = None,
         raise UserError(f"jobs: expected an existing .txt/.jsonl/.toml file, got {str(path)!r}")
     size_cap = limits.max_batch_jobs * (4 * limits.max_text_chars + 1024)
     if path.stat().st_size > size_cap:
-        raise UserError(f"jobs: expected at most {size_cap} bytes, got {path.stat().st_size} ({limit_hint('max_batch_jobs')})")
+        raise UserError(f"jobs: expected at most {size_cap} bytes, got {path.stat().st_size} "
+                        f"({limit_hint('max_batch_jobs')})")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -142,6 +143,14 @@ def _probe(p: Path, key: str, name: str, limits: Limits) -> None:
         validate.motion_frames(p, name, limits)
 
 
+def check_scripts(jobs: list[BatchJob], tokenizer) -> None:
+    """Every job's texts only in characters the model's tokenizer reads (validate.unsupported_script)."""
+    for j in jobs:
+        for key in ("gen_text", "text", "ref_text"):
+            if isinstance(j.args.get(key), str) and j.args[key].strip().lower() != "auto":
+                validate.unsupported_script(j.args[key], f"jobs line {j.line}: {key}", tokenizer)
+
+
 def check_outputs(jobs: list[BatchJob], output_dir) -> None:
     """Every job's output inside `output_dir` (no .., no absolute names), distinct, and the folder writable."""
     seen = set()
@@ -149,7 +158,8 @@ def check_outputs(jobs: list[BatchJob], output_dir) -> None:
         path = validate.output_inside(output_dir, j.output, f"jobs line {j.line}: output")
         stem = path.with_suffix("") if path.suffix.lower() in (".wav", ".mp4", ".npy") else path
         if stem in seen:
-            raise UserError(f"jobs line {j.line}: output: expected a distinct output name per job, got {j.output!r} again")
+            raise UserError(f"jobs line {j.line}: output: expected a distinct output name per job, got "
+                            f"{j.output!r} again")
         seen.add(stem)
     validate.writable_folder(output_dir, "--output_dir")
 
@@ -161,10 +171,7 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
     output_dir = Path(output_dir)
     check_outputs(jobs, output_dir)
     batch_size = validate.number("batch_size", batch_size, 1, jam.limits.max_batch_size, integer=True)
-    for j in jobs:  # the model's tokenizer is known now: every job's text readable before the first runs
-        for key in ("gen_text", "text", "ref_text"):
-            if isinstance(j.args.get(key), str) and j.args[key].strip().lower() != "auto":
-                validate.unsupported_script(j.args[key], f"jobs line {j.line}: {key}", jam.tokenizer)
+    check_scripts(jobs, jam.tokenizer)  # every job's text readable by this model before the first runs
     groups: dict[tuple, list[BatchJob]] = {}
     singles: list[BatchJob] = []
     for j in jobs:

@@ -14,7 +14,7 @@ def add_cli(parser):
 
 
 def run_cli(args) -> int:
-    from jamflow.infer.batch import check_outputs, read_jobs, run_batch
+    from jamflow.infer.batch import check_outputs, check_scripts, read_jobs, run_batch
 
     args = common.resolve(args)
     if not args.jobs:
@@ -25,6 +25,7 @@ def run_cli(args) -> int:
     settings = common.settings_from(args)
     jobs = read_jobs(args.jobs, task=args.task or "tts", base=settings, limits=limits)  # all checked before any runs
     check_outputs(jobs, args.output_dir or "outputs")
+    check_scripts(jobs, common.checkpoint_tokenizer(*common.check_checkpoint(args)))  # before the model loads
     jam = common.load_model(args)
     common.announce("batch", settings, jam)
     print(f"{len(jobs)} job(s) from {args.jobs}")

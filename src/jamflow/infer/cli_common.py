@@ -156,8 +156,11 @@ def precheck_files(args, limits: Limits | None = None, tokenizer: str | None = N
             validate.video_file(value, flag, limits)
         elif name == "source":
             validate.image_file(value, flag, limits)
-        else:
+        else:  # motion files are small (600 s = 4 MB): their values are checked now too
+            from jamflow.infer.motion_codec import load_motion_file
+
             validate.motion_frames(value, flag, limits)
+            load_motion_file(value, flag)
     if tokenizer is not None:
         for flag in ("gen_text", "ref_text", "text"):
             value = getattr(args, flag, None)

@@ -45,6 +45,16 @@ def clean_text(text, name: str) -> str:
 
 def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
     """The reference voice (+ its motion) as a known prefix; no reference = empty prompt."""
+    try:
+        return _reference_prompt(jam, ref_audio, ref_text, ref_motion)
+    except UserError as e:  # the audio helpers call their input "wav": here it is the user's ref_audio
+        message = str(e)
+        if message.startswith("wav:"):
+            raise UserError("ref_audio:" + message[len("wav:"):]) from None
+        raise
+
+
+def _reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
     if ref_audio is None:
         if ref_text:
             raise UserError("ref_text: given without --ref_audio; pass the reference audio too, or drop ref_text")
