@@ -134,8 +134,9 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 FILE_ARGS = ("ref_audio", "audio", "motion", "ref_motion", "context_motion", "video", "source")
 
 
-def precheck_files(args, limits: Limits | None = None, tokenizer: str | None = None) -> None:
-    """Every input file probed from its header, and the outputs' folder checked, before the model loads."""
+def precheck_files(args, limits: Limits | None = None, tokenizer=None) -> None:
+    """Every input file probed from its header (motion files loaded: they are small), the texts against
+    the checkpoint's `tokenizer` when given, and the outputs' folder, before the model loads."""
     from jamflow.infer.api import IMAGE_SUFFIXES
 
     limits = limits or limits_from(args)
