@@ -201,7 +201,10 @@ def load_motion(path, name: str = "motion") -> tuple[np.ndarray, float]:
                             f"{str(e)[:120]}") from None
         return check_motion(arr, f"{name} {path.name}"), 25.0
     if suffix == ".pkl":
-        data = safe_load_pickle(path)
+        try:
+            data = safe_load_pickle(path)
+        except UserError as e:  # "motion pkl: ..." -> the argument's name
+            raise UserError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
         try:
             motion, fps = template_to_motion(data)
         except UserError:
