@@ -309,7 +309,8 @@ def writable_folder(folder, flag: str) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise UserError(f"{flag}: expected a folder, got a file {str(probe)!r}")
-    if str(probe.resolve()).split(os.sep)[1:2] in (["proc"], ["sys"], ["dev"]):
+    top = str(probe.resolve()).split(os.sep)[1:3]
+    if top[:1] in (["proc"], ["sys"]) or (top[:1] == ["dev"] and top[1:] != ["shm"]):  # /dev/shm is a real tmpfs
         raise UserError(f"{flag}: expected a folder on a real file system, got {str(folder)!r}")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".jamflow-probe-", dir=probe)
