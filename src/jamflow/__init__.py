@@ -5,6 +5,7 @@ Public names are imported lazily so that `import jamflow` stays light:
     JAMModel     the joint MM-DiT network                            jamflow.model.jam
     AudioDiT     the F5-TTS-compatible audio stream                  jamflow.model.audio_dit
     JAMConfig, get_preset, PRESETS                                   jamflow.config
+    Limits       input limits the API enforces (raise them per call)  jamflow.limits
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ _LAZY = {
     "JAMConfig": "jamflow.config",
     "get_preset": "jamflow.config",
     "PRESETS": "jamflow.config",
+    "Limits": "jamflow.limits",
 }
 
 __all__ = ["__version__", *_LAZY]

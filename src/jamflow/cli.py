@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
+import signal
 import sys
+import threading
+import warnings
 
-from jamflow.errors import UserError
+from jamflow.errors import Terminated, UserError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,33 +40,93 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr in the package's form (no usage dump), exit 2."""
+
+    def error(self, message: str):
+        m = re.match(r"argument (\S+?)(?:/\S+)?: invalid (\w+) value: (.*)", message)
+        if m:
+            kind = {"int": "an integer", "float": "a number"}.get(m.group(2), m.group(2))
+            message = f"{m.group(1)}: expected {kind}, got {m.group(3)}"
+        else:
+            message = re.sub(r"^argument (\S+?)(?:/\S+)?: ", r"\1: ", message)
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser(load_commands: bool = True, only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jamflow", description="JAM-Flow: joint speech + talking-face generation")
+    parser = OneLineParser(prog="jamflow", description="JAM-Flow: joint speech + talking-face generation")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if load_commands and (only is None or only == name):
             importlib.import_module(module_name).add_cli(p)
+            parser.command_flags = set(p._option_string_actions)  # for naming flags in errors (_as_flag)
     return parser
+
+
+def _as_flag(message: str, parser: argparse.ArgumentParser) -> str:
+    """An error raised by the Python API names the argument ("ref_audio: ..."); on the command line it
+    names the flag the user typed ("--ref_audio: ...")."""
+    name, sep, rest = message.partition(":")
+    head = name.split(" ")[0]
+    if sep and not head.startswith("-") and f"--{head}" in getattr(parser, "command_flags", ()):
+        return f"--{name}{sep}{rest}"
+    return message
+
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> dict:
+    """SIGTERM / SIGHUP raise `Terminated` in the main thread, so a stopped command unwinds like Ctrl-C:
+    temp files are removed and no partial result appears. (`train` installs its own graceful stop on top.)
+    Returns the previous handlers; signals ignored by the parent (nohup) stay ignored."""
+    previous = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        old = signal.getsignal(sig)
+        if old is None or old == signal.SIG_IGN:
+            continue
+        previous[sig] = old
+        signal.signal(sig, _terminate)
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in COMMANDS:
-        build_parser(load_commands=False).print_help()
-        return 0 if command is None else 2
+        if command is None and any(a in ("-h", "--help") for a in argv) or not argv:
+            build_parser(load_commands=False).print_help()
+            return 0
+        what = f"unknown command {command!r}" if command else f"no command (got {' '.join(argv)!r})"
+        print(f"jamflow: error: COMMAND: expected one of {', '.join(COMMANDS)}, got {what}; see jamflow --help",
+              file=sys.stderr)
+        return 2
     parser = build_parser(only=command)
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[command][0])
+    previous = install_signal_handlers()
+    formatwarning = warnings.formatwarning  # a warning is one "note:" line, not a file:line + source dump
+    warnings.formatwarning = lambda message, *a, **k: f"note: {' '.join(str(message).split())}\n"
     try:
         return int(module.run_cli(args) or 0)
     except UserError as e:
-        print(f"jamflow {command}: error: {e}", file=sys.stderr)
+        print(f"jamflow {command}: error: {_as_flag(' '.join(str(e).split()), parser)}", file=sys.stderr)
         return 2
+    except Terminated as e:
+        print(f"jamflow {command}: stopped by {signal.Signals(e.signum).name}; nothing partial was left", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print(f"jamflow {command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 if __name__ == "__main__":

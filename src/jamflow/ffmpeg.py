@@ -38,8 +38,10 @@ def run_ffmpeg(args: list[str], failure: str) -> bytes:
     return proc.stdout
 
 
-def decode_audio(path: Path, sample_rate: int, failure: str) -> np.ndarray:
-    """A media file's first audio stream -> mono float32 [samples] at `sample_rate`."""
-    out = run_ffmpeg(["-i", str(path), "-vn", "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate),
+def decode_audio(path: Path, sample_rate: int, failure: str, max_seconds: float | None = None) -> np.ndarray:
+    """A media file's first audio stream -> mono float32 [samples] at `sample_rate`; with `max_seconds`,
+    decoding stops just past it (a stream whose header gives no duration cannot decode to hours)."""
+    limit = [] if max_seconds is None else ["-t", f"{max_seconds + 1:.3f}"]
+    out = run_ffmpeg(["-i", str(path), "-vn", "-map", "0:a:0", "-ac", "1", "-ar", str(sample_rate), *limit,
                       "-f", "f32le", "-acodec", "pcm_f32le", "-"], failure)
     return np.frombuffer(out, dtype=np.float32).copy()

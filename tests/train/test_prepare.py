@@ -105,3 +105,12 @@ def test_f5_metadata_csv(corpus, tmp_path):
     assert set(batch) == {"mel", "mel_lens", "text"}  # speech only: no motion keys
     assert sorted(int(x) for x in batch["mel_lens"]) == sorted(
         1 + sf.info(str(corpus.parent / c["audio"])).frames // 256 for c in clips)
+
+
+def test_a_killed_runs_temp_item_is_removed_by_the_next_run(corpus, tmp_path):
+    out = tmp_path / "cache"
+    prepare(str(corpus), str(out), tokenizer="byte", workers=1, shard="0/6", progress=False)
+    stale = out / "items" / ".clip000.npz.~999999999.abcd1234.npz"  # kill -9 mid-write, by a dead process
+    stale.write_bytes(b"half an npz")
+    again = prepare(str(corpus), str(out), tokenizer="byte", workers=1, shard="0/6", progress=False)
+    assert not stale.exists() and again["prepared"] == 0

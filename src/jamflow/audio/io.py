@@ -31,31 +31,36 @@ def _check_target_rate(sample_rate, name: str = "sample_rate") -> int:
     return int(sample_rate)
 
 
-def load_audio(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(path, sample_rate: int = SAMPLE_RATE, name: str = "path",
+               max_seconds: float | None = None) -> np.ndarray:
     """Read an audio file -> mono float32 [samples] at `sample_rate`.
 
     Raises UserError for missing, empty, corrupt, NaN-containing or unsupported files, and for
-    absurd sample rates, naming the file and the limit.
+    absurd sample rates, naming the file and the limit; `name` is the argument the messages name
+    (`--ref_audio` on the command line, `ref_audio` in the API); `max_seconds` refuses longer audio
+    (compressed streams are decoded only that far).
     """
     sample_rate = _check_target_rate(sample_rate)
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"path: expected an existing audio file, got {str(path)!r}")
+        raise UserError(f"{name}: expected an existing audio file, got {str(path)!r}")
     if path.stat().st_size == 0:
-        raise UserError(f"path: expected a non-empty audio file, got an empty file {path.name}")
+        raise UserError(f"{name}: expected a non-empty audio file, got an empty file {path.name}")
     try:
         data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)  # [s, channels]
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        wav = decode_audio(path, sample_rate, f"path: expected a readable audio file, got {path.name}")
+        wav = decode_audio(path, sample_rate, f"{name}: expected a readable audio file, got {path.name}", max_seconds)
     else:
         if not MIN_SAMPLE_RATE <= file_rate <= MAX_SAMPLE_RATE:
-            raise UserError(f"path: expected a sample rate in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, "
+            raise UserError(f"{name}: expected a sample rate in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, "
                             f"got {file_rate} Hz in {path.name}")
         wav = resample(data.mean(axis=1), file_rate, sample_rate)
+    if max_seconds is not None and wav.size > max_seconds * sample_rate:
+        raise UserError(f"{name}: expected at most {max_seconds:g} s of audio, got more in {path.name}")
     if wav.size == 0:
-        raise UserError(f"path: expected audio samples, got a zero-length recording in {path.name}")
+        raise UserError(f"{name}: expected audio samples, got a zero-length recording in {path.name}")
     if not np.isfinite(wav).all():
-        raise UserError(f"path: expected finite samples, got NaN/inf in {path.name}")
+        raise UserError(f"{name}: expected finite samples, got NaN/inf in {path.name}")
     return wav.astype(np.float32, copy=False)
 
 

@@ -18,6 +18,7 @@ processes and micro-batches, and a run resumes mid-epoch from (epoch, batches do
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,12 @@ def load_cache_index(cache_dir: str | Path) -> tuple[dict, list[dict]]:
     meta_path = cache_dir / "cache.json"
     if not meta_path.is_file():
         raise UserError(f"data.cache: expected a folder written by `jamflow prepare`, got {str(cache_dir)!r}")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        int(meta["num_clips"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise UserError(f"data.cache: expected a valid cache.json in {cache_dir}, got {type(e).__name__}: {e} "
+                        f"(run `jamflow prepare` again into an empty folder)") from None
     lines: dict[str, dict] = {}
     for path in sorted(cache_dir.glob("index-*-of-*.jsonl")):
         lines.update(read_index(path))
@@ -86,10 +92,15 @@ class CachedDataset(torch.utils.data.Dataset):
     def __getitem__(self, key) -> dict:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         line = self.items[index]
-        with np.load(self.root / line["file"]) as f:
-            mel = f["mel"]  # [n, 100]
-            text = f["text"]
-            motion = f["motion"] if "motion" in f.files else None  # [m, 70] normalised
+        try:
+            with np.load(self.root / line["file"], allow_pickle=False) as f:
+                mel = f["mel"]  # [n, 100]
+                text = f["text"]
+                motion = f["motion"] if "motion" in f.files else None  # [m, 70] normalised
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise UserError(f"data.cache: expected a readable item {line['file']} in {self.root}, got "
+                            f"{type(e).__name__}: {str(e)[:100]} (delete it and its index line, then run "
+                            f"`jamflow prepare` again)") from None
         if self.crop_frames and len(mel) > self.crop_frames:
             rng = np.random.default_rng([self.seed, epoch, index])
             if motion is not None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from jamflow.errors import UserError
-from jamflow.fileio import atomic_path, write_json_atomic, write_text_atomic
+from jamflow.fileio import atomic_path, remove_stale_temps, write_json_atomic, write_text_atomic
 from jamflow.motion.spec import MEL_FPS, MOTION_FPS, mel_frames_for, motion_frames_for
 
 CACHE_VERSION = 1
@@ -199,6 +199,8 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
 
     out_dir = Path(out)
     (out_dir / "items").mkdir(parents=True, exist_ok=True)
+    for folder in (out_dir, out_dir / "items"):  # temps of a run killed mid-write (kill -9); live shards' stay
+        remove_stale_temps(folder)
     settings = {"version": CACHE_VERSION, "manifest": str(manifest_path), "num_clips": len(clips),
                 "tokenizer": tokenizer, "vocab": str(Path(vocab).resolve()) if vocab else None,
                 "mel": "vocos", "sample_rate": 24000, "mel_fps": MEL_FPS, "motion_fps": MOTION_FPS,

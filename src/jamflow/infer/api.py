@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from jamflow import validate
 from jamflow.dtypes import DTYPES, INT8, cpu_has_fast_bf16, quantize_blocks_int8
 from jamflow.errors import UserError
 from jamflow.infer import runner
 from jamflow.infer.outputs import write_outputs
 from jamflow.infer.motion_codec import MotionCodec, load_motion_file
 from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
+from jamflow.limits import Limits
 from jamflow.motion.io import check_motion
 from jamflow.motion.life import FaceLife
 
@@ -115,7 +117,10 @@ class JAMFlow:
     """A loaded model + vocoder; one method per task."""
 
     def __init__(self, model, vocoder=None, device=None, dtype=None, tokenizer=None, progress: bool = True,
-                 checkpoint_dir: Path | None = None):
+                 checkpoint_dir: Path | None = None, limits: Limits | None = None):
+        if limits is not None and not isinstance(limits, Limits):
+            raise UserError(f"limits: expected a jamflow.limits.Limits, got {type(limits).__name__}")
+        self.limits = limits or Limits()  # input limits every task method enforces (raise them here)
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
         self.int8 = dtype == INT8  # fp32 compute, the DiT blocks' linears in dynamic int8 (CPU)
         self.dtype = pick_dtype(self.device, dtype)
@@ -144,12 +149,13 @@ class JAMFlow:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device=None, dtype=None, vocoder=None,
-                        progress: bool = True) -> "JAMFlow":
+                        progress: bool = True, limits: Limits | None = None) -> "JAMFlow":
         from jamflow.model.jam import JAMModel
 
         folder = resolve_checkpoint(path)
         model = JAMModel.from_pretrained(folder)
-        return cls(model, vocoder=vocoder, device=device, dtype=dtype, progress=progress, checkpoint_dir=folder)
+        return cls(model, vocoder=vocoder, device=device, dtype=dtype, progress=progress, checkpoint_dir=folder,
+                   limits=limits)
 
     # ---------------------------------------------------------------------------------------
     # tasks
@@ -158,6 +164,7 @@ class JAMFlow:
             settings: InferSettings | None = None, **overrides) -> Result:
         """Text -> speech (the motion generated alongside is returned too, and saved as .npy)."""
         s = make_settings(settings, **overrides).with_seed()
+        output = self._check_call(output, gen_text=gen_text, ref_text=ref_text)
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=None, context_motion=None)
         out = runner.run_text(self, job, s)
         return self._finish(out, s, output, write_video=False, face_life=True)
@@ -169,6 +176,7 @@ class JAMFlow:
         clause (`first_chunk_s`, 1 s unless set), so the first piece comes quickly. The motion is not
         post-processed. With the same settings, the pieces joined equal `tts(...)`'s wav."""
         s = make_settings(settings, **overrides).with_seed().for_stream()
+        self._check_call(None, gen_text=gen_text, ref_text=ref_text)
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=None, context_motion=None)
         from jamflow.infer.stream import as_tuples
 
@@ -182,6 +190,7 @@ class JAMFlow:
         final. Inputs are checked now; sampling starts on the first `next()`. Closing the iterator early
         stops the sampling thread. With the same settings, the pieces joined equal `talk(...)`'s wav and motion."""
         self._need_motion("talk")
+        self._check_call(None, gen_text=gen_text, ref_text=ref_text)
         s = make_settings(settings, **overrides).with_seed().for_stream()
         renderer = self._stream_renderer(source) if render else None
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
@@ -198,6 +207,7 @@ class JAMFlow:
         """`animate` of any length as a stream of `StreamPiece`s (the input audio's slice, motion, frames),
         window by window; with the same settings, the pieces joined equal `animate(...)`'s outputs."""
         self._need_motion("animate")
+        self._check_call(None, text=text)
         s = make_settings(settings, **overrides).with_seed()
         renderer = self._stream_renderer(source) if render else None
         wav = self._audio_arg(audio, "audio")
@@ -222,6 +232,7 @@ class JAMFlow:
         looped under the generated mouth, with or without a reference; default: `ref_motion`."""
         self._need_motion("talk")
         s = make_settings(settings, **overrides).with_seed()
+        output = self._check_call(output, gen_text=gen_text, ref_text=ref_text)
         renderer = self._renderer(source)
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
         context_motion = self._motion_arg(context_motion, "context_motion")
@@ -237,6 +248,7 @@ class JAMFlow:
         overlapping windows. `ref_motion` [T, 70] supplies context channels (pose, eyes)."""
         self._need_motion("animate")
         s = make_settings(settings, **overrides).with_seed()
+        output = self._check_call(output, text=text)
         renderer = self._renderer(source)
         wav = self._audio_arg(audio, "audio")
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
@@ -249,6 +261,7 @@ class JAMFlow:
         With `video`, the new speech is muxed into that video; otherwise the avatar renders the motion."""
         self._need_motion("dub")
         s = make_settings(settings, **overrides).with_seed()
+        output = self._check_call(output, gen_text=gen_text, ref_text=ref_text)
         video = self._video_arg(video)
         if motion is None:
             if video is None:
@@ -267,6 +280,8 @@ class JAMFlow:
         """Regenerate time spans [(start_s, end_s), ...] of the speech and/or motion, and optionally
         continue both by `extend_s` seconds. `text` is the transcript of the whole result."""
         s = make_settings(settings, **overrides).with_seed()
+        output = self._check_call(output, text=text)
+        extend_s = validate.number("extend_s", extend_s, 0, runner.MAX_JOB_S)
         wav = self._audio_arg(audio, "audio")
         motion = self._motion_arg(motion, "motion")
         if motion_spans and motion is None and not self.has_motion:
@@ -278,6 +293,21 @@ class JAMFlow:
     # ---------------------------------------------------------------------------------------
     # argument checks (all before any generation)
 
+    def _check_call(self, output, **texts):
+        """Texts (length, something to speak, a script the model reads) and the output's folder
+        (writable), before any work; returns the output path."""
+        for name, value in texts.items():
+            if value is None or (name == "ref_text" and str(value).strip().lower() == "auto"):
+                continue
+            validate.text(value, name, self.limits)
+            validate.unsupported_script(value, name, self.tokenizer)
+        if output is None:
+            return None
+        if not isinstance(output, (str, Path)):
+            raise UserError(f"output: expected a file path, got {type(output).__name__}")
+        validate.writable_folder(Path(output).parent, "output")
+        return Path(output)
+
     def _need_motion(self, task: str):
         if not self.has_motion:
             raise UserError(f"ckpt: expected a model with a motion stream for {task}, got an audio-only model")
@@ -285,24 +315,36 @@ class JAMFlow:
     def _audio_arg(self, audio, name: str) -> np.ndarray:
         if audio is None:
             raise UserError(f"{name}: expected an audio file or waveform, got nothing")
+        limit, limit_name = ((self.limits.max_ref_audio_s, "max_ref_audio_s") if name == "ref_audio"
+                             else (self.limits.max_audio_s, "max_audio_s"))
         if isinstance(audio, (str, Path)):
             from jamflow.audio.io import load_audio
 
-            path = Path(audio)
-            if not path.is_file():
-                raise UserError(f"{name}: expected an existing audio file, got {str(audio)!r}")
-            return load_audio(path)
-        wav = np.asarray(audio, dtype=np.float32).reshape(-1)
+            validate.audio_file(audio, name, self.limits, limit, limit_name)  # header only: no hour-long decode
+            return load_audio(audio, name=name, max_seconds=limit)
+        try:
+            wav = np.asarray(audio, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError):
+            raise UserError(f"{name}: expected a path or a waveform array at 24 kHz, got "
+                            f"{type(audio).__name__}") from None
         if wav.size == 0 or not np.isfinite(wav).all():
             raise UserError(f"{name}: expected a non-empty finite waveform at 24 kHz, got {wav.size} samples")
+        if wav.size / SAMPLE_RATE > limit:
+            raise UserError(f"{name}: expected at most {limit:g} s of audio, got {wav.size / SAMPLE_RATE:.1f} s "
+                            f"({validate.limit_hint(limit_name)})")
         return wav
 
     def _motion_arg(self, motion, name: str) -> np.ndarray | None:
         if motion is None:
             return None
         if isinstance(motion, (str, Path)):
-            return load_motion_file(motion, name)
-        return check_motion(motion, name)
+            validate.motion_frames(motion, name, self.limits)
+            motion = load_motion_file(motion, name)
+        motion = check_motion(motion, name)
+        if len(motion) / 25 > self.limits.max_motion_s:
+            raise UserError(f"{name}: expected at most {self.limits.max_motion_s:g} s of motion, got "
+                            f"{len(motion) / 25:.1f} s ({validate.limit_hint('max_motion_s')})")
+        return motion
 
     def _video_arg(self, video) -> Path | None:
         if video is None:
@@ -312,6 +354,7 @@ class JAMFlow:
             raise UserError(f"video: expected an existing video file, got {str(video)!r}")
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise UserError(f"video: expected one of {list(VIDEO_SUFFIXES)}, got {path.suffix or 'no extension'!r}")
+        validate.video_file(path, "video", self.limits)  # a corrupt video fails now, not after sampling
         return path
 
     def _motion_from_video(self, video: Path) -> np.ndarray:
@@ -334,6 +377,10 @@ class JAMFlow:
         if suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
             raise UserError(f"source: expected an image {list(IMAGE_SUFFIXES)} or a video {list(VIDEO_SUFFIXES)}, "
                             f"got {suffix or 'no extension'!r}")
+        if suffix in IMAGE_SUFFIXES:  # pixel count from the header, before anything is decoded
+            validate.image_file(path, "source", self.limits)
+        else:
+            validate.video_file(path, "source", self.limits)
         # the face is detected while the renderer is built: a portrait without a face fails before sampling
         return get_renderer("liveportrait", weights=self.liveportrait_weights, source=str(path),
                             spec=self.config.motion_spec, device=str(self.device))

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from jamflow import validate
 from jamflow.errors import UserError
 from jamflow.infer.settings import SETTING_NAMES, InferSettings, make_settings
+from jamflow.limits import Limits, limit_hint
 
 TASK_ARGS = {
     "tts": ("gen_text", "ref_audio", "ref_text"),
@@ -42,11 +44,21 @@ class BatchJob:
     paths: dict = field(default_factory=dict)
 
 
-def read_jobs(path, task: str = "tts", base: InferSettings | None = None) -> list[BatchJob]:
+def read_jobs(path, task: str = "tts", base: InferSettings | None = None,
+              limits: Limits | None = None) -> list[BatchJob]:
+    limits = limits or Limits()
     path = Path(path)
     if not path.is_file():
         raise UserError(f"jobs: expected an existing .txt/.jsonl/.toml file, got {str(path)!r}")
-    text = path.read_text(encoding="utf-8")
+    size_cap = limits.max_batch_jobs * (4 * limits.max_text_chars + 1024)
+    if path.stat().st_size > size_cap:
+        raise UserError(f"jobs: expected at most {size_cap} bytes, got {path.stat().st_size} "
+                        f"({limit_hint('max_batch_jobs')})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"jobs: expected UTF-8 text, got byte 0x{e.object[e.start]:02x} at offset {e.start} "
+                        f"in {path.name}") from None
     suffix = path.suffix.lower()
     if suffix == ".txt":
         raw = [{"task": task, "gen_text": line.strip()} for line in text.splitlines() if line.strip()]
@@ -65,12 +77,15 @@ def read_jobs(path, task: str = "tts", base: InferSettings | None = None) -> lis
             raise UserError(f"jobs: expected valid TOML with [[jobs]] tables, got {e}") from None
     else:
         raise UserError(f"jobs: expected a .txt, .jsonl or .toml file, got {suffix or 'no extension'!r}")
-    if not raw:
+    if not isinstance(raw, list) or not raw:
         raise UserError(f"jobs: expected at least one job in {path.name}, got none")
-    return [_check_job(d, i, path.parent, task, base) for i, d in enumerate(raw, 1)]
+    if len(raw) > limits.max_batch_jobs:
+        raise UserError(f"jobs: expected at most {limits.max_batch_jobs} jobs, got {len(raw)} "
+                        f"({limit_hint('max_batch_jobs')})")
+    return [_check_job(d, i, path.parent, task, base, limits) for i, d in enumerate(raw, 1)]
 
 
-def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | None) -> BatchJob:
+def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | None, limits: Limits) -> BatchJob:
     where = f"jobs line {i}"
     if not isinstance(d, dict):
         raise UserError(f"{where}: expected an object, got {type(d).__name__}")
@@ -78,7 +93,9 @@ def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | N
     task = d.pop("task", default_task)
     if task not in TASK_ARGS:
         raise UserError(f"{where}: task: expected one of {list(TASK_ARGS)}, got {task!r}")
-    output = str(d.pop("output", f"{i - 1:04d}"))
+    output = d.pop("output", f"{i - 1:04d}")
+    if not isinstance(output, str) or not output.strip():
+        raise UserError(f"{where}: output: expected a file name, got {output!r}")
     settings = {k: d.pop(k) for k in list(d) if k in SETTING_NAMES}
     unknown = sorted(set(d) - set(TASK_ARGS[task]))
     if unknown:
@@ -86,14 +103,17 @@ def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | N
     for key in PATH_ARGS:
         if not d.get(key) or (key == "source" and d[key] == "avatar"):
             continue
+        if not isinstance(d[key], str):
+            raise UserError(f"{where}: {key}: expected a path, got {d[key]!r}")
         p = Path(d[key])
         p = p if p.is_absolute() else root / p
-        if not p.is_file():
-            raise UserError(f"{where}: {key}: expected an existing file, got {str(p)!r}")
+        _probe(p, key, f"{where}: {key}", limits)
         d[key] = str(p)
-    for key in ("gen_text", "text"):
+    for key in ("gen_text", "text", "ref_text"):
         if key in TASK_ARGS[task] and key in d and (not isinstance(d[key], str) or not d[key].strip()):
             raise UserError(f"{where}: {key}: expected non-empty text, got {d[key]!r}")
+        if key in d and not (key == "ref_text" and d[key].strip().lower() == "auto"):
+            validate.text(d[key], f"{where}: {key}", limits)
     if task in ("tts", "talk", "dub") and not d.get("gen_text"):
         raise UserError(f"{where}: gen_text: expected non-empty text, got nothing")
     if task in ("animate", "edit") and not d.get("audio"):
@@ -102,7 +122,46 @@ def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | N
         s = make_settings(base, **settings)
     except TypeError as e:
         raise UserError(f"{where}: expected settings of the right type, got {e}") from None
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
     return BatchJob(task, output, d, s, line=i)
+
+
+def _probe(p: Path, key: str, name: str, limits: Limits) -> None:
+    """A job's input file checked from its header, as the single-task commands do."""
+    from jamflow.infer.api import IMAGE_SUFFIXES
+
+    if key == "ref_audio":
+        validate.audio_file(p, name, limits, limits.max_ref_audio_s, "max_ref_audio_s")
+    elif key == "audio":
+        validate.audio_file(p, name, limits, limits.max_audio_s, "max_audio_s")
+    elif key == "source" and p.suffix.lower() in IMAGE_SUFFIXES:
+        validate.image_file(p, name, limits)
+    elif key in ("video", "source"):
+        validate.video_file(p, name, limits)
+    else:
+        validate.motion_frames(p, name, limits)
+
+
+def check_scripts(jobs: list[BatchJob], tokenizer) -> None:
+    """Every job's texts only in characters the model's tokenizer reads (validate.unsupported_script)."""
+    for j in jobs:
+        for key in ("gen_text", "text", "ref_text"):
+            if isinstance(j.args.get(key), str) and j.args[key].strip().lower() != "auto":
+                validate.unsupported_script(j.args[key], f"jobs line {j.line}: {key}", tokenizer)
+
+
+def check_outputs(jobs: list[BatchJob], output_dir) -> None:
+    """Every job's output inside `output_dir` (no .., no absolute names), distinct, and the folder writable."""
+    seen = set()
+    for j in jobs:
+        path = validate.output_inside(output_dir, j.output, f"jobs line {j.line}: output")
+        stem = path.with_suffix("") if path.suffix.lower() in (".wav", ".mp4", ".npy") else path
+        if stem in seen:
+            raise UserError(f"jobs line {j.line}: output: expected a distinct output name per job, got "
+                            f"{j.output!r} again")
+        seen.add(stem)
+    validate.writable_folder(output_dir, "--output_dir")
 
 
 def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> list[BatchJob]:
@@ -110,9 +169,9 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
     from jamflow.infer import runner
 
     output_dir = Path(output_dir)
-    outputs = [j.output for j in jobs]
-    if len(set(outputs)) != len(outputs):
-        raise UserError("jobs: expected a distinct output name per job, got duplicates")
+    check_outputs(jobs, output_dir)
+    batch_size = validate.number("batch_size", batch_size, 1, jam.limits.max_batch_size, integer=True)
+    check_scripts(jobs, jam.tokenizer)  # every job's text readable by this model before the first runs
     groups: dict[tuple, list[BatchJob]] = {}
     singles: list[BatchJob] = []
     for j in jobs:
@@ -127,7 +186,7 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
         for start in range(0, len(members), batch_size):
             part = members[start: start + batch_size]
             results = runner.run_text_batch(jam, task, [m.args["gen_text"] for m in part], ref_audio, ref_text,
-                                            part[0].settings, [output_dir / m.output for m in part])
+                                            part[0].settings, [_inside(output_dir, m) for m in part])
             for m, r in zip(part, results):
                 m.paths = r.paths
             bar.update(len(part))
@@ -142,7 +201,11 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
             pos = (a.pop("gen_text"), a.pop("motion", None), a.pop("ref_audio", None), a.pop("ref_text", None))
         else:
             pos = (a.pop("text"), a.pop("audio"), a.pop("motion", None))
-        j.paths = method(*pos, **a, output=output_dir / j.output, settings=j.settings).paths
+        j.paths = method(*pos, **a, output=_inside(output_dir, j), settings=j.settings).paths
         bar.update(1)
     bar.close()
     return jobs
+
+
+def _inside(output_dir: Path, job: BatchJob) -> Path:
+    return validate.output_inside(output_dir, job.output, f"jobs line {job.line}: output")

@@ -1,6 +1,7 @@
 """`jamflow batch`: run a file of jobs (.txt / .jsonl / .toml) with the model loaded once."""
 from __future__ import annotations
 
+from jamflow import validate
 from jamflow.errors import UserError
 from jamflow.infer import cli_common as common
 
@@ -13,16 +14,18 @@ def add_cli(parser):
 
 
 def run_cli(args) -> int:
-    from jamflow.infer.batch import read_jobs, run_batch
+    from jamflow.infer.batch import check_outputs, check_scripts, read_jobs, run_batch
 
     args = common.resolve(args)
     if not args.jobs:
         raise UserError("jobs: expected a jobs file (.txt/.jsonl/.toml), got nothing")
-    batch_size = args.batch_size or 8
-    if batch_size < 1:
-        raise UserError(f"--batch_size: expected >= 1, got {batch_size}")
+    limits = common.limits_from(args)
+    batch_size = validate.number("--batch_size", 8 if args.batch_size is None else args.batch_size, 1,
+                                 limits.max_batch_size, integer=True)
     settings = common.settings_from(args)
-    jobs = read_jobs(args.jobs, task=args.task or "tts", base=settings)  # every job checked before any runs
+    jobs = read_jobs(args.jobs, task=args.task or "tts", base=settings, limits=limits)  # all checked before any runs
+    check_outputs(jobs, args.output_dir or "outputs")
+    check_scripts(jobs, common.checkpoint_tokenizer(*common.check_checkpoint(args)))  # before the model loads
     jam = common.load_model(args)
     common.announce("batch", settings, jam)
     print(f"{len(jobs)} job(s) from {args.jobs}")

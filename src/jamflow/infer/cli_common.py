@@ -9,7 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from jamflow import validate
 from jamflow.errors import UserError
+from jamflow.limits import Limits, limit_names, parse_limits
 from jamflow.infer.settings import SETTING_NAMES, InferSettings, format_settings, load_config_file, make_settings  # noqa: F401
 
 _SETTING_HELP = {
@@ -50,6 +52,7 @@ def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
     p.add_argument("--output_dir", help="folder for the outputs (default: outputs)")
     p.add_argument("--output_file", help=f"output name; .wav/.npy/.mp4 share its stem (default: {default_output})")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bars")
+    add_limit_arg(p)
     add_setting_args(p.add_argument_group("sampling settings"), SETTING_NAMES)
     p.set_defaults(_default_output=default_output)
 
@@ -69,6 +72,12 @@ def add_text_args(p: argparse.ArgumentParser, reference: bool = True) -> None:
         p.add_argument("-s", "--ref_text", help='transcript of --ref_audio ("auto": optional offline ASR)')
 
 
+def add_limit_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", action="append", metavar="NAME=N",
+                   help=f"raise (or lower) an input limit, repeatable; names: {', '.join(limit_names())} "
+                        "(defaults: docs/limits.md)")
+
+
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
     """Fill flags left unset from the config file; reject unknown config keys."""
     if getattr(args, "config", None):
@@ -83,30 +92,40 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def limits_from(args) -> Limits:
+    return parse_limits(getattr(args, "limit", None))
+
+
 def settings_from(args: argparse.Namespace) -> InferSettings:
     values = {k: getattr(args, k, None) for k in SETTING_NAMES}
     try:
         return make_settings(None, **values)
     except TypeError as e:  # wrong type in a config file
         raise UserError(f"--config: expected values of the flags' types, got {e}") from None
+    except UserError as e:  # name the flag: "speed: expected ..." -> "--speed: expected ..."
+        name = str(e).split(":", 1)[0]
+        raise UserError(f"--{e}" if name in SETTING_NAMES else str(e)) from None
 
 
 def gen_text_from(args, required: bool = True) -> str | None:
+    limits = limits_from(args)
     if getattr(args, "gen_file", None):
-        path = Path(args.gen_file)
-        if not path.is_file():
-            raise UserError(f"--gen_file: expected an existing text file, got {str(path)!r}")
-        return path.read_text(encoding="utf-8")
+        return validate.text(validate.read_text_file(args.gen_file, "--gen_file", limits), "--gen_file", limits)
     text = getattr(args, "gen_text", None)
     if required and (text is None or not str(text).strip()):
         raise UserError("--gen_text: expected non-empty text (or --gen_file), got nothing")
-    return text
+    return None if text is None else validate.text(text, "--gen_text", limits)
 
 
 def output_stem(args) -> Path:
+    """<output_dir>/<output_file>, kept inside the output folder. An absolute --output_file without
+    --output_dir names its own folder."""
     name = args.output_file or args._default_output
     folder = Path(args.output_dir or "outputs")
-    out = Path(name) if Path(name).is_absolute() else folder / name
+    if Path(name).is_absolute() and not args.output_dir:
+        folder, name = Path(name).parent, Path(name).name
+    out = validate.output_inside(folder, name, "--output_file")
+    validate.writable_folder(out.parent, "--output_dir")
     return out
 
 
@@ -119,12 +138,67 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 FILE_ARGS = ("ref_audio", "audio", "motion", "ref_motion", "context_motion", "video", "source")
 
 
-def precheck_files(args) -> None:
-    """Missing input files fail before the model is loaded."""
+def precheck_files(args, limits: Limits | None = None, tokenizer=None) -> None:
+    """Every input file probed from its header (motion files loaded: they are small), the texts against
+    the checkpoint's `tokenizer` when given, and the outputs' folder, before the model loads."""
+    from jamflow.infer.api import IMAGE_SUFFIXES
+
+    limits = limits or limits_from(args)
     for name in FILE_ARGS:
         value = getattr(args, name, None)
-        if value and not (name == "source" and value == "avatar") and not Path(value).is_file():
-            raise UserError(f"--{name}: expected an existing file, got {str(value)!r}")
+        if not value or (name == "source" and value == "avatar"):
+            continue
+        flag = f"--{name}"
+        if name == "ref_audio":
+            info = validate.audio_file(value, flag, limits, limits.max_ref_audio_s, "max_ref_audio_s")
+            ref_text = getattr(args, "ref_text", None)
+            if ref_text and str(ref_text).strip().lower() != "auto":
+                validate.text(str(ref_text), "--ref_text", limits)
+                validate.transcript_fits(str(ref_text), info.seconds, "--ref_text", "--ref_audio")
+        elif name == "audio":
+            validate.audio_file(value, flag, limits, limits.max_audio_s, "max_audio_s")
+        elif name == "video" or (name == "source" and Path(value).suffix.lower() not in IMAGE_SUFFIXES):
+            validate.video_file(value, flag, limits)
+        elif name == "source":
+            validate.image_file(value, flag, limits)
+        else:  # motion files are small (600 s = 4 MB): their values are checked now too
+            from jamflow.infer.motion_codec import load_motion_file
+
+            validate.motion_frames(value, flag, limits)
+            load_motion_file(value, flag)
+    if tokenizer is not None:
+        for flag in ("gen_text", "ref_text", "text"):
+            value = getattr(args, flag, None)
+            if isinstance(value, str) and value.strip().lower() != "auto":
+                validate.unsupported_script(value, f"--{flag}", tokenizer)
+    if hasattr(args, "_default_output") and args._default_output:
+        output_stem(args)
+
+
+def check_checkpoint(args) -> tuple[Path, dict]:
+    """config.json of --ckpt read and checked (no weights loaded) -> (folder, model config dict)."""
+    from jamflow.infer.api import resolve_checkpoint
+    from jamflow.model.jam import check_safetensors, read_checkpoint_meta
+
+    try:
+        folder = resolve_checkpoint(args.ckpt)
+        config = read_checkpoint_meta(folder)["config"]
+        check_safetensors(folder / "model.safetensors")
+        return folder, config
+    except UserError as e:
+        msg = str(e)
+        raise UserError(msg if msg.startswith("--ckpt") else "--ckpt: " + msg.split(": ", 1)[-1]) from None
+
+
+def checkpoint_tokenizer(folder: Path, config: dict):
+    """The checkpoint's tokenizer (a vocab file at most is read), for checking text before the model loads."""
+    from jamflow.audio.tokenizers import get_tokenizer
+
+    vocab = Path(folder) / config["vocab_file"] if config.get("vocab_file") else None
+    try:
+        return get_tokenizer(config.get("tokenizer", "char"), vocab)
+    except UserError as e:
+        raise UserError(f"--ckpt: {e}") from None
 
 
 def load_model(args):
@@ -132,11 +206,13 @@ def load_model(args):
 
     from jamflow.infer.api import JAMFlow
 
-    precheck_files(args)
+    limits = limits_from(args)
+    folder, config = check_checkpoint(args)
+    precheck_files(args, limits, tokenizer=checkpoint_tokenizer(folder, config))
     with warnings.catch_warnings(record=True) as caught:  # e.g. "no Vocos weights": one line, not a traceback
         warnings.simplefilter("always")
         jam = JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, limits=limits)
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)
     jam.liveportrait_weights = getattr(args, "liveportrait_weights", None)

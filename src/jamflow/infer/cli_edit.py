@@ -1,6 +1,9 @@
 """`jamflow edit`: regenerate time spans of speech and/or motion, or continue both."""
 from __future__ import annotations
 
+import math
+
+from jamflow import validate
 from jamflow.errors import UserError
 from jamflow.infer import cli_common as common
 
@@ -15,9 +18,12 @@ def parse_spans(text, name: str) -> list[tuple[float, float]]:
     for part in str(text).split(","):
         try:
             a, b = part.split("-")
-            spans.append((float(a), float(b)))
+            a, b = float(a), float(b)
         except ValueError:
             raise UserError(f"{name}: expected spans like 1.0-2.5,4-5 (seconds), got {part!r}") from None
+        if not (math.isfinite(b) and 0 <= a < b):
+            raise UserError(f"{name}: expected spans with 0 <= start < end (finite seconds), got {part!r}")
+        spans.append((a, b))
     return spans
 
 
@@ -41,10 +47,13 @@ def run_cli(args) -> int:
         raise UserError("--text: expected the transcript of the edited result, got nothing")
     audio_spans = parse_spans(args.audio_spans, "--audio_spans")
     motion_spans = parse_spans(args.motion_spans, "--motion_spans")
+    from jamflow.infer.runner import MAX_JOB_S
+
+    extend_s = validate.number("--extend_s", args.extend_s or 0.0, 0, MAX_JOB_S)
     settings = common.settings_from(args).with_seed()
     jam = common.load_model(args)
     common.announce("edit", settings, jam)
     result = jam.edit(args.text, args.audio, args.motion, audio_spans=audio_spans, motion_spans=motion_spans,
-                      extend_s=args.extend_s or 0.0, source=args.source, render=bool(args.render),
+                      extend_s=extend_s, source=args.source, render=bool(args.render),
                       output=common.output_stem(args), settings=settings)
     return common.report(result)

@@ -107,7 +107,7 @@ def load_motion_file(path, name: str = "motion") -> np.ndarray:
         raise UserError(f"{name}: expected an existing .npy or .pkl motion file, got {str(path)!r}")
     if path.suffix.lower() not in (".npy", ".pkl"):
         raise UserError(f"{name}: expected a .npy or .pkl motion file, got {path.suffix or 'no extension'!r}")
-    motion, fps = load_motion(path)  # checked [T, 70] float32
+    motion, fps = load_motion(path, name)  # checked [T, 70] float32
     if abs(fps - 25) > 1e-3:
         raise UserError(f"{name}: expected motion at 25 fps, got {fps} fps (resample it first)")
     return motion

@@ -45,6 +45,16 @@ def clean_text(text, name: str) -> str:
 
 def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
     """The reference voice (+ its motion) as a known prefix; no reference = empty prompt."""
+    try:
+        return _reference_prompt(jam, ref_audio, ref_text, ref_motion)
+    except UserError as e:  # the audio helpers call their input "wav": here it is the user's ref_audio
+        message = str(e)
+        if message.startswith("wav:"):
+            raise UserError("ref_audio:" + message[len("wav:"):]) from None
+        raise
+
+
+def _reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
     if ref_audio is None:
         if ref_text:
             raise UserError("ref_text: given without --ref_audio; pass the reference audio too, or drop ref_text")
@@ -52,6 +62,12 @@ def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
             raise UserError("ref_motion: given without --ref_audio; the reference motion must come with its audio")
         return Prompt("", 0, None, None, None)
     wav = jam._audio_arg(ref_audio, "ref_audio")
+    if ref_text is not None and str(ref_text).strip() and str(ref_text).strip().lower() != "auto":
+        from jamflow.audio.io import trim_silence
+        from jamflow.validate import transcript_fits
+
+        # 400 characters for 1.6 s would make "Hello." 0.16 s long; "Hi." for 15 s of speech, minutes long
+        transcript_fits(str(ref_text), len(wav) / 24000, speech_s=len(trim_silence(wav)) / 24000)
     if ref_text is None or not str(ref_text).strip():
         raise UserError(
             "ref_text: expected the transcript of --ref_audio, got none. jamflow needs the words of the "

@@ -28,8 +28,8 @@ from jamflow.infer.longform import Piece, Stitcher, chunk_char_budget, concat_pi
 from jamflow.infer.prompt import GRID, Prompt, clean_text, grid, reference_prompt
 from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
 from jamflow.infer.tasks import generate, known_voice, make_job, mel_frames
+from jamflow.limits import MAX_CHARS_PER_S, MIN_CHARS_PER_S  # speaking rates outside this are refused
 
-MIN_CHARS_PER_S, MAX_CHARS_PER_S = 2.0, 50.0  # speaking rates outside this are refused
 MAX_JOB_S = 60.0  # longest single sampler call (prompt + generated); longer work is chunked/windowed
 VOCODER_CONTEXT = 8  # motion frames (0.32 s, 30 mel frames) vocoded before a chunk's kept audio, for context
 

@@ -19,6 +19,8 @@ HOP = 256
 MEL_PER_MOTION = SAMPLE_RATE / HOP / MOTION_FPS  # 3.75 mel frames per motion frame
 SAMPLES_PER_MOTION = SAMPLE_RATE // MOTION_FPS  # 960
 STREAM_FIRST_CHUNK_S = 1.0  # streaming: the first chunk's speech, short so the first audio comes out fast
+MAX_CFG = 30.0  # largest guidance strength accepted (F5 uses 2)
+_OPTIONAL = ("cfg_strength_motion", "sway_sampling_coef", "fix_duration", "first_chunk_s")  # None is a valid value
 
 
 @dataclass
@@ -59,29 +61,40 @@ class InferSettings:
             if not ok:
                 raise UserError(f"{name}: expected {what}, got {getattr(self, name)!r}")
 
-        check(isinstance(self.nfe_step, int) and 1 <= self.nfe_step <= 1000, "nfe_step", "an integer in 1..1000")
-        for name in ("cfg_strength", "speed", "max_chunk_s", "window_s", "target_rms", "head_scale", "expression_scale"):
+        check(isinstance(self.nfe_step, int) and not isinstance(self.nfe_step, bool) and 1 <= self.nfe_step <= 1000,
+              "nfe_step", "an integer in 1..1000")
+        for name in ("cfg_strength", "cfg_strength_motion", "cfg_until", "sway_sampling_coef", "speed", "fix_duration",
+                     "max_chunk_s", "context_s", "first_chunk_s", "cross_fade_s", "window_s", "window_overlap_s",
+                     "motion_smoothing", "head_scale", "expression_scale", "face_life", "target_rms", "timbre_match"):
             v = getattr(self, name)
-            check(isinstance(v, (int, float)) and math.isfinite(v), name, "a finite number")
-        check(self.cfg_strength >= 0, "cfg_strength", "a number >= 0")
-        check(isinstance(self.cfg_until, (int, float)) and 0 <= self.cfg_until <= 1, "cfg_until", "a flow time in 0..1")
-        check(self.cfg_strength_motion is None or self.cfg_strength_motion >= 0, "cfg_strength_motion", "a number >= 0")
+            if v is None and name in _OPTIONAL:
+                continue
+            check(isinstance(v, (int, float)) and not isinstance(v, bool), name, "a number")
+            check(name in ("cfg_until", "timbre_match") or math.isfinite(v), name, "a finite number")
+        # guidance past ~MAX_CFG turns the flow into NaNs after a minute of sampling: refuse it up front
+        check(0 <= self.cfg_strength <= MAX_CFG, "cfg_strength", f"a number in 0..{MAX_CFG:g}")
+        check(0 <= self.cfg_until <= 1, "cfg_until", "a flow time in 0..1")
+        check(self.cfg_strength_motion is None or 0 <= self.cfg_strength_motion <= MAX_CFG, "cfg_strength_motion",
+              f"a number in 0..{MAX_CFG:g}")
+        check(self.sway_sampling_coef is None or -10 <= self.sway_sampling_coef <= 10, "sway_sampling_coef",
+              "a number in -10..10")
+        check(0 < self.target_rms <= 1, "target_rms", "a loudness (RMS) in (0, 1]")
+        check(0 <= self.head_scale <= 10, "head_scale", "a number in 0..10")
+        check(0 <= self.expression_scale <= 10, "expression_scale", "a number in 0..10")
         check(0.1 <= self.speed <= 10, "speed", "a number in 0.1..10")
         check(self.fix_duration is None or 0 < self.fix_duration, "fix_duration", "seconds > 0")
         check(self.ode_method in ("euler", "midpoint"), "ode_method", "'euler' or 'midpoint'")
         check(self.chunk_prompt in ("previous", "reference"), "chunk_prompt", "'previous' or 'reference'")
-        check(self.max_chunk_s >= 1, "max_chunk_s", "seconds >= 1")
-        check(isinstance(self.context_s, (int, float)) and 0.5 <= self.context_s <= 30, "context_s", "seconds in 0.5..30")
-        check(self.first_chunk_s is None or (isinstance(self.first_chunk_s, (int, float)) and (
-            self.first_chunk_s == 0 or 0.5 <= self.first_chunk_s <= self.max_chunk_s)), "first_chunk_s",
-            "0 (off) or seconds in 0.5..max_chunk_s")
+        check(1 <= self.max_chunk_s <= 30, "max_chunk_s", "seconds in 1..30")
+        check(0.5 <= self.context_s <= 30, "context_s", "seconds in 0.5..30")
+        check(self.first_chunk_s is None or self.first_chunk_s == 0 or 0.5 <= self.first_chunk_s <= self.max_chunk_s,
+              "first_chunk_s", "0 (off) or seconds in 0.5..max_chunk_s")
         check(0 <= self.cross_fade_s <= 2, "cross_fade_s", "seconds in 0..2")
-        check(self.window_s >= 2, "window_s", "seconds >= 2")
+        check(2 <= self.window_s <= 30, "window_s", "seconds in 2..30")
         check(0 <= self.window_overlap_s <= self.window_s / 2, "window_overlap_s", "seconds in 0..window_s/2")
-        check(self.motion_smoothing >= 0, "motion_smoothing", "a sigma in frames >= 0")
-        check(isinstance(self.face_life, (int, float)) and 0 <= self.face_life <= 2, "face_life", "a number in 0..2")
-        check(isinstance(self.timbre_match, (int, float)) and 0 <= self.timbre_match <= 1, "timbre_match",
-              "a number in 0..1")
+        check(0 <= self.motion_smoothing <= 100, "motion_smoothing", "a sigma in frames in 0..100")
+        check(0 <= self.face_life <= 2, "face_life", "a number in 0..2")
+        check(0 <= self.timbre_match <= 1, "timbre_match", "a number in 0..1")
         check(self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63), "seed", "an integer >= 0")
 
     @property
@@ -121,7 +134,11 @@ def load_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--config: expected an existing .toml file, got {str(path)!r}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"--config: expected UTF-8 text, got byte 0x{e.object[e.start]:02x} at offset {e.start} "
+                        f"in {path.name}") from None
     try:
         if path.suffix.lower() == ".json":
             import json
@@ -130,7 +147,7 @@ def load_config_file(path: str | Path) -> dict:
         else:
             data = tomllib.loads(text)
     except ValueError as e:  # TOMLDecodeError and JSONDecodeError are ValueErrors
-        raise UserError(f"--config: expected valid TOML, got a parse error in {path}: {e}") from None
+        raise UserError(f"--config: expected valid TOML, got a parse error in {path}: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
         raise UserError(f"--config: expected a table of settings, got {type(data).__name__}")
     return data

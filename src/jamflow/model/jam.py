@@ -213,17 +213,77 @@ class JAMModel(nn.Module):
         from safetensors.torch import load_file
 
         directory = Path(directory)
-        for name in (WEIGHTS_NAME, CONFIG_NAME):
-            if not (directory / name).is_file():
-                raise UserError(f"checkpoint: expected {directory / name} to exist, got no such file")
-        meta = json.loads((directory / CONFIG_NAME).read_text())
-        if "config" not in meta:
-            raise UserError(f"checkpoint: expected a jamflow config.json in {directory}, got keys {sorted(meta)}")
-        model = cls(JAMConfig.from_dict(meta["config"]))
+        meta = read_checkpoint_meta(directory)
+        try:
+            model = cls(JAMConfig.from_dict(meta["config"]))
+        except (TypeError, ValueError, KeyError, AttributeError) as e:  # a field of the wrong type or value
+            raise UserError(f"checkpoint: expected valid model settings in {directory / CONFIG_NAME}, got "
+                            f"{type(e).__name__}: {e}") from None
+        weights = directory / WEIGHTS_NAME
+        check_safetensors(weights)
+        try:
+            state = load_file(str(weights))
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own types for a corrupt file
+            raise UserError(f"checkpoint: expected a readable {WEIGHTS_NAME}, got {weights} ({type(e).__name__}: "
+                            f"{str(e)[:120]})") from None
         # load_state_dict copies into the fp32 parameters, so fp16/bf16 exports load as fp32 too
-        load_state_strict(model, load_file(str(directory / WEIGHTS_NAME)), str(directory / WEIGHTS_NAME))
+        load_state_strict(model, state, str(weights))
         model.motion_stats = meta.get("motion_stats")
         return model.to(device).eval()
+
+
+CHECKPOINT_KEYS = {"format", "format_version", "config", "motion_stats"}
+
+
+def read_checkpoint_meta(directory) -> dict:
+    """config.json of a checkpoint folder, checked (UTF-8 JSON, known keys, a config table, stats of the
+    right size) without building the model or reading the weights."""
+    directory = Path(directory)
+    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        if not (directory / name).is_file():
+            raise UserError(f"checkpoint: expected {directory / name} to exist, got no such file")
+    path = directory / CONFIG_NAME
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"checkpoint: expected UTF-8 JSON in {path}, got byte 0x{e.object[e.start]:02x} at "
+                        f"offset {e.start}") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"checkpoint: expected valid JSON in {path}, got {e}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        got = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
+        raise UserError(f"checkpoint: expected a jamflow config.json with a 'config' table in {directory}, got {got}")
+    unknown = sorted(set(meta) - CHECKPOINT_KEYS)
+    if unknown:
+        raise UserError(f"checkpoint: expected keys among {sorted(CHECKPOINT_KEYS)} in {path}, got unknown {unknown}")
+    stats = meta.get("motion_stats")
+    if stats is not None:
+        ok = isinstance(stats, dict) and all(isinstance(stats.get(k), list) and len(stats[k]) == 70
+                                             and all(isinstance(x, (int, float)) for x in stats[k])
+                                             for k in ("mean", "std"))
+        if not ok:
+            raise UserError(f"checkpoint: expected motion_stats {{mean, std: 70 numbers each}} in {path}, got "
+                            f"{type(stats).__name__}")
+    return meta
+
+
+def check_safetensors(path) -> None:
+    """A .safetensors file's header must parse and account for the file's size exactly (a truncated or
+    padded file is refused here, before any tensor is read)."""
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if not 2 <= n <= min(size - 8, 100_000_000):
+                raise ValueError(f"header length {n}")
+            header = json.loads(f.read(n).decode("utf-8"))
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as e:
+        raise UserError(f"checkpoint: expected a safetensors file, got {path} with an unreadable header ({e})") from None
+    if 8 + n + end != size:
+        raise UserError(f"checkpoint: expected {path.name} of {8 + n + end} bytes (as its header says), got {size} "
+                        f"bytes (truncated or damaged; copy or export it again)")
 
 
 def load_state_strict(model: nn.Module, state: dict, source: str) -> None:

@@ -73,6 +73,8 @@ def angles_from_rotation(R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 # ---------------------------------------------------------------- validation
 
+MAX_MOTION_VALUE = 1e4  # no LivePortrait channel comes near this (pose is in degrees, the rest ~1)
+
 def check_motion(motion, name: str = "motion") -> np.ndarray:
     """Validate a motion array -> a new float32 [T, 70] (never the caller's array); raises UserError."""
     arr = np.asarray(motion)
@@ -84,6 +86,10 @@ def check_motion(motion, name: str = "motion") -> np.ndarray:
         raise UserError(f"{name}: expected floating-point values, got dtype {arr.dtype}")
     if not np.isfinite(arr).all():
         raise UserError(f"{name}: expected finite values, got NaN or inf")
+    peak = float(np.abs(arr).max())
+    if peak > MAX_MOTION_VALUE:  # float32 overflows to inf in rotations/keypoints long before this matters
+        raise UserError(f"{name}: expected values within +-{MAX_MOTION_VALUE:g} (angles in degrees, keypoint "
+                        f"offsets ~0.1), got {peak:.3g}")
     return arr.astype(np.float32)
 
 
@@ -180,21 +186,36 @@ def template_to_motion(template) -> tuple[np.ndarray, float]:
 
 # ---------------------------------------------------------------- files
 
-def load_motion(path) -> tuple[np.ndarray, float]:
-    """.npy ([T, 70], 25 fps) or LivePortrait .pkl -> (motion [T, 70] float32, fps)."""
+def load_motion(path, name: str = "motion") -> tuple[np.ndarray, float]:
+    """.npy ([T, 70], 25 fps) or LivePortrait .pkl -> (motion [T, 70] float32, fps).
+    `name` is the argument the error messages name (`--motion`, `ref_motion`, ...)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"motion: expected an existing .npy or .pkl file, got {str(path)!r}")
+        raise UserError(f"{name}: expected an existing .npy or .pkl file, got {str(path)!r}")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
-        except Exception as e:
-            raise UserError(f"motion: expected a numpy .npy array in {str(path)!r}, got {type(e).__name__}: {e}") from e
-        return check_motion(arr, f"motion {path.name}"), 25.0
+        except Exception as e:  # noqa: BLE001 - truncated, damaged or not an array
+            raise UserError(f"{name}: expected a numpy .npy array in {str(path)!r}, got {type(e).__name__}: "
+                            f"{str(e)[:120]}") from None
+        return check_motion(arr, f"{name} {path.name}"), 25.0
     if suffix == ".pkl":
-        return template_to_motion(safe_load_pickle(path))
-    raise UserError(f"motion: expected a .npy or .pkl file, got {str(path)!r}")
+        try:
+            data = safe_load_pickle(path)
+        except UserError as e:  # "motion pkl: ..." -> the argument's name
+            raise UserError(f"{name}: {str(e).split(': ', 1)[-1]}") from None
+        try:
+            motion, fps = template_to_motion(data)
+        except UserError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a pickle of the wrong layout
+            raise UserError(f"{name}: expected a LivePortrait motion template in {path.name}, got "
+                            f"{type(e).__name__}: {str(e)[:100]}") from None
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 1 <= fps <= 240):
+            raise UserError(f"{name}: expected output_fps in 1..240 in {path.name}, got {fps!r}")
+        return check_motion(motion, f"{name} {path.name}"), float(fps)
+    raise UserError(f"{name}: expected a .npy or .pkl file, got {str(path)!r}")
 
 
 def save_motion(path, motion, fps: float = 25, kp_canonical=None) -> Path:

@@ -56,6 +56,11 @@ class AvatarStyle:
     shirt: tuple = (60, 110, 120)
 
 
+# frames are drawn at size x supersample: 16384 px at 2x is ~3 GB per frame, past anything useful.
+# (`jamflow render` applies the lower, raisable Limits.max_render_size first.)
+MAX_SIZE = 16384
+
+
 def _bezier(p0, p1, p2, n: int = 10) -> np.ndarray:
     """Quadratic curve from p0 to p2 passing through p1 at its middle -> [n, 2]."""
     c = 2 * p1 - 0.5 * (p0 + p2)
@@ -88,8 +93,8 @@ class AvatarRenderer:
 
     def __init__(self, size: int = 512, supersample: int = 2, style: AvatarStyle | None = None,
                  zoom: float = 0.55):
-        if not isinstance(size, int) or size < 32:
-            raise UserError(f"size: expected an integer >= 32 pixels, got {size!r}")
+        if not isinstance(size, int) or not 32 <= size <= MAX_SIZE:
+            raise UserError(f"size: expected an integer in 32..{MAX_SIZE} pixels, got {size!r}")
         if supersample not in (1, 2, 3, 4):
             raise UserError(f"supersample: expected 1..4, got {supersample!r}")
         self.size = (size, size)

@@ -26,17 +26,23 @@ def add_cli(parser) -> None:
     parser.add_argument("--compare", default=None, help="second motion file (.npy/.pkl) or video drawn side by side")
     parser.add_argument("--png", action="store_true", help="write PNG frames into the --out folder instead of a video")
     parser.add_argument("--every", type=int, default=1, help="with --png: keep every n-th frame")
+    from jamflow.infer.cli_common import add_limit_arg
+
+    add_limit_arg(parser)
 
 
-def _read_wav(path: str) -> tuple[np.ndarray, int]:
+def _read_wav(path: str, limits) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
-    if not os.path.isfile(path):
-        raise UserError(f"--audio: expected an existing sound file, got {path!r}")
+    from jamflow import validate
+
+    validate.audio_file(path, "--audio", limits, limits.max_audio_s, "max_audio_s")
     try:
         wav, sr = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as e:
-        raise UserError(f"--audio: expected a readable sound file, got {path!r} ({e})") from None
+    except Exception as e:  # noqa: BLE001 - libsndfile's message, on one line
+        raise UserError(f"--audio: expected a wav/flac/ogg sound file, got {path!r} ({' '.join(str(e).split())})") from None
+    if not np.isfinite(wav).all():
+        raise UserError(f"--audio: expected finite samples, got NaN/inf in {path!r}")
     return wav.mean(axis=1), sr
 
 
@@ -56,17 +62,37 @@ def _source(args):
     return args.source
 
 
+def _precheck(args, limits) -> Path:
+    """Flags, input headers and the output location, before any frame is drawn."""
+    from jamflow import validate
+
+    validate.number("--size", args.size, 32, limits.max_render_size, integer=True)
+    validate.number("--every", args.every, 1, None, integer=True)
+    validate.motion_frames(args.motion, "--motion", limits)
+    if args.compare and Path(args.compare).suffix.lower() in (".npy", ".pkl"):
+        validate.motion_frames(args.compare, "--compare", limits)
+    elif args.compare:
+        validate.video_file(args.compare, "--compare", limits)
+    if args.source:
+        _source(args)
+    out = Path(args.out)
+    validate.writable_folder(out if args.png else out.parent, "--out")
+    if out.is_dir() and not args.png:
+        raise UserError(f"--out: expected a file path, got the folder {str(out)!r}")
+    return out
+
+
 def run_cli(args) -> int:
+    from jamflow.infer.cli_common import limits_from
     from jamflow.motion.io import load_motion, save_motion
 
-    motion, fps = load_motion(args.motion)
-    out = Path(args.out)
+    limits = limits_from(args)
+    out = _precheck(args, limits)
+    motion, fps = load_motion(args.motion, "--motion")
     if out.suffix.lower() in (".npy", ".pkl") and not args.png:
         save_motion(out, motion, fps=fps)
         print(f"wrote {out} ({len(motion)} frames)")
         return 0
-    if args.every < 1:
-        raise UserError(f"--every: expected a positive integer, got {args.every}")
     renderer = _make_renderer(args)
     frames = renderer.frames(motion, source=_source(args))
 
@@ -89,11 +115,11 @@ def run_cli(args) -> int:
     other = None
     if args.compare:
         if Path(args.compare).suffix.lower() in (".npy", ".pkl"):
-            other_motion, _ = load_motion(args.compare)
+            other_motion, _ = load_motion(args.compare, "--compare")
             other = _make_renderer(args).frames(other_motion, source=_source(args))
         else:
             other = iter(read_video(args.compare))
-    audio, sr = (None, 24000) if args.audio is None else _read_wav(args.audio)
+    audio, sr = (None, 24000) if args.audio is None else _read_wav(args.audio, limits)
     write_mp4(out, frames, fps=fps, audio=audio, sample_rate=sr, side_by_side=other, progress=True)
     print(f"wrote {out} ({len(motion)} frames at {fps:g} fps)")
     return 0

@@ -22,7 +22,7 @@ import soundfile as sf
 
 from jamflow.errors import UserError
 from jamflow.ffmpeg import decode_audio, ffmpeg_exe
-from jamflow.fileio import atomic_path
+from jamflow.fileio import atomic_path, temp_tag
 from jamflow.progress import report
 
 
@@ -95,7 +95,7 @@ def _encode(out: Path, frames, w: int, h: int, fps: float, wav, sample_rate: int
     cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{w}x{h}", "-r", str(fps), "-i", "-"]
     if wav is not None:
-        fd, wav_tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{out.stem}.", dir=out.parent)
+        fd, wav_tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{out.stem}{temp_tag()}", dir=out.parent)
         os.close(fd)
         sf.write(wav_tmp, wav, sample_rate, subtype="FLOAT")
         cmd += ["-i", wav_tmp, "-c:a", "aac", "-b:a", "128k", "-ar", str(sample_rate)]

@@ -152,16 +152,44 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return found
 
 
+def read_state(path: Path) -> dict:
+    """state.json of a training checkpoint; a damaged one is a one-line error naming the file."""
+    file = path / "state.json"
+    try:
+        state = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"checkpoint: expected valid UTF-8 JSON in {file}, got {type(e).__name__}: {e}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"checkpoint: expected a JSON table in {file}, got {type(state).__name__}")
+    return state
+
+
+def load_tensors(file: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's .safetensors file, its size checked against its header first (a file cut short by a
+    full disk or a killed copy is named, not a traceback from deep inside safetensors)."""
+    from jamflow.model.jam import check_safetensors
+
+    if not file.is_file():
+        raise UserError(f"checkpoint: expected {file} to exist, got no such file")
+    check_safetensors(file)
+    try:
+        return load_file(str(file))
+    except Exception as e:  # noqa: BLE001 - safetensors' own error types
+        raise UserError(f"checkpoint: expected a readable {file.name}, got {file} ({type(e).__name__})") from None
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """-> {model, ema (or None), optimizer (state dict), state (json), rng, config_yaml}."""
     path = resolve_checkpoint(path)
-    state = json.loads((path / "state.json").read_text())
-    optimizer = unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), state.pop("optimizer"))
+    state = read_state(path)
+    if "optimizer" not in state:
+        raise UserError(f"checkpoint: expected an optimizer entry in {path / 'state.json'}, got none")
+    optimizer = unflatten_optimizer(load_tensors(path / "optimizer.safetensors"), state.pop("optimizer"))
     ema_path = path / "ema.safetensors"
-    return {"path": path, "model": load_file(str(path / "model.safetensors")),
-            "ema": load_file(str(ema_path)) if ema_path.is_file() else None, "optimizer": optimizer,
-            "state": state, "rng": load_file(str(path / "rng.safetensors")),
-            "config_yaml": (path / "config.yaml").read_text()}
+    return {"path": path, "model": load_tensors(path / "model.safetensors"),
+            "ema": load_tensors(ema_path) if ema_path.is_file() else None, "optimizer": optimizer,
+            "state": state, "rng": load_tensors(path / "rng.safetensors"),
+            "config_yaml": (path / "config.yaml").read_text(encoding="utf-8", errors="replace")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,9 +197,9 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def inference_weights(path: Path, use_ema: bool = True) -> dict[str, torch.Tensor]:
     """Full state dict for inference: the EMA parameters over the online state (which has the buffers)."""
-    state = load_file(str(path / "model.safetensors"))
+    state = load_tensors(path / "model.safetensors")
     if use_ema and (path / "ema.safetensors").is_file():
-        state.update(load_file(str(path / "ema.safetensors")))
+        state.update(load_tensors(path / "ema.safetensors"))
     return state
 
 
@@ -185,11 +213,15 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype:
     if dtype not in DTYPES:
         raise UserError(f"--dtype: expected one of {sorted(DTYPES)}, got {dtype!r}")
     path = resolve_checkpoint(checkpoint)
-    state = json.loads((path / "state.json").read_text())
+    state = read_state(path)
     if use_ema and not (path / "ema.safetensors").is_file():
         raise UserError(f"--checkpoint: expected ema.safetensors in {path}, got none (EMA disabled? use --no_ema)")
+    if not isinstance(state.get("model_config"), dict):
+        raise UserError(f"--checkpoint: expected a model_config table in {path / 'state.json'}, got none")
     model = JAMModel(JAMConfig.from_dict(state["model_config"]))
-    model.load_state_dict(inference_weights(path, use_ema), strict=True)
+    from jamflow.model.jam import load_state_strict
+
+    load_state_strict(model, inference_weights(path, use_ema), str(path))
     model.motion_stats = state.get("motion_stats")
     return save_inference_folder(model, out, DTYPES[dtype])
 

@@ -1,6 +1,8 @@
 """Training logs: metrics.jsonl (always), TensorBoard, optional wandb; throughput and MFU.
 
-metrics.jsonl has one line per logged update on the main process; tests and plots read it.
+metrics.jsonl has one line per logged update on the main process; tests and plots read it. A resumed
+run replays the updates after its last checkpoint: the first line it logs drops every line from that
+update on, so each update appears once (the replay's values, equal to the lost ones: resume is exact).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class RunLog:
     def __init__(self, run_dir: Path, cfg, enabled: bool):
         self.enabled = enabled
         self.path = Path(run_dir) / "metrics.jsonl"
+        self._trimmed = False  # lines from a run that died after its last checkpoint are dropped once
         self.tb = self.wandb = None
         if not enabled:
             return
@@ -58,6 +61,9 @@ class RunLog:
     def scalars(self, step: int, values: dict) -> None:
         if not self.enabled:
             return
+        if not self._trimmed:
+            self._drop_from(step)
+            self._trimmed = True
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": step, **values}) + "\n")
         if self.tb is not None:
@@ -65,6 +71,23 @@ class RunLog:
                 self.tb.add_scalar(f"train/{k}", v, step)
         if self.wandb is not None:
             self.wandb.log({f"train/{k}": v for k, v in values.items()}, step=step)
+
+    def _drop_from(self, step: int) -> None:
+        """Remove lines of updates >= step (and a torn last line) left by the run this one resumes."""
+        if not self.path.is_file():
+            return
+        from jamflow.fileio import write_text_atomic
+
+        text = self.path.read_text(encoding="utf-8", errors="replace")
+        keep = []
+        for line in text.splitlines():
+            try:
+                if json.loads(line)["step"] < step:
+                    keep.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        if len(keep) != len(text.splitlines()) or (text and not text.endswith("\n")):
+            write_text_atomic(self.path, "".join(line + "\n" for line in keep))
 
     def audio(self, step: int, tag: str, wav, sample_rate: int) -> None:
         if self.enabled and self.tb is not None:
