@@ -30,9 +30,9 @@ def no_model(monkeypatch):
     (["--voices", "/no/such/folder"], "--voices"),
     (["--liveportrait_weights", "/no/such/folder"], "--liveportrait_weights"),
     (["--vocoder", "/no/such/vocos"], "--vocoder"),
-    (["--ckpt", "/no/such/ckpt"], "ckpt"),
-    (["--device", "tpu"], "device"),
-    (["--dtype", "float8"], "dtype"),
+    (["--ckpt", "/no/such/ckpt"], "--ckpt"),
+    (["--device", "tpu"], "--device"),
+    (["--dtype", "float8"], "--dtype"),
 ])
 def test_bad_flag_one_line_exit_2(no_model, capsys, flags, flag):
     if flag not in ("--port", "--host"):
