@@ -73,13 +73,16 @@ def test_good_flags_serve_the_app(monkeypatch, tiny_ckpt, ref_wav, tmp_path):
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     port = free_port()
     assert cli.main(["serve", "--ckpt", str(tiny_ckpt), "--vocoder", "griffinlim", "--device", "cpu", "--dtype",
-                     "float32", "--port", str(port), "--queue", "5", "--voices", str(tmp_path)]) == 0
+                     "float32", "--port", str(port), "--queue", "5", "--voices", str(tmp_path),
+                     "--max_text_chars", "300", "--max_audio_s", "20"]) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == port
     with TestClient(seen["app"]) as c:
         health = c.get("/health").json()
         voices = [v["name"] for v in c.get("/v1/voices").json()["voices"]]
     assert health["queue"]["capacity"] == 6 and health["model"]["name"] == tiny_ckpt.name
     assert voices == ["slt", "librivox", "anna"]
+    limits = seen["app"].state.jamflow.jam.limits  # the API enforces the server's limits itself
+    assert (limits.max_text_chars, limits.max_audio_s, limits.max_motion_s) == (300, 20.0, 20.0)
 
 
 def test_listed_in_jamflow_help(capsys):
