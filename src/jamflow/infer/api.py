@@ -29,6 +29,7 @@ from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
 from jamflow.limits import Limits
 from jamflow.motion.io import check_motion
 from jamflow.motion.life import FaceLife
+from jamflow.render.stream_video import check_streamable
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
@@ -192,7 +193,7 @@ class JAMFlow:
         self._need_motion("talk")
         self._check_call(None, gen_text=gen_text, ref_text=ref_text)
         s = make_settings(settings, **overrides).with_seed().for_stream()
-        renderer = self._stream_renderer(source) if render else None
+        renderer = check_streamable(self._renderer(source)) if render else None
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
         context_motion = self._motion_arg(context_motion, "context_motion")
         job = runner.TextJob.build(self, gen_text, ref_audio, ref_text, ref_motion=ref_motion,
@@ -209,20 +210,13 @@ class JAMFlow:
         self._need_motion("animate")
         self._check_call(None, text=text)
         s = make_settings(settings, **overrides).with_seed()
-        renderer = self._stream_renderer(source) if render else None
+        renderer = check_streamable(self._renderer(source)) if render else None
         wav = self._audio_arg(audio, "audio")
         ref_motion = self._motion_arg(ref_motion, "ref_motion")
         from jamflow.infer.stream import finish_pieces
         from jamflow.infer.stream_animate import AnimateStream
 
         return finish_pieces(self, AnimateStream(self, wav, text, ref_motion, s), s, renderer, face_life=ref_motion is None)
-
-    def _stream_renderer(self, source):
-        from jamflow.render.stream_video import check_streamable
-
-        renderer = self._renderer(source)
-        check_streamable(renderer)
-        return renderer
 
     def talk(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, source=None, ref_motion=None,
              context_motion=None, output=None, settings: InferSettings | None = None, **overrides) -> Result:

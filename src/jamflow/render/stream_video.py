@@ -25,12 +25,13 @@ KEYFRAME_EVERY = 25  # frames: one fragment per second
 AUDIO_QUEUE = 64  # pending audio pieces (each at most a second or so): bounded, and far ahead of any stall
 
 
-def check_streamable(renderer) -> None:
-    """Streaming renders motion piece by piece: a renderer that replays a driving video cannot."""
+def check_streamable(renderer):
+    """The renderer, if it can render motion piece by piece (one that replays a driving video cannot)."""
     source = getattr(renderer, "source", None)
     if isinstance(source, tuple) and source and source[0] == "video":
         raise UserError("source: expected 'avatar' or a portrait image for streaming, got a video "
                         "(re-animating a video needs the whole motion; run without --stream)")
+    return renderer
 
 
 def render_piece(renderer, motion: np.ndarray, anchor: np.ndarray) -> list[np.ndarray]:
