@@ -1,0 +1,57 @@
+"""The page in a real browser (headless Chromium): Talk generates a video that loads and a speech track
+that plays; bad input shows a message naming the field."""
+import io
+
+import soundfile as sf
+
+
+VIDEO_READY = "() => { const v = document.querySelector('#talk-video video'); return v && v.readyState >= 2; }"
+
+
+def fill_talk(page, text: str, ref_path=None, ref_text: str = ""):
+    page.fill("#talk-text textarea", text)
+    if ref_path is not None:
+        page.set_input_files("#talk-ref input[type=file]", str(ref_path))
+        page.wait_for_selector("#talk-ref audio", state="attached")
+        page.fill("#talk-ref-text textarea", ref_text)
+    page.click("#talk-settings button")  # open the Settings accordion
+    page.fill("#talk-nfe input[type=number]", "2")
+    page.press("#talk-nfe input[type=number]", "Tab")
+    page.fill("#talk-seed input", "7")
+    page.press("#talk-seed input", "Tab")
+
+
+def downloaded_wav_seconds(page) -> float:
+    link = page.locator("#talk-files a[href*='talk.wav']").first
+    body = page.request.get(link.get_attribute("href")).body()
+    wav, rate = sf.read(io.BytesIO(body))
+    return len(wav) / rate
+
+
+def test_talk_video_loads_and_speech_plays(page, ref_wav, screenshot):
+    fill_talk(page, "Hello there, this is a short test.", ref_wav[1], "A test voice.")
+    page.click("#talk-generate")
+    page.wait_for_function(VIDEO_READY, timeout=90_000)
+    video_s = page.eval_on_selector("#talk-video video", "v => v.duration")
+    audio_s = downloaded_wav_seconds(page)
+    assert audio_s > 0.5
+    assert abs(video_s - audio_s) <= 0.05 * audio_s, (video_s, audio_s)
+    assert "nfe_step 2" in page.inner_text("#talk-summary") and "seed 7" in page.inner_text("#talk-summary")
+
+    page.click("#talk-audio button[aria-label='Play']")
+    page.wait_for_function(  # the speech's media element plays: loaded, running, its clock advancing
+        "() => window.__played.some(a => a.readyState >= 2 && !a.paused && a.currentTime > 0.2)", timeout=15_000)
+    played = page.evaluate("() => window.__played.map(a => [a.currentSrc, a.duration])")
+    assert any(abs(duration - audio_s) < 0.05 for _, duration in played), played
+    screenshot(page, "talk.png")
+
+
+def test_bad_input_shows_which_field(page, served, screenshot):
+    limit = served[1].limits.max_text_chars
+    page.fill("#talk-text textarea", "word " * (limit // 5 + 1))
+    page.click("#talk-generate")
+    message = page.get_by_text(f"expected at most {limit} characters")
+    message.wait_for(timeout=20_000)
+    assert "Text to speak (gen_text)" in page.inner_text("body")
+    assert "Traceback" not in page.inner_text("body")
+    screenshot(page, "error.png")
