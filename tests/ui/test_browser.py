@@ -21,8 +21,8 @@ def fill_talk(page, text: str, ref_path=None, ref_text: str = ""):
     page.press("#talk-seed input", "Tab")
 
 
-def downloaded_wav_seconds(page) -> float:
-    link = page.locator("#talk-files a[href*='talk.wav']").first
+def downloaded_wav_seconds(page, files: str = "#talk-files", name: str = "talk.wav") -> float:
+    link = page.locator(f"{files} a[href*='{name}']").first
     body = page.request.get(link.get_attribute("href")).body()
     wav, rate = sf.read(io.BytesIO(body))
     return len(wav) / rate
@@ -55,3 +55,20 @@ def test_bad_input_shows_which_field(page, served, screenshot):
     assert "Text to speak (gen_text)" in page.inner_text("body")
     assert "Traceback" not in page.inner_text("body")
     screenshot(page, "error.png")
+
+
+def test_tts_streams_speech_while_it_is_made(page):
+    page.click("button[role=tab]:has-text('TTS')")
+    page.fill("#tts-text textarea", "One two three four. Five six seven eight. Nine ten eleven twelve.")
+    page.click("#tts-settings button")
+    page.fill("#tts-nfe input[type=number]", "2")
+    page.press("#tts-nfe input[type=number]", "Tab")
+    page.click("#tts-generate")
+    page.wait_for_function("() => document.querySelector('#tts-summary').innerText.includes('seed')", timeout=60_000)
+    page.wait_for_function(  # the streamed speech autoplays: its clock advances
+        "() => [...document.querySelectorAll('#tts-stream audio')].some(a => a.readyState >= 2 && a.currentTime > 0.2)",
+        timeout=15_000)
+    written_s = downloaded_wav_seconds(page, "#tts-files", "tts.wav")
+    # the stream grows as pieces arrive; once all are in, it holds the whole written speech
+    page.wait_for_function("s => Math.abs(document.querySelector('#tts-stream audio').duration - s) <= 0.05 * s",
+                           arg=written_s, timeout=20_000)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from jamflow.errors import UserError
@@ -77,5 +78,8 @@ def run_cli(args) -> int:
     app = build_app(studio, portrait=weights is not None)
     where = f"http://{args.host}:{args.port}"
     print(f"jamflow ui: serving {where} (Ctrl+C stops it; files in {studio.out_root})", flush=True)
-    launch(app, studio, host=args.host, port=args.port, auth=auth, queue=args.queue, quiet=True)
+    try:
+        launch(app, studio, host=args.host, port=args.port, auth=auth, queue=args.queue, quiet=True)
+    finally:  # results are the user's to download from the page, not to pile up in /tmp
+        shutil.rmtree(studio.out_root, ignore_errors=True)
     return 0

@@ -106,8 +106,14 @@ class Studio:
 
     @property
     def default_vocoder_label(self) -> str:
-        name = type(self.vocoders["default"]).__name__
-        return {"GriffinLimVocoder": "Griffin-Lim", "Vocos": "Vocos"}.get(name, name)
+        return self.vocoder_label("default")
+
+    def vocoder_label(self, name: str | None) -> str:
+        """"default" -> what was loaded at start ("Vocos" / "Griffin-Lim"); "griffinlim" -> "Griffin-Lim"."""
+        if name not in (None, "default"):
+            return "Griffin-Lim"
+        kind = type(self.vocoders["default"]).__name__
+        return {"GriffinLimVocoder": "Griffin-Lim"}.get(kind, kind)
 
     # ----------------------------------------------------------------------------------------
     # shared pieces
@@ -167,13 +173,12 @@ class Studio:
         path = self.limits.file(path, "portrait", required=False)
         return None if path is None else str(path)
 
-    @staticmethod
-    def outcome(result, settings: InferSettings, vocoder: str | None | bool) -> Outcome:
+    def outcome(self, result, settings: InferSettings, vocoder: str | None | bool) -> Outcome:
         paths = result.paths
         info = {"seed": result.seed, "duration_s": round(result.duration, 3), "chunks": result.chunks,
                 "settings": settings.to_dict()}
         if vocoder is not False:  # False: the task made no speech (animate)
-            info["vocoder"] = vocoder or "default"
+            info["vocoder"] = self.vocoder_label(vocoder)
         return Outcome(video=paths.get("video"), audio=paths.get("wav"), files=list(paths.values()), info=info)
 
     # ----------------------------------------------------------------------------------------
@@ -233,7 +238,8 @@ class Studio:
         wav = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         path = save_wav(folder / "tts.wav", wav)
         info = {"seed": s.seed, "duration_s": round(len(wav) / SAMPLE_RATE, 3), "pieces": len(pieces),
-                "vocoder": vocoder or "default", "settings": s.to_dict()}
+                "settings": s.to_dict(),
+                "vocoder": self.vocoder_label(vocoder)}
         yield None, Outcome(audio=path, files=[path], info=info)
 
     def animate(self, audio, text, portrait, values, progress=None) -> Outcome:

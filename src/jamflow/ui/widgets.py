@@ -47,9 +47,9 @@ def voice_group(studio: Studio, prefix: str, label: str = "Reference voice (opti
         audio = gr.Audio(label=label, sources=["upload", "microphone"], type="filepath", elem_id=f"{prefix}-ref")
         text = gr.Textbox(label="Reference transcript (the words of the voice above)", lines=2,
                           elem_id=f"{prefix}-ref-text")
-        with gr.Row():
-            button = gr.Button("Auto-transcribe", size="sm", scale=0, elem_id=f"{prefix}-transcribe")
-            heard = gr.Markdown("", elem_id=f"{prefix}-heard")
+    with gr.Row(equal_height=True):
+        button = gr.Button("Auto-transcribe", size="sm", scale=0, min_width=140, elem_id=f"{prefix}-transcribe")
+        heard = gr.Markdown("", elem_id=f"{prefix}-heard")
 
     def transcribe(path):
         words = guarded(studio.transcribe, path)
