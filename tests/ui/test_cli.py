@@ -15,6 +15,8 @@ from jamflow.errors import UserError
     (["--host", ""], "--host: expected an address"),
     (["--liveportrait_weights", "/no/such/dir"], "--liveportrait_weights: expected a folder"),
     (["--ckpt", "/no/such/ckpt"], "--ckpt: expected a checkpoint folder"),
+    (["--device", "tpu"], "--device: expected cpu, cuda"),
+    (["--dtype", "float8"], "--dtype: expected one of"),
 ])
 def test_bad_flags_fail_before_the_model_loads(argv, message, capsys, monkeypatch):
     import jamflow.infer.cli_common as common

@@ -20,10 +20,13 @@ def test_shipped_model_talk_example(browser, serve, open_tab, screenshot, tmp_pa
 
     jam = JAMFlow.from_pretrained(progress=False)  # the shipped model, as `jamflow ui` loads it
     page = open_tab(serve(Studio(jam, out_root=tmp_path / "out")))
-    page.locator("#talk-text").locator("xpath=ancestor::div[contains(@class,'tabitem')]") \
-        .locator("table[role=grid] tbody tr").first.click()
+    page.click("#talk-settings button")  # seed 0, so the screenshot can be made again
+    page.fill("#talk-seed input", "0")
+    page.press("#talk-seed input", "Tab")
+    page.click("#talk-settings button")
+    page.locator("#talk-examples tbody tr").first.click()
     page.wait_for_function(VIDEO_READY, timeout=300_000)
-    page.wait_for_function("() => document.querySelector('#talk-summary').innerText.includes('seed')")
+    page.wait_for_function("() => document.querySelector('#talk-summary').innerText.includes('seed 0')")
     page.wait_for_timeout(500)  # let the video show its first frame
     assert page.eval_on_selector("#talk-video video", "v => v.duration") > 2
     screenshot(page, "shipped_talk.png")

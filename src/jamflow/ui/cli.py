@@ -50,11 +50,12 @@ def check_args(args) -> tuple[Limits, tuple[str, str] | None, str | None]:
     weights = args.liveportrait_weights or os.environ.get("JAMFLOW_LIVEPORTRAIT_WEIGHTS") or None
     if weights is not None and not Path(weights).is_dir():
         raise UserError(f"--liveportrait_weights: expected a folder of LivePortrait weights, got {weights!r}")
-    from jamflow.infer.api import resolve_checkpoint
+    from jamflow.infer.api import pick_device, pick_dtype, resolve_checkpoint
 
     try:
         resolve_checkpoint(args.ckpt)
-    except UserError as e:  # the API names it "ckpt"; here it is a flag
+        pick_dtype(pick_device(args.device), args.dtype)
+    except UserError as e:  # the API names them "ckpt", "device", "dtype"; here they are flags
         raise UserError(f"--{e}") from None
     if args.vocoder not in (None, "griffinlim", "fallback") and not Path(args.vocoder).is_dir():
         raise UserError(f"--vocoder: expected a Vocos folder or griffinlim, got {args.vocoder!r}")
