@@ -71,3 +71,11 @@ def test_defaults_are_private_and_bounded(jam, tiny_ckpt, monkeypatch, capsys):
     limits = seen["studio"].limits
     assert (limits.max_upload_mb, limits.max_audio_s, limits.max_text_chars) == (20, 60, 500)
     assert "http://127.0.0.1:7860" in capsys.readouterr().out
+
+
+def test_missing_gradio_names_the_extra(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now raises ImportError
+    assert main(["ui"]) == 2
+    assert "pip install 'jamflow[ui]'" in capsys.readouterr().err
