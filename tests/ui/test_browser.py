@@ -15,10 +15,16 @@ def fill_talk(page, text: str, ref_path=None, ref_text: str = ""):
         page.wait_for_selector("#talk-ref audio", state="attached")
         page.fill("#talk-ref-text textarea", ref_text)
     page.click("#talk-settings button")  # open the Settings accordion
-    page.fill("#talk-nfe input[type=number]", "2")
-    page.press("#talk-nfe input[type=number]", "Tab")
+    set_slider(page, "#talk-nfe", 2)
     page.fill("#talk-seed input", "7")
     page.press("#talk-seed input", "Tab")
+
+
+def set_slider(page, slider: str, value: int):
+    """Drag-free: set the slider's range input, then wait until its number box shows the value too."""
+    page.locator(f"{slider} input[type=range]").fill(str(value))
+    page.wait_for_function("([sel, v]) => document.querySelector(sel + ' input[type=number]').value === v",
+                           arg=[slider, str(value)], timeout=10_000)
 
 
 def downloaded_wav_seconds(page, files: str = "#talk-files", name: str = "talk.wav") -> float:
@@ -61,8 +67,7 @@ def test_tts_streams_speech_while_it_is_made(page):
     page.click("button[role=tab]:has-text('TTS')")
     page.fill("#tts-text textarea", "One two three four. Five six seven eight. Nine ten eleven twelve.")
     page.click("#tts-settings button")
-    page.fill("#tts-nfe input[type=number]", "2")
-    page.press("#tts-nfe input[type=number]", "Tab")
+    set_slider(page, "#tts-nfe", 2)
     page.click("#tts-generate")
     page.wait_for_function("() => document.querySelector('#tts-summary').innerText.includes('seed')", timeout=60_000)
     page.wait_for_function(  # the streamed speech autoplays: its clock advances
