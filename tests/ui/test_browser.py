@@ -4,7 +4,6 @@ import io
 
 import soundfile as sf
 
-
 VIDEO_READY = "() => { const v = document.querySelector('#talk-video video'); return v && v.readyState >= 2; }"
 
 
@@ -14,17 +13,35 @@ def fill_talk(page, text: str, ref_path=None, ref_text: str = ""):
         page.set_input_files("#talk-ref input[type=file]", str(ref_path))
         page.wait_for_selector("#talk-ref audio", state="attached")
         page.fill("#talk-ref-text textarea", ref_text)
-    page.click("#talk-settings button")  # open the Settings accordion
-    set_slider(page, "#talk-nfe", 2)
+    set_slider(page, "talk", "nfe", 2)
     page.fill("#talk-seed input", "7")
     page.press("#talk-seed input", "Tab")
 
 
-def set_slider(page, slider: str, value: int):
-    """Drag-free: set the slider's range input, then wait until its number box shows the value too."""
-    page.locator(f"{slider} input[type=range]").fill(str(value))
-    page.wait_for_function("([sel, v]) => document.querySelector(sel + ' input[type=number]').value === v",
-                           arg=[slider, str(value)], timeout=10_000)
+def set_slider(page, prefix: str, name: str, value: int):
+    """Open the tab's Settings if needed, set the slider, and wait until the page holds the value and keeps it
+    (tries the range input, then the number box)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # here: the module imports without it
+
+    slider = f"#{prefix}-{name}"
+    shown = "([sel, v]) => document.querySelector(sel + ' input[type=range]')?.value === v"
+    for attempt in range(4):
+        if not page.locator(f"{slider} input[type=range]").is_visible():
+            page.click(f"#{prefix}-settings button")
+        if attempt % 2 == 0:
+            page.locator(f"{slider} input[type=range]").fill(str(value))
+        else:
+            page.fill(f"{slider} input[type=number]", str(value))
+            page.press(f"{slider} input[type=number]", "Enter")
+        try:
+            page.wait_for_function(shown, arg=[slider, str(value)], timeout=5_000)
+        except PlaywrightTimeout:
+            continue
+        page.wait_for_timeout(750)  # a slider mounted by the opening accordion can reset itself just after
+        if page.evaluate(shown, [slider, str(value)]):
+            return
+    state = page.evaluate("sel => [...document.querySelectorAll(sel + ' input')].map(i => [i.type, i.value])", slider)
+    raise AssertionError(f"{slider}: the page did not take the value {value}; its inputs: {state}")
 
 
 def downloaded_wav_seconds(page, files: str = "#talk-files", name: str = "talk.wav") -> float:
@@ -66,8 +83,7 @@ def test_bad_input_shows_which_field(page, served, screenshot):
 def test_tts_streams_speech_while_it_is_made(page):
     page.click("button[role=tab]:has-text('TTS')")
     page.fill("#tts-text textarea", "One two three four. Five six seven eight. Nine ten eleven twelve.")
-    page.click("#tts-settings button")
-    set_slider(page, "#tts-nfe", 2)
+    set_slider(page, "tts", "nfe", 2)
     page.click("#tts-generate")
     page.wait_for_function("() => document.querySelector('#tts-summary').innerText.includes('seed')", timeout=60_000)
     page.wait_for_function(  # the streamed speech autoplays: its clock advances
