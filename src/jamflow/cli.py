@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "animate": ("jamflow.infer.cli_animate", "audio -> face animation"),
     "dub": ("jamflow.infer.cli_dub", "lip motion/video + text -> speech that follows the motion"),
     "edit": ("jamflow.infer.cli_edit", "regenerate chosen time spans of speech and motion"),
+    "ui": ("jamflow.ui.cli", "web page (Gradio) for every task, on this machine by default"),
     "batch": ("jamflow.infer.cli_batch", "run many jobs from a file with the model loaded once"),
     "serve": ("jamflow.serve.cli", "HTTP API (OpenAI-style /v1/audio/speech, talk, animate, dub) on one loaded model"),
     "import-f5": ("jamflow.model.f5_weights", "convert an F5-TTS checkpoint into a jamflow checkpoint"),
