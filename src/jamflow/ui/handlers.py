@@ -200,7 +200,7 @@ class Studio:
             raise UserError("ref_audio: the recogniser heard no words in it; type the transcript instead")
         return heard
 
-    def talk(self, gen_text, ref_audio, ref_text, portrait, values, head_motion: bool = True,
+    def talk(self, gen_text, ref_audio, ref_text, portrait, values, head_motion: bool = False,
              progress=None) -> Outcome:
         """Text -> talking head: mp4 (speech muxed), wav, motion .npy."""
         text = self.limits.text(gen_text, "gen_text")
