@@ -65,20 +65,10 @@ def _long_flac(path: Path, seconds: float) -> None:
 
 
 def make_fixtures(root: Path) -> dict:
-    from jamflow.config import get_preset
-    from jamflow.model.jam import JAMModel
+    from jamflow.testing import save_tiny_checkpoint, tiny_motion_stats
 
-    torch.manual_seed(0)
-    model = JAMModel(get_preset("tiny", audio=dict(text_num_embeds=256)))
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().sum() == 0 and p.dim() >= 1:
-                p.normal_(0, 0.02)
-    rng = np.random.default_rng(0)
-    mean = np.concatenate([rng.normal(0, 0.01, 63), [0, 0, 0], rng.normal(0, 0.01, 3), [1.5]])
-    std = np.concatenate([rng.uniform(0.01, 0.03, 63), [5, 5, 3], [0.02] * 3, [0.05]])
-    ckpt = root / "ckpt"
-    model.save_pretrained(ckpt, motion_stats={"mean": mean.tolist(), "std": std.tolist()})
+    ckpt = save_tiny_checkpoint(root / "ckpt")
+    mean = np.asarray(tiny_motion_stats()["mean"])
     f = {"ckpt": str(ckpt), "root": str(root)}
 
     def bad_ckpt(name, mutate):

@@ -1,8 +1,8 @@
 """The golden cases: every task on a fixed seed, on the tiny test model and on the shipped model, plus
 one training step of the tiny model. `record.py` stores their outputs; `test_golden.py` replays them.
 
-A case returns {name: array}. The tiny model is the one of tests/conftest.py, rebuilt here from the
-same seed so the cases run outside pytest too.
+A case returns {name: array}. The tiny model is the one of tests/conftest.py (jamflow.testing), so
+the cases run outside pytest too.
 """
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jamflow.config import get_preset
-from jamflow.model.jam import JAMModel
+from jamflow.testing import save_tiny_checkpoint, tiny_model, voiced_clip
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "jamflow" / "assets" / "examples"
 SAMPLING = dict(nfe_step=4, seed=11)
@@ -20,36 +19,11 @@ LONG_TEXT = ("The first sentence is here. A second one follows it. Then a third 
              "the others. And the fourth one closes the text.")
 
 
-def tiny_model() -> JAMModel:
-    """The tiny random model of tests/conftest.py (same seed, same randomised output layers)."""
-    torch.manual_seed(0)
-    model = JAMModel(get_preset("tiny", audio=dict(text_num_embeds=256)))
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().sum() == 0 and p.dim() >= 1:
-                p.normal_(0, 0.02)
-    return model
-
-
-def tiny_stats() -> dict:
-    rng = np.random.default_rng(0)
-    mean = np.concatenate([rng.normal(0, 0.01, 63), [0, 0, 0], rng.normal(0, 0.01, 3), [1.5]])
-    std = np.concatenate([rng.uniform(0.01, 0.03, 63), [5, 5, 3], [0.02] * 3, [0.05]])
-    return {"mean": mean.tolist(), "std": std.tolist()}
-
-
-def reference_clip() -> np.ndarray:
-    """1.6 s of a voiced-like signal at 24 kHz [samples], as tests/conftest.py's ref_wav."""
-    t = np.arange(int(1.6 * 24000)) / 24000
-    wav = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
-    return (0.1 * wav / np.abs(wav).max()).astype(np.float32)
-
-
 def load_tiny(folder: Path):
     from jamflow.infer.api import JAMFlow
     from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
 
-    tiny_model().save_pretrained(folder, motion_stats=tiny_stats())
+    save_tiny_checkpoint(folder)
     voc = GriffinLimVocoder(FallbackConfig(nnls_iters=2, gl_iters=2))
     return JAMFlow.from_pretrained(folder, device="cpu", dtype="float32", vocoder=voc, progress=False)
 
@@ -130,7 +104,7 @@ def tiny_train_step() -> dict:
 
 def tiny_cases(folder: Path) -> dict:
     jam = load_tiny(folder)
-    cases = task_cases(jam, reference_clip(), "A reference sentence.", "The quick brown fox jumps.")
+    cases = task_cases(jam, voiced_clip(), "A reference sentence.", "The quick brown fox jumps.")
     cases.update(tiny_train_step())
     return cases
 
