@@ -62,6 +62,10 @@ ROWS = [
     (["frobnicate", "--x"], "COMMAND: expected one of", "load"),
     (["tts", "-t", "Hi.", "--limit", "max_text_chars=lots"], "--limit: expected max_text_chars=<integer>", "load"),
     (["tts", "-t", "Hi.", "--limit", "max_cats=3"], "--limit: expected a limit among", "load"),
+    # data and evaluation commands
+    (["synth-data", "--out", "/proc/jamflow-test", "--num_clips", "2"], "--out: expected a folder on a real", "load"),
+    (["eval", "--ref", "/no/such/manifest.jsonl", "--out", "{root}/ev"], "--ref: expected an existing manifest",
+     "load"),
 ]
 
 

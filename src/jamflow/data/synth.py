@@ -237,6 +237,9 @@ def add_cli(parser) -> None:
 
 
 def run_cli(args) -> int:
+    from jamflow.validate import writable_folder
+
+    writable_folder(args.out, "--out")  # a read-only or pseudo file system fails now, not after synthesis
     families = [f.strip() for f in args.voices.split(",") if f.strip()]
     if not families:
         raise UserError("voices: expected 'espeak', 'festival' or 'espeak,festival', got nothing")

@@ -250,9 +250,17 @@ def _span(values) -> dict | None:
     return {"min": min(vals), "mean": sum(vals) / len(vals), "max": max(vals)} if vals else None
 
 
-def run_cli(args) -> int:
+def _manifest(path, flag: str) -> list[dict]:
+    """read_manifest, its errors naming the flag that gave the path."""
     from jamflow.data.manifest import read_manifest
 
+    try:
+        return read_manifest(path)
+    except UserError as e:
+        raise UserError(f"{flag}: {str(e).split(': ', 1)[-1]}") from None
+
+
+def run_cli(args) -> int:
     groups = tuple(g.strip() for g in args.metrics.split(",") if g.strip())
     if set(groups) - set(GROUPS):
         raise UserError(f"metrics: expected a subset of {list(GROUPS)}, got {args.metrics!r}")
@@ -271,7 +279,7 @@ def run_cli(args) -> int:
     from jamflow.infer.settings import make_settings
 
     effective = make_settings(**sampling)  # bad values fail here, before anything is read
-    pool = read_manifest(args.ref)
+    pool = _manifest(args.ref, "--ref")
     ref_rows = [r for r in pool if args.split == "all" or r["split"] == args.split]
     if not ref_rows:
         raise UserError(f"split: expected clips with split {args.split!r} in {args.ref}, got none (try --split all)")
@@ -284,7 +292,7 @@ def run_cli(args) -> int:
     if args.checkpoint:
         from jamflow.eval.generate import generate_manifest
 
-        prompts = read_manifest(args.prompts) if args.prompts else pool
+        prompts = _manifest(args.prompts, "--prompts") if args.prompts else pool
         gen_path = generate_manifest(args.checkpoint, ref_rows, prompts, args.task, out_dir / "generated",
                                      samples=args.samples, seed=args.seed, device=args.device, dtype=args.dtype,
                                      vocoder=args.vocoder,
@@ -293,7 +301,7 @@ def run_cli(args) -> int:
 
     systems = [] if args.no_ground_truth else [make_system(GROUND_TRUTH, ref_rows, ids)]
     for name, path in gens:
-        systems.append(make_system(name, read_manifest(path), ids, root=path.resolve().parent))
+        systems.append(make_system(name, _manifest(path, "--gen"), ids, root=path.resolve().parent))
     report = evaluate(ref_rows, systems, groups, asr_model=args.asr_model, pool=pool)
     from jamflow.eval.asr import asr_backend_name
 
