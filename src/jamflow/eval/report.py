@@ -117,7 +117,10 @@ def render_markdown(report: dict, title: str = "jamflow evaluation") -> str:
               "envelope over ±15 frames, per clip; in ±1 % = clips with |offset| <= 1 frame; pooled = the same on the clip-averaged curve; LVE = lip vertex "
               "error (max over lip keypoints, mean over frames); face err = mean keypoint error after pose; jerk = "
               "mean |third difference| of keypoints (units/s³); FMD = Fréchet distance of per-frame motion "
-              "features vs ground truth; diversity = mean distance between samples of one input.", ""]
+              "features vs ground truth; diversity = mean distance between samples of one input; blinks/min = "
+              "eye closures per minute, pooled over clips; head std = pose std in degrees (mean of pitch, yaw, "
+              "roll); head~voice r = correlation of head angular speed with the speech energy, mismatched r the "
+              "same against the next clip's voice.", ""]
     g = report.get("generation")
     if g:
         d = g.get("prompt_durations")
