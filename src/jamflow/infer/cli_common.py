@@ -41,14 +41,19 @@ _SETTING_HELP = {
 }
 
 
-def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
-    p.add_argument("-c", "--config", help="TOML file with any of these flags as keys (flags override it)")
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--ckpt, --device, --dtype, --vocoder: what `load_model` loads (every inference command, ui, serve)."""
     p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
     p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--dtype", help="float32 | float16 | bfloat16 | int8 (CPU: int8 linears, for CPUs without bf16 "
                                    "hardware) (default: per device)")
     p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin) or griffinlim "
                                      "(default: Vocos from $JAMFLOW_VOCOS / caches, else griffinlim)")
+
+
+def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
+    p.add_argument("-c", "--config", help="TOML file with any of these flags as keys (flags override it)")
+    add_model_args(p)
     p.add_argument("--output_dir", help="folder for the outputs (default: outputs)")
     p.add_argument("--output_file", help=f"output name; .wav/.npy/.mp4 share its stem (default: {default_output})")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bars")

@@ -11,16 +11,14 @@ import sys
 from pathlib import Path
 
 from jamflow.errors import UserError
+from jamflow.infer.cli_common import add_model_args
 from jamflow.serve.config import ServeConfig
 
 SHUTDOWN_GRACE_S = 5
 
 
 def add_cli(p):
-    p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
-    p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
-    p.add_argument("--dtype", help="float32 | float16 | bfloat16 | int8 (default: per device)")
-    p.add_argument("--vocoder", help="Vocos folder or griffinlim (default: Vocos if found, else griffinlim)")
+    add_model_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; "
                                                        "the API has no authentication)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")

@@ -6,14 +6,12 @@ import shutil
 from pathlib import Path
 
 from jamflow.errors import UserError
+from jamflow.infer.cli_common import add_model_args
 from jamflow.ui.limits import Limits
 
 
 def add_cli(parser):
-    parser.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
-    parser.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
-    parser.add_argument("--dtype", help="float32 | float16 | bfloat16 | int8 (default: per device)")
-    parser.add_argument("--vocoder", help="Vocos folder or griffinlim (default: Vocos if found, else griffinlim)")
+    add_model_args(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this "
                                                             "machine only; 0.0.0.0 exposes it)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
