@@ -63,13 +63,15 @@ def test_defaults_are_private_and_bounded(jam, tiny_ckpt, monkeypatch, capsys):
     import jamflow.ui.app as app_module
 
     seen = {}
-    monkeypatch.setattr(common, "load_model", lambda args: jam)
+    monkeypatch.setattr(common, "load_model", lambda args: seen.update(api_limits=common.limits_from(args)) or jam)
     monkeypatch.setattr(app_module, "launch", lambda app, studio, **kw: seen.update(kw, app=app, studio=studio))
     assert main(["ui", "--ckpt", str(tiny_ckpt), "--max_text_chars", "500"]) == 0
     assert seen["host"] == "127.0.0.1" and seen["port"] == 7860 and seen["auth"] is None and seen["queue"] == 8
     assert seen["app"].analytics_enabled is False
     limits = seen["studio"].limits
     assert (limits.max_upload_mb, limits.max_audio_s, limits.max_text_chars) == (20, 60, 500)
+    api = seen["api_limits"]  # the API's validation layer enforces the page's limits too
+    assert (api.max_text_chars, api.max_audio_s, api.max_motion_s, api.max_input_mb) == (500, 60, 60, 20)
     assert "http://127.0.0.1:7860" in capsys.readouterr().out
 
 

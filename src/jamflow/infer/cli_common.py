@@ -97,6 +97,12 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def service_limits(max_text_chars: int, max_audio_s: float, max_input_mb: float) -> list[str]:
+    """`--limit` values that make the API enforce a service's own limits (ui, serve): one validation layer."""
+    return [f"max_text_chars={max_text_chars}", f"max_audio_s={max_audio_s}", f"max_motion_s={max_audio_s}",
+            f"max_input_mb={max_input_mb}"]
+
+
 def limits_from(args) -> Limits:
     return parse_limits(getattr(args, "limit", None))
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from jamflow.errors import UserError
-from jamflow.infer.cli_common import add_model_args
+from jamflow.infer.cli_common import add_model_args, service_limits
 from jamflow.serve.config import ServeConfig
 
 SHUTDOWN_GRACE_S = 5
@@ -110,9 +110,7 @@ def run_cli(args) -> int:
     from jamflow.serve.app import create_app
 
     args.quiet = True
-    # the API's own checks (jamflow.limits) enforce the server's limits too: one validation layer
-    args.limit = [f"max_text_chars={args.max_text_chars}", f"max_audio_s={args.max_audio_s}",
-                  f"max_motion_s={args.max_audio_s}", f"max_input_mb={args.max_body_mb}"]
+    args.limit = service_limits(args.max_text_chars, args.max_audio_s, args.max_body_mb)
     jam = cli_common.load_model(args)
     name = "jamflow-shipped" if folder.resolve() == DEFAULT_MODEL_DIR.resolve() else folder.name
     app = create_app(jam, config, voices, model_name=name)

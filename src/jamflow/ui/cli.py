@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from jamflow.errors import UserError
-from jamflow.infer.cli_common import add_model_args
+from jamflow.infer.cli_common import add_model_args, service_limits
 from jamflow.ui.limits import Limits
 
 
@@ -71,6 +71,7 @@ def run_cli(args) -> int:
     from jamflow.ui.handlers import Studio
 
     args.quiet = True  # the page shows progress; no tqdm bars in the server's terminal
+    args.limit = service_limits(limits.max_text_chars, limits.max_audio_s, limits.max_upload_mb)
     jam = load_model(args)
     jam.liveportrait_weights = weights
     studio = Studio(jam, limits)
