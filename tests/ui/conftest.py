@@ -62,8 +62,10 @@ def served(studio, serve):
     return serve(studio), studio
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Headless chromium for one test module. Not for the session: Playwright's sync API keeps an event
+    loop running in this thread until it stops, and asyncio.run() in a later test would fail."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
