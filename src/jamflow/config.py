@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from jamflow.errors import UserError
+from jamflow.timeline import Timeline
 
 
 @dataclass
@@ -90,9 +91,14 @@ class JAMConfig:
 
     # --- derived values -------------------------------------------------------------
     @property
+    def timeline(self) -> Timeline:
+        """This model's sample rate, hop and frame rates (jamflow.timeline)."""
+        return Timeline(self.sample_rate, self.hop_length, self.motion_fps)
+
+    @property
     def mel_per_motion(self) -> float:
         """Mel frames per motion frame (3.75 at 93.75 / 25)."""
-        return self.mel_fps / self.motion_fps
+        return self.timeline.mel_per_motion
 
     @property
     def spec(self):
@@ -123,6 +129,9 @@ class JAMConfig:
             check_table(a.text_durations, a.text_num_embeds, a.text_mask_padding)
         if self.duration_predictor is not None and a.text_durations is None:
             raise UserError("duration_predictor: requires audio.text_durations (a model that lays text out by durations)")
+        if abs(self.mel_fps - self.sample_rate / self.hop_length) > 1e-9:
+            raise UserError(f"mel_fps: expected sample_rate / hop_length = {self.sample_rate / self.hop_length}, "
+                            f"got {self.mel_fps}")
         if self.joint_window_s is not None and self.joint_window_s <= 0:
             raise UserError(f"joint_window_s: expected > 0 or None, got {self.joint_window_s}")
         if m is None:

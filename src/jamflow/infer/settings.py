@@ -12,12 +12,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from jamflow.errors import UserError
+from jamflow.timeline import MEL_PER_MOTION, MOTION_FPS, SAMPLE_RATE, SAMPLES_PER_MOTION  # noqa: F401 - re-exported
 
-MOTION_FPS = 25
-SAMPLE_RATE = 24000
-HOP = 256
-MEL_PER_MOTION = SAMPLE_RATE / HOP / MOTION_FPS  # 3.75 mel frames per motion frame
-SAMPLES_PER_MOTION = SAMPLE_RATE // MOTION_FPS  # 960
 STREAM_FIRST_CHUNK_S = 1.0  # streaming: the first chunk's speech, short so the first audio comes out fast
 MAX_CFG = 30.0  # largest guidance strength accepted (F5 uses 2)
 _OPTIONAL = ("cfg_strength_motion", "sway_sampling_coef", "fix_duration", "first_chunk_s")  # None is a valid value

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jamflow.errors import UserError
+from jamflow.timeline import MEL_FPS, MOTION_FPS, mel_frames_for, motion_frames_for  # noqa: F401 - re-exported
 
 MOTION_DIM = 70
 NUM_KEYPOINTS = 21
@@ -34,24 +35,8 @@ EXP = slice(0, 63)
 POSE = slice(63, 66)  # pitch, yaw, roll (degrees)
 TRANSLATION = slice(66, 69)
 SCALE = slice(69, 70)
-MOTION_FPS = 25.0
-MEL_FPS = 93.75  # 24 kHz / hop 256: 3.75 mel frames per motion frame
 LIP_KEYPOINTS = (6, 12, 14, 17, 19, 20)
 EYE_KEYPOINTS = (11, 13, 15, 16, 18)
-
-
-def mel_frames_for(motion_frames: int) -> int:
-    """Mel frames spanned by m motion frames: floor(3.75 m + 1/2), i.e. half rounds up (integer maths,
-    where Python's round() would send 22.5 down but 7.5 up). Motion frame 4j is exactly mel frame 15j."""
-    return (15 * int(motion_frames) + 2) // 4
-
-
-def motion_frames_for(mel_frames: int) -> int:
-    """Largest m with mel_frames_for(m) <= mel_frames."""
-    m = (4 * int(mel_frames)) // 15 + 1
-    while mel_frames_for(m) > mel_frames:
-        m -= 1
-    return m
 
 
 def exp_channels(keypoints: tuple[int, ...]) -> list[int]:
