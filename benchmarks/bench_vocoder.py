@@ -1,0 +1,87 @@
+"""Vocoders on real and corpus speech resynthesised from jamflow's mel: naturalness (DNSMOS P.808 / OVRL),
+intelligibility (pocketsphinx word error), speaker similarity to the original, and speed.
+
+    python benchmarks/bench_vocoder.py                                  # LibriVox clips only
+    python benchmarks/bench_vocoder.py --manifest corpus/manifest.jsonl --clips 20   # + corpus test clips
+
+Real speech: Debian's pocketsphinx-testdata LibriVox utterances (public domain, one reader, 3-7 s);
+`apt-get install pocketsphinx-testdata`. Every vocoder decodes the same mel (`mel_spectrogram` of the
+original); "original" is the recording itself. RTF: decode seconds per second of audio, this machine's
+threads (set with --threads).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jamflow.audio.io import load_audio
+from jamflow.audio.mel import mel_spectrogram
+from jamflow.eval.asr import transcribe, word_error_rate
+from jamflow.eval.quality import dnsmos
+from jamflow.eval.speaker import speaker_similarity
+from jamflow.timeline import SAMPLE_RATE
+from jamflow.vocoder import GriffinLimVocoder, HiFiGANVocoder
+
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+
+
+def librivox_clips() -> list[tuple[str, Path, str]]:
+    lines = (LIBRIVOX / "transcription").read_text().splitlines() if LIBRIVOX.is_dir() else []
+    clips = []
+    for line in lines:
+        text, _, name = line.rpartition("(")
+        text = text.replace("<s>", "").replace("</s>", "").strip()
+        clips.append(("librivox", LIBRIVOX / f"{name.strip(') ')}.wav", text))
+    return clips
+
+
+def corpus_clips(manifest: Path, count: int) -> list[tuple[str, Path, str]]:
+    rows = [json.loads(x) for x in manifest.read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if r.get("split") == "test"][:count]
+    return [("corpus", manifest.parent / r["audio"], r["text"]) for r in rows]
+
+
+def score(wav: np.ndarray, original: np.ndarray, text: str) -> dict:
+    mos = dnsmos(wav, SAMPLE_RATE) or {}
+    return {"p808": mos.get("p808", float("nan")), "ovrl": mos.get("ovrl", float("nan")),
+            "wer": word_error_rate(text, transcribe(wav, SAMPLE_RATE)),
+            "sim": speaker_similarity(wav, SAMPLE_RATE, original, SAMPLE_RATE)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--manifest", type=Path, help="a jamflow corpus manifest: its test clips are scored too")
+    ap.add_argument("--clips", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    vocoders = {"griffin-lim": GriffinLimVocoder(), "hifigan": HiFiGANVocoder.shipped()}
+    clips = librivox_clips() + (corpus_clips(args.manifest, args.clips) if args.manifest else [])
+    rows: dict[tuple[str, str], list[dict]] = {}
+    seconds = {name: [0.0, 0.0] for name in vocoders}
+    for group, path, text in clips:
+        original = load_audio(path)
+        rows.setdefault((group, "original"), []).append(score(original, original, text))
+        mel = mel_spectrogram(torch.from_numpy(original)[None])  # [1, 100, n]
+        for name, vocoder in vocoders.items():
+            start = time.perf_counter()
+            wav = vocoder.decode(mel)[0].numpy()
+            seconds[name][0] += time.perf_counter() - start
+            seconds[name][1] += len(wav) / SAMPLE_RATE
+            rows.setdefault((group, name), []).append(score(wav, original, text))
+    print(f"| set | vocoder | clips | DNSMOS P.808 | DNSMOS OVRL | WER | sim to original | RTF ({args.threads} threads) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (group, name), scores in rows.items():
+        mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+        rtf = f"{seconds[name][0] / seconds[name][1]:.3f}" if name in seconds else "-"
+        print(f"| {group} | {name} | {len(scores)} | {mean['p808']:.2f} | {mean['ovrl']:.2f} | {mean['wer']:.3f} | "
+              f"{mean['sim']:.3f} | {rtf} |")
+
+
+if __name__ == "__main__":
+    main()
