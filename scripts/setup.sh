@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 extra="${1:-}"
 
 apt_pkgs="espeak-ng libespeak-ng1 festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k flite ffmpeg sox"
-if [ "$extra" = "dev" ]; then apt_pkgs="$apt_pkgs chromium"; fi  # the web UI's browser tests (Playwright drives it)
+if [ "$extra" = "dev" ]; then apt_pkgs="$apt_pkgs chromium pocketsphinx-testdata"; fi  # browser tests; real speech for benchmarks
 missing=""
 for p in $apt_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

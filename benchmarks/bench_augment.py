@@ -1,0 +1,106 @@
+"""Speaker augmentation: are warped voices intelligible and distinct?
+
+    python benchmarks/bench_augment.py                    # 8 sentences x 4 warps per source voice
+    python benchmarks/bench_augment.py --sentences 4 --warps 2
+
+Per source voice (festival's HTS slt, hibari's bundled voice, and the LibriVox reader of Debian's
+pocketsphinx-testdata) and per warp drawn by `sample_warp`:
+- WER: pocketsphinx word error of the warped speech (the source's own beside it);
+- sim to source: speaker similarity (resemblyzer) of a warped clip to the source voice's *other* clips;
+- warp vs warp: similarity between two different warps of one voice (other sentences);
+- same-voice ceiling: the source's clips against its other clips.
+A useful warp keeps WER near the source's and puts "sim to source" and "warp vs warp" well under the ceiling.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from jamflow.audio.io import load_audio
+from jamflow.data.augment import sample_warp, warp_voice
+from jamflow.eval.asr import transcribe, word_error_rate
+from jamflow.eval.speaker import cosine, speaker_embedding
+from jamflow.timeline import SAMPLE_RATE
+
+# Harvard sentences, lists 3-4 (IEEE 1969), public domain
+SENTENCES = [
+    "The small pup gnawed a hole in the sock.", "The fish twisted and turned on the bent hook.",
+    "Press the pants and sew a button on the vest.", "The swan dive was far short of perfect.",
+    "The beauty of the view stunned the young boy.", "Two blue fish swam in the tank.",
+    "Her purse was full of useless trash.", "The colt reared and threw the tall rider.",
+    "It snowed, rained, and hailed the same morning.", "Read verse out loud for pleasure.",
+]
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+
+
+def festival_source(sentences):
+    from jamflow.data.speech_engines import Voice, festival_batch
+
+    voice = Voice("festival", "slt_hts")
+    return [(s.wav, text) for s, text in zip(festival_batch([(t, voice) for t in sentences]), sentences)]
+
+
+def hibari_source(sentences):
+    from jamflow.data.neural_voices import hibari_speech
+
+    return [(hibari_speech(t, seed=i), t) for i, t in enumerate(sentences)]
+
+
+def librivox_source(_sentences):
+    rows = []
+    for line in (LIBRIVOX / "transcription").read_text().splitlines():
+        text, _, name = line.rpartition("(")
+        rows.append((load_audio(LIBRIVOX / f"{name.strip(') ')}.wav"),
+                     text.replace("<s>", "").replace("</s>", "").strip()))
+    return rows
+
+
+def others_mean(embeds: list[np.ndarray], i: int, against: list[np.ndarray]) -> float:
+    return float(np.mean([cosine(embeds[i], e) for j, e in enumerate(against) if j != i]))
+
+
+def measure(clips, warps) -> dict:
+    src_emb = [speaker_embedding(w, SAMPLE_RATE) for w, _ in clips]
+    out = {"wer_source": float(np.mean([word_error_rate(t, transcribe(w, SAMPLE_RATE)) for w, t in clips])),
+           "ceiling": float(np.mean([others_mean(src_emb, i, src_emb) for i in range(len(clips))]))}
+    warped = []  # per warp: embeddings of every clip
+    wers, sims = [], []
+    for warp in warps:
+        embeds = []
+        for i, (wav, text) in enumerate(clips):
+            w = warp_voice(wav, warp)
+            wers.append(word_error_rate(text, transcribe(w, SAMPLE_RATE)))
+            embeds.append(speaker_embedding(w, SAMPLE_RATE))
+            sims.append(float(np.mean([cosine(embeds[-1], e) for j, e in enumerate(src_emb) if j != i])))
+        warped.append(embeds)
+    cross = [cosine(warped[a][i], warped[b][j]) for a in range(len(warps)) for b in range(a + 1, len(warps))
+             for i in range(len(clips)) for j in range(len(clips)) if i != j]
+    out.update(wer_warped=float(np.mean(wers)), sim_to_source=float(np.mean(sims)),
+               warp_vs_warp=float(np.mean(cross)) if cross else float("nan"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sentences", type=int, default=8)
+    ap.add_argument("--warps", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    rng = np.random.default_rng(args.seed)
+    warps = [sample_warp(rng) for _ in range(args.warps)]
+    for w in warps:
+        print("warp", w.as_dict())
+    sources = {"festival slt": festival_source, "hibari heart": hibari_source, "librivox reader": librivox_source}
+    print("| source | clips | warps | WER source | WER warped | sim to source | warp vs warp | same-voice ceiling |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, make in sources.items():
+        clips = make(SENTENCES[: args.sentences])
+        r = measure(clips, warps)
+        print(f"| {name} | {len(clips)} | {len(warps)} | {r['wer_source']:.3f} | {r['wer_warped']:.3f} | "
+              f"{r['sim_to_source']:.3f} | {r['warp_vs_warp']:.3f} | {r['ceiling']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
