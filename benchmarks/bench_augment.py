@@ -2,6 +2,7 @@
 
     python benchmarks/bench_augment.py                    # 8 sentences x 4 warps per source voice
     python benchmarks/bench_augment.py --sentences 4 --warps 2
+    python benchmarks/bench_augment.py --transfer         # phone timings carried across voices by DTW
 
 Per source voice (festival's HTS slt, hibari's bundled voice, and the LibriVox reader of Debian's
 pocketsphinx-testdata) and per warp drawn by `sample_warp`:
@@ -82,12 +83,39 @@ def measure(clips, warps) -> dict:
     return out
 
 
+def transfer_accuracy(sentences) -> None:
+    """Timings carried from one festival voice to another (both report true timings) vs the truth."""
+    from jamflow.data.speech_engines import Voice, festival_batch
+    from jamflow.data.timing_transfer import transfer_phones
+
+    voices = {name: festival_batch([(t, Voice("festival", name)) for t in sentences])
+              for name in ("slt_hts", "kal_diphone")}
+    print("| from -> to | clips | boundaries | median error ms | <= 20 ms | <= 40 ms (one motion frame) | "
+          "uniform stretch <= 40 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for src, dst in (("slt_hts", "kal_diphone"), ("kal_diphone", "slt_hts")):
+        errs, base = [], []
+        for ref, tgt in zip(voices[src], voices[dst]):
+            if [p for p, _, _ in ref.phones] != [p for p, _, _ in tgt.phones]:
+                continue  # the two voices' lexica disagree: no common truth
+            out = transfer_phones(ref.wav, ref.phones, tgt.wav)
+            errs += [abs(o[1] - t[1]) for o, t in zip(out[1:], tgt.phones[1:])]
+            scale = tgt.duration / ref.duration
+            base += [abs(r[1] * scale - t[1]) for r, t in zip(ref.phones[1:], tgt.phones[1:])]
+        e, b = np.array(errs) * 1000, np.array(base) * 1000
+        print(f"| {src} -> {dst} | {len(sentences)} | {len(e)} | {np.median(e):.1f} | {np.mean(e <= 20):.2f} | "
+              f"{np.mean(e <= 40):.2f} | {np.mean(b <= 40):.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sentences", type=int, default=8)
     ap.add_argument("--warps", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--transfer", action="store_true", help="measure DTW timing transfer instead")
     args = ap.parse_args()
+    if args.transfer:
+        return transfer_accuracy(SENTENCES[: args.sentences])
     rng = np.random.default_rng(args.seed)
     warps = [sample_warp(rng) for _ in range(args.warps)]
     for w in warps:
