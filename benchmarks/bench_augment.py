@@ -5,7 +5,7 @@
     python benchmarks/bench_augment.py --transfer         # phone timings carried across voices by DTW
 
 Per source voice (festival's HTS slt, hibari's bundled voice, and the LibriVox reader of Debian's
-pocketsphinx-testdata) and per warp drawn by `sample_warp`:
+pocketsphinx-testdata) and per speaker that `speaker_warps` makes of it:
 - WER: pocketsphinx word error of the warped speech (the source's own beside it);
 - sim to source: speaker similarity (resemblyzer) of a warped clip to the source voice's *other* clips;
 - warp vs warp: similarity between two different warps of one voice (other sentences);
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from jamflow.audio.io import load_audio
-from jamflow.data.augment import sample_warp, warp_voice
+from jamflow.data.augment import speaker_warps, warp_voice
 from jamflow.eval.asr import transcribe, word_error_rate
 from jamflow.eval.speaker import cosine, speaker_embedding
 from jamflow.timeline import SAMPLE_RATE
@@ -111,20 +111,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sentences", type=int, default=8)
     ap.add_argument("--warps", type=int, default=4)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--transfer", action="store_true", help="measure DTW timing transfer instead")
     args = ap.parse_args()
     if args.transfer:
         return transfer_accuracy(SENTENCES[: args.sentences])
-    rng = np.random.default_rng(args.seed)
-    warps = [sample_warp(rng) for _ in range(args.warps)]
-    for w in warps:
-        print("warp", w.as_dict())
-    sources = {"festival slt": festival_source, "hibari heart": hibari_source, "librivox reader": librivox_source}
+    sources = {"festival:slt_hts": festival_source, "hibari:heart": hibari_source,
+               "librivox:reader": librivox_source}
     print("| source | clips | warps | WER source | WER warped | sim to source | warp vs warp | same-voice ceiling |")
     print("|---|---|---|---|---|---|---|---|")
     for name, make in sources.items():
         clips = make(SENTENCES[: args.sentences])
+        warps = speaker_warps(name, args.warps)
         r = measure(clips, warps)
         print(f"| {name} | {len(clips)} | {len(warps)} | {r['wer_source']:.3f} | {r['wer_warped']:.3f} | "
               f"{r['sim_to_source']:.3f} | {r['warp_vs_warp']:.3f} | {r['ceiling']:.3f} |", flush=True)

@@ -3,7 +3,15 @@ import pytest
 
 pytest.importorskip("pyworld")
 
-from jamflow.data.augment import VoiceWarp, _warp_frequency, sample_warp, warp_phones, warp_voice  # noqa: E402
+from jamflow.data.augment import (  # noqa: E402
+    F0_BOX,
+    FORMANT_BOX,
+    VoiceWarp,
+    _warp_frequency,
+    speaker_warps,
+    warp_phones,
+    warp_voice,
+)
 from jamflow.testing import voiced_clip  # noqa: E402
 
 SR = 24000
@@ -48,10 +56,15 @@ def test_room_colouring_is_seeded_and_changes_the_sound():
     assert np.abs(a - c).max() > 1e-4
 
 
-def test_sampled_warps_mostly_lower_and_stay_in_range():
+def test_speakers_of_a_voice_are_fixed_spread_and_inside_the_box():
+    a, b = speaker_warps("festival:slt_hts", 8), speaker_warps("festival:slt_hts", 8)
+    assert a == b and speaker_warps("festival:slt_hts", 3) == a[:3]  # more speakers only add
+    assert speaker_warps("hibari:heart", 8) != a
+    points = np.log([[w.f0_scale, w.formant_scale] for w in a])
+    assert all(F0_BOX[0] <= w.f0_scale <= F0_BOX[1] and FORMANT_BOX[0] <= w.formant_scale <= FORMANT_BOX[1] for w in a)
+    scale = np.log([F0_BOX[1] / F0_BOX[0], FORMANT_BOX[1] / FORMANT_BOX[0]])
+    gaps = [np.linalg.norm((p - q) / scale) for i, p in enumerate(points) for q in points[i + 1:]]
     rng = np.random.default_rng(0)
-    warps = [sample_warp(rng) for _ in range(400)]
-    assert 0.65 < np.mean([w.f0_scale < 1 for w in warps]) < 0.85
-    assert all(0.62 <= w.f0_scale <= 1.18 and 0.86 <= w.formant_scale <= 1.06 for w in warps)
-    assert all(0.9 <= w.rate <= 1.1 and 0 <= w.reverb <= 0.12 for w in warps)
-    assert len({w.seed for w in warps}) == len(warps)
+    random_gaps = [min(np.linalg.norm(x - y) for i, x in enumerate(r) for y in r[i + 1:])
+                   for r in (rng.random((8, 2)) for _ in range(200))]
+    assert min(gaps) > np.median(random_gaps)  # more evenly spread than random draws

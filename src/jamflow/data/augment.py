@@ -1,6 +1,6 @@
 """Speaker augmentation: one recorded or synthetic voice becomes many plausible speakers.
 
-    warp = sample_warp(np.random.default_rng(7))
+    warp = speaker_warps("festival:slt_hts", 8)[3]
     wav2 = warp_voice(wav, warp)            # 24 kHz float32 in, 24 kHz float32 out, same length / rate
     phones2 = warp_phones(phones, warp)     # phone timings follow a speaking-rate change
 
@@ -9,11 +9,12 @@ The WORLD vocoder (`pyworld`, MIT) splits speech into F0, spectral envelope and 
 2. warps the envelope's frequency axis (vocal-tract length: a factor < 1 moves formants down, a longer tract),
 3. stretches time (speaking rate) by re-reading the analysis frames,
 4. colours the result like another room and microphone: a gentle spectral tilt and a short, quiet reverb.
-Lowering warps stay intelligible; raising ones cost much more, so `sample_warp` draws mostly below 1
-(figures: `python benchmarks/bench_augment.py`, docs/corpus.md).
+`speaker_warps` spreads a voice's speakers evenly over the factors that keep it intelligible (figures:
+`python benchmarks/bench_augment.py`, docs/corpus.md).
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ from scipy.signal import fftconvolve, lfilter
 from jamflow.timeline import SAMPLE_RATE
 
 FRAME_MS = 5.0  # WORLD analysis hop
+F0_BOX = (0.62, 1.15)  # warps inside these factors keep synthetic speech intelligible (bench_augment.py)
+FORMANT_BOX = (0.86, 1.04)
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,31 @@ class VoiceWarp:
         return asdict(self)
 
 
-def sample_warp(rng: np.random.Generator) -> VoiceWarp:
-    """A random, mostly lowering warp: new speakers that stay intelligible."""
-    lower = rng.random() < 0.75
-    f0 = rng.uniform(0.62, 0.92) if lower else rng.uniform(1.0, 1.18)
-    formant = rng.uniform(0.86, 0.96) if lower else rng.uniform(0.98, 1.06)
-    return VoiceWarp(f0_scale=round(f0, 3), f0_range=round(rng.uniform(0.7, 1.3), 3),
-                     formant_scale=round(formant, 3), rate=round(rng.uniform(0.9, 1.1), 3),
-                     tilt_db=round(rng.uniform(-2.0, 1.0), 2), reverb=round(rng.uniform(0.0, 0.12), 3),
-                     seed=int(rng.integers(1 << 31)))
+def _halton(index: int, base: int) -> float:
+    """The index-th point of the van der Corput sequence in base: evenly spread in [0, 1)."""
+    out, scale = 0.0, 1.0
+    while index:
+        scale /= base
+        index, digit = divmod(index, base)
+        out += digit * scale
+    return out
+
+
+def speaker_warps(voice: str, count: int) -> list[VoiceWarp]:
+    """`count` speakers made from one voice, the same for the same voice name in every corpus.
+    F0 and formant factors are spread evenly (a 2-D Halton sequence, in log scale) over the box where
+    warped speech stays intelligible (F0 x0.62-1.15, formants x0.86-1.04): speakers far apart in it
+    sound like different people; range, rate and room are drawn per speaker."""
+    rng = np.random.default_rng(zlib.crc32(voice.encode()))
+    warps = []
+    for k in range(1, count + 1):
+        f0 = F0_BOX[0] * (F0_BOX[1] / F0_BOX[0]) ** _halton(k, 2)
+        formant = FORMANT_BOX[0] * (FORMANT_BOX[1] / FORMANT_BOX[0]) ** _halton(k, 3)
+        warps.append(VoiceWarp(f0_scale=round(f0, 3), f0_range=round(rng.uniform(0.7, 1.3), 3),
+                               formant_scale=round(formant, 3), rate=round(rng.uniform(0.92, 1.08), 3),
+                               tilt_db=round(rng.uniform(-2.0, 1.0), 2), reverb=round(rng.uniform(0.0, 0.1), 3),
+                               seed=int(rng.integers(1 << 31))))
+    return warps
 
 
 def _analyse(wav: np.ndarray, sample_rate: int):

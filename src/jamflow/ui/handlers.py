@@ -24,6 +24,7 @@ from jamflow.errors import UserError
 from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
 from jamflow.progress import watch
 from jamflow.ui.limits import Limits
+from jamflow.vocoder import vocoder_label
 
 # blinks, nods and sway looped under the generated mouth (as `jamflow demo` does)
 CONTEXT_MOTION = Path(__file__).resolve().parent.parent / "assets" / "demo_context_motion.npy"
@@ -109,11 +110,11 @@ class Studio:
         return self.vocoder_label("default")
 
     def vocoder_label(self, name: str | None) -> str:
-        """"default" -> what was loaded at start ("Vocos" / "Griffin-Lim"); "griffinlim" -> "Griffin-Lim"."""
+        """"default" -> what was loaded at start ("Vocos" / "HiFi-GAN" / "Griffin-Lim"); "griffinlim" ->
+        "Griffin-Lim"."""
         if name not in (None, "default"):
             return "Griffin-Lim"
-        kind = type(self.vocoders["default"]).__name__
-        return {"GriffinLimVocoder": "Griffin-Lim"}.get(kind, kind)
+        return vocoder_label(self.vocoders["default"])
 
     # ----------------------------------------------------------------------------------------
     # shared pieces
