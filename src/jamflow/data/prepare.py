@@ -12,7 +12,7 @@ it stopped (clips already in the index are skipped). Shards split the manifest b
 (i, i+n, i+2n, ...), so n machines can each run one shard into a shared folder.
 
 Audio and motion are trimmed to the same span: a clip of m motion frames keeps mel_frames_for(m)
-= floor(3.75 m + 1/2) mel frames (see jamflow.data.batching); clips whose streams disagree by more
+= floor(3.75 m + 1/2) mel frames (jamflow.timeline); clips whose streams disagree by more
 than --max_mismatch seconds are skipped as broken.
 """
 from __future__ import annotations
