@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from jamflow.errors import UserError
-from jamflow.timeline import Timeline
+from jamflow.timeline import HOP_LENGTH, MEL_FPS, MOTION_FPS, SAMPLE_RATE, Timeline
 
 
 @dataclass
@@ -71,10 +71,10 @@ class JAMConfig:
     # pairs [audio_layer, motion_layer] that attend jointly; None = spread evenly (default_joint_layers)
     joint_layers: list[list[int]] | None = None
     joint_window_s: float | None = 0.5  # cross-modal attention window (+-seconds); None = global
-    mel_fps: float = 93.75
-    motion_fps: float = 25.0
-    sample_rate: int = 24000
-    hop_length: int = 256
+    mel_fps: float = MEL_FPS  # must equal sample_rate / hop_length
+    motion_fps: float = MOTION_FPS
+    sample_rate: int = SAMPLE_RATE
+    hop_length: int = HOP_LENGTH
     motion_spec: str | dict = "lips"  # name or MotionSpec dict (jamflow.motion.spec)
     tokenizer: str = "char"  # "char" | "phoneme" | "byte"
     vocab_file: str | None = None  # file name inside the checkpoint folder

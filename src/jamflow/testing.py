@@ -12,6 +12,7 @@ import torch
 
 from jamflow.config import get_preset
 from jamflow.model.jam import JAMModel
+from jamflow.timeline import SAMPLE_RATE
 
 
 def tiny_model(seed: int = 0) -> JAMModel:
@@ -42,7 +43,7 @@ def save_tiny_checkpoint(folder: Path, seed: int = 0) -> Path:
 
 
 def voiced_clip(seconds: float = 1.6) -> np.ndarray:
-    """[seconds * 24000] float32: five harmonics of 140 Hz under a 3 Hz envelope, peak 0.1."""
-    t = np.arange(int(seconds * 24000)) / 24000
+    """[seconds * SAMPLE_RATE] float32: five harmonics of 140 Hz under a 3 Hz envelope, peak 0.1."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     wav = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
     return (0.1 * wav / np.abs(wav).max()).astype(np.float32)

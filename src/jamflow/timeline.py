@@ -32,8 +32,24 @@ class Timeline:
         return round(self.sample_rate / self.motion_fps)
 
     @property
+    def motion_rate(self) -> Fraction:
+        """motion_fps as an exact fraction: the nearest one with a denominator up to 1000 (25.0 -> 25)."""
+        return Fraction(self.motion_fps).limit_denominator(1000)
+
+    @property
     def _ratio(self) -> Fraction:
-        return Fraction(self.sample_rate) / (self.hop_length * Fraction(self.motion_fps).limit_denominator(1000))
+        return Fraction(self.sample_rate) / (self.hop_length * self.motion_rate)
+
+    @property
+    def crop_grid(self) -> int:
+        """Smallest motion frame count that spans a whole number of mel frames (4 = 15 mel frames at 3.75).
+        Crops and chunks that start on multiples of it start on a whole mel frame in both streams."""
+        return self._ratio.denominator
+
+    @property
+    def crop_grid_mel(self) -> int:
+        """Mel frames in one crop grid step (15)."""
+        return self._ratio.numerator
 
     def mel_frames_for(self, motion_frames: int) -> int:
         """Mel frames spanned by m motion frames: floor(m * mel_per_motion + 1/2) in exact integer maths
@@ -62,5 +78,6 @@ MOTION_FPS: float = DEFAULT.motion_fps
 MEL_FPS: float = DEFAULT.mel_fps  # 93.75
 MEL_PER_MOTION: float = DEFAULT.mel_per_motion  # 3.75
 SAMPLES_PER_MOTION: int = DEFAULT.samples_per_motion  # 960
+CROP_GRID: int = DEFAULT.crop_grid  # 4 motion frames = 15 mel frames
 mel_frames_for = DEFAULT.mel_frames_for
 motion_frames_for = DEFAULT.motion_frames_for

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from jamflow.errors import UserError
 from jamflow.limits import MAX_CHARS_PER_S, MIN_CHARS_PER_S, Limits, limit_hint
+from jamflow.timeline import MOTION_FPS
 
 # ---------------------------------------------------------------------------------------------
 # numbers
@@ -274,8 +275,8 @@ def motion_frames(path, name: str, limits: Limits) -> int | None:
     if not dtype.hasobject and data_start + shape[0] * shape[1] * dtype.itemsize > p.stat().st_size:
         raise UserError(f"{name}: expected {shape[0]} frames of data in {p.name} (as its header says), got a "
                         f"truncated file")
-    if shape[0] / 25 > limits.max_motion_s:
-        raise UserError(f"{name}: expected at most {limits.max_motion_s:g} s of motion, got {shape[0] / 25:.1f} s "
+    if shape[0] / MOTION_FPS > limits.max_motion_s:
+        raise UserError(f"{name}: expected at most {limits.max_motion_s:g} s of motion, got {shape[0] / MOTION_FPS:.1f} s "
                         f"({limit_hint('max_motion_s')})")
     return int(shape[0])
 

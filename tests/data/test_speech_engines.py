@@ -3,8 +3,9 @@ import shutil
 import numpy as np
 import pytest
 
-from jamflow.data.speech_engines import SAMPLE_RATE, SILENCE, Voice, synthesize, tidy_phones
+from jamflow.data.speech_engines import SILENCE, Voice, synthesize, tidy_phones
 from jamflow.errors import UserError
+from jamflow.timeline import SAMPLE_RATE
 
 needs_festival = pytest.mark.skipif(shutil.which("festival") is None, reason="festival not installed")
 TEXT = "Please bring me a big cup of warm milk, and a map."

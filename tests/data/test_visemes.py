@@ -5,8 +5,8 @@ import pytest
 
 from jamflow.data.speech_engines import Voice, synthesize
 from jamflow.motion.spec import MOTION_DIM
-from jamflow.motion.visemes import (CANONICAL_KEYPOINTS, FPS, K, eye_opening, frame_energy, lip_aperture,
-                                    phones_to_motion)
+from jamflow.motion.visemes import CANONICAL_KEYPOINTS, K, eye_opening, frame_energy, lip_aperture, phones_to_motion
+from jamflow.timeline import MOTION_FPS
 
 SENTENCES = ["Please bring me a big cup of warm milk.", "The boy put the map on the table before noon.",
              "We will meet by the old mill at five.", "My father always told me to open the window at night.",
@@ -27,7 +27,7 @@ def clips():
 
 
 def _times(motion):
-    return np.arange(len(motion)) / FPS
+    return np.arange(len(motion)) / MOTION_FPS
 
 
 def test_shape_and_frame_count(clips):
@@ -70,7 +70,7 @@ def _steady(phone, seconds=0.6):
 def _at_middle(phone, seconds=0.6):
     phones = _steady(phone, seconds)
     m = phones_to_motion(phones, int((1.2 + seconds) * 24000), seed=0)
-    return m[int((0.3 + seconds / 2) * FPS)], m
+    return m[int((0.3 + seconds / 2) * MOTION_FPS)], m
 
 
 def _mouth_width(frame):
@@ -95,12 +95,12 @@ def test_coarticulation_anticipates_and_blends():
     # the lips start to open before an isolated vowel starts (anticipation) ...
     _, m = _at_middle("ɑ")
     ap = lip_aperture(m)
-    onset = int(0.3 * FPS)
+    onset = int(0.3 * MOTION_FPS)
     assert 0.1 * ap.max() < ap[onset - 1] < ap[onset + 3]
     # ... and /b/ between rounded vowels stays rounded, but closes
     phones = [("sil", 0, 0.2), ("u", 0.2, 0.4), ("b", 0.4, 0.48), ("u", 0.48, 0.7), ("sil", 0.7, 1.2)]
     m = phones_to_motion(phones, 24000 * 6 // 5, seed=0)
-    k = int(round(0.44 * FPS))
+    k = int(round(0.44 * MOTION_FPS))
     assert _mouth_width(m[k]) < _mouth_width(np.zeros(MOTION_DIM, np.float32)) - 0.01
     assert lip_aperture(m)[k] < 0.3 * lip_aperture(m).max()
 

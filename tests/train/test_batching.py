@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from jamflow.data.batching import CachedDataset, FrameBudgetBatchSampler, collate, pack_batches
-from jamflow.motion.spec import get_spec, mel_frames_for, motion_frames_for
 from jamflow.errors import UserError
+from jamflow.motion.spec import get_spec
+from jamflow.timeline import mel_frames_for, motion_frames_for
 
 
 def test_mel_frames_rounds_half_up():

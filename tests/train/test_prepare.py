@@ -8,8 +8,8 @@ import torch
 from jamflow.audio.mel import mel_spectrogram
 from jamflow.data.batching import load_cache_index
 from jamflow.data.prepare import prepare
-from jamflow.motion.spec import mel_frames_for
 from jamflow.errors import UserError
+from jamflow.timeline import mel_frames_for
 
 
 def _items(cache):

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import math
 
-from jamflow.audio.mel import HOP_LENGTH, SAMPLE_RATE
 from jamflow.errors import UserError
-
-FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH  # 93.75
+from jamflow.timeline import MEL_FPS
 
 
 def _text_bytes(text: str, name: str) -> int:
@@ -29,9 +27,9 @@ def estimate_duration(ref_frames: int, ref_text: str, gen_text: str, speed: floa
     if fix_duration is not None:
         if not math.isfinite(fix_duration) or fix_duration <= 0:
             raise UserError(f"fix_duration: expected a positive number of seconds, got {fix_duration!r}")
-        total = int(fix_duration * FRAMES_PER_SECOND)
+        total = int(fix_duration * MEL_FPS)
         if total <= ref_frames:
-            raise UserError(f"fix_duration: expected more than the reference's {ref_frames / FRAMES_PER_SECOND:.2f} s, "
+            raise UserError(f"fix_duration: expected more than the reference's {ref_frames / MEL_FPS:.2f} s, "
                             f"got {fix_duration} s")
         return total
     if not math.isfinite(speed) or not 0.1 <= speed <= 10:
@@ -39,7 +37,7 @@ def estimate_duration(ref_frames: int, ref_text: str, gen_text: str, speed: floa
     gen_bytes = _text_bytes(gen_text, "gen_text")
     if ref_frames == 0:
         # no reference (unconditional TTS): about 15 bytes of English text a second
-        return max(1, int(gen_bytes / 15.0 * FRAMES_PER_SECOND / speed))
+        return max(1, int(gen_bytes / 15.0 * MEL_FPS / speed))
     ref_bytes = _text_bytes(ref_text, "ref_text")
     if gen_bytes < 10:
         speed = 0.3

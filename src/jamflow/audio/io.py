@@ -17,8 +17,8 @@ from scipy.signal import firwin, resample_poly
 from jamflow.errors import UserError
 from jamflow.ffmpeg import decode_audio
 from jamflow.fileio import atomic_path
+from jamflow.timeline import SAMPLE_RATE
 
-SAMPLE_RATE = 24000
 TARGET_RMS = 0.1  # F5-TTS's reference loudness
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000  # what a file may declare
 MIN_TARGET_RATE, MAX_TARGET_RATE = 8000, 192000  # what a caller may ask for

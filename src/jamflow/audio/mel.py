@@ -18,10 +18,9 @@ from functools import lru_cache
 import torch
 
 from jamflow.errors import UserError
+from jamflow.timeline import HOP_LENGTH, SAMPLE_RATE
 
-SAMPLE_RATE = 24000
 N_FFT = 1024
-HOP_LENGTH = 256
 WIN_LENGTH = 1024
 N_MELS = 100
 LOG_FLOOR = 1e-5

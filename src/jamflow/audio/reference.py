@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jamflow.audio.io import SAMPLE_RATE, TARGET_RMS, normalize_loudness, silences, trim_silence
+from jamflow.audio.io import TARGET_RMS, normalize_loudness, silences, trim_silence
 from jamflow.errors import UserError
+from jamflow.timeline import SAMPLE_RATE
 
 _PUNCT_BOUNDARY = re.compile(r"([.!?;:,\u3002\uff0c\uff01\uff1f]+[\"')\]]*)\s+")
 _WORD_BOUNDARY = re.compile(r"\s+")

@@ -1,12 +1,12 @@
 """Training data over the `jamflow prepare` cache: dataset, frame-budget batch sampler, collate.
 
-Time alignment. Motion frame k and mel frame 3.75 k are the same instant. A clip of m motion frames
-spans mel_frames_for(m) = floor(3.75 m + 1/2) mel frames (round half up; Python's round() would round
-7.5 down to 8 but 22.5 down to 22). Long clips are cropped to start on a motion frame that is a
-multiple of 4: motion frame 4j is exactly mel frame 15j, so the crop introduces no rounding at the
-start, and a crop of L motion frames keeps exactly mel_frames_for(L) mel frames - the same rule as a
-whole clip. A cropped clip loses its transcript (no word timings to cut it with): it trains as an
-untranscribed clip, which the text-dropout task already covers.
+Time alignment (jamflow.timeline). Motion frame k and mel frame 3.75 k are the same instant. A clip of
+m motion frames spans mel_frames_for(m) = floor(3.75 m + 1/2) mel frames (round half up; Python's round()
+would round 7.5 up to 8 but 22.5 down to 22). Long clips are cropped to start on the crop grid
+(CROP_GRID = 4 motion frames): motion frame 4j is exactly mel frame 15j, so the crop introduces no
+rounding at the start, and a crop of L motion frames keeps exactly mel_frames_for(L) mel frames - the
+same rule as a whole clip. A cropped clip loses its transcript (no word timings to cut it with): it
+trains as an untranscribed clip, which the text-dropout task already covers.
 
 Batches. Clips are sorted by mel length and packed greedily while the *padded* batch
 (count x longest) stays within max_frames and count within max_samples. The list of batches is
@@ -26,7 +26,8 @@ import torch
 
 from jamflow.data.prepare import read_index
 from jamflow.errors import UserError
-from jamflow.motion.spec import get_spec, mel_frames_for, motion_frames_for
+from jamflow.motion.spec import get_spec
+from jamflow.timeline import CROP_GRID, mel_frames_for, motion_frames_for
 
 
 def load_cache_index(cache_dir: str | Path) -> tuple[dict, list[dict]]:
@@ -105,9 +106,9 @@ class CachedDataset(torch.utils.data.Dataset):
             rng = np.random.default_rng([self.seed, epoch, index])
             if motion is not None:
                 keep = motion_frames_for(self.crop_frames)
-                k0 = 4 * int(rng.integers(0, (len(motion) - keep) // 4 + 1))  # motion 4j == mel 15j
+                k0 = CROP_GRID * int(rng.integers(0, (len(motion) - keep) // CROP_GRID + 1))  # on the crop grid
                 motion = motion[k0:k0 + keep]
-                start = 15 * k0 // 4
+                start = mel_frames_for(k0)  # exact: k0 is on the grid
                 mel = mel[start:start + mel_frames_for(keep)]
             else:
                 start = int(rng.integers(0, len(mel) - self.crop_frames + 1))

@@ -25,9 +25,12 @@ import numpy as np
 from jamflow.errors import UserError
 from jamflow.fileio import write_json_atomic, write_text_atomic
 from jamflow.motion.spec import MOTION_DIM, SPECS
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 FIELDS = ("id", "audio", "text", "motion", "speaker", "duration", "alignment", "split")
 PATH_FIELDS = ("audio", "motion", "alignment")
+# what every card declares: the timeline's rates (the card writes its whole-number frame rate as an integer)
+CARD_RATES = {"sample_rate": SAMPLE_RATE, "fps": round(MOTION_FPS), "motion_dim": MOTION_DIM}
 SPLITS = ("train", "test")
 
 
@@ -111,8 +114,7 @@ def write_manifest(path, rows: list[dict]) -> Path:
 def validate_card(card, where: str = "card.json") -> dict:
     if not isinstance(card, dict):
         raise UserError(f"{where}: expected a JSON object, got {type(card).__name__}")
-    expect = {"sample_rate": 24000, "fps": 25, "motion_dim": MOTION_DIM}
-    for key, value in expect.items():
+    for key, value in CARD_RATES.items():
         if card.get(key) != value:
             raise UserError(f"{where}: expected {key!r} = {value}, got {card.get(key)!r}")
     if not isinstance(card.get("name"), str):
@@ -176,7 +178,7 @@ def motion_stats(motion_paths, min_std: float = 1e-4) -> tuple[list[float], list
 def make_card(name: str, rows: list[dict], motion_spec: str = "full", **extra) -> dict:
     """Card for validated rows with absolute paths (stats from their motion files)."""
     mean, std = motion_stats([r["motion"] for r in rows if r.get("motion")])
-    card = {"name": name, "sample_rate": 24000, "fps": 25, "motion_dim": MOTION_DIM, "motion_spec": motion_spec,
+    card = {"name": name, **CARD_RATES, "motion_spec": motion_spec,
             "stats": {"mean": mean, "std": std}, "speakers": sorted({r["speaker"] for r in rows}),
             "clips": len(rows), "hours": round(sum(r["duration"] for r in rows) / 3600, 4)}
     card.update(extra)

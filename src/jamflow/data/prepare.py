@@ -12,7 +12,7 @@ it stopped (clips already in the index are skipped). Shards split the manifest b
 (i, i+n, i+2n, ...), so n machines can each run one shard into a shared folder.
 
 Audio and motion are trimmed to the same span: a clip of m motion frames keeps mel_frames_for(m)
-= floor(3.75 m + 1/2) mel frames (see jamflow.data.batching); clips whose streams disagree by more
+= floor(3.75 m + 1/2) mel frames (jamflow.timeline); clips whose streams disagree by more
 than --max_mismatch seconds are skipped as broken.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, remove_stale_temps, write_json_atomic, write_text_atomic
-from jamflow.motion.spec import MEL_FPS, MOTION_FPS, mel_frames_for, motion_frames_for
+from jamflow.timeline import MEL_FPS, MOTION_FPS, SAMPLE_RATE, mel_frames_for, motion_frames_for
 
 CACHE_VERSION = 1
 STD_FLOOR = 1e-5  # channels that never move (std 0) are centred, not blown up
@@ -112,10 +112,10 @@ def process_clip(clip: dict) -> dict:
     line = {"id": cid, "split": clip.get("split", "train"), "speaker": clip.get("speaker")}
     root = Path(job.root)
     try:
-        wav = load_audio(root / clip["audio"], 24000)
+        wav = load_audio(root / clip["audio"], SAMPLE_RATE)
     except UserError as e:
         return {**line, "skipped": f"audio: {e}"}
-    seconds = len(wav) / 24000
+    seconds = len(wav) / SAMPLE_RATE
     if not job.min_duration <= seconds <= job.max_duration:
         return {**line, "skipped": f"duration {seconds:.2f}s outside [{job.min_duration}, {job.max_duration}]"}
     with torch.no_grad():
@@ -187,13 +187,7 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
     if vocab is not None and not Path(vocab).is_file():
         raise UserError(f"--vocab: expected an existing vocab file, got {vocab!r}")
     clips, card = read_manifest(manifest_path)
-    ids = [str(c["id"]) for c in clips]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise UserError(f"--manifest: expected unique clip ids, got {dup!r} twice")
-    bad = [i for i in ids if not i or "/" in i or i.startswith(".")]
-    if bad:
-        raise UserError(f"--manifest: expected clip ids usable as file names, got {bad[0]!r}")
+    _check_clip_ids([str(c["id"]) for c in clips])
     mean, std = _card_stats(card)
     get_text_tokenizer(tokenizer, vocab)  # fail on a bad tokenizer before any work
 
@@ -203,10 +197,32 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
         remove_stale_temps(folder)
     settings = {"version": CACHE_VERSION, "manifest": str(manifest_path), "num_clips": len(clips),
                 "tokenizer": tokenizer, "vocab": str(Path(vocab).resolve()) if vocab else None,
-                "mel": "vocos", "sample_rate": 24000, "mel_fps": MEL_FPS, "motion_fps": MOTION_FPS,
+                "mel": "vocos", "sample_rate": SAMPLE_RATE, "mel_fps": MEL_FPS, "motion_fps": MOTION_FPS,
                 "motion_spec": card.get("motion_spec", "lips"),
                 "stats": {"mean": mean.tolist(), "std": std.tolist()}, "card": card}
-    meta_path = out_dir / "cache.json"
+    _write_settings(out_dir / "cache.json", settings)
+
+    index_path = out_dir / f"index-{shard_i}-of-{shard_n}.jsonl"
+    done = _resume_index(index_path)
+    todo = [c for k, c in enumerate(clips) if k % shard_n == shard_i and str(c["id"]) not in done]
+    job = PrepareJob(str(manifest_path.parent), str(out_dir), tokenizer, vocab, mean, std,
+                     min_duration, max_duration, max_mismatch)
+    summary = {"prepared": 0, "skipped": 0, "already_done": len(done), "total": len(todo) + len(done)}
+    _process_clips(todo, job, workers, index_path, summary, f"prepare {shard_i}/{shard_n}", progress)
+    return summary
+
+
+def _check_clip_ids(ids: list[str]) -> None:
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise UserError(f"--manifest: expected unique clip ids, got {dup!r} twice")
+    bad = [i for i in ids if not i or "/" in i or i.startswith(".")]
+    if bad:
+        raise UserError(f"--manifest: expected clip ids usable as file names, got {bad[0]!r}")
+
+
+def _write_settings(meta_path: Path, settings: dict) -> None:
+    """Write cache.json, or check that the one there (another shard's, or an earlier run's) agrees."""
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
         for key in ("manifest", "num_clips", "tokenizer", "vocab", "stats", "motion_spec"):
@@ -216,19 +232,23 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
     else:
         write_json_atomic(meta_path, settings)
 
-    index_path = out_dir / f"index-{shard_i}-of-{shard_n}.jsonl"
+
+def _resume_index(index_path: Path) -> dict[str, dict]:
+    """The shard's index lines so far, by id."""
     text = index_path.read_text() if index_path.is_file() else ""
     done = _parse_index(text)
     if text and (not text.endswith("\n") or len(text.splitlines()) != len(done)):
         # a torn last line (killed mid-write): rewrite the good lines so appends start on a fresh line
         write_text_atomic(index_path, "".join(json.dumps(line) + "\n" for line in done.values()))
-    todo = [c for k, c in enumerate(clips) if k % shard_n == shard_i and str(c["id"]) not in done]
-    job = PrepareJob(str(manifest_path.parent), str(out_dir), tokenizer, vocab, mean, std,
-                     min_duration, max_duration, max_mismatch)
-    summary = {"prepared": 0, "skipped": 0, "already_done": len(done), "total": len(todo) + len(done)}
+    return done
+
+
+def _process_clips(todo: list[dict], job: PrepareJob, workers: int, index_path: Path, summary: dict, desc: str,
+                   progress: bool) -> None:
+    """Process the clips (in a fork pool when workers > 1), appending each clip's line to the index."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), desc=f"prepare {shard_i}/{shard_n}", disable=not progress, unit="clip")
+    bar = tqdm(total=len(todo), desc=desc, disable=not progress, unit="clip")
     with open(index_path, "a") as index:
         def record(line: dict) -> None:
             index.write(json.dumps(line) + "\n")
@@ -245,7 +265,6 @@ def prepare(manifest: str, out: str, tokenizer: str = "char", vocab: str | None 
                 for line in pool.imap_unordered(process_clip, todo, chunksize=4):
                     record(line)
     bar.close()
-    return summary
 
 
 def add_cli(parser: argparse.ArgumentParser) -> None:

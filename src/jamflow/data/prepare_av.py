@@ -30,6 +30,7 @@ from jamflow.data.manifest import make_card, read_pipe_csv, write_card, write_ma
 from jamflow.data.sentences import in_hashed_fraction
 from jamflow.errors import UserError
 from jamflow.fileio import write_text_atomic
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm"}
 
@@ -97,12 +98,7 @@ def prepare_shard(clips: list[dict], out: Path, nets, detector, shard: tuple[int
                   test_fraction: float = 0.0) -> tuple[int, int]:
     """Extract this shard's clips. Returns (done, skipped) counts, including earlier runs."""
     from jamflow.motion.io import save_motion
-    from jamflow.render.liveportrait.extract import (
-        SAMPLE_RATE,
-        extract_video,
-        fit_audio,
-        video_audio,
-    )
+    from jamflow.render.liveportrait.extract import extract_video, fit_audio, video_audio
 
     k, n = shard
     mine = [c for i, c in enumerate(clips) if i % n == k]
@@ -134,7 +130,7 @@ def prepare_shard(clips: list[dict], out: Path, nets, detector, shard: tuple[int
         save_wav(wav_path, fit_audio(audio, len(ex.motion)), SAMPLE_RATE)
         _append_jsonl(done_path, {
             "id": clip["id"], "audio": f"wavs/{clip['id']}.wav", "text": clip["text"],
-            "motion": f"motion/{clip['id']}.npy", "speaker": clip["speaker"], "duration": len(ex.motion) / 25,
+            "motion": f"motion/{clip['id']}.npy", "speaker": clip["speaker"], "duration": len(ex.motion) / MOTION_FPS,
             "alignment": None, "split": "test" if in_hashed_fraction(clip["id"], test_fraction) else "train",
             "source_video": clip["video"], "source_fps": float(ex.fps_in)})
     return len(_read_jsonl(done_path)), len(_read_jsonl(skip_path))

@@ -27,8 +27,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from jamflow.errors import UserError
+from jamflow.timeline import SAMPLE_RATE
 
-SAMPLE_RATE = 24000
 SILENCE = "sil"
 
 
@@ -69,7 +69,7 @@ def synthesize(text: str, voice: Voice) -> Speech:
     raise UserError(f"voice engine: expected 'espeak' or 'festival', got {voice.engine!r}")
 
 
-def _to_24k(wav: np.ndarray, sr: int) -> np.ndarray:
+def _to_sample_rate(wav: np.ndarray, sr: int) -> np.ndarray:
     wav = np.asarray(wav, dtype=np.float32)
     if sr != SAMPLE_RATE:
         g = math.gcd(sr, SAMPLE_RATE)
@@ -208,7 +208,7 @@ def _espeak_in_child(text: str, voice: Voice) -> tuple[np.ndarray, int, list[tup
 
 def _espeak(text: str, voice: Voice) -> Speech:
     pcm, sample_rate, events = _espeak_in_child(text, voice)
-    wav = _to_24k(pcm.astype(np.float32) / 32768.0, sample_rate)
+    wav = _to_sample_rate(pcm.astype(np.float32) / 32768.0, sample_rate)
     duration = len(wav) / SAMPLE_RATE
     # A phoneme event marks where a phone starts; it lasts until the next event. Events that
     # espeak emits for pauses or stress marks carry no IPA letter and read as silence.
@@ -287,7 +287,7 @@ def festival_batch(items: list[tuple[str, Voice]]) -> list[Speech]:
 
 
 def _festival_speech(wav: np.ndarray, sr: int, segs: str) -> Speech:
-    wav = _to_24k(wav, sr)
+    wav = _to_sample_rate(wav, sr)
     phones, start = [], 0.0
     for line in segs.split("\n"):
         parts = line.split()

@@ -30,18 +30,12 @@ import soundfile as sf
 from jamflow.audio.io import save_wav
 from jamflow.data.manifest import make_card, write_card, write_manifest
 from jamflow.data.sentences import SHIPPED_SEED, generate_sentences, is_heldout_sentence, load_sentences
-from jamflow.data.speech_engines import (
-    FESTIVAL_VOICES,
-    SAMPLE_RATE,
-    Speech,
-    Voice,
-    festival_batch,
-    synthesize,
-)
+from jamflow.data.speech_engines import FESTIVAL_VOICES, Speech, Voice, festival_batch, synthesize
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_text_atomic
 from jamflow.motion.spec import SPECS
 from jamflow.motion.visemes import phones_to_motion
+from jamflow.timeline import SAMPLE_RATE
 
 ESPEAK_BASES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5")

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from jamflow.errors import UserError
 from jamflow.eval import motion_metrics, quality, sync
 from jamflow.eval.generate import SAMPLE_SEP, prompt_for
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 GROUPS = ("asr", "speaker", "dnsmos", "timing", "sync", "motion")
 GROUND_TRUTH = "ground truth"
@@ -63,7 +64,7 @@ class _Cache:
         if path not in self.audio:
             from jamflow.audio.io import load_audio
 
-            self.audio[path] = load_audio(path, 24000)
+            self.audio[path] = load_audio(path, SAMPLE_RATE)
         return self.audio[path]
 
     def mot(self, path) -> np.ndarray | None:
@@ -80,7 +81,7 @@ class _Cache:
         if path not in self.emb:
             from jamflow.eval.speaker import speaker_embedding
 
-            self.emb[path] = speaker_embedding(self.wav(path), 24000)
+            self.emb[path] = speaker_embedding(self.wav(path), SAMPLE_RATE)
         return self.emb[path]
 
 
@@ -100,7 +101,7 @@ def clip_metrics(row: dict, ref: dict, groups, cache: _Cache, pool, root, asr_mo
     if "asr" in groups:
         from jamflow.eval import asr
 
-        hyp = asr.transcribe(wav, 24000, asr_model)
+        hyp = asr.transcribe(wav, SAMPLE_RATE, asr_model)
         out.update(hyp=hyp, wer=asr.word_error_rate(ref["text"], hyp), per=asr.phone_error_rate(ref["text"], hyp))
     if "speaker" in groups:
         target = speaker_reference(row, ref, pool, root)
@@ -109,20 +110,20 @@ def clip_metrics(row: dict, ref: dict, groups, cache: _Cache, pool, root, asr_mo
 
             out["sim"] = cosine(cache.embedding(row["audio"]), cache.embedding(target))
     if "dnsmos" in groups:
-        mos = quality.dnsmos(wav, 24000)
+        mos = quality.dnsmos(wav, SAMPLE_RATE)
         if mos:
             out.update({f"dnsmos_{k}": v for k, v in mos.items()})
     if "timing" in groups:
-        t = quality.timing_metrics(wav, 24000, target_duration=len(cache.wav(ref["audio"])) / 24000)
+        t = quality.timing_metrics(wav, SAMPLE_RATE, target_duration=len(cache.wav(ref["audio"])) / SAMPLE_RATE)
         out.update(t)
     motion = cache.mot(row.get("motion"))
     if motion is not None and "sync" in groups:
-        r = sync.sync_score(motion, wav, 24000)
+        r = sync.sync_score(motion, wav, SAMPLE_RATE)
         out.update(sync_offset=r.offset, sync_conf=r.confidence, _sync=r)
     gt_motion = cache.mot(ref.get("motion"))
     if motion is not None and "motion" in groups:
         out.update({k: v for k, v in motion_metrics.jitter(motion).items()})
-        out.update(blinks=motion_metrics.blink_count(motion), minutes=len(motion) / 25 / 60,
+        out.update(blinks=motion_metrics.blink_count(motion), minutes=len(motion) / MOTION_FPS / 60,
                    head_std=motion_metrics.head_pose_std(motion),
                    head_corr=motion_metrics.head_speech_correlation(motion, wav))
         if gt_motion is not None:
@@ -237,7 +238,7 @@ def _mismatched_control(ref_rows: list[dict], cache: _Cache) -> dict | None:
     with_motion = [r for r in ref_rows if r.get("motion")]
     results = []
     for a, b in sync.mismatched_pairs(len(with_motion)):
-        results.append(sync.sync_score(cache.mot(with_motion[a]["motion"]), cache.wav(with_motion[b]["audio"]), 24000))
+        results.append(sync.sync_score(cache.mot(with_motion[a]["motion"]), cache.wav(with_motion[b]["audio"]), SAMPLE_RATE))
     if not results:
         return None
     s = sync.summarise(results)

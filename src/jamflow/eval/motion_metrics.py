@@ -25,8 +25,8 @@ import numpy as np
 
 from jamflow.errors import UserError
 from jamflow.motion.spec import LIP_KEYPOINTS, MOTION_DIM, NUM_KEYPOINTS, POSE
+from jamflow.timeline import MOTION_FPS
 
-FPS = 25
 
 
 def _check(motion, name: str = "motion") -> np.ndarray:
@@ -83,9 +83,9 @@ def jitter(motion, kp_canonical=None) -> dict:
     kp = posed_keypoints(motion, kp_canonical)
     out = {"velocity": float("nan"), "jerk": float("nan")}
     if len(kp) > 1:
-        out["velocity"] = float(np.linalg.norm(np.diff(kp, axis=0), axis=-1).mean() * FPS)
+        out["velocity"] = float(np.linalg.norm(np.diff(kp, axis=0), axis=-1).mean() * MOTION_FPS)
     if len(kp) > 3:
-        out["jerk"] = float(np.linalg.norm(np.diff(kp, n=3, axis=0), axis=-1).mean() * FPS**3)
+        out["jerk"] = float(np.linalg.norm(np.diff(kp, n=3, axis=0), axis=-1).mean() * MOTION_FPS**3)
     return out
 
 
@@ -96,7 +96,7 @@ def motion_features(motion, channels=None) -> np.ndarray:
         m = m[:, list(channels)]
     if len(m) < 2:
         return np.zeros((0, 2 * m.shape[1]))
-    return np.concatenate([m[1:], np.diff(m, axis=0) * FPS], axis=1)
+    return np.concatenate([m[1:], np.diff(m, axis=0) * MOTION_FPS], axis=1)
 
 
 def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
@@ -161,7 +161,7 @@ def head_speech_correlation(motion, wav: np.ndarray) -> float:
     pose = _check(motion)[:, POSE]
     if len(pose) < 4:
         return float("nan")
-    speed = np.linalg.norm(np.diff(pose, axis=0), axis=1) * FPS
+    speed = np.linalg.norm(np.diff(pose, axis=0), axis=1) * MOTION_FPS
     energy = np.convolve(frame_energy(np.asarray(wav, np.float32), len(pose)), np.ones(5) / 5, mode="same")[1:]
     if speed.std() < 1e-9 or energy.std() < 1e-9:
         return float("nan")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from jamflow.fileio import atomic_path
+from jamflow.timeline import HOP_LENGTH, MOTION_FPS, SAMPLE_RATE
 
 
 def _plt():
@@ -32,7 +33,7 @@ def _z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-12)
 
 
-def plot_sync(path, motion: np.ndarray, wav: np.ndarray, sample_rate: int = 24000, title: str = "") -> Path:
+def plot_sync(path, motion: np.ndarray, wav: np.ndarray, sample_rate: int = SAMPLE_RATE, title: str = "") -> Path:
     """Two panels: standardised mouth aperture and audio envelope over time; correlation vs lag."""
     from jamflow.eval import sync
 
@@ -41,7 +42,7 @@ def plot_sync(path, motion: np.ndarray, wav: np.ndarray, sample_rate: int = 2400
     r = sync.sync_from_signals(aperture, envelope)
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3), gridspec_kw={"width_ratios": [3, 1]})
-    t = np.arange(len(aperture)) / sync.FPS
+    t = np.arange(len(aperture)) / MOTION_FPS
     a.plot(t, _z(envelope), label="audio envelope (500-2500 Hz)", color="tab:blue", lw=1)
     a.plot(t, _z(aperture), label="mouth aperture", color="tab:red", lw=1.4)
     a.set_xlabel("time (s)")
@@ -89,7 +90,7 @@ def plot_mels(path, wavs: dict[str, np.ndarray], title: str = "") -> Path:
     for ax, (name, wav) in zip(axes[:, 0], wavs.items()):
         mel = mel_spectrogram(torch.as_tensor(np.asarray(wav, np.float32))[None])[0].numpy()
         ax.imshow(mel, origin="lower", aspect="auto", cmap="magma",
-                  extent=(0, mel.shape[1] * 256 / 24000, 0, mel.shape[0]))
+                  extent=(0, mel.shape[1] * HOP_LENGTH / SAMPLE_RATE, 0, mel.shape[0]))
         ax.set_ylabel(name, fontsize=8)
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].set_title(title, fontsize=9)

@@ -23,6 +23,7 @@ from jamflow.eval.evaluate import (
     make_system,
 )
 from jamflow.fileio import write_text_atomic
+from jamflow.timeline import SAMPLE_RATE
 
 CONTROL = "control: mismatched pairs"
 
@@ -178,7 +179,7 @@ def make_plots(report: dict, plot_dir: Path, systems, ref_rows, plot_clips: int)
             row = system.rows.get(ref["id"])
             if row is None:
                 continue
-            wav = load_audio(row["audio"], 24000)
+            wav = load_audio(row["audio"], SAMPLE_RATE)
             wavs[system.name] = wav
             if row.get("motion"):
                 safe = "".join(c if c.isalnum() else "_" for c in system.name)

@@ -31,8 +31,8 @@ import numpy as np
 
 from jamflow.errors import UserError
 from jamflow.motion.spec import MOTION_DIM
+from jamflow.timeline import MOTION_FPS
 
-FPS = 25
 MAX_OFFSET = 15
 UPPER_LIP = (6, 19)
 LOWER_LIP = (17, 20)
@@ -51,7 +51,7 @@ def mouth_aperture(motion) -> np.ndarray:
 def audio_envelope(wav, sample_rate: int, frames: int | None = None, band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:
     """Mono waveform -> band amplitude envelope [frames] at 25 fps (80 ms Hann window centred on k / 25 s)."""
     wav = np.asarray(wav, dtype=np.float64).reshape(-1)
-    hop = sample_rate / FPS
+    hop = sample_rate / MOTION_FPS
     n = frames if frames is not None else max(1, int(round(len(wav) / hop)))
     win = 2 * int(round(hop))  # two frames wide: neighbouring windows overlap by half
     padded = np.pad(wav, (win // 2, win // 2 + int(np.ceil(n * hop))))

@@ -26,6 +26,7 @@ from jamflow.errors import UserError
 from jamflow.fileio import atomic_path
 from jamflow.motion.keypoints import rotation_matrix
 from jamflow.motion.spec import EXP, MOTION_DIM, NUM_KEYPOINTS, POSE, SCALE, TRANSLATION
+from jamflow.timeline import MOTION_FPS
 
 # ---------------------------------------------------------------- restricted unpickling
 
@@ -106,7 +107,7 @@ def _canonical(kp_canonical) -> np.ndarray:
     return kp.reshape(NUM_KEYPOINTS, 3)
 
 
-def motion_to_template(motion, fps: float = 25, kp_canonical=None) -> dict:
+def motion_to_template(motion, fps: float = MOTION_FPS, kp_canonical=None) -> dict:
     """[T, 70] -> LivePortrait driving template (kp defaults to the avatar's canonical layout).
 
     c_eyes_lst / c_lip_lst are approximations from our keypoints (lid gap / eye width, inner-lip gap /
@@ -180,7 +181,7 @@ def template_to_motion(template) -> tuple[np.ndarray, float]:
             out[i, POSE] = [float(a) for a in angles_from_rotation(R)]
         out[i, TRANSLATION] = _field(frame, ("t",), (3,), i)
         out[i, SCALE] = _field(frame, ("scale",), (1,), i)
-    fps = float(template.get("output_fps", 25) or 25)
+    fps = float(template.get("output_fps", MOTION_FPS) or MOTION_FPS)
     return check_motion(out, "motion pkl"), fps
 
 
@@ -199,7 +200,7 @@ def load_motion(path, name: str = "motion") -> tuple[np.ndarray, float]:
         except Exception as e:  # noqa: BLE001 - truncated, damaged or not an array
             raise UserError(f"{name}: expected a numpy .npy array in {str(path)!r}, got {type(e).__name__}: "
                             f"{str(e)[:120]}") from None
-        return check_motion(arr, f"{name} {path.name}"), 25.0
+        return check_motion(arr, f"{name} {path.name}"), MOTION_FPS
     if suffix == ".pkl":
         try:
             data = safe_load_pickle(path)
@@ -218,14 +219,14 @@ def load_motion(path, name: str = "motion") -> tuple[np.ndarray, float]:
     raise UserError(f"{name}: expected a .npy or .pkl file, got {str(path)!r}")
 
 
-def save_motion(path, motion, fps: float = 25, kp_canonical=None) -> Path:
+def save_motion(path, motion, fps: float = MOTION_FPS, kp_canonical=None) -> Path:
     """Write [T, 70] as .npy (float32; fps must be 25) or as a LivePortrait .pkl template."""
     path = Path(path)
     motion = check_motion(motion)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        if not math.isclose(fps, 25):
-            raise UserError(f"fps: expected 25 for .npy motion (the format has no fps field), got {fps}")
+        if not math.isclose(fps, MOTION_FPS):
+            raise UserError(f"fps: expected {MOTION_FPS:g} for .npy motion (the format has no fps field), got {fps}")
         with atomic_path(path) as tmp:
             np.save(tmp, motion.astype(np.float32))
     elif suffix == ".pkl":

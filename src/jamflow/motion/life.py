@@ -24,9 +24,8 @@ import numpy as np
 
 from jamflow.motion.keypoints import K, exp_index
 from jamflow.motion.spec import MOTION_DIM
+from jamflow.timeline import MOTION_FPS, SAMPLES_PER_MOTION
 
-FPS = 25
-SAMPLES_PER_FRAME = 960  # 24 kHz / 25 fps
 _BLOCK = 250  # frames of random numbers drawn per seed block (10 s)
 
 
@@ -84,16 +83,16 @@ class FaceLife:
 
     def _sway(self, frames: np.ndarray) -> np.ndarray:
         """[n] absolute frames -> [n, 3] unit-amplitude sway of pitch, yaw, roll."""
-        t = frames[:, None, None] / FPS
+        t = frames[:, None, None] / MOTION_FPS
         waves = np.sin(2 * math.pi * self.sway_freq[None] * t + self.sway_phase[None])
         return waves.sum(-1) / math.sqrt(1.5)  # std of three unit sines ~1
 
     def step(self, wav: np.ndarray) -> np.ndarray:
         """wav [frames * 960] at 24 kHz, following the previous step's -> offsets [frames, 70]."""
         cfg, st = self.cfg, self.state
-        n = len(wav) // SAMPLES_PER_FRAME
-        energy = np.sqrt(np.mean(np.square(np.asarray(wav[: n * SAMPLES_PER_FRAME], np.float64)
-                                           .reshape(n, SAMPLES_PER_FRAME)), axis=1)) / cfg.full_rms
+        n = len(wav) // SAMPLES_PER_MOTION
+        energy = np.sqrt(np.mean(np.square(np.asarray(wav[: n * SAMPLES_PER_MOTION], np.float64)
+                                           .reshape(n, SAMPLES_PER_MOTION)), axis=1)) / cfg.full_rms
         energy = np.minimum(energy, 1.0)
         out = np.zeros((n, MOTION_DIM), np.float32)
         sway = self._sway(np.arange(st.frame, st.frame + n))
@@ -103,11 +102,11 @@ class FaceLife:
             st.emphasis += (max(st.fast - st.slow, 0.0) - st.emphasis) / 3.0
             if st.fast > cfg.speaking_level:
                 st.last_voiced = st.frame
-            speaking = st.frame - st.last_voiced < cfg.hangover_s * FPS
+            speaking = st.frame - st.last_voiced < cfg.hangover_s * MOTION_FPS
             if st.speaking and not speaking:
                 st.dip = 1.0  # speech just stopped: a phrase boundary
             st.speaking = speaking
-            st.activity += (float(speaking) - st.activity) / FPS
+            st.activity += (float(speaking) - st.activity) / MOTION_FPS
             st.dip *= math.exp(-1.0 / 6.0)
             u = self._uniforms(st.frame)
             closure = self._blink(u[0], speaking)
@@ -125,18 +124,18 @@ class FaceLife:
         cfg, st = self.cfg, self.state
         rate = cfg.blink_rate_per_min / 60.0  # per second, on average over speech (~70%) and pauses
         boost = (1.0 if speaking else cfg.pause_blink_boost) / (0.7 + 0.3 * cfg.pause_blink_boost)
-        hazard = rate / (1 - rate * cfg.refractory_s) * boost / FPS  # the refractory gap eats some time
-        if st.frame - st.last_blink >= cfg.refractory_s * FPS and draw < hazard:
+        hazard = rate / (1 - rate * cfg.refractory_s) * boost / MOTION_FPS  # the refractory gap eats some time
+        if st.frame - st.last_blink >= cfg.refractory_s * MOTION_FPS and draw < hazard:
             st.last_blink = st.frame
-        since = (st.frame - st.last_blink) / FPS
+        since = (st.frame - st.last_blink) / MOTION_FPS
         close_s, open_s = 0.3 * cfg.blink_s, 0.7 * cfg.blink_s
         if since < close_s:
-            return (since + 1.0 / FPS) / (close_s + 1.0 / FPS)
+            return (since + 1.0 / MOTION_FPS) / (close_s + 1.0 / MOTION_FPS)
         return max(0.0, 1.0 - (since - close_s) / open_s)
 
     def _gaze(self, change: float, target_x: float, target_y: float) -> None:
         cfg, st = self.cfg, self.state
-        if change < 1.0 / (cfg.gaze_hold_s * FPS):
+        if change < 1.0 / (cfg.gaze_hold_s * MOTION_FPS):
             # inverse-normal-ish target from two uniforms: a clipped, centred spread
             st.gaze_target = np.array([(target_x - 0.5) * 3.4 * cfg.gaze_std[0], (target_y - 0.5) * 3.4 * cfg.gaze_std[1]])
         st.gaze += (st.gaze_target - st.gaze) / 2.5  # a saccade settles in ~0.1 s

@@ -23,9 +23,7 @@ import numpy as np
 
 from jamflow.motion.keypoints import CANONICAL_KEYPOINTS, K, KEYPOINT_NAMES, exp_index  # noqa: F401 (re-exported)
 from jamflow.motion.spec import MOTION_DIM, NUM_KEYPOINTS
-
-FPS = 25
-SAMPLES_PER_FRAME = 960  # at 24 kHz
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE, SAMPLES_PER_MOTION
 
 
 def lip_aperture(motion: np.ndarray) -> np.ndarray:
@@ -111,15 +109,15 @@ class VisemeConfig:
 
 
 def num_frames(num_samples: int) -> int:
-    return max(1, int(round(num_samples / SAMPLES_PER_FRAME)))
+    return max(1, int(round(num_samples / SAMPLES_PER_MOTION)))
 
 
 def frame_energy(wav: np.ndarray | None, frames: int) -> np.ndarray:
     """RMS of the 40 ms window centred on each frame instant, normalised to [0, 1] -> [T]."""
     if wav is None or len(wav) == 0:
         return np.zeros(frames, np.float32)
-    pad = np.pad(np.asarray(wav, np.float32), (SAMPLES_PER_FRAME // 2, SAMPLES_PER_FRAME))
-    win = np.lib.stride_tricks.sliding_window_view(pad, SAMPLES_PER_FRAME)[::SAMPLES_PER_FRAME][:frames]
+    pad = np.pad(np.asarray(wav, np.float32), (SAMPLES_PER_MOTION // 2, SAMPLES_PER_MOTION))
+    win = np.lib.stride_tricks.sliding_window_view(pad, SAMPLES_PER_MOTION)[::SAMPLES_PER_MOTION][:frames]
     rms = np.sqrt((win ** 2).mean(axis=1))
     rms = np.pad(rms, (0, frames - len(rms)))
     return (rms / (np.percentile(rms, 95) + 1e-8)).clip(0, 1).astype(np.float32)
@@ -149,7 +147,7 @@ def _segments(phones, wav: np.ndarray | None, sample_rate: int):
     return segs
 
 
-def articulation(phones, times: np.ndarray, cfg: VisemeConfig, wav=None, sample_rate: int = 24000) -> np.ndarray:
+def articulation(phones, times: np.ndarray, cfg: VisemeConfig, wav=None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Blend the letters' targets at `times` [T] -> [T, 3] (open, round, spread)."""
     segs = _segments(phones, wav, sample_rate)
     num = np.zeros((len(times), 3))
@@ -189,11 +187,11 @@ def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
 
 def _blinks(frames: int, pauses: np.ndarray, cfg: VisemeConfig, rng: np.random.Generator) -> np.ndarray:
     """Eyelid closure [T] in 0..1: a renewal process with a refractory gap, biased towards pauses."""
-    t = np.arange(frames) / FPS
+    t = np.arange(frames) / MOTION_FPS
     closure = np.zeros(frames)
     mean_gap = 60.0 / cfg.blink_rate_per_min
     now = rng.uniform(0.3, mean_gap)
-    while now < t[-1] + 1 / FPS:
+    while now < t[-1] + 1 / MOTION_FPS:
         # move a blink into a nearby pause if there is one within 0.6 s
         near = np.nonzero(pauses & (np.abs(t - now) < 0.6))[0]
         if len(near) and rng.random() < 0.7:
@@ -206,18 +204,31 @@ def _blinks(frames: int, pauses: np.ndarray, cfg: VisemeConfig, rng: np.random.G
     return closure
 
 
-def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sample_rate: int = 24000,
+def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sample_rate: int = SAMPLE_RATE,
                      seed: int = 0, cfg: VisemeConfig | None = None) -> np.ndarray:
     """Timed phones [(ipa, start_s, end_s)] (+ the waveform for loudness) -> motion [T, 70] float32."""
     cfg = cfg or VisemeConfig()
     rng = np.random.default_rng(seed)
     frames = num_frames(num_samples)
-    times = np.arange(frames) / FPS
+    times = np.arange(frames) / MOTION_FPS
     motion = np.zeros((frames, MOTION_DIM), np.float32)
     exp = motion[:, :63].reshape(frames, NUM_KEYPOINTS, 3)  # a view: writes land in `motion`
 
-    # mouth
-    art = articulation(phones, times, cfg, wav, sample_rate)
+    _move_mouth(exp, articulation(phones, times, cfg, wav, sample_rate), cfg)
+    # speech energy drives nods and brows; pauses inside speech are phrase boundaries
+    energy = frame_energy(wav, frames)
+    speaking = _speaking(phones, times)
+    slow_energy = _smooth(energy, 4.0)
+    emphasis = np.clip(energy - slow_energy, 0, None)
+    for brow in ("brow_left", "brow_right"):
+        exp[:, K[brow], 1] -= 0.02 * _smooth(emphasis, 1.5)
+    _move_eyes(exp, times, ~speaking, cfg, rng)
+    _move_head(motion, speaking, slow_energy, cfg, rng)
+    return motion
+
+
+def _move_mouth(exp: np.ndarray, art: np.ndarray, cfg: VisemeConfig) -> None:
+    """Add the articulation art [T, 3] (open, round, spread) to the lip, jaw and cheek keypoints of exp [T, 21, 3]."""
     a = art[:, 0] * cfg.max_aperture
     rnd, spr = art[:, 1], art[:, 2]
     exp[:, K["lower_lip_inner"], 1] += 0.75 * a
@@ -237,31 +248,38 @@ def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sa
     for cheek in ("cheek_left", "cheek_right"):
         exp[:, K[cheek], 1] -= 0.2 * cfg.spread_amount * spr
 
-    # speech energy drives nods and brows; pauses inside speech are phrase boundaries
-    energy = frame_energy(wav, frames)
-    speaking = np.zeros(frames, bool)
+
+def _speaking(phones, times: np.ndarray) -> np.ndarray:
+    """[T] bool: the frame instant falls inside a phone that is not silence."""
+    speaking = np.zeros(len(times), bool)
     for phone, s, e in phones:
         if phone != "sil":
             speaking |= (times >= s) & (times < e)
-    pauses = ~speaking
-    slow_energy = _smooth(energy, 4.0)
-    emphasis = np.clip(energy - slow_energy, 0, None)
-    for brow in ("brow_left", "brow_right"):
-        exp[:, K[brow], 1] -= 0.02 * _smooth(emphasis, 1.5)
+    return speaking
 
-    # eyes: blinks and small gaze shifts
-    closure = _blinks(frames, pauses, cfg, rng)
+
+def _move_eyes(exp: np.ndarray, times: np.ndarray, pauses: np.ndarray, cfg: VisemeConfig,
+               rng: np.random.Generator) -> None:
+    """Add blinks (biased towards pauses) and small gaze shifts to exp [T, 21, 3]."""
+    closure = _blinks(len(times), pauses, cfg, rng)
     for up, lo in (("lid_upper_left", "lid_lower_left"), ("lid_upper_right", "lid_lower_right")):
         exp[:, K[up], 1] += 0.046 * closure
         exp[:, K[lo], 1] -= 0.004 * closure
-    gaze = np.zeros((frames, 2))
+    gaze = np.zeros((len(times), 2))
     now = 0.0
     while now < times[-1] + 1:
         gaze[times >= now] = rng.normal(0, [0.008, 0.004])
         now += rng.uniform(0.8, 3.0)
     exp[:, K["gaze"], :2] += _smooth_rows(gaze, 0.7)
 
-    # head: slow sway + nods with the speech envelope + a dip at each phrase boundary
+
+def _move_head(motion: np.ndarray, speaking: np.ndarray, slow_energy: np.ndarray, cfg: VisemeConfig,
+               rng: np.random.Generator) -> None:
+    """Write pose, translation and scale of motion [T, 70]: slow sway + nods with the speech envelope + a
+    dip at each phrase boundary."""
+    frames = len(motion)
+    pauses = ~speaking
+
     def sway(amplitude: float) -> np.ndarray:
         sigma = 12.0  # frames: the head drifts over about a second
         s = _smooth(rng.normal(0, 1, frames + 100), sigma)[50:50 + frames]
@@ -281,7 +299,6 @@ def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sa
     motion[:, 67] = -0.001 * pitch + rng.normal(0, 0.01)
     motion[:, 68] = 0.0
     motion[:, 69] = cfg.scale + rng.normal(0, cfg.scale_jitter) + 0.005 * sway(1.0)
-    return motion
 
 
 def _smooth_rows(x: np.ndarray, sigma_frames: float) -> np.ndarray:

@@ -132,97 +132,15 @@ class AvatarRenderer:
              background: Image.Image | None = None) -> np.ndarray:
         """One frame from pixel keypoints kp [21, 2] and rigid points [R, 2] -> uint8 [H, W, 3].
         scale: the head's scale (sizes of drawn features follow it)."""
-        style = style or self.style
         scale = max(scale, 0.1)  # an untrained model can emit scale <= 0; feature sizes must stay positive
         img = (background or self._background).copy()
-        d = ImageDraw.Draw(img)
         px = self.zoom * self.size[1] * self.ss * scale / 1.3  # pixels per canonical unit at this head size
-        lw = lambda u: max(1, int(round(u * px)))
-        g = lambda name: rigid[R_[name]]
-        k = lambda name: kp[K[name]]
-
-        # neck and shoulders: follow the head's translation only
-        w = self.size[1] * self.ss
-        h = self.size[0] * self.ss
-        base = (k("jaw_left") + k("jaw_right")) / 2
-        neck = np.array([[base[0] - 0.1 * px, base[1] - 0.05 * px], [base[0] + 0.1 * px, base[1] - 0.05 * px],
-                         [base[0] + 0.11 * px, h * 0.93], [base[0] - 0.11 * px, h * 0.93]])
-        d.polygon(_poly(neck), fill=style.skin_shade)  # first: the collar covers its lower end
-        d.rectangle([0, h * 0.9, w, h], fill=style.shirt)
-        d.pieslice([base[0] - 0.75 * px, h * 0.86, base[0] + 0.75 * px, h * 1.4], 180, 360, fill=style.shirt)
-
-        # hair behind the head, ears, face
-        hair = _closed_spline(np.stack([g("head_top"), g("crown_right"), g("temple_right") + [0.03 * px, 0],
-                                        g("hair_right") + [0.02 * px, 0.08 * px], k("jaw_right") + [0.02 * px, -0.06 * px],
-                                        k("jaw_left") + [-0.02 * px, -0.06 * px], g("hair_left") + [-0.02 * px, 0.08 * px],
-                                        g("temple_left") + [-0.03 * px, 0], g("crown_left")]) + [0, -0.03 * px])
-        d.polygon(_poly(hair), fill=style.hair)
-        for ear in ("ear_left", "ear_right"):
-            c = g(ear)
-            d.ellipse([c[0] - 0.045 * px, c[1] - 0.07 * px, c[0] + 0.045 * px, c[1] + 0.07 * px], fill=style.skin_shade)
-        face = _closed_spline(np.stack([g("head_top") + [0, 0.04 * px], g("crown_right") + [0, 0.04 * px],
-                                        g("temple_right"), k("cheek_right") + [0.02 * px, 0], k("jaw_right"),
-                                        k("chin"), k("jaw_left"), k("cheek_left") + [-0.02 * px, 0],
-                                        g("temple_left"), g("crown_left") + [0, 0.04 * px]]))
-        d.polygon(_poly(face), fill=style.skin)
-        fringe = _closed_spline(np.stack([g("head_top"), g("crown_right") + [0.03 * px, 0.02 * px],
-                                          g("temple_right") + [0.01 * px, -0.02 * px], k("forehead") + [0.1 * px, 0.0],
-                                          k("forehead") + [-0.05 * px, 0.03 * px], g("temple_left") + [0.0, -0.02 * px],
-                                          g("crown_left") + [-0.03 * px, 0.02 * px]]))
-        d.polygon(_poly(fringe), fill=style.hair)
-
-        # eyes: white almond, iris at the gaze, lids drawn over it as skin (a blink covers the eye)
-        gaze = k("gaze") - g("gaze_rest")
-        for side in ("left", "right"):
-            out, inn = g(f"eye_out_{side}"), g(f"eye_in_{side}")
-            upper, lower = k(f"lid_upper_{side}"), k(f"lid_lower_{side}")
-            center = g(f"eye_{side}")
-            top_curve = _bezier(out, upper, inn) if side == "left" else _bezier(inn, upper, out)
-            bottom_curve = _bezier(inn, lower, out) if side == "left" else _bezier(out, lower, inn)
-            d.polygon(_poly(np.concatenate([top_curve, bottom_curve])), fill=(250, 250, 246))
-            iris = center + 1.5 * gaze  # gaze exp is small: exaggerate so eye shifts read
-            r = 0.026 * px
-            d.ellipse([iris[0] - r, iris[1] - r, iris[0] + r, iris[1] + r], fill=style.iris)
-            r2 = 0.012 * px
-            d.ellipse([iris[0] - r2, iris[1] - r2, iris[0] + r2, iris[1] + r2], fill=(15, 15, 20))
-            lift = np.array([0, -0.06 * px])
-            d.polygon(_poly(np.concatenate([top_curve, (top_curve + lift)[::-1]])), fill=style.skin)
-            drop = np.array([0, 0.04 * px])
-            d.polygon(_poly(np.concatenate([bottom_curve, (bottom_curve + drop)[::-1]])), fill=style.skin)
-            d.line(_poly(top_curve), fill=style.line, width=lw(0.009), joint="curve")
-            d.line(_poly(bottom_curve), fill=style.skin_shade, width=lw(0.004), joint="curve")
-            # brow
-            brow = k(f"brow_{side}")
-            sign = -1 if side == "left" else 1
-            b0, b2 = brow + [sign * -0.06 * px, 0.02 * px], brow + [sign * 0.065 * px, 0.015 * px]
-            d.line(_poly(_bezier(b0, brow, b2, 8)), fill=style.hair, width=lw(0.018), joint="curve")
-
-        # nose
-        tip, bridge = k("nose_tip"), k("nose_bridge")
-        d.line(_poly(_bezier(bridge + [0.01 * px, 0], (bridge + tip) / 2 + [0.018 * px, 0], tip + [0.012 * px, -0.01 * px], 8)),
-               fill=style.skin_shade, width=lw(0.008), joint="curve")
-        d.line(_poly(_bezier(g("nostril_left"), tip + [0, 0.02 * px], g("nostril_right"), 8)),
-               fill=style.line, width=lw(0.006), joint="curve")
-
-        # mouth: outer lip shape, dark opening with upper teeth, lip line
-        cl, cr = k("mouth_corner_left"), k("mouth_corner_right")
-        top, bottom = k("upper_lip_top"), k("lower_lip_bottom")
-        ui, li = k("upper_lip_inner"), k("lower_lip_inner")
-        bow = (cr - cl) * 0.22
-        upper_outer = np.concatenate([_bezier(cl, (cl + top) / 2 + [0, -0.004 * px] + bow * 0, top - bow * 0.1, 6),
-                                      _bezier(top + bow * 0.1, (top + cr) / 2 + [0, -0.004 * px], cr, 6)])
-        lower_outer = _bezier(cr, bottom, cl, 12)
-        d.polygon(_poly(np.concatenate([upper_outer, lower_outer])), fill=style.lips)
-        upper_inner = _bezier(cl, ui, cr, 12)
-        lower_inner = _bezier(cr, li, cl, 12)
-        if li[1] - ui[1] > 0.5:  # open: interior, then teeth under the upper lip
-            d.polygon(_poly(np.concatenate([upper_inner, lower_inner])), fill=style.mouth)
-            teeth_h = min(0.45 * (li[1] - ui[1]), 0.018 * px)
-            teeth = np.concatenate([upper_inner[2:-2], (upper_inner[2:-2] + [0, teeth_h])[::-1]])
-            d.polygon(_poly(teeth), fill=style.teeth)
-            d.polygon(_poly(np.concatenate([upper_outer, upper_inner[::-1]])), fill=style.lips)
-        d.line(_poly(np.concatenate([upper_inner, lower_inner[1:]])), fill=style.line, width=lw(0.006), joint="curve")
-
+        c = _Canvas(ImageDraw.Draw(img), kp, rigid, px, style or self.style)
+        _draw_body(c, self.size[1] * self.ss, self.size[0] * self.ss)
+        _draw_head(c)
+        _draw_eyes(c)
+        _draw_nose(c)
+        _draw_mouth(c)
         if self.ss > 1:
             img = img.reduce(self.ss)
         return np.asarray(img)
@@ -241,3 +159,119 @@ class AvatarRenderer:
 
 
 register_renderer("avatar", AvatarRenderer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing, back to front. Sizes are in canonical units times `px`, so features follow the head's scale.
+
+@dataclass
+class _Canvas:
+    """One frame being drawn: the Pillow canvas, the points in pixels and the head's pixel scale."""
+    d: ImageDraw.ImageDraw
+    kp: np.ndarray  # [21, 2] driven keypoints, pixels
+    rigid: np.ndarray  # [R, 2] rigid head points, pixels
+    px: float  # pixels per canonical unit at this head size
+    style: AvatarStyle
+
+    def k(self, name: str) -> np.ndarray:
+        return self.kp[K[name]]
+
+    def g(self, name: str) -> np.ndarray:
+        return self.rigid[R_[name]]
+
+    def lw(self, u: float) -> int:
+        """Line width in pixels for a width of u canonical units."""
+        return max(1, int(round(u * self.px)))
+
+
+def _draw_body(c: _Canvas, w: int, h: int) -> None:
+    """Neck and shoulders: they follow the head's translation only."""
+    d, px, style = c.d, c.px, c.style
+    base = (c.k("jaw_left") + c.k("jaw_right")) / 2
+    neck = np.array([[base[0] - 0.1 * px, base[1] - 0.05 * px], [base[0] + 0.1 * px, base[1] - 0.05 * px],
+                     [base[0] + 0.11 * px, h * 0.93], [base[0] - 0.11 * px, h * 0.93]])
+    d.polygon(_poly(neck), fill=style.skin_shade)  # first: the collar covers its lower end
+    d.rectangle([0, h * 0.9, w, h], fill=style.shirt)
+    d.pieslice([base[0] - 0.75 * px, h * 0.86, base[0] + 0.75 * px, h * 1.4], 180, 360, fill=style.shirt)
+
+
+def _draw_head(c: _Canvas) -> None:
+    """Hair behind the head, ears, face, fringe."""
+    d, px, style, g, k = c.d, c.px, c.style, c.g, c.k
+    hair = _closed_spline(np.stack([g("head_top"), g("crown_right"), g("temple_right") + [0.03 * px, 0],
+                                    g("hair_right") + [0.02 * px, 0.08 * px], k("jaw_right") + [0.02 * px, -0.06 * px],
+                                    k("jaw_left") + [-0.02 * px, -0.06 * px], g("hair_left") + [-0.02 * px, 0.08 * px],
+                                    g("temple_left") + [-0.03 * px, 0], g("crown_left")]) + [0, -0.03 * px])
+    d.polygon(_poly(hair), fill=style.hair)
+    for ear in ("ear_left", "ear_right"):
+        e = g(ear)
+        d.ellipse([e[0] - 0.045 * px, e[1] - 0.07 * px, e[0] + 0.045 * px, e[1] + 0.07 * px], fill=style.skin_shade)
+    face = _closed_spline(np.stack([g("head_top") + [0, 0.04 * px], g("crown_right") + [0, 0.04 * px],
+                                    g("temple_right"), k("cheek_right") + [0.02 * px, 0], k("jaw_right"),
+                                    k("chin"), k("jaw_left"), k("cheek_left") + [-0.02 * px, 0],
+                                    g("temple_left"), g("crown_left") + [0, 0.04 * px]]))
+    d.polygon(_poly(face), fill=style.skin)
+    fringe = _closed_spline(np.stack([g("head_top"), g("crown_right") + [0.03 * px, 0.02 * px],
+                                      g("temple_right") + [0.01 * px, -0.02 * px], k("forehead") + [0.1 * px, 0.0],
+                                      k("forehead") + [-0.05 * px, 0.03 * px], g("temple_left") + [0.0, -0.02 * px],
+                                      g("crown_left") + [-0.03 * px, 0.02 * px]]))
+    d.polygon(_poly(fringe), fill=style.hair)
+
+
+def _draw_eyes(c: _Canvas) -> None:
+    """White almond, iris at the gaze, lids drawn over it as skin (a blink covers the eye), brows."""
+    d, px, style, g, k, lw = c.d, c.px, c.style, c.g, c.k, c.lw
+    gaze = k("gaze") - g("gaze_rest")
+    for side in ("left", "right"):
+        out, inn = g(f"eye_out_{side}"), g(f"eye_in_{side}")
+        upper, lower = k(f"lid_upper_{side}"), k(f"lid_lower_{side}")
+        center = g(f"eye_{side}")
+        top_curve = _bezier(out, upper, inn) if side == "left" else _bezier(inn, upper, out)
+        bottom_curve = _bezier(inn, lower, out) if side == "left" else _bezier(out, lower, inn)
+        d.polygon(_poly(np.concatenate([top_curve, bottom_curve])), fill=(250, 250, 246))
+        iris = center + 1.5 * gaze  # gaze exp is small: exaggerate so eye shifts read
+        r = 0.026 * px
+        d.ellipse([iris[0] - r, iris[1] - r, iris[0] + r, iris[1] + r], fill=style.iris)
+        r2 = 0.012 * px
+        d.ellipse([iris[0] - r2, iris[1] - r2, iris[0] + r2, iris[1] + r2], fill=(15, 15, 20))
+        lift = np.array([0, -0.06 * px])
+        d.polygon(_poly(np.concatenate([top_curve, (top_curve + lift)[::-1]])), fill=style.skin)
+        drop = np.array([0, 0.04 * px])
+        d.polygon(_poly(np.concatenate([bottom_curve, (bottom_curve + drop)[::-1]])), fill=style.skin)
+        d.line(_poly(top_curve), fill=style.line, width=lw(0.009), joint="curve")
+        d.line(_poly(bottom_curve), fill=style.skin_shade, width=lw(0.004), joint="curve")
+        brow = k(f"brow_{side}")
+        sign = -1 if side == "left" else 1
+        b0, b2 = brow + [sign * -0.06 * px, 0.02 * px], brow + [sign * 0.065 * px, 0.015 * px]
+        d.line(_poly(_bezier(b0, brow, b2, 8)), fill=style.hair, width=lw(0.018), joint="curve")
+
+
+def _draw_nose(c: _Canvas) -> None:
+    d, px, style, g, k, lw = c.d, c.px, c.style, c.g, c.k, c.lw
+    tip, bridge = k("nose_tip"), k("nose_bridge")
+    d.line(_poly(_bezier(bridge + [0.01 * px, 0], (bridge + tip) / 2 + [0.018 * px, 0], tip + [0.012 * px, -0.01 * px], 8)),
+           fill=style.skin_shade, width=lw(0.008), joint="curve")
+    d.line(_poly(_bezier(g("nostril_left"), tip + [0, 0.02 * px], g("nostril_right"), 8)),
+           fill=style.line, width=lw(0.006), joint="curve")
+
+
+def _draw_mouth(c: _Canvas) -> None:
+    """Outer lip shape, dark opening with upper teeth, lip line."""
+    d, px, style, k, lw = c.d, c.px, c.style, c.k, c.lw
+    cl, cr = k("mouth_corner_left"), k("mouth_corner_right")
+    top, bottom = k("upper_lip_top"), k("lower_lip_bottom")
+    ui, li = k("upper_lip_inner"), k("lower_lip_inner")
+    bow = (cr - cl) * 0.22
+    upper_outer = np.concatenate([_bezier(cl, (cl + top) / 2 + [0, -0.004 * px] + bow * 0, top - bow * 0.1, 6),
+                                  _bezier(top + bow * 0.1, (top + cr) / 2 + [0, -0.004 * px], cr, 6)])
+    lower_outer = _bezier(cr, bottom, cl, 12)
+    d.polygon(_poly(np.concatenate([upper_outer, lower_outer])), fill=style.lips)
+    upper_inner = _bezier(cl, ui, cr, 12)
+    lower_inner = _bezier(cr, li, cl, 12)
+    if li[1] - ui[1] > 0.5:  # open: interior, then teeth under the upper lip
+        d.polygon(_poly(np.concatenate([upper_inner, lower_inner])), fill=style.mouth)
+        teeth_h = min(0.45 * (li[1] - ui[1]), 0.018 * px)
+        teeth = np.concatenate([upper_inner[2:-2], (upper_inner[2:-2] + [0, teeth_h])[::-1]])
+        d.polygon(_poly(teeth), fill=style.teeth)
+        d.polygon(_poly(np.concatenate([upper_outer, upper_inner[::-1]])), fill=style.lips)
+    d.line(_poly(np.concatenate([upper_inner, lower_inner[1:]])), fill=style.line, width=lw(0.006), joint="curve")

@@ -20,6 +20,7 @@ import numpy as np
 
 from jamflow.errors import UserError
 from jamflow.ffmpeg import ffmpeg_exe
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 KEYFRAME_EVERY = 25  # frames: one fragment per second
 AUDIO_QUEUE = 64  # pending audio pieces (each at most a second or so): bounded, and far ahead of any stall
@@ -45,7 +46,7 @@ def render_piece(renderer, motion: np.ndarray, anchor: np.ndarray) -> list[np.nd
 class FragmentedMp4Writer:
     """write(frames, wav) as pieces arrive; close() finishes the file, abort() kills ffmpeg and removes it."""
 
-    def __init__(self, path, fps: int = 25, sample_rate: int = 24000, crf: int = 18):
+    def __init__(self, path, fps: float = MOTION_FPS, sample_rate: int = SAMPLE_RATE, crf: int = 18):
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
             raise UserError(f"output: expected a path ending in .mp4, got {str(self.path)!r}")

@@ -24,6 +24,7 @@ from jamflow.errors import UserError
 from jamflow.ffmpeg import decode_audio, ffmpeg_exe
 from jamflow.fileio import atomic_path, temp_tag
 from jamflow.progress import report
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 
 def _check_frame(frame, index: int) -> np.ndarray:
@@ -56,7 +57,7 @@ def _audio_array(audio, sample_rate: int) -> np.ndarray:
     return data
 
 
-def write_mp4(path, frames: Iterable[np.ndarray], fps: float = 25, audio=None, sample_rate: int = 24000,
+def write_mp4(path, frames: Iterable[np.ndarray], fps: float = MOTION_FPS, audio=None, sample_rate: int = SAMPLE_RATE,
               side_by_side: Iterable[np.ndarray] | None = None, crf: int = 18, progress: bool = False,
               frame_count: int = 0) -> Path:
     """Stream frames (each uint8 [H, W, 3]) into an H.264 yuv420p mp4, atomically.
@@ -180,7 +181,7 @@ def read_video(path) -> VideoReader:
     return VideoReader(path)
 
 
-def read_audio_from_video(path, sample_rate: int = 24000) -> np.ndarray:
+def read_audio_from_video(path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode a media file's first audio stream to mono float32 [samples] at `sample_rate`."""
     path = Path(path)
     if not path.is_file():

@@ -12,6 +12,7 @@ from jamflow.serve.fields import Fields
 from jamflow.serve.jobs import ClientGone, JobTimeout
 from jamflow.serve.state import get_state
 from jamflow.serve.uploads import read_json
+from jamflow.timeline import SAMPLE_RATE
 
 router = APIRouter()
 log = logging.getLogger("jamflow.serve")
@@ -71,7 +72,7 @@ async def speech(request: Request):
         return st.jam.tts(text, voice.wav, voice.transcript, settings=settings).wav
 
     wav = await st.jobs.run(work, request.is_disconnected)
-    headers["X-Audio-Duration"] = f"{len(wav) / audio_format.SAMPLE_RATE:.3f}"
+    headers["X-Audio-Duration"] = f"{len(wav) / SAMPLE_RATE:.3f}"
     return Response(audio_format.encode(wav, fmt), media_type=media_type, headers=headers)
 
 

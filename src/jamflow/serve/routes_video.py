@@ -14,12 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from jamflow.errors import UserError
 from jamflow.infer.api import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from jamflow.infer.settings import MOTION_FPS, SAMPLE_RATE
 from jamflow.serve import audio_format
 from jamflow.serve.errors import ApiError, bad_field
 from jamflow.serve.fields import Fields
 from jamflow.serve.state import get_state
 from jamflow.serve.uploads import Form, Upload, Workdir, content_type, read_form, read_json
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 router = APIRouter()
 

@@ -19,9 +19,10 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
+from jamflow.timeline import MEL_FPS
 
 P_NO_VOICE = 0.15  # share of training clips shown without a voice (inference without a prompt)
-MS_PER_FRAME = 1000 * 256 / 24000
+MS_PER_FRAME = 1000 / MEL_FPS  # one mel frame
 
 
 def load_examples(cache_dir: Path) -> list[dict]:

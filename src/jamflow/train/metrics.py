@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from jamflow.timeline import MOTION_FPS
+
 # dense bf16/fp16 tensor-core peak, FLOP/s (no sparsity), by device name fragment
 PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12,
               "4090": 165e12, "3090": 71e12, "V100": 125e12}
@@ -99,7 +101,7 @@ class RunLog:
 
         if self.enabled and self.tb is not None and importlib.util.find_spec("moviepy") is not None:
             v = torch.as_tensor(frames).permute(0, 3, 1, 2)[None]  # [1, T, 3, H, W]
-            self.tb.add_video(tag, v, step, fps=25)
+            self.tb.add_video(tag, v, step, fps=MOTION_FPS)
 
     def close(self) -> None:
         if self.tb is not None:

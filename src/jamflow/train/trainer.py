@@ -49,20 +49,35 @@ def micro_seed(seed: int, update: int, micro: int) -> int:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True):
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs
-
-        from jamflow.data.batching import CachedDataset, FrameBudgetBatchSampler, collate, load_cache_index
-        from jamflow.model.cfm import MaskConfig
-        from jamflow.model.jam import JAMModel
-        from jamflow.train.checkpoints import latest_checkpoint
-        from jamflow.train.ema import EMA
         from jamflow.train.metrics import RunLog
-        from jamflow.train.optim import apply_freeze, make_optimizer
 
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir)
-        # ---- every check before any work -------------------------------------------------
+        model_cfg, meta, lines, durations = self._check_run(resume)  # every check before any work
+        precision = self._start_accelerator()
+        self._make_data(model_cfg, meta, lines, durations)
+        self._make_model(model_cfg, meta["stats"], precision)
+        self.model_cfg = model_cfg
+        self.update, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.stopped_by: int | None = None  # the signal that ended fit() early, if one did
+        self.log = RunLog(self.run_dir, cfg, enabled=self.main)
+        self.progress = progress and self.main
+        if self.resume_from is not None:
+            self._load(self.resume_from)
+        elif self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.run_dir / "config.yaml", dump_yaml(cfg))
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)  # from an attempt that saved nothing
+
+    # ---- setup ------------------------------------------------------------------------------
+    def _check_run(self, resume: bool):
+        """Model config, cache, masks and run folder checked together -> (model config, cache.json
+        settings, clip lines, aligned durations or None). Sets mask_cfg and resume_from."""
+        from jamflow.data.batching import load_cache_index
+        from jamflow.model.cfm import MaskConfig
+        from jamflow.train.checkpoints import latest_checkpoint
+
+        cfg = self.cfg
         model_cfg = build_model_config(cfg)
         meta, lines = load_cache_index(cfg.data.cache)
         durations = None
@@ -82,8 +97,14 @@ class Trainer:
         if not resume and latest is not None:
             raise UserError(f"run_dir: expected a new run folder, got {self.run_dir} with checkpoints; "
                             f"pass --resume to continue it or pick another name")
+        return model_cfg, meta, lines, durations
 
-        precision = cfg.mixed_precision
+    def _start_accelerator(self) -> str:
+        """The Accelerator, device, world size and rank; -> the mixed precision in use."""
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        precision = self.cfg.mixed_precision
         if precision == "auto":  # CPU stays fp32: bf16 autocast did not speed up CPU training (docs/training.md)
             precision = "bf16" if torch.cuda.is_available() else "no"
         self.acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available(),
@@ -94,7 +115,13 @@ class Trainer:
         self.device = self.acc.device
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
         self.main = self.acc.is_main_process
+        return precision
 
+    def _make_data(self, model_cfg, meta: dict, lines: list[dict], durations: dict | None) -> None:
+        """This process's dataset, batch sampler and loader."""
+        from jamflow.data.batching import CachedDataset, FrameBudgetBatchSampler, collate
+
+        cfg = self.cfg
         self.dataset = CachedDataset(cfg.data.cache, cfg.data.split, cfg.data.max_frames, cfg.data.crop_frames,
                                      cfg.seed, model_cfg.spec if model_cfg.motion is not None else None,
                                      index=(meta, lines), durations=durations)
@@ -104,9 +131,16 @@ class Trainer:
                                                   num_workers=cfg.data.num_workers, worker_init_fn=worker_init)
         self.with_motion = model_cfg.motion is not None
 
+    def _make_model(self, model_cfg, motion_stats: dict, precision: str) -> None:
+        """The model (initial weights, freezing), wrapped for DDP or sharded for FSDP, its optimizer and EMA."""
+        from jamflow.model.jam import JAMModel
+        from jamflow.train.ema import EMA
+        from jamflow.train.optim import apply_freeze, make_optimizer
+
+        cfg = self.cfg
         torch.manual_seed(cfg.seed)  # identical initial weights on every process
         model = JAMModel(model_cfg)
-        model.motion_stats = meta["stats"]
+        model.motion_stats = motion_stats
         load_init_weights(model, cfg)
         self.param_counts = apply_freeze(model, cfg.stage, cfg.freeze, cfg.unfreeze)
         if self.param_counts["trainable"] == 0:
@@ -124,17 +158,6 @@ class Trainer:
             self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.ema = EMA(model, cfg.ema) if cfg.ema.enabled else None  # sharded like the model under FSDP
         self.loss_view = _LossView(self.model, model)
-        self.model_cfg = model_cfg
-        self.update, self.epoch, self.batch_in_epoch = 0, 0, 0
-        self.stopped_by: int | None = None  # the signal that ended fit() early, if one did
-        self.log = RunLog(self.run_dir, cfg, enabled=self.main)
-        self.progress = progress and self.main
-        if self.resume_from is not None:
-            self._load(self.resume_from)
-        elif self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(self.run_dir / "config.yaml", dump_yaml(cfg))
-            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)  # from an attempt that saved nothing
 
     # ---- checkpoints ------------------------------------------------------------------------
     def _rng_state(self) -> dict:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from jamflow.audio.mel import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, mel_filterbank
+from jamflow.audio.mel import N_FFT, N_MELS, mel_filterbank
 from jamflow.errors import UserError
+from jamflow.timeline import HOP_LENGTH, SAMPLE_RATE
 
 
 @dataclass

@@ -29,6 +29,7 @@ import yaml
 from torch import nn
 
 from jamflow.errors import UserError
+from jamflow.timeline import HOP_LENGTH
 
 BACKBONE_CLASS = "vocos.models.VocosBackbone"
 HEAD_CLASS = "vocos.heads.ISTFTHead"
@@ -44,7 +45,7 @@ class VocosConfig:
     num_layers: int = 8
     layer_scale_init_value: float | None = None  # None -> 1 / num_layers (only matters for fresh models)
     n_fft: int = 1024
-    hop_length: int = 256
+    hop_length: int = HOP_LENGTH
     padding: str = "center"  # "center" (the 24 kHz mel model) or "same"
 
     @classmethod

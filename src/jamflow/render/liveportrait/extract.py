@@ -39,9 +39,9 @@ from jamflow.render.liveportrait.crop import (
     smooth_params,
 )
 from jamflow.render.liveportrait.portrait import extract_motion
+from jamflow.timeline import DEFAULT, MOTION_FPS, SAMPLE_RATE, SAMPLES_PER_MOTION
 
-FPS = 25
-SAMPLE_RATE = 24000
+MOTION_RATE = DEFAULT.motion_rate  # exact, so resampling times stay fractions
 
 
 def exact_fps(fps: float) -> Fraction:
@@ -52,12 +52,12 @@ def exact_fps(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1000)
 
 
-def output_length(n_in: int, fps_in: Fraction, fps_out: int = FPS) -> int:
+def output_length(n_in: int, fps_in: Fraction, fps_out: Fraction = MOTION_RATE) -> int:
     """Frames at fps_out covering n_in input frames: round(duration * fps_out)."""
     return max(1, int(round(Fraction(n_in) * fps_out / fps_in)))
 
 
-def resample(x: np.ndarray, fps_in: Fraction, fps_out: int = FPS) -> np.ndarray:
+def resample(x: np.ndarray, fps_in: Fraction, fps_out: Fraction = MOTION_RATE) -> np.ndarray:
     """x [n_in, ...] sampled at fps_in -> [n_out, ...] at fps_out, linear interpolation at t = k / fps_out."""
     n_in = len(x)
     n_out = output_length(n_in, fps_in, fps_out)
@@ -132,8 +132,8 @@ def extract_video(path, nets, detector: FaceDetector | None = None, batch_size: 
 
 
 def fit_audio(audio: np.ndarray, frames: int) -> np.ndarray:
-    """Trim or zero-pad to frames / 25 seconds, so audio and motion cover the same time."""
-    n = frames * SAMPLE_RATE // FPS
+    """Trim or zero-pad to `frames` motion frames' worth of samples, so audio and motion cover the same time."""
+    n = frames * SAMPLES_PER_MOTION
     return np.pad(audio[:n], (0, max(0, n - len(audio)))).astype(np.float32)
 
 
@@ -155,7 +155,7 @@ def write_outputs(out_dir: Path, name: str, ex: Extracted, audio: np.ndarray | N
     paths = {"motion": out_dir / f"{name}.npy", "template": out_dir / f"{name}.pkl", "preview": out_dir / f"{name}.png"}
     save_motion(paths["motion"], ex.motion)
     # the template stores one canonical kp; M's per-frame estimates of it barely move: their mean
-    save_motion(paths["template"], ex.motion, fps=FPS, kp_canonical=ex.kp.mean(0))
+    save_motion(paths["template"], ex.motion, fps=MOTION_FPS, kp_canonical=ex.kp.mean(0))
     x0 = compose_keypoints(torch.from_numpy(ex.kp[:1]), torch.from_numpy(ex.motion[:1]))[0].numpy()
     preview = draw_points(ex.first_crop, keypoints_to_pixels(x0, ex.first_crop.shape[0]))
     with atomic_path(paths["preview"]) as tmp:
