@@ -80,7 +80,8 @@ def sample(
     if method not in ("euler", "midpoint"):
         raise UserError(f"method: expected 'euler' or 'midpoint', got {method!r}")
     problem = SamplingProblem.build(model, text, mel_cond, mel_known, motion_cond, motion_known, motion_context,
-                                    mel_lens, motion_lens, text_index, cfg_strength, cfg_strength_motion, cfg_until)
+                                    mel_lens, motion_lens, text_index, cfg_strength=cfg_strength,
+                                    cfg_strength_motion=cfg_strength_motion, cfg_until=cfg_until)
     ts = make_time_grid(nfe_step, sway_sampling_coef, use_epss) if time_grid is None else time_grid.float().cpu()
     y_a, y_m = problem.start_noise(seed)
     steps = range(len(ts) - 1)
