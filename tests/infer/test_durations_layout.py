@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from jamflow.config import get_preset
-from jamflow.infer.tasks import encode_with_durations, make_job
+from jamflow.infer.jobs import build as make_job
+from jamflow.infer.layout import encode_with_durations
 from jamflow.model.jam import JAMModel
 
 
@@ -42,7 +43,7 @@ def test_prompt_and_new_text_each_get_their_own_frames(duration_jam):
 
 
 def test_tasks_run_and_the_sampler_sees_the_index(duration_jam, ref_wav, monkeypatch):
-    import jamflow.model.sampler as sampler
+    import jamflow.infer.sampling as sampler
 
     seen = []
     original = sampler.sample

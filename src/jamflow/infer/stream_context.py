@@ -5,7 +5,7 @@ prompt when chunk k-1 was short), not by the whole previous chunk, so every samp
 most `context_s` of prompt and the cost per second of speech does not grow with the chunk size.
 
 Where the tail starts: at a word, so that the prompt's text and audio say the same words. The
-model's text layout tells which mel frames speak which token (`tasks.encode_with_durations`: the
+model's text layout tells which mel frames speak which token (`layout.token_start_frames`: the
 duration predictor or table); without one, each part's tokens are spread evenly over its frames, as
 the F5 layout assumes. A candidate tail is the last j words, accepted when their tokens are exactly
 the last tokens of the job's text (so the token the cut starts at is known). The cut is moved back
@@ -16,21 +16,21 @@ as the longest that fits: whole sentences give the next chunk a complete prosodi
 """
 from __future__ import annotations
 
-import numpy as np
-
+from jamflow.infer.jobs import Job
+from jamflow.infer.layout import token_start_frames
 from jamflow.infer.prompt import GRID, Prompt
-from jamflow.infer.settings import MEL_PER_MOTION, MOTION_FPS
-from jamflow.infer.tasks import Job, JobResult, encode_with_durations
+from jamflow.infer.sampling import JobResult
 
 SENTENCE_END, CLAUSE_END = tuple(".!?"), tuple(",;:")
 
 
-def tail_prompt(jam, job: Job, result: JobResult, context_s: float) -> Prompt:
+def tail_prompt(engine, job: Job, result: JobResult, context_s: float) -> Prompt:
     """The prompt for the chunk after `job`: its last words (audio, motion, text) up to `context_s` seconds."""
+    tl = engine.timeline
     parts = job.parts or ((job.text, job.mel_len),)
-    encode = lambda t: list(jam.tokenizer.encode(t)) if t else []
+    encode = lambda t: list(engine.tokenizer.encode(t)) if t else []
     all_ids = [i for text, _ in parts for i in encode(text)]
-    starts = token_start_frames(jam, job, len(all_ids))  # mel frame where each token starts
+    starts = token_start_frames(engine.model, engine.tokenizer, job, len(all_ids))  # mel frame where each token starts
     words = [(p, w) for p, (text, _) in enumerate(parts) for w in range(len(text.split()))]
     candidates = []  # (seconds, cut frame, text, kind)
     for j in range(1, len(words) + 1):
@@ -40,8 +40,8 @@ def tail_prompt(jam, job: Job, result: JobResult, context_s: float) -> Prompt:
         if not tail_ids or all_ids[len(all_ids) - len(tail_ids):] != tail_ids:
             continue  # the tokenizer joins across this word gap: its tokens are not the text's last ones
         mel_start = starts[len(all_ids) - len(tail_ids)]
-        cut = int(mel_start / MEL_PER_MOTION) // GRID * GRID
-        seconds = (job.frames - cut) / MOTION_FPS
+        cut = int(mel_start / tl.mel_per_motion) // GRID * GRID
+        seconds = (job.frames - cut) / tl.motion_fps
         if seconds > context_s and candidates:
             break
         before = parts[p][0].split()[w - 1] if w > 0 else (parts[p - 1][0] if p > 0 else ".")
@@ -50,7 +50,7 @@ def tail_prompt(jam, job: Job, result: JobResult, context_s: float) -> Prompt:
         if seconds > context_s:  # even the last word alone is longer: keep it rather than nothing
             break
     seconds, cut, text, _ = _prefer_boundaries(candidates)
-    m0 = int(round(cut * MEL_PER_MOTION))
+    m0 = int(round(cut * tl.mel_per_motion))
     motion = None if result.motion is None else result.motion[cut:]
     context = None if job.context is None else job.context[cut:]
     return Prompt(text, job.frames - cut, result.mel[m0:], motion, context)
@@ -63,22 +63,3 @@ def _prefer_boundaries(candidates: list[tuple]) -> tuple:
         if fitting:
             return fitting[-1]
     return longest
-
-
-def token_start_frames(jam, job: Job, tokens: int) -> np.ndarray:
-    """[tokens] the first mel frame of each token of the job's text (all parts, in order)."""
-    table = jam.model.cfg.audio.text_durations
-    if table is not None:
-        _, index = encode_with_durations(jam.model, jam.tokenizer, [job], job.mel_len, table)
-        index = index[0].numpy()
-        starts = np.full(tokens, job.mel_len, np.int64)
-        for frame in range(len(index) - 1, -1, -1):  # first frame of each token position
-            if 0 <= index[frame] < tokens:
-                starts[index[frame]] = frame
-        return np.minimum.accumulate(starts[::-1])[::-1]  # a token with no frame starts where the next does
-    starts, offset = [], 0
-    for text, frames in job.parts or ((job.text, job.mel_len),):
-        n = len(jam.tokenizer.encode(text)) if text else 0
-        starts += [offset + frames * k / max(n, 1) for k in range(n)]
-        offset += frames
-    return np.asarray(starts)
