@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from jamflow.timeline import SAMPLE_RATE
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -117,7 +119,7 @@ def stream_once(jam, text: str, ref, settings, out_dir: Path) -> dict:
             audio += len(piece.wav)
         files.close()
         wall = time.perf_counter() - t0
-    seconds = audio / 24000
+    seconds = audio / SAMPLE_RATE
     return {"audio_s": seconds, "first_audio_s": first_audio, "first_frame_s": first_frame, "wall_s": wall,
             "rtf": wall / seconds, **{k: clock.seconds.get(k, 0.0) for k in STAGES},
             "peak_rss_mb": rss.peak / 2**20, "rss_rise_mb": rss.used / 2**20}

@@ -13,7 +13,7 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.infer.jobs import fit
-from jamflow.timeline import SAMPLE_RATE, SAMPLES_PER_MOTION, mel_frames_for
+from jamflow.timeline import SAMPLES_PER_MOTION, mel_frames_for
 
 GRID = 4  # motion frames; 4 * 3.75 = 15 mel frames exactly
 
@@ -56,6 +56,7 @@ def reference_prompt(engine, ref_wav: np.ndarray | None, ref_text, ref_motion) -
 
 
 def _reference_prompt(engine, wav, ref_text, ref_motion) -> Prompt:
+    sr, spm = engine.timeline.sample_rate, engine.timeline.samples_per_motion
     if wav is None:
         if ref_text:
             raise UserError("ref_text: given without --ref_audio; pass the reference audio too, or drop ref_text")
@@ -67,7 +68,7 @@ def _reference_prompt(engine, wav, ref_text, ref_motion) -> Prompt:
         from jamflow.validate import transcript_fits
 
         # 400 characters for 1.6 s would make "Hello." 0.16 s long; "Hi." for 15 s of speech, minutes long
-        transcript_fits(str(ref_text), len(wav) / SAMPLE_RATE, speech_s=len(trim_silence(wav)) / SAMPLE_RATE)
+        transcript_fits(str(ref_text), len(wav) / sr, speech_s=len(trim_silence(wav)) / sr)
     if ref_text is None or not str(ref_text).strip():
         raise UserError(
             "ref_text: expected the transcript of --ref_audio, got none. jamflow needs the words of the "
@@ -77,7 +78,7 @@ def _reference_prompt(engine, wav, ref_text, ref_motion) -> Prompt:
         try:
             from jamflow.eval.asr import transcribe
 
-            ref_text = transcribe(wav, SAMPLE_RATE)
+            ref_text = transcribe(wav, sr)
         except ImportError as e:
             raise UserError(f"ref_text: 'auto' needs the optional ASR (pip install pocketsphinx): {e}") from None
         if not ref_text.strip():
@@ -89,17 +90,17 @@ def _reference_prompt(engine, wav, ref_text, ref_motion) -> Prompt:
     else:  # the motion is frame-aligned with the audio as given: no trimming or clipping
         from jamflow.audio.io import normalize_loudness
 
-        if len(wav) / SAMPLE_RATE > 30:
-            raise UserError(f"ref_audio: expected at most 30 s with --ref_motion, got {len(wav) / SAMPLE_RATE:.1f} s")
-        if abs(len(ref_motion) - len(wav) / SAMPLES_PER_MOTION) > 2:
-            raise UserError(f"ref_motion: expected {len(wav) // SAMPLES_PER_MOTION} frames to match ref_audio's "
-                            f"{len(wav) / SAMPLE_RATE:.2f} s at 25 fps, got {len(ref_motion)}")
+        if len(wav) / sr > 30:
+            raise UserError(f"ref_audio: expected at most 30 s with --ref_motion, got {len(wav) / sr:.1f} s")
+        if abs(len(ref_motion) - len(wav) / spm) > 2:
+            raise UserError(f"ref_motion: expected {len(wav) // spm} frames to match ref_audio's "
+                            f"{len(wav) / sr:.2f} s at 25 fps, got {len(ref_motion)}")
         norm, level = normalize_loudness(wav)
         ref = Reference(norm, ensure_sentence_end(clean_text(str(ref_text), "ref_text")), level, False)
-    if len(ref.wav) < 0.1 * SAMPLE_RATE:
-        raise UserError(f"ref_audio: expected at least 0.1 s of speech, got {len(ref.wav) / SAMPLE_RATE:.2f} s")
-    frames = grid(len(ref.wav) / SAMPLES_PER_MOTION)  # pad with silence up to the grid: no word is cut
-    mel, _ = ref_to_mel(np.pad(ref.wav, (0, frames * SAMPLES_PER_MOTION - len(ref.wav))))
+    if len(ref.wav) < 0.1 * sr:
+        raise UserError(f"ref_audio: expected at least 0.1 s of speech, got {len(ref.wav) / sr:.2f} s")
+    frames = grid(len(ref.wav) / spm)  # pad with silence up to the grid: no word is cut
+    mel, _ = ref_to_mel(np.pad(ref.wav, (0, frames * spm - len(ref.wav))))
     motion = context = None
     if engine.has_motion:
         if ref_motion is not None:

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from jamflow.errors import UserError
-from jamflow.timeline import MEL_PER_MOTION, MOTION_FPS, SAMPLE_RATE, SAMPLES_PER_MOTION  # noqa: F401 - re-exported
 
 STREAM_FIRST_CHUNK_S = 1.0  # streaming: the first chunk's speech, short so the first audio comes out fast
 MAX_CFG = 30.0  # largest guidance strength accepted (F5 uses 2)

@@ -21,7 +21,7 @@ from jamflow.infer.jobs import Job
 from jamflow.infer.longform import Piece, plan_windows, smooth_seams
 from jamflow.infer.prompt import clean_text, grid
 from jamflow.infer.settings import InferSettings
-from jamflow.timeline import MOTION_FPS, SAMPLES_PER_MOTION
+from jamflow.timeline import MOTION_FPS
 from jamflow.progress import report
 
 SEAM_RADIUS = 4  # frames either side of a seam that are softened
@@ -45,7 +45,8 @@ class AnimateStream:
 
     def __init__(self, engine, wav: np.ndarray, text: str | None, context_motion: np.ndarray | None,
                  s: InferSettings):
-        self.total = int(math.ceil(len(wav) / SAMPLES_PER_MOTION))  # frames = audio seconds * 25
+        self.spm = engine.timeline.samples_per_motion
+        self.total = int(math.ceil(len(wav) / self.spm))  # frames = audio seconds * motion fps
         if self.total < 1:
             raise UserError("audio: expected at least 40 ms of audio, got less")
         self.engine, self.wav, self.s = engine, wav.astype(np.float32), s
@@ -66,10 +67,10 @@ class AnimateStream:
         from jamflow.audio.mel import mel_spectrogram
 
         engine, s, spans = self.engine, self.s, self.spans
-        padded = np.pad(self.wav, (0, grid(self.total) * SAMPLES_PER_MOTION - len(self.wav)))
+        padded = np.pad(self.wav, (0, grid(self.total) * self.spm - len(self.wav)))
         gen = torch.zeros(grid(self.total), engine.codec.spec.gen_dim)
         for k, (a, b) in enumerate(tqdm(spans, desc="windows", unit="win", disable=not engine.progress or len(spans) < 2)):
-            seg = torch.as_tensor(padded[a * SAMPLES_PER_MOTION: b * SAMPLES_PER_MOTION])
+            seg = torch.as_tensor(padded[a * self.spm: b * self.spm])
             mel = mel_spectrogram(seg[None])[0].T  # [n', 100]
             known = 0 if k == 0 else spans[k - 1][1] - a  # frames carried over from the previous window
             job = Job.for_window(self.text if len(spans) == 1 else "", mel, gen[a:b].clone(), known, self.context[a:b])
@@ -94,8 +95,8 @@ class AnimateStream:
         seams = [x - lo for x in self.seams]
         smoothed = smooth_seams(self._buffer, seams, radius=SEAM_RADIUS)
         out = smoothed[self._emitted - lo: final - lo]
-        wav_end = len(self.wav) if last else final * SAMPLES_PER_MOTION
-        piece = Piece(self.wav[self._emitted * SAMPLES_PER_MOTION: wav_end], out)
+        wav_end = len(self.wav) if last else final * self.spm
+        piece = Piece(self.wav[self._emitted * self.spm: wav_end], out)
         keep_from = max(lo, final - HOLD)  # context for the smoothing of the frames still to come
         self._buffer, self._buffer_start, self._emitted = self._buffer[keep_from - lo:], keep_from, final
         yield piece

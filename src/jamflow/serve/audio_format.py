@@ -11,7 +11,7 @@ import struct
 
 import numpy as np
 
-from jamflow.infer.settings import SAMPLE_RATE
+from jamflow.timeline import SAMPLE_RATE
 
 MEDIA_TYPES = {"wav": "audio/wav", "pcm": "audio/pcm", "flac": "audio/flac"}
 FORMATS = tuple(MEDIA_TYPES)

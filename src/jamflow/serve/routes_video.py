@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jamflow.errors import UserError
 from jamflow.infer.api import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from jamflow.infer.settings import MOTION_FPS, SAMPLE_RATE
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 from jamflow.serve import audio_format
 from jamflow.serve.errors import ApiError, bad_field
 from jamflow.serve.fields import Fields

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from jamflow.errors import UserError
-from jamflow.infer.settings import SAMPLE_RATE
+from jamflow.timeline import SAMPLE_RATE
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 AUDIO_SUFFIXES = (".wav", ".flac")

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from jamflow.errors import UserError
-from jamflow.infer.settings import SAMPLE_RATE, InferSettings, make_settings
+from jamflow.infer.settings import InferSettings, make_settings
 from jamflow.progress import watch
+from jamflow.timeline import SAMPLE_RATE
 from jamflow.ui.limits import Limits
 
 # blinks, nods and sway looped under the generated mouth (as `jamflow demo` does)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jamflow.errors import UserError
-from jamflow.infer.settings import MOTION_FPS, SAMPLE_RATE
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 MOTION_SUFFIXES = (".npy", ".pkl")
 
