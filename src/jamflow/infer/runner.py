@@ -10,7 +10,7 @@ Long text (tts/talk): the text is split into sentence chunks of about `max_chunk
 first one optionally a short clause (`first_chunk_s`, for streaming). Chunk 0 continues the
 reference (or starts from nothing). With `chunk_prompt="previous"` (default) chunk k continues the
 tail of what came before: the last whole words, at most `context_s` seconds, of audio, motion and
-text (`infer/stream_context.py`), so voice, prosody and head motion carry over at a bounded cost per
+text (`tail_prompt`), so voice, prosody and head motion carry over at a bounded cost per
 call; the last `cross_fade_s` of chunk k-1 is re-rendered by chunk k and cross-faded (no content is
 duplicated or lost). With `"reference"` every chunk continues the reference, and chunks are
 cross-faded F5-style (each seam overlaps by `cross_fade_s`). `TextStream` samples in a worker thread
@@ -28,14 +28,17 @@ from tqdm import tqdm
 from jamflow.errors import UserError
 from jamflow.progress import report
 from jamflow.infer.jobs import Job
-from jamflow.infer.layout import check_rate, chunk_char_budget, chunk_frames, dub_durations, known_voice, split_text
+from jamflow.infer.layout import (check_rate, chunk_char_budget, chunk_frames, dub_durations, known_voice, split_text,
+                                  token_start_frames)
 from jamflow.infer.longform import Piece, Stitcher, concat_pieces, seconds_to_frames
-from jamflow.infer.prompt import GRID, Prompt, grid, reference_prompt
+from jamflow.infer.prompt import GRID, Prompt, clean_text, grid, reference_prompt
+from jamflow.infer.sampling import JobResult
 from jamflow.infer.settings import InferSettings
 from jamflow.timeline import mel_frames_for
 
 MAX_JOB_S = 60.0  # longest single sampler call (prompt + generated); longer work is chunked/windowed
 VOCODER_CONTEXT = 8  # motion frames (0.32 s, 30 mel frames) vocoded before a chunk's kept audio, for context
+SENTENCE_END, CLAUSE_END = tuple(".!?"), tuple(",;:")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,7 +71,7 @@ class SampledChunk:
 
     index: int
     job: Job  # the prompt + the chunk
-    result: object  # sampling.JobResult
+    result: JobResult
     start: int  # first motion frame of the job's output that is kept (the seam's overlap included)
     overlap: int  # frames of that start that re-render the end of the previous chunk
 
@@ -103,8 +106,6 @@ class TextStream:
 
     def sample(self):
         """The sampling side: one SampledChunk per chunk, each prompted by the previous one's tail."""
-        from jamflow.infer.stream_context import tail_prompt
-
         engine, request, s = self.engine, self.request, self.s
         xf = seconds_to_frames(s.cross_fade_s)
         prev, offset = None, 0
@@ -148,6 +149,65 @@ class TextStream:
                 yield tail
 
 
+# ---------------------------------------------------------------------------------------------
+# The bounded prompt of the next text chunk: the last whole words of what came before, at most `context_s`.
+#
+# Chunk k is prompted by the tail of chunk k-1's timeline (which may reach back into chunk k-1's own
+# prompt when chunk k-1 was short), not by the whole previous chunk, so every sampler call holds at
+# most `context_s` of prompt and the cost per second of speech does not grow with the chunk size.
+#
+# Where the tail starts: at a word, so that the prompt's text and audio say the same words. The
+# model's text layout tells which mel frames speak which token (`layout.token_start_frames`: the
+# duration predictor or table); without one, each part's tokens are spread evenly over its frames, as
+# the F5 layout assumes. A candidate tail is the last j words, accepted when their tokens are exactly
+# the last tokens of the job's text (so the token the cut starts at is known). The cut is moved back
+# to the 4-frame grid (at most 0.16 s, which lands in the word gap or the previous word's last sound;
+# the prompt's leading silence in the layout absorbs it). Among the tails that fit in `context_s`, one
+# that starts a sentence is preferred, then one that starts a clause, when it is at least half as long
+# as the longest that fits: whole sentences give the next chunk a complete prosodic phrase to continue.
+
+
+def tail_prompt(engine, job: Job, result: JobResult, context_s: float) -> Prompt:
+    """The prompt for the chunk after `job`: its last words (audio, motion, text) up to `context_s` seconds."""
+    tl = engine.timeline
+    parts = job.parts or ((job.text, job.mel_len),)
+    encode = lambda t: list(engine.tokenizer.encode(t)) if t else []
+    all_ids = [i for text, _ in parts for i in encode(text)]
+    starts = token_start_frames(engine.model, engine.tokenizer, job, len(all_ids))  # mel frame where each token starts
+    words = [(p, w) for p, (text, _) in enumerate(parts) for w in range(len(text.split()))]
+    candidates = []  # (seconds, cut frame, text, kind)
+    for j in range(1, len(words) + 1):
+        p, w = words[-j]
+        texts = [" ".join(parts[p][0].split()[w:])] + [t for t, _ in parts[p + 1:]]
+        tail_ids = [i for t in texts for i in encode(t)]
+        if not tail_ids or all_ids[len(all_ids) - len(tail_ids):] != tail_ids:
+            continue  # the tokenizer joins across this word gap: its tokens are not the text's last ones
+        mel_start = starts[len(all_ids) - len(tail_ids)]
+        cut = int(mel_start / tl.mel_per_motion) // GRID * GRID
+        seconds = (job.frames - cut) / tl.motion_fps
+        if seconds > context_s and candidates:
+            break
+        before = parts[p][0].split()[w - 1] if w > 0 else (parts[p - 1][0] if p > 0 else ".")
+        kind = 2 if before.endswith(SENTENCE_END) else 1 if before.endswith(CLAUSE_END) else 0
+        candidates.append((seconds, cut, " ".join(texts), kind))
+        if seconds > context_s:  # even the last word alone is longer: keep it rather than nothing
+            break
+    seconds, cut, text, _ = _prefer_boundaries(candidates)
+    m0 = int(round(cut * tl.mel_per_motion))
+    motion = None if result.motion is None else result.motion[cut:]
+    context = None if job.context is None else job.context[cut:]
+    return Prompt(text, job.frames - cut, result.mel[m0:], motion, context)
+
+
+def _prefer_boundaries(candidates: list[tuple]) -> tuple:
+    longest = candidates[-1]
+    for kind in (2, 1):
+        fitting = [c for c in candidates if c[3] == kind and c[0] >= 0.5 * longest[0]]
+        if fitting:
+            return fitting[-1]
+    return longest
+
+
 def run_text(engine, request: TextRequest, s: InferSettings) -> Piece:
     stream = TextStream(engine, request, s)
     out = concat_pieces(list(stream))
@@ -158,8 +218,6 @@ def run_text_batch(engine, texts: list[str], ref_wav: np.ndarray | None, ref_tex
     """Several texts with one reference and one settings: those that fit one chunk share a padded
     sampler batch (same start noise per item as alone) -> their Pieces; None for a text that needs the
     chunk loop (`run_text`)."""
-    from jamflow.infer.prompt import clean_text
-
     prompt = reference_prompt(engine, ref_wav, ref_text, None)
     texts = [clean_text(t, "gen_text") for t in texts]
     budget = chunk_char_budget(prompt.text, prompt.frames, s.max_chunk_s, s.speed)
