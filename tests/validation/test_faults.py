@@ -22,12 +22,12 @@ def hit():
     os.kill(os.getpid(), sig)
 
 if point == "term-sampling":
-    import jamflow.infer.runner as runner
-    real = runner.generate
+    import jamflow.infer.engine as engine
+    real = engine.generate
     def generate(*a, **k):
         hit()
         return real(*a, **k)
-    runner.generate = generate
+    engine.generate = generate
 elif point == "term-encoding":
     from jamflow.render.avatar import AvatarRenderer
     real_frames = AvatarRenderer.frames

@@ -20,7 +20,7 @@ Modes
   joint model, and the upstream `f5_tts` DiT when that package imports.
 
 Precision: the weights stay fp32 and the model runs under autocast in `--dtype`, as `JAMFlow` and the
-trainer run it; `auto` (default) is what inference picks for the device (`infer.api.pick_dtype`: bf16 on
+trainer run it; `auto` (default) is what inference picks for the device (`infer.engine.pick_dtype`: bf16 on
 CUDA and on CPUs with bf16 hardware, else fp32).
 
 Timing (eval/timing.py): `--warmup` untimed runs, then `--repeats` timed runs; CUDA is synchronised
@@ -34,11 +34,11 @@ from dataclasses import dataclass
 
 import torch
 
-from jamflow.dtypes import INT8, autocast, quantize_blocks_int8
+from jamflow.dtypes import INT8, autocast
 from jamflow.errors import UserError
 from jamflow.eval.timing import time_fn
 from jamflow.fileio import write_json_atomic
-from jamflow.motion.spec import MOTION_FPS, mel_frames_for
+from jamflow.infer.engine import Engine, pick_device, pick_dtype
 
 TASKS = ("tts", "talk", "speech", "animate", "dub")
 # dense bf16 tensor-core peak, TFLOP/s (vendor datasheets); matched on the device name
@@ -58,47 +58,45 @@ def _progress(row: dict) -> None:
 
 @dataclass
 class Setup:
-    model: torch.nn.Module
-    device: torch.device
-    dtype: torch.dtype
+    engine: Engine  # the model placed as inference places it; the vocoder is set per inference sweep
     name: str
-    int8: bool = False  # the DiT blocks' linears in dynamic int8 (dtype is then fp32)
     params: dict | None = None  # counted before quantising (int8 weights are not parameters)
+
+    model = property(lambda self: self.engine.model)
+    device = property(lambda self: self.engine.device)
+    dtype = property(lambda self: self.engine.dtype)
+    int8 = property(lambda self: self.engine.int8)
 
 
 def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: str = "auto") -> Setup:
-    from jamflow.infer.api import pick_device, pick_dtype
+    """A preset (random init) or a checkpoint on `device` in `dtype` ("auto", a DTYPES name, or int8)."""
     from jamflow.model.jam import JAMModel
 
-    dev = pick_device(device)
-    int8 = dtype == INT8
-    dt = pick_dtype(dev, dtype)  # "auto", a DTYPES name, or int8 (fp32 around the int8 linears)
+    device = pick_device(device)
+    pick_dtype(device, dtype)  # a bad --device or --dtype fails before the model is built
     if checkpoint:
         model, name = JAMModel.from_pretrained(checkpoint), f"checkpoint {checkpoint}"
     else:
         from jamflow.config import get_preset
 
         model, name = JAMModel(get_preset(preset)), f"preset {preset} (random init)"
-    model = model.to(dev, torch.float32).eval()
     params = model.num_params()
-    if int8:
-        model = quantize_blocks_int8(model, dev)
-    return Setup(model, dev, dt, name, int8, params)
+    return Setup(Engine.place(model, device, dtype, progress=False), name, params)
 
 
 def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, seed: int = 0) -> dict:
     """Random conditioning shaped like a real job: mel [b, n, 100], text [b, nt], motion [b, m, dg] ..."""
-    cfg = model.cfg
+    cfg, timeline = model.cfg, model.cfg.timeline
     g = torch.Generator().manual_seed(seed)
-    m = int(round((prompt_s + seconds) * MOTION_FPS))
-    n = mel_frames_for(m)  # the same instant as motion frame m, as in training and inference
-    known_m = int(round(prompt_s * MOTION_FPS))
+    m = int(round((prompt_s + seconds) * timeline.motion_fps))
+    n = timeline.mel_frames_for(m)  # the same instant as motion frame m, as in training and inference
+    known_m = int(round(prompt_s * timeline.motion_fps))
     nt = max(4, int(seconds * 14))  # ~14 characters per second of speech
     out = {
         "n": n, "m": m,
         "mel": torch.randn(batch, n, cfg.audio.mel_dim, generator=g).to(device),
         "text": torch.randint(1, cfg.audio.text_num_embeds, (batch, nt), generator=g).to(device),
-        "mel_known": (torch.arange(n) < mel_frames_for(known_m)).expand(batch, n).to(device),
+        "mel_known": (torch.arange(n) < timeline.mel_frames_for(known_m)).expand(batch, n).to(device),
     }
     if cfg.motion is not None:
         out["motion"] = torch.randn(batch, m, cfg.motion_gen_dim, generator=g).to(device)
@@ -108,25 +106,17 @@ def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, se
 
 
 def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: float, cfg_until: float = 1.0):
-    from jamflow.model.sampler import sample
-
-    with_motion = task != "speech" and "motion" in inputs
+    """The sampler call of one case, through the engine: which stream is known depends on the task."""
     mel_known, motion_known = inputs["mel_known"], inputs.get("motion_known")
     if task == "animate":
         mel_known = torch.ones_like(mel_known)
     if task == "dub" and motion_known is not None:
         motion_known = torch.ones_like(motion_known)
-
-    @torch.inference_mode()
-    def run():
-        with autocast(setup.device, setup.dtype):
-            return sample(setup.model, inputs["text"], inputs["mel"], mel_known,
-                          motion_cond=inputs["motion"] if with_motion else None,
-                          motion_known=motion_known if with_motion else None,
-                          motion_context=inputs["context"] if with_motion else None,
-                          nfe_step=nfe, cfg_strength=cfg_strength, cfg_until=cfg_until, seed=0)
-
-    return run
+    motion = {}
+    if task != "speech" and "motion" in inputs:
+        motion = dict(motion_cond=inputs["motion"], motion_known=motion_known, motion_context=inputs["context"])
+    return lambda: setup.engine.sample_tensors(inputs["text"], inputs["mel"], mel_known, nfe_step=nfe,
+                                               cfg_strength=cfg_strength, cfg_until=cfg_until, seed=0, **motion)
 
 
 def _vocoder(kind: str, device):
@@ -141,13 +131,8 @@ def _vocoder(kind: str, device):
 
 def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, prompt_s=2.0, chunk_s=3.0,
                     cfg_strength=2.0, vocoder="vocos", warmup=1, repeats=3, cfg_until=1.0) -> list[dict]:
-    voc = _vocoder(vocoder, setup.device)
-
-    def vocode(mel):
-        if voc is None:
-            return None
-        with torch.inference_mode():
-            return voc.decode(mel.float().transpose(1, 2))
+    voc = setup.engine.vocoder = _vocoder(vocoder, setup.device)
+    vocode = lambda mel: None if voc is None else setup.engine.decode(mel)
 
     rows = []
     for task in tasks:

@@ -58,11 +58,11 @@ class StageClock:
 @contextlib.contextmanager
 def timed_stages(clock: StageClock):
     """Time the sampler, the vocoder, the renderer and the encoder where the stream calls them."""
-    from jamflow.infer import runner
+    from jamflow.infer import engine
     from jamflow.render import stream_video  # infer.stream imports render_piece from it at call time
 
     writer = stream_video.FragmentedMp4Writer
-    patches = [(runner, "generate", "sample_s"), (runner, "vocode", "vocoder_s"),
+    patches = [(engine, "generate", "sample_s"), (engine.Engine, "vocode", "vocoder_s"),
                (stream_video, "render_piece", "render_s"), (writer, "write", "encode_s"), (writer, "close", "encode_s")]
     saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
     try:

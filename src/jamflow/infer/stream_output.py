@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jamflow.infer.settings import MOTION_FPS, SAMPLE_RATE
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 
 def add_stream_arg(parser) -> None:
