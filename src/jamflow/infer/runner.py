@@ -259,7 +259,7 @@ def dub_durations(jam, gen_text: str, motion: np.ndarray, part_mel: int, voice=N
     """The new text's durations [nt + 2] over the given lips (then held frames: trailing silence), or
     None (the table lays it out) when the phones do not fit or the mouth does not move. With a
     duration predictor its durations (in the voice vector `voice`, tasks.known_voice) are the prior."""
-    from jamflow.eval.sync import mouth_aperture
+    from jamflow.motion.mouth import mouth_aperture
     from jamflow.infer.lip_layout import lip_durations
 
     lips_mel = min(mel_frames(len(motion)), part_mel)
