@@ -153,18 +153,18 @@ def cold_cli(checkpoint: str | None, ref, nfe: int, seconds: float, chars_per_s:
     return {"first_audio_s": first, "wall_s": time.perf_counter() - t0, "exit": code}
 
 
-def run(args) -> int:
-    """The stream benchmark; prints the table and writes the JSON."""
+def run(args, lengths: list[float]) -> int:
+    """The stream benchmark at each of `lengths` seconds of text (flags of `jamflow bench`); prints the table
+    and writes the JSON."""
     import torch
 
-    from jamflow.eval.bench import _floats, format_table
+    from jamflow.eval.bench import format_table
     from jamflow.fileio import write_json_atomic
     from jamflow.infer.api import JAMFlow
     from jamflow.infer.settings import make_settings
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    lengths = _floats(args.seconds, "seconds")
     nfe = int(args.nfe.split(",")[0])
     ref = reference(args.ref)
     vocoder = args.vocoder if args.vocoder == "griffinlim" else None  # None: Vocos weights if found, as the CLI

@@ -76,7 +76,7 @@ def _reference_prompt(engine, wav, ref_text, ref_motion) -> Prompt:
             "ASR (pip install pocketsphinx, or jamflow[eval])")
     if str(ref_text).strip().lower() == "auto":
         try:
-            from jamflow.eval.asr import transcribe
+            from jamflow.audio.asr import transcribe
 
             ref_text = transcribe(wav, sr)
         except ImportError as e:

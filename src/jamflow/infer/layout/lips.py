@@ -1,7 +1,7 @@
 """Dub: lay the new text out over the given lip motion instead of the mean-duration table alone.
 
 A model that lays its text out by durations follows that layout, so dub must take its phoneme
-timing from the mouth it is given (`dub_durations`). The mouth aperture (eval.sync.mouth_aperture, scaled so that
+timing from the mouth it is given (`dub_durations`). The mouth aperture (motion.mouth.mouth_aperture, scaled so that
 closed ~ -1 and open ~ +1, interpolated from 25 fps to the mel frames) is segmented into the text's
 chain silence - tokens - silence: vowels expect an open mouth, /p b m/ a closed one, silences a
 closed one, other phones anything in between; marks and punctuation may take no frames.
@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from jamflow.data.align import is_phone
-from jamflow.eval.sync import mouth_aperture
+from jamflow.motion.mouth import mouth_aperture
 from jamflow.model.durations import table_durations
 from jamflow.timeline import MEL_FPS, mel_frames_for
 
