@@ -110,7 +110,8 @@ def synthesize(folder: Path, n: int, which: set[str]) -> dict[str, list[Path]]:
 
 def bench_wer(n: int, keep: Path | None, which: set[str]):
     try:
-        from jamflow.eval.asr import transcribe, word_error_rate
+        from jamflow.audio.asr import transcribe
+        from jamflow.eval.asr import word_error_rate
     except ImportError as e:
         print(f"\n(WER skipped: {e})")
         return

@@ -5,7 +5,7 @@
 MODE says what replaces the model's own layout and length:
     oracle       each text part (the prompt's, the new text's) gets the durations `jamflow align` found
                  for the clip that speaks it, scaled to the length inference chose; dub's new text
-                 gets them in place of the lip layout (infer/lip_layout.py)
+                 gets them in place of the lip layout (infer/layout/lips.py)
     oracle_len   the same, and the new text gets its clip's true length instead of F5's length rule
     table_len    the model's own layout (table or predictor), at the clip's true length
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-import jamflow.infer.lip_layout as lip_layout
-import jamflow.infer.runner as runner
+import jamflow.infer.layout.length as length
+import jamflow.infer.layout.lips as lips
 import jamflow.model.durations as durations
 from jamflow.data.batching import load_cache_index
 
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
                 by_tokens[tuple(int(t) for t in f["text"])] = aligned[line["id"]]
             by_text[manifest[line["id"]]["text"].strip()] = line["motion_frames"]
     counts = {"layout from the clip": 0, "layout not found": 0, "length from the clip": 0, "length not found": 0}
-    own_layout, own_length, own_lips = durations.table_durations, runner.estimate_frames, lip_layout.lip_durations
+    own_layout, own_length, own_lips = durations.table_durations, length.text_frames, lips.lip_durations
 
     def clip_layout(tokens, frames, table, lead=True, trail=True, weights=None):
         d = by_tokens.get(tuple(int(t) for t in tokens))
@@ -72,9 +72,9 @@ def main(argv: list[str]) -> int:
 
     if mode.startswith("oracle"):
         durations.table_durations = clip_layout
-        lip_layout.lip_durations = clip_lips
+        lips.lip_durations = clip_lips
     if mode.endswith("_len"):
-        runner.estimate_frames = clip_length
+        length.text_frames = clip_length
     from jamflow.cli import main as jamflow_main
 
     rc = jamflow_main(rest)

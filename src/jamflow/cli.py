@@ -1,6 +1,7 @@
-"""`jamflow` command line: one subcommand per task; each lives in the module that owns the work.
+"""`jamflow` command line: one subcommand per task, each in its own module of `jamflow.commands`.
 
-A command module exposes `add_cli(parser)` (its flags) and `run_cli(args) -> int` (exit code).
+A command module exposes `add_cli(parser)` (its flags) and `run_cli(args) -> int` (exit code); it parses
+flags and calls the domain code, which knows nothing of argparse.
 Modules are imported only when their command runs, so `jamflow --help` stays fast.
 """
 from __future__ import annotations
@@ -17,27 +18,27 @@ from jamflow.errors import Terminated, UserError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("jamflow.infer.cli_demo", "write a short talking-avatar mp4 + wav with the shipped model"),
-    "tts": ("jamflow.infer.cli_tts", "text -> speech (F5-style flags)"),
-    "talk": ("jamflow.infer.cli_talk", "text -> talking head with speech"),
-    "animate": ("jamflow.infer.cli_animate", "audio -> face animation"),
-    "dub": ("jamflow.infer.cli_dub", "lip motion/video + text -> speech that follows the motion"),
-    "edit": ("jamflow.infer.cli_edit", "regenerate chosen time spans of speech and motion"),
-    "ui": ("jamflow.ui.cli", "web page (Gradio) for every task, on this machine by default"),
-    "batch": ("jamflow.infer.cli_batch", "run many jobs from a file with the model loaded once"),
-    "serve": ("jamflow.serve.cli", "HTTP API (OpenAI-style /v1/audio/speech, talk, animate, dub) on one loaded model"),
-    "import-f5": ("jamflow.model.f5_weights", "convert an F5-TTS checkpoint into a jamflow checkpoint"),
-    "synth-data": ("jamflow.data.synth", "generate the procedural speech + motion corpus"),
-    "render": ("jamflow.render.cli", "render a motion file (+ audio) to an mp4"),
-    "prepare": ("jamflow.data.prepare", "cache features of a dataset for training"),
-    "align": ("jamflow.data.align", "phoneme durations of a prepared cache (forced alignment) for training"),
-    "train": ("jamflow.train.trainer", "train a model from a YAML experiment config"),
-    "fit-durations": ("jamflow.train.fit_durations", "fit the phoneme duration predictor into an exported model"),
-    "export": ("jamflow.train.checkpoints", "export an EMA inference checkpoint from a training run"),
-    "eval": ("jamflow.eval.report", "evaluate generated clips against references"),
-    "bench": ("jamflow.eval.bench", "speed and memory benchmarks"),
-    "extract-motion": ("jamflow.render.liveportrait.extract", "video -> LivePortrait motion (.npy/.pkl) + audio"),
-    "prepare-av": ("jamflow.data.prepare_av", "folders of talking videos -> manifest + card"),
+    "demo": ("jamflow.commands.demo", "write a short talking-avatar mp4 + wav with the shipped model"),
+    "tts": ("jamflow.commands.tts", "text -> speech (F5-style flags)"),
+    "talk": ("jamflow.commands.talk", "text -> talking head with speech"),
+    "animate": ("jamflow.commands.animate", "audio -> face animation"),
+    "dub": ("jamflow.commands.dub", "lip motion/video + text -> speech that follows the motion"),
+    "edit": ("jamflow.commands.edit", "regenerate chosen time spans of speech and motion"),
+    "ui": ("jamflow.commands.ui", "web page (Gradio) for every task, on this machine by default"),
+    "batch": ("jamflow.commands.batch", "run many jobs from a file with the model loaded once"),
+    "serve": ("jamflow.commands.serve", "HTTP API (OpenAI-style /v1/audio/speech, talk, animate, dub) on one loaded model"),
+    "import-f5": ("jamflow.commands.import_f5", "convert an F5-TTS checkpoint into a jamflow checkpoint"),
+    "synth-data": ("jamflow.commands.synth_data", "generate the procedural speech + motion corpus"),
+    "render": ("jamflow.commands.render", "render a motion file (+ audio) to an mp4"),
+    "prepare": ("jamflow.commands.prepare", "cache features of a dataset for training"),
+    "align": ("jamflow.commands.align", "phoneme durations of a prepared cache (forced alignment) for training"),
+    "train": ("jamflow.commands.train", "train a model from a YAML experiment config"),
+    "fit-durations": ("jamflow.commands.fit_durations", "fit the phoneme duration predictor into an exported model"),
+    "export": ("jamflow.commands.export", "export an EMA inference checkpoint from a training run"),
+    "eval": ("jamflow.commands.eval", "evaluate generated clips against references"),
+    "bench": ("jamflow.commands.bench", "speed and memory benchmarks"),
+    "extract-motion": ("jamflow.commands.extract_motion", "video -> LivePortrait motion (.npy/.pkl) + audio"),
+    "prepare-av": ("jamflow.commands.prepare_av", "folders of talking videos -> manifest + card"),
 }
 
 

@@ -45,6 +45,25 @@ def number(name: str, value, lo: float | None = None, hi: float | None = None, i
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def parse_spans(text, name: str) -> list[tuple[float, float]]:
+    """"1.0-2.5,4-5" -> [(1.0, 2.5), (4.0, 5.0)] (seconds)."""
+    if not text:
+        return []
+    if isinstance(text, list):  # from a TOML config: [[1.0, 2.5], [4, 5]]
+        return [tuple(x) for x in text]
+    spans = []
+    for part in str(text).split(","):
+        try:
+            a, b = part.split("-")
+            a, b = float(a), float(b)
+        except ValueError:
+            raise UserError(f"{name}: expected spans like 1.0-2.5,4-5 (seconds), got {part!r}") from None
+        if not (math.isfinite(b) and 0 <= a < b):
+            raise UserError(f"{name}: expected spans with 0 <= start < end (finite seconds), got {part!r}")
+        spans.append((a, b))
+    return spans
+
+
 def read_text_file(path, name: str, limits: Limits) -> str:
     """A UTF-8 text file (size-checked before reading) -> its text."""
     path = Path(path)

@@ -35,6 +35,7 @@ def corpus(tmp_path_factory):
     return out, rows
 
 
+@pytest.mark.multiprocess
 def test_every_clip_has_audio_motion_alignment_text(corpus):
     out, rows = corpus
     back = read_manifest(out / "manifest.jsonl")  # validates and checks that files exist
@@ -64,6 +65,7 @@ def test_heldout_voice_never_in_train():
     assert {p.engine for p in plans} == {"espeak", "festival"}
 
 
+@pytest.mark.multiprocess
 def test_deterministic_across_worker_counts_and_resumable(corpus, tmp_path):
     out, _ = corpus
     synth_corpus(tmp_path, 6, SENTENCES, FAMILIES, seed=5, workers=1, heldout_voices=("festival:slt_hts",),

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from jamflow.errors import UserError
 from jamflow.eval import sync
 
 speech_engines = pytest.importorskip("jamflow.data.speech_engines")
@@ -26,14 +25,6 @@ def corpus_clips():
 
 def delay(motion, frames):
     return np.concatenate([np.repeat(motion[:1], frames, axis=0), motion[:-frames]])
-
-
-def test_aperture_grows_when_lower_lip_drops():
-    m = np.zeros((3, 70))
-    m[1, 3 * 20 + 1] = 0.03  # lower inner lip moves down (y points down)
-    m[2, 3 * 19 + 1] = 0.03  # upper inner lip moves down: mouth closes
-    a = sync.mouth_aperture(m)
-    assert a[1] > a[0] > a[2]
 
 
 def test_in_sync_clip_has_near_zero_offset(corpus_clips):
@@ -75,11 +66,6 @@ def test_mismatched_pairs_never_pair_a_clip_with_itself():
     pairs = sync.mismatched_pairs(5)
     assert len(pairs) == 5 and all(a != b for a, b in pairs)
     assert sync.mismatched_pairs(1) == []
-
-
-def test_bad_motion_shape_is_a_user_error():
-    with pytest.raises(UserError, match="motion"):
-        sync.mouth_aperture(np.zeros((10, 18)))
 
 
 def test_still_mouth_has_no_offset_and_counts_as_out_of_sync():

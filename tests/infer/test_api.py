@@ -4,11 +4,12 @@ import pytest
 
 from jamflow.audio.text import chunk_text, normalize_text
 from jamflow.errors import UserError
-from jamflow.infer import prompt, runner, tasks
+from jamflow.infer import engine, prompt, sampling
+from jamflow.infer.layout import chunk_char_budget
 from jamflow.infer.outputs import write_outputs
-from jamflow.infer.longform import chunk_char_budget
 from jamflow.motion.io import save_motion
 from jamflow.render.video import probe
+from jamflow.timeline import mel_frames_for
 
 FAST = dict(nfe_step=2, seed=7)  # 2 sampling steps: shapes and plumbing, not quality
 SPM = 960
@@ -49,13 +50,13 @@ def test_long_text_is_chunked_without_duplicates_or_gaps(jam, monkeypatch):
     sentences = [f"Sentence number {w} is spoken here." for w in ("one", "two", "three", "four", "five", "six")]
     text = " ".join(sentences)
     seen = []
-    real = tasks.generate
+    real = sampling.generate
 
     def spy(model, jobs, *a, **k):  # records what each sampler call was asked to say
         seen.append([(j.text, j.frames, int(j.audio_known.sum())) for j in jobs])
         return real(model, jobs, *a, **k)
 
-    monkeypatch.setattr(runner, "generate", spy)
+    monkeypatch.setattr(engine, "generate", spy)
     out = jam.tts(text, max_chunk_s=3.0, cross_fade_s=0.16, **FAST)
     expected = chunk_text(normalize_text(text), chunk_char_budget("", 0, 3.0, 1.0))
     assert out.chunks == len(expected) == len(seen) > 2
@@ -66,7 +67,7 @@ def test_long_text_is_chunked_without_duplicates_or_gaps(jam, monkeypatch):
         assert job_text == prev + expected[k]
         new_texts.append(expected[k])
         gen_frames.append(frames - (gen_frames[-1] if k else 0))
-        assert known_mel == (tasks.mel_frames(gen_frames[-2]) if k else 0)
+        assert known_mel == (mel_frames_for(gen_frames[-2]) if k else 0)
     assert " ".join(new_texts) == normalize_text(text)
     total = sum(gen_frames)
     assert len(out.wav) == total * SPM and len(out.motion) == total  # nothing repeated, nothing lost
@@ -81,8 +82,8 @@ def test_long_text_is_chunked_without_duplicates_or_gaps(jam, monkeypatch):
 def test_reference_prompt_mode_runs_each_chunk_from_the_reference(jam, ref_wav, monkeypatch):
     _, ref = ref_wav
     seen = []
-    real = tasks.generate
-    monkeypatch.setattr(runner, "generate", lambda m, jobs, *a, **k: seen.append(jobs[0].text) or real(m, jobs, *a, **k))
+    real = sampling.generate
+    monkeypatch.setattr(engine, "generate", lambda m, jobs, *a, **k: seen.append(jobs[0].text) or real(m, jobs, *a, **k))
     jam.tts("One short sentence. " * 6, ref, "A reference sentence.", chunk_prompt="reference", max_chunk_s=2, **FAST)
     assert len(seen) > 1 and all(t.startswith("A reference sentence.") for t in seen)
 
@@ -142,7 +143,7 @@ def test_edit_regenerates_only_the_spans_and_continues(jam, ref_wav):
 
 def test_batched_jobs_match_single_runs(jam, tmp_path):
     texts = ["A short one.", "A somewhat longer sentence here."]
-    results = runner.run_text_batch(jam, "tts", texts, None, None, jam_settings(seed=3), [tmp_path / "0", tmp_path / "1"])
+    results = jam.text_batch("tts", texts, None, None, jam_settings(seed=3), [tmp_path / "0", tmp_path / "1"])
     for text, r in zip(texts, results):
         single = jam.tts(text, nfe_step=2, seed=3)
         assert r.wav.shape == single.wav.shape
@@ -197,8 +198,8 @@ def test_reference_motion_is_the_motion_prompt(jam, ref_wav, monkeypatch):
     wav, ref = ref_wav
     ref_motion = np.tile(jam.codec.mean, (40, 1)).astype(np.float32) + 0.3
     seen = []
-    real = tasks.generate
-    monkeypatch.setattr(runner, "generate", lambda m, jobs, *a, **k: seen.append(jobs[0]) or real(m, jobs, *a, **k))
+    real = sampling.generate
+    monkeypatch.setattr(engine, "generate", lambda m, jobs, *a, **k: seen.append(jobs[0]) or real(m, jobs, *a, **k))
     jam.talk("Keep moving.", ref, "A reference sentence.", ref_motion=ref_motion, **FAST)
     job = seen[0]
     assert job.motion_known[:40].all() and not job.motion_known[40:].any()

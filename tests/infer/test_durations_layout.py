@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from jamflow.config import get_preset
-from jamflow.infer.tasks import encode_with_durations, make_job
+from jamflow.infer.jobs import build
+from jamflow.infer.layout import encode_with_durations
 from jamflow.model.jam import JAMModel
 
 
@@ -29,7 +30,7 @@ def duration_jam(tmp_path_factory):
 
 def test_prompt_and_new_text_each_get_their_own_frames(duration_jam):
     tok = duration_jam.tokenizer
-    job = make_job("A reference. Then new words.", 100, prompt=("A reference.", 40))
+    job = build("A reference. Then new words.", 100, prompt=("A reference.", 40))
     text, index = encode_with_durations(duration_jam.model, tok, [job], job.mel_len, duration_jam.model.cfg.audio.text_durations)
     n_ref = len(tok.encode("A reference."))
     assert text.shape[1] == n_ref + len(tok.encode("Then new words."))
@@ -38,11 +39,11 @@ def test_prompt_and_new_text_each_get_their_own_frames(duration_jam):
     assert in_ref.max() == n_ref - 1 and in_ref[0] == -1  # the reference starts after a lead silence
     assert after[0] == n_ref and after.max() == text.shape[1] - 1  # the new text speaks at once
     with pytest.raises(ValueError):
-        make_job("Other words entirely.", 100, prompt=("A reference.", 40))
+        build("Other words entirely.", 100, prompt=("A reference.", 40))
 
 
 def test_tasks_run_and_the_sampler_sees_the_index(duration_jam, ref_wav, monkeypatch):
-    import jamflow.model.sampler as sampler
+    import jamflow.infer.sampling as sampler
 
     seen = []
     original = sampler.sample
@@ -78,7 +79,7 @@ def test_a_duration_predictor_lays_each_part_out_in_the_voice_of_the_known_audio
     monkeypatch.setattr(predictor, "frames", frames)
     monkeypatch.setattr(duration_jam.model, "duration_predictor", predictor)
     ref_mel = torch.randn(150, 100)
-    job = make_job("A reference. Then new words.", 100, mel=ref_mel, audio_known=torch.ones(150, dtype=torch.bool),
+    job = build("A reference. Then new words.", 100, mel=ref_mel, audio_known=torch.ones(150, dtype=torch.bool),
                    prompt=("A reference.", 40))
     table = duration_jam.model.cfg.audio.text_durations
     text, index = encode_with_durations(duration_jam.model, tok, [job], job.mel_len, table)
@@ -90,7 +91,7 @@ def test_a_duration_predictor_lays_each_part_out_in_the_voice_of_the_known_audio
     assert counts[2] == counts.max() and counts[2] > 5 * counts[0]
     # without known audio there is no voice; without a predictor the table decides
     calls.clear()
-    bare = make_job("Then new words.", 60)
+    bare = build("Then new words.", 60)
     encode_with_durations(duration_jam.model, tok, [bare], bare.mel_len, table)
     assert calls and calls[0][1] is None
     monkeypatch.setattr(duration_jam.model, "duration_predictor", None)

@@ -1,7 +1,7 @@
 """Dub's text layout from the given lips: vowels land where the mouth is open, lengths lean on the table."""
 import numpy as np
 
-from jamflow.infer.lip_layout import lip_durations, segment_viterbi
+from jamflow.infer.layout import lip_durations, segment_viterbi
 from jamflow.model.durations import table_durations
 
 TOKENS = list("bab ma")  # b a b (space) m a

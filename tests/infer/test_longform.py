@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from jamflow.infer.longform import (Piece, Stitcher, chunk_char_budget, concat_pieces, join_overlap,
-                                    plan_windows, smooth_seams)
+from jamflow.infer.layout import chunk_char_budget
+from jamflow.infer.longform import Piece, Stitcher, concat_pieces, join_overlap, plan_windows, smooth_seams
 from jamflow.motion.smoothing import gaussian_smooth
 
 SPM = 960  # samples per motion frame

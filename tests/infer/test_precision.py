@@ -5,23 +5,23 @@ import torch
 
 from jamflow import dtypes
 from jamflow.errors import UserError
-from jamflow.infer import api
+from jamflow.infer import api, engine
 
 
 @pytest.mark.parametrize("fast_bf16, expected", [(True, torch.bfloat16), (False, torch.float32)])
 def test_cpu_default_follows_bf16_hardware(monkeypatch, fast_bf16, expected):
-    monkeypatch.setattr(api, "cpu_has_fast_bf16", lambda: fast_bf16)
+    monkeypatch.setattr(engine, "cpu_has_fast_bf16", lambda: fast_bf16)
     cpu = torch.device("cpu")
-    assert api.pick_dtype(cpu) == expected
-    assert api.pick_dtype(cpu, "auto") == expected
-    assert api.pick_dtype(cpu, "float32") == torch.float32  # an explicit choice always wins
-    assert api.pick_dtype(cpu, "bf16") == torch.bfloat16
-    assert api.pick_dtype(torch.device("mps")) == torch.float32
+    assert engine.pick_dtype(cpu) == expected
+    assert engine.pick_dtype(cpu, "auto") == expected
+    assert engine.pick_dtype(cpu, "float32") == torch.float32  # an explicit choice always wins
+    assert engine.pick_dtype(cpu, "bf16") == torch.bfloat16
+    assert engine.pick_dtype(torch.device("mps")) == torch.float32
 
 
 def test_bad_dtype_is_a_user_error():
     with pytest.raises(UserError, match="dtype: expected"):
-        api.pick_dtype(torch.device("cpu"), "int4")
+        engine.pick_dtype(torch.device("cpu"), "int4")
 
 
 def test_bf16_probe_reads_the_cpu_flags_and_fails_safe(monkeypatch):

@@ -3,7 +3,7 @@ import argparse
 import pytest
 
 from jamflow.errors import UserError
-from jamflow.infer import cli_common
+from jamflow.commands import common as cli_common
 from jamflow.infer.settings import InferSettings, make_settings
 
 

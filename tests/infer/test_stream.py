@@ -11,8 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from jamflow.infer import runner
-from jamflow.infer.longform import plan_text_chunks
+from jamflow.infer import engine, runner
+from jamflow.infer.jobs import Job
+from jamflow.infer.layout import chunk_frames, split_text
+from jamflow.infer.prompt import clean_text
 from jamflow.infer.settings import InferSettings
 from jamflow.infer.stream_animate import generated_spans, window_spans
 from jamflow.progress import Cancelled, watch
@@ -57,34 +59,35 @@ def test_tts_stream_yields_tuples_that_join_to_tts(jam, fast, ref_wav):
 
 
 def test_first_chunk_is_a_short_clause_and_chunks_keep_every_word():
-    chunks = plan_text_chunks(TEXT, budget=60, first_budget=20)
+    chunks = split_text(TEXT, budget=60, first_budget=20)
     assert chunks[0] == "One sentence here,"
     assert " ".join(chunks).split() == TEXT.split()
-    assert plan_text_chunks("Short text.", budget=60, first_budget=20) == ["Short text."]
-    assert plan_text_chunks(TEXT, budget=60) == plan_text_chunks(TEXT, budget=60, first_budget=0)
+    assert split_text("Short text.", budget=60, first_budget=20) == ["Short text."]
+    assert split_text(TEXT, budget=60) == split_text(TEXT, budget=60, first_budget=0)
 
 
 def test_single_chunk_is_one_sampler_call_as_before(jam, fast, ref_wav):
     """A text that fits one chunk: the reference prompt, one sampler call, the vocoder; no tail, no split."""
     out = jam.tts("Just one short sentence.", ref_wav[0], "A reference sentence.", **fast)
     s = InferSettings(**fast)
-    job = runner.TextJob.build(jam, "Just one short sentence.", ref_wav[0], "A reference sentence.", None, None)
-    gen = runner.plan_chunk_frames(job, s)[0]
-    jb = runner.prompted_job(jam, job.prompt, job.chunks[0], gen, None)
-    res = runner.generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype)[0]
-    wav = runner.vocode(jam, res.mel, jb.frames)[job.prompt.frames * 960:]
-    np.testing.assert_array_equal(out.wav, runner.restore_rms(wav, job.prompt.rms, s.target_rms))
+    request = runner.TextRequest.for_tts(jam.engine, clean_text("Just one short sentence.", "gen_text"),
+                                        np.asarray(ref_wav[0], np.float32), "A reference sentence.")
+    gen = chunk_frames(request.prompt, [request.text], s.speed, s.fix_duration)[0]
+    job = Job.continuing(request.prompt, request.text, gen, None, jam.engine.dims)
+    res = jam.engine.sample([job], s)[0]
+    wav = jam.engine.vocode(res.mel, job.frames)[request.prompt.frames * 960:]
+    np.testing.assert_array_equal(out.wav, runner.restore_rms(wav, request.prompt.rms, s.target_rms))
 
 
 def test_each_chunk_is_prompted_by_a_bounded_tail_of_whole_words(jam, fast, monkeypatch):
     jobs = []
-    real = runner.generate
+    real = engine.generate
 
     def spy(model, batch, *a, **k):
         jobs.extend(batch)
         return real(model, batch, *a, **k)
 
-    monkeypatch.setattr(runner, "generate", spy)
+    monkeypatch.setattr(engine, "generate", spy)
     jam.tts(TEXT, **fast, **CHUNKED)
     assert len(jobs) >= 3
     for before, job in zip(jobs, jobs[1:]):
@@ -138,7 +141,7 @@ def _steady_sampler(jam):
     """A stand-in for the sampler whose content is steady: one fixed spectrum and motion that walks on
     smoothly from the last known frame, with known frames pasted back as the real one does. Whatever
     happens at a seam then comes from the stitching (tail prompt, re-rendered overlap, cross-fade, blend)."""
-    from jamflow.infer.tasks import JobResult
+    from jamflow.infer.sampling import JobResult
 
     rng = np.random.default_rng(0)
     spectrum = torch.as_tensor(np.log(1e-3 + np.exp(-((np.arange(100) % 12) - 6.0) ** 2 / 4)), dtype=torch.float32)
@@ -173,10 +176,10 @@ def test_seams_are_within_the_range_of_chunk_interiors(jam, fast, monkeypatch):
     and the motion's largest frame-to-frame speed (a jump) lie within their range over the chunk interiors.
     The audio is steady (one spectrum), so its interior range is narrow: 1% either side is allowed for
     rounding; a click or a fade dip is far more (a hard cut between two Griffin-Lim renderings: -30%)."""
-    monkeypatch.setattr(runner, "generate", _steady_sampler(jam))
+    monkeypatch.setattr(engine, "generate", _steady_sampler(jam))
     monkeypatch.setattr(jam, "vocoder", _LocalVocoder())
-    job = runner.TextJob.build(jam, TEXT, None, None, None, None)
-    stream = runner.TextStream(jam, job, InferSettings(**fast, **CHUNKED))
+    request = runner.TextRequest.for_tts(jam.engine, clean_text(TEXT, "gen_text"), None, None)
+    stream = runner.TextStream(jam.engine, request, InferSettings(**fast, **CHUNKED))
     pieces = list(stream)
     wav, motion = np.concatenate([p.wav for p in pieces]), np.concatenate([p.motion for p in pieces])
     assert len(stream.seams) == stream.chunks - 1 >= 2
@@ -298,8 +301,8 @@ def test_vocoding_only_the_kept_part_of_a_chunk_stays_aligned(jam, fast, monkeyp
     local vocoder the result is the one of vocoding the whole timeline, sample for sample."""
     monkeypatch.setattr(jam, "vocoder", _LocalVocoder())
     s = InferSettings(**fast, **CHUNKED, cross_fade_s=cross_fade_s)
-    run = lambda: np.concatenate([p.wav for p in runner.TextStream(jam, runner.TextJob.build(
-        jam, TEXT, None, None, None, None), s)])
+    run = lambda: np.concatenate([p.wav for p in runner.TextStream(jam.engine, runner.TextRequest.for_tts(
+        jam.engine, clean_text(TEXT, "gen_text"), None, None), s)])
     trimmed = run()
     monkeypatch.setattr(runner, "VOCODER_CONTEXT", 10**6)
     np.testing.assert_allclose(trimmed, run(), rtol=0, atol=1e-6)

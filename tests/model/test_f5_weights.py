@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from jamflow.errors import UserError
 from jamflow.model.audio_dit import AudioDiT
-from jamflow.model.f5_weights import export_f5_state, f5_key_map, infer_config
+from jamflow.model.f5_weights import export_f5_state, f5_key_map, infer_config, load_f5tts
 
 DIM, DEPTH, HEADS, FF, TEXT_DIM, CONV_LAYERS, VOCAB, GROUPS = 128, 2, 2, 2, 32, 2, 40, 16
 P = "ema_model.transformer."
@@ -126,7 +126,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.mark.parametrize("version", ["v1", "v0"])
 def test_matches_reference_forward(ckpt, version):
-    model = AudioDiT.from_f5tts(ckpt, version=version)
+    model = load_f5tts(ckpt, version=version)
     assert (model.cfg.dim, model.cfg.depth, model.cfg.heads, model.cfg.text_num_embeds) == (DIM, DEPTH, HEADS, VOCAB)
     x, cond, text, time = (v.double() if v.is_floating_point() else v for v in _inputs())
     state = {k: v.double() for k, v in official_state().items()}
@@ -139,8 +139,8 @@ def test_matches_reference_forward(ckpt, version):
 def test_versions_differ(ckpt):
     x, cond, text, time = _inputs()
     with torch.no_grad():
-        v1 = AudioDiT.from_f5tts(ckpt, "v1")(x, cond, text, time)
-        v0 = AudioDiT.from_f5tts(ckpt, "v0")(x, cond, text, time)
+        v1 = load_f5tts(ckpt, "v1")(x, cond, text, time)
+        v0 = load_f5tts(ckpt, "v0")(x, cond, text, time)
     assert (v1 - v0).abs().max() > 1e-3
 
 
@@ -150,13 +150,13 @@ def test_training_pt_container(tmp_path, ckpt):
     ema["ema_model.mel_spec.mel_stft.mel_scale.fb"] = torch.zeros(513, 100)  # old checkpoints carry it
     path = tmp_path / "model_last.pt"
     torch.save({"ema_model_state_dict": ema, "model_state_dict": {}, "update": 7}, path)
-    a, b = AudioDiT.from_f5tts(path), AudioDiT.from_f5tts(ckpt)
+    a, b = load_f5tts(path), load_f5tts(ckpt)
     for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(va, vb), k
 
 
 def test_export_round_trip(tmp_path, ckpt):
-    model = AudioDiT.from_f5tts(ckpt)
+    model = load_f5tts(ckpt)
     exported = export_f5_state(model)
     assert set(exported) == set(official_state())
     for k, v in official_state().items():
@@ -179,14 +179,14 @@ def test_loader_fails_loudly(tmp_path, break_it):
     path = tmp_path / "bad.safetensors"
     save_file(sd, str(path))
     with pytest.raises(UserError):
-        AudioDiT.from_f5tts(path)
+        load_f5tts(path)
 
 
 def test_bad_version_and_path(tmp_path, ckpt):
     with pytest.raises(UserError, match="version"):
-        AudioDiT.from_f5tts(ckpt, version="v2")
+        load_f5tts(ckpt, version="v2")
     with pytest.raises(UserError, match="not a file"):
-        AudioDiT.from_f5tts(tmp_path / "none.safetensors")
+        load_f5tts(tmp_path / "none.safetensors")
 
 
 def test_base_inventory():
@@ -224,7 +224,7 @@ def test_import_f5_cli(tmp_path, ckpt):
     x, cond, text, time = _inputs()
     with torch.no_grad():
         va, _ = model(x, cond, text, time)
-        ref = AudioDiT.from_f5tts(ckpt)(x, cond, text, time)
+        ref = load_f5tts(ckpt)(x, cond, text, time)
     torch.testing.assert_close(va, ref)
     bad = tmp_path / "short.txt"
     bad.write_text("a\nb\n")

@@ -1,7 +1,9 @@
 import torch
 
+from jamflow.config import get_preset
 from jamflow.model.audio_dit import AudioDiT
 from jamflow.model.cfm import lens_to_mask
+from jamflow.model.jam import JAMModel
 
 
 def _inputs(cfg, b=2, n=48, m=13, nt=20, seed=0, dtype=torch.float32):
@@ -23,9 +25,6 @@ def test_shapes(make_model):
 
 
 def test_zero_init_outputs_zero():
-    from jamflow.config import get_preset
-    from jamflow.model.jam import JAMModel
-
     model = JAMModel(get_preset("tiny")).eval()
     va, vm = model(**_inputs(model.cfg))
     assert va.abs().max() == 0 and vm.abs().max() == 0
@@ -140,15 +139,30 @@ def test_flex_backend_matches_sdpa(make_model):
     model = make_model(joint_window_s=0.2)
     x = _inputs(model.cfg, b=2, n=150, m=40)
     masks = dict(audio_mask=lens_to_mask(torch.tensor([150, 120]), 150), motion_mask=lens_to_mask(torch.tensor([40, 32]), 40))
+    flex_model = JAMModel(model.cfg, attention="flex").eval()
+    flex_model.load_state_dict(model.state_dict())
+    assert type(flex_model.prepare(2, 150, 40, **masks).mask_j).__name__ == "BlockMask"
     with torch.no_grad():
         ref = model(**x, **masks)
-        model.attention_backend = "flex"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # eager flex_attention warns that it is the slow reference path
-            flex = model(**x, **masks)
+            flex = flex_model(**x, **masks)
     torch.testing.assert_close(flex[0][0], ref[0][0], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(flex[0][1, :120], ref[0][1, :120], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(flex[1][1, :32], ref[1][1, :32], atol=1e-4, rtol=1e-4)
+
+
+def test_attention_backend_is_chosen_at_construction():
+    import pytest
+
+    from jamflow.errors import UserError
+    from jamflow.model.attention import FlexAttentionBackend
+
+    assert JAMModel(get_preset("tiny")).attention.name == "sdpa"
+    backend = FlexAttentionBackend()
+    assert JAMModel(get_preset("tiny"), attention=backend).attention is backend
+    with pytest.raises(UserError, match="attention: expected one of \\['flex', 'sdpa'\\], got 'fast'"):
+        JAMModel(get_preset("tiny"), attention="fast")
 
 
 def test_shape_errors_are_user_errors(make_model):

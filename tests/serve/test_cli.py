@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from serve_helpers import free_port
 
 from jamflow import cli
-from jamflow.infer import cli_common
+from jamflow.commands import common as cli_common
 
 
 @pytest.fixture

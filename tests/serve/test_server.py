@@ -6,7 +6,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from serve_helpers import FAST, decode_wav, rss_bytes
+
+pytestmark = pytest.mark.multiprocess  # every test talks to a uvicorn server in a child process
 
 SPEECH = "/v1/audio/speech"
 

@@ -75,6 +75,7 @@ def test_align_then_train_on_durations(cache, tmp_path, helpers):
     assert bad.returncode == 2 and "--cache" in bad.stderr
 
 
+@pytest.mark.multiprocess
 def test_parallel_alignment_matches_serial(cache, tmp_path):
     import shutil
 

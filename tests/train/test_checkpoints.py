@@ -62,6 +62,7 @@ _save({run!r}, 4)
 """
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("point", ["model", "optimizer", "latest"])
 def test_killed_while_saving_leaves_latest_intact(tmp_path, point):
     _save(tmp_path, 2)

@@ -37,6 +37,7 @@ def test_cache_contents(corpus, cache):
         assert line["split"] == clip["split"] and line["text_max"] == max(item["text"])
 
 
+@pytest.mark.multiprocess
 def test_shards_workers_and_resume(corpus, cache, tmp_path):
     out = tmp_path / "sharded"
     s0 = prepare(str(corpus), str(out), tokenizer="byte", workers=2, shard="0/2", progress=False)

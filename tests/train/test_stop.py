@@ -50,6 +50,7 @@ def _wait_for_logged_updates(proc, metrics: Path, count: int = 3, timeout: float
         time.sleep(0.01)
 
 
+@pytest.mark.multiprocess
 def test_sigterm_saves_exits_143_and_resume_continues_exactly(cache, tmp_path, helpers):
     cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
                                data={"cache": str(cache), "max_frames": 800, "max_samples": 4, "num_workers": 1},
@@ -106,6 +107,7 @@ def _rank(pid: int) -> str | None:
     return env.get(b"RANK", b"").decode() or None
 
 
+@pytest.mark.multiprocess
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="finds the worker processes through /proc")
 def test_a_signal_to_one_process_stops_all_at_the_same_update(cache, tmp_path, helpers):
     import socket

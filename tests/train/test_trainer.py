@@ -37,6 +37,7 @@ def test_loss_falls(cache, tmp_path, helpers):
     assert sum(losses[-4:]) / 4 < 0.7 * losses[0], losses
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
 def test_two_processes_equal_one_process_with_double_batch(cache, tmp_path, helpers, mode):
     cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run", data={"cache": str(cache),
@@ -70,6 +71,7 @@ def test_two_processes_equal_one_process_with_double_batch(cache, tmp_path, help
         assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) < 1e-5, name
 
 
+@pytest.mark.multiprocess
 def test_kill_mid_run_then_resume_is_exact(cache, tmp_path, helpers):
     cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
                                optim={"lr": 3e-3, "warmup_updates": 3, "total_updates": 24},

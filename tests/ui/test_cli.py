@@ -19,7 +19,7 @@ from jamflow.errors import UserError
     (["--dtype", "float8"], "--dtype: expected one of"),
 ])
 def test_bad_flags_fail_before_the_model_loads(argv, message, capsys, monkeypatch):
-    import jamflow.infer.cli_common as common
+    import jamflow.commands.common as common
 
     monkeypatch.setattr(common, "load_model", lambda args: pytest.fail("the model was loaded"))
     assert main(["ui", *argv]) == 2
@@ -28,7 +28,7 @@ def test_bad_flags_fail_before_the_model_loads(argv, message, capsys, monkeypatc
 
 
 def test_auth_parses_user_and_password():
-    from jamflow.ui.cli import parse_auth
+    from jamflow.commands.ui import parse_auth
 
     assert parse_auth("ann:se:cret") == ("ann", "se:cret")
     assert parse_auth(None) is None
@@ -59,7 +59,7 @@ def test_errors_become_page_messages():
 
 def test_defaults_are_private_and_bounded(jam, tiny_ckpt, monkeypatch, capsys):
     pytest.importorskip("gradio")
-    import jamflow.infer.cli_common as common
+    import jamflow.commands.common as common
     import jamflow.ui.app as app_module
 
     seen = {}

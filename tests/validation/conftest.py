@@ -12,11 +12,11 @@ import soundfile as sf
 @pytest.fixture
 def spy(monkeypatch):
     """Records whether the model was loaded / the sampler called while a command ran."""
-    import jamflow.infer.runner as runner
+    import jamflow.infer.engine as engine
     from jamflow.model.jam import JAMModel
 
     calls = {"load": 0, "sample": 0}
-    real_load, real_generate = JAMModel.from_pretrained.__func__, runner.generate
+    real_load, real_generate = JAMModel.from_pretrained.__func__, engine.generate
 
     def load(cls, *a, **k):
         calls["load"] += 1
@@ -27,7 +27,7 @@ def spy(monkeypatch):
         return real_generate(*a, **k)
 
     monkeypatch.setattr(JAMModel, "from_pretrained", classmethod(load))
-    monkeypatch.setattr(runner, "generate", generate)
+    monkeypatch.setattr(engine, "generate", generate)
     return calls
 
 

@@ -22,12 +22,12 @@ def hit():
     os.kill(os.getpid(), sig)
 
 if point == "term-sampling":
-    import jamflow.infer.runner as runner
-    real = runner.generate
+    import jamflow.infer.engine as engine
+    real = engine.generate
     def generate(*a, **k):
         hit()
         return real(*a, **k)
-    runner.generate = generate
+    engine.generate = generate
 elif point == "term-encoding":
     from jamflow.render.avatar import AvatarRenderer
     real_frames = AvatarRenderer.frames
@@ -66,6 +66,7 @@ def run_child(point, argv):
                           timeout=300)
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("point", ["term-sampling", "term-encoding"])
 def test_sigterm_stops_cleanly_and_leaves_nothing(tiny_ckpt, tmp_path, point):
     out = tmp_path / "out"
@@ -76,6 +77,7 @@ def test_sigterm_stops_cleanly_and_leaves_nothing(tiny_ckpt, tmp_path, point):
     assert not out.exists() or list(out.iterdir()) == []  # no wav/npy without the mp4, no hidden temps
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("point", ["kill-after-wav", "kill-after-motion", "kill-after-video"])
 def test_kill_9_at_each_write_leaves_no_result_and_the_next_run_cleans_up(capsys, tiny_ckpt, tmp_path, point):
     out = tmp_path / "out"

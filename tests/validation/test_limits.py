@@ -38,9 +38,9 @@ def test_api_enforces_text_and_audio_limits_and_a_raised_limit_lets_them_through
 
 
 def test_api_refuses_text_it_cannot_speak_before_sampling(jam, fast, monkeypatch):
-    import jamflow.infer.runner as runner
+    import jamflow.infer.engine as engine
 
-    monkeypatch.setattr(runner, "generate", lambda *a, **k: pytest.fail("sampled"))
+    monkeypatch.setattr(engine, "generate", lambda *a, **k: pytest.fail("sampled"))
     for text, match in [("!!! ??? ,,,", "expected words to speak"), ("\u4f60\u597d", "expected Latin-script"),
                         ("a\x00b", "expected printable text, got control characters")]:
         with pytest.raises(UserError, match=f"^gen_text: {match}"):
@@ -48,9 +48,9 @@ def test_api_refuses_text_it_cannot_speak_before_sampling(jam, fast, monkeypatch
 
 
 def test_api_checks_the_output_folder_and_motion_values_up_front(jam, fast, tmp_path, monkeypatch):
-    import jamflow.infer.runner as runner
+    import jamflow.infer.engine as engine
 
-    monkeypatch.setattr(runner, "generate", lambda *a, **k: pytest.fail("sampled"))
+    monkeypatch.setattr(engine, "generate", lambda *a, **k: pytest.fail("sampled"))
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match="^output: expected a folder, got a file"):
         jam.tts("Hello there.", output=tmp_path / "afile" / "x.wav", **fast)

@@ -13,7 +13,6 @@ users' `metadata.csv` (`audio_file|text`) imports with `import_metadata_csv`.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -233,34 +232,3 @@ def import_metadata_csv(csv_path, out_manifest=None, speaker: str | None = None,
     if out_manifest is not None:
         write_manifest(out_manifest, rows)
     return rows
-
-
-def main(argv=None) -> int:
-    """`python -m jamflow.data.manifest metadata.csv manifest.jsonl` (F5 import) or `--check manifest.jsonl`."""
-    p = argparse.ArgumentParser(prog="python -m jamflow.data.manifest", description=main.__doc__)
-    p.add_argument("input", help="metadata.csv to import, or manifest.jsonl with --check")
-    p.add_argument("output", nargs="?", help="manifest.jsonl to write")
-    p.add_argument("--check", action="store_true", help="validate a manifest (and card.json beside it)")
-    p.add_argument("--speaker", default=None)
-    p.add_argument("--heldout_fraction", type=float, default=0.0)
-    args = p.parse_args(argv)
-    try:
-        if args.check:
-            rows = read_manifest(args.input)
-            card = Path(args.input).parent / "card.json"
-            if card.exists():
-                read_card(card)
-            print(f"ok: {len(rows)} clips, {sum(r['duration'] for r in rows) / 3600:.3f} h")
-        else:
-            if not args.output:
-                raise UserError("output: expected a manifest.jsonl path to write, got none")
-            rows = import_metadata_csv(args.input, args.output, args.speaker, args.heldout_fraction)
-            print(f"wrote {args.output}: {len(rows)} clips")
-    except UserError as e:
-        print(f"error: {e}")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

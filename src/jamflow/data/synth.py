@@ -1,4 +1,4 @@
-"""`jamflow synth-data`: a procedural paired corpus (speech + talking-face motion with known sync).
+"""A procedural paired corpus: speech + talking-face motion with known sync (`jamflow synth-data`).
 
     jamflow synth-data --out data/synth --num_clips 2000 --workers 2
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -29,7 +28,7 @@ import soundfile as sf
 
 from jamflow.audio.io import save_wav
 from jamflow.data.manifest import make_card, write_card, write_manifest
-from jamflow.data.sentences import SHIPPED_SEED, generate_sentences, is_heldout_sentence, load_sentences
+from jamflow.data.sentences import is_heldout_sentence, load_sentences
 from jamflow.data.speech_engines import FESTIVAL_VOICES, Speech, Voice, festival_batch, synthesize
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_text_atomic
@@ -209,51 +208,3 @@ def render_previews(out: Path, rows: list[dict], count: int, size: int = 256) ->
         wav, _ = sf.read(row["audio"], dtype="float32")
         written.append(write_mp4(out / "preview" / f"{row['id']}.mp4", renderer.frames(motion), audio=wav))
     return written
-
-
-# ---------------------------------------------------------------- CLI
-
-def add_cli(parser) -> None:
-    parser.add_argument("--out", required=True, help="output folder (manifest.jsonl, card.json, wavs/, motion/, align/)")
-    parser.add_argument("--num_clips", type=int, default=200)
-    parser.add_argument("--sentences", default=None, help="text file, one sentence per line (default: the shipped list)")
-    parser.add_argument("--num_sentences", type=int, default=None,
-                        help="draw from N generated sentences instead of the shipped 3000 (the first 3000 are those)")
-    parser.add_argument("--voices", default="espeak,festival", help="voice families: espeak, festival or both")
-    parser.add_argument("--festival_share", type=float, default=0.5, help="fraction of clips from festival when both")
-    parser.add_argument("--heldout_voices", default=",".join(DEFAULT_HELDOUT_VOICES),
-                        help="comma list of engine:voice kept out of train ('' for none)")
-    parser.add_argument("--heldout_fraction", type=float, default=0.05, help="fraction of sentences (by hash) kept for test")
-    parser.add_argument("--motion_spec", default="full", choices=sorted(SPECS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    parser.add_argument("--preview", type=int, default=0, help="also render this many avatar mp4s into preview/")
-
-
-def run_cli(args) -> int:
-    from jamflow.validate import writable_folder
-
-    writable_folder(args.out, "--out")  # a read-only or pseudo file system fails now, not after synthesis
-    families = [f.strip() for f in args.voices.split(",") if f.strip()]
-    if not families:
-        raise UserError("voices: expected 'espeak', 'festival' or 'espeak,festival', got nothing")
-    heldout = tuple(v.strip() for v in args.heldout_voices.split(",") if v.strip())
-    sentences = args.sentences
-    if args.num_sentences is not None:
-        if args.sentences is not None:
-            raise UserError("num_sentences: expected either --sentences FILE or --num_sentences N, got both")
-        if args.num_sentences < 1:
-            raise UserError(f"num_sentences: expected >= 1, got {args.num_sentences}")
-        sentences = generate_sentences(args.num_sentences, seed=SHIPPED_SEED)
-    start = time.time()
-    rows = synth_corpus(args.out, args.num_clips, sentences, families, args.seed, args.workers,
-                        args.festival_share, heldout, args.heldout_fraction, args.motion_spec)
-    took = time.time() - start
-    hours = sum(r["duration"] for r in rows) / 3600
-    tests = sum(r["split"] == "test" for r in rows)
-    print(f"wrote {len(rows)} clips ({hours * 60:.1f} min of speech, {tests} test) to {args.out} in {took:.1f} s "
-          f"({hours * 3600 / max(took, 1e-9):.1f}x real time)")
-    if args.preview:
-        for p in render_previews(Path(args.out), rows, args.preview):
-            print(f"preview: {p}")
-    return 0

@@ -1,10 +1,8 @@
-"""Intelligibility: speech -> text with an offline recogniser, then word and phone error rates.
+"""Intelligibility: word and phone error rates of what the recogniser (`audio.asr`) heard.
 
-The default recogniser is pocketsphinx: its wheel ships an English acoustic model, a language model
-and the CMU dictionary, so it runs on any machine with no download. It is weak on formant voices
-(espeak-ng) and fine on natural-sounding ones; the number that matters is the *difference* between
-ground-truth and generated clips scored by the same recogniser. A Whisper model (faster-whisper or
-openai-whisper) is used instead when the caller passes the path of local weights.
+The default recogniser, pocketsphinx, is weak on formant voices (espeak-ng) and fine on natural-sounding
+ones; the number that matters is the *difference* between ground-truth and generated clips scored by
+the same recogniser.
 
 Both sides of every comparison go through `normalize_words`, so casing, punctuation and digits never
 count as errors. Phone error rate maps both word strings to CMU-dictionary phones (stress removed) and
@@ -13,15 +11,11 @@ scores the phone sequences: it credits near-misses ("cat" for "cap") that WER co
 from __future__ import annotations
 
 import functools
+import os
 import re
-from math import gcd
-
-import numpy as np
 
 from jamflow.audio.numbers import cardinal
-from jamflow.errors import UserError
 
-ASR_SAMPLE_RATE = 16000
 
 def _front_end_normalize(text: str) -> str:
     # The front end's normaliser (abbreviations, symbols) when it exists; ours below runs on top of it.
@@ -67,7 +61,6 @@ def word_error_rate(ref: str, hyp: str) -> float:
 @functools.lru_cache(maxsize=1)
 def _cmudict() -> dict[str, list[str]]:
     from pocketsphinx import get_model_path
-    import os
 
     table: dict[str, list[str]] = {}
     with open(os.path.join(get_model_path(), "en-us", "cmudict-en-us.dict"), encoding="utf-8") as f:
@@ -92,95 +85,3 @@ def phone_error_rate(ref: str, hyp: str) -> float:
     """Edit distance between the dictionary phone strings of `ref` and `hyp`, over the reference length."""
     errors, n = _edit_counts(words_to_phones(normalize_words(ref)), words_to_phones(normalize_words(hyp)))
     return errors / n if n else float(errors > 0)
-
-
-def resample(wav: np.ndarray, sample_rate: int, target: int) -> np.ndarray:
-    """Polyphase resampling (anti-aliased); float32 in and out."""
-    if sample_rate == target:
-        return np.asarray(wav, dtype=np.float32)
-    from scipy.signal import resample_poly
-
-    g = gcd(int(sample_rate), int(target))
-    return resample_poly(np.asarray(wav, dtype=np.float64), target // g, sample_rate // g).astype(np.float32)
-
-
-def _check_wav(wav, sample_rate) -> np.ndarray:
-    wav = np.asarray(wav, dtype=np.float32)
-    if wav.ndim == 2 and 1 in wav.shape:
-        wav = wav.reshape(-1)
-    if wav.ndim != 1:
-        raise UserError(f"wav: expected a mono waveform [samples], got shape {tuple(wav.shape)}")
-    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise UserError(f"sample_rate: expected a positive integer, got {sample_rate!r}")
-    if not np.isfinite(wav).all():
-        raise UserError("wav: expected finite samples, got NaN or inf")
-    return wav
-
-
-@functools.lru_cache(maxsize=1)
-def _sphinx_decoder():
-    from pocketsphinx import Decoder
-
-    return Decoder(samprate=ASR_SAMPLE_RATE, loglevel="FATAL")
-
-
-def _to_int16(wav16k: np.ndarray) -> bytes:
-    # Recognisers expect speech at a normal level: bring the peak to -3 dBFS, then 16-bit PCM.
-    peak = float(np.abs(wav16k).max()) if wav16k.size else 0.0
-    if peak > 0:
-        wav16k = wav16k * (0.7 / peak)
-    return (np.clip(wav16k, -1, 1) * 32767).astype("<i2").tobytes()
-
-
-def transcribe_pocketsphinx(wav: np.ndarray, sample_rate: int) -> str:
-    wav = resample(_check_wav(wav, sample_rate), sample_rate, ASR_SAMPLE_RATE)
-    # Pad with 0.3 s of silence each side: the decoder's endpointing clips words touching the edges.
-    pad = np.zeros(int(0.3 * ASR_SAMPLE_RATE), np.float32)
-    decoder = _sphinx_decoder()
-    decoder.start_utt()
-    decoder.process_raw(_to_int16(np.concatenate([pad, wav, pad])), full_utt=True)
-    decoder.end_utt()
-    hyp = decoder.hyp()
-    return hyp.hypstr if hyp is not None else ""
-
-
-@functools.lru_cache(maxsize=2)
-def _whisper_model(model_path: str):
-    try:
-        from faster_whisper import WhisperModel
-
-        return "faster", WhisperModel(model_path, device="cpu", compute_type="int8")
-    except ImportError:
-        pass
-    try:
-        import whisper
-    except ImportError:
-        raise UserError("asr_model: a Whisper path needs `pip install faster-whisper` or `openai-whisper`") from None
-    return "openai", whisper.load_model(model_path, device="cpu")
-
-
-def transcribe_whisper(wav: np.ndarray, sample_rate: int, model_path: str) -> str:
-    import os
-
-    if not os.path.exists(model_path):
-        raise UserError(f"asr_model: expected a local Whisper model folder or file, got {model_path!r} (not found)")
-    wav = resample(_check_wav(wav, sample_rate), sample_rate, ASR_SAMPLE_RATE)
-    kind, model = _whisper_model(model_path)
-    if kind == "faster":
-        segments, _ = model.transcribe(wav, language="en", beam_size=5)
-        return " ".join(s.text.strip() for s in segments)
-    return model.transcribe(wav, language="en", fp16=False)["text"].strip()
-
-
-def transcribe(wav, sample_rate: int, model_path: str | None = None) -> str:
-    """Mono float waveform [samples] at `sample_rate` -> recognised English text.
-
-    pocketsphinx (bundled model) by default; a Whisper model when `model_path` points at local weights.
-    """
-    if model_path:
-        return transcribe_whisper(wav, sample_rate, model_path)
-    return transcribe_pocketsphinx(wav, sample_rate)
-
-
-def asr_backend_name(model_path: str | None = None) -> str:
-    return f"whisper:{model_path}" if model_path else "pocketsphinx-en-us"

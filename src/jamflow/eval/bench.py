@@ -20,7 +20,7 @@ Modes
   joint model, and the upstream `f5_tts` DiT when that package imports.
 
 Precision: the weights stay fp32 and the model runs under autocast in `--dtype`, as `JAMFlow` and the
-trainer run it; `auto` (default) is what inference picks for the device (`infer.api.pick_dtype`: bf16 on
+trainer run it; `auto` (default) is what inference picks for the device (`infer.engine.pick_dtype`: bf16 on
 CUDA and on CPUs with bf16 hardware, else fp32).
 
 Timing (eval/timing.py): `--warmup` untimed runs, then `--repeats` timed runs; CUDA is synchronised
@@ -34,11 +34,10 @@ from dataclasses import dataclass
 
 import torch
 
-from jamflow.dtypes import INT8, autocast, quantize_blocks_int8
+from jamflow.dtypes import autocast
 from jamflow.errors import UserError
 from jamflow.eval.timing import time_fn
-from jamflow.fileio import write_json_atomic
-from jamflow.motion.spec import MOTION_FPS, mel_frames_for
+from jamflow.infer.engine import Engine, pick_device, pick_dtype
 
 TASKS = ("tts", "talk", "speech", "animate", "dub")
 # dense bf16 tensor-core peak, TFLOP/s (vendor datasheets); matched on the device name
@@ -58,47 +57,45 @@ def _progress(row: dict) -> None:
 
 @dataclass
 class Setup:
-    model: torch.nn.Module
-    device: torch.device
-    dtype: torch.dtype
+    engine: Engine  # the model placed as inference places it; the vocoder is set per inference sweep
     name: str
-    int8: bool = False  # the DiT blocks' linears in dynamic int8 (dtype is then fp32)
     params: dict | None = None  # counted before quantising (int8 weights are not parameters)
+
+    model = property(lambda self: self.engine.model)
+    device = property(lambda self: self.engine.device)
+    dtype = property(lambda self: self.engine.dtype)
+    int8 = property(lambda self: self.engine.int8)
 
 
 def load_setup(preset: str | None, checkpoint: str | None, device: str, dtype: str = "auto") -> Setup:
-    from jamflow.infer.api import pick_device, pick_dtype
+    """A preset (random init) or a checkpoint on `device` in `dtype` ("auto", a DTYPES name, or int8)."""
     from jamflow.model.jam import JAMModel
 
-    dev = pick_device(device)
-    int8 = dtype == INT8
-    dt = pick_dtype(dev, dtype)  # "auto", a DTYPES name, or int8 (fp32 around the int8 linears)
+    device = pick_device(device)
+    pick_dtype(device, dtype)  # a bad --device or --dtype fails before the model is built
     if checkpoint:
         model, name = JAMModel.from_pretrained(checkpoint), f"checkpoint {checkpoint}"
     else:
         from jamflow.config import get_preset
 
         model, name = JAMModel(get_preset(preset)), f"preset {preset} (random init)"
-    model = model.to(dev, torch.float32).eval()
     params = model.num_params()
-    if int8:
-        model = quantize_blocks_int8(model, dev)
-    return Setup(model, dev, dt, name, int8, params)
+    return Setup(Engine.place(model, device, dtype, progress=False), name, params)
 
 
 def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, seed: int = 0) -> dict:
     """Random conditioning shaped like a real job: mel [b, n, 100], text [b, nt], motion [b, m, dg] ..."""
-    cfg = model.cfg
+    cfg, timeline = model.cfg, model.cfg.timeline
     g = torch.Generator().manual_seed(seed)
-    m = int(round((prompt_s + seconds) * MOTION_FPS))
-    n = mel_frames_for(m)  # the same instant as motion frame m, as in training and inference
-    known_m = int(round(prompt_s * MOTION_FPS))
+    m = int(round((prompt_s + seconds) * timeline.motion_fps))
+    n = timeline.mel_frames_for(m)  # the same instant as motion frame m, as in training and inference
+    known_m = int(round(prompt_s * timeline.motion_fps))
     nt = max(4, int(seconds * 14))  # ~14 characters per second of speech
     out = {
         "n": n, "m": m,
         "mel": torch.randn(batch, n, cfg.audio.mel_dim, generator=g).to(device),
         "text": torch.randint(1, cfg.audio.text_num_embeds, (batch, nt), generator=g).to(device),
-        "mel_known": (torch.arange(n) < mel_frames_for(known_m)).expand(batch, n).to(device),
+        "mel_known": (torch.arange(n) < timeline.mel_frames_for(known_m)).expand(batch, n).to(device),
     }
     if cfg.motion is not None:
         out["motion"] = torch.randn(batch, m, cfg.motion_gen_dim, generator=g).to(device)
@@ -108,25 +105,17 @@ def random_inputs(model, batch: int, seconds: float, prompt_s: float, device, se
 
 
 def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: float, cfg_until: float = 1.0):
-    from jamflow.model.sampler import sample
-
-    with_motion = task != "speech" and "motion" in inputs
+    """The sampler call of one case, through the engine: which stream is known depends on the task."""
     mel_known, motion_known = inputs["mel_known"], inputs.get("motion_known")
     if task == "animate":
         mel_known = torch.ones_like(mel_known)
     if task == "dub" and motion_known is not None:
         motion_known = torch.ones_like(motion_known)
-
-    @torch.inference_mode()
-    def run():
-        with autocast(setup.device, setup.dtype):
-            return sample(setup.model, inputs["text"], inputs["mel"], mel_known,
-                          motion_cond=inputs["motion"] if with_motion else None,
-                          motion_known=motion_known if with_motion else None,
-                          motion_context=inputs["context"] if with_motion else None,
-                          nfe_step=nfe, cfg_strength=cfg_strength, cfg_until=cfg_until, seed=0)
-
-    return run
+    motion = {}
+    if task != "speech" and "motion" in inputs:
+        motion = dict(motion_cond=inputs["motion"], motion_known=motion_known, motion_context=inputs["context"])
+    return lambda: setup.engine.sample_tensors(inputs["text"], inputs["mel"], mel_known, nfe_step=nfe,
+                                               cfg_strength=cfg_strength, cfg_until=cfg_until, seed=0, **motion)
 
 
 def _vocoder(kind: str, device):
@@ -141,13 +130,8 @@ def _vocoder(kind: str, device):
 
 def bench_inference(setup: Setup, tasks, seconds_list, nfe_list, batch_list, prompt_s=2.0, chunk_s=3.0,
                     cfg_strength=2.0, vocoder="vocos", warmup=1, repeats=3, cfg_until=1.0) -> list[dict]:
-    voc = _vocoder(vocoder, setup.device)
-
-    def vocode(mel):
-        if voc is None:
-            return None
-        with torch.inference_mode():
-            return voc.decode(mel.float().transpose(1, 2))
+    voc = setup.engine.vocoder = _vocoder(vocoder, setup.device)
+    vocode = lambda mel: None if voc is None else setup.engine.decode(mel)
 
     rows = []
     for task in tasks:
@@ -308,54 +292,6 @@ def _cell(v) -> str:
     return str(v)
 
 
-def _ints(text: str, name: str) -> list[int]:
-    try:
-        vals = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UserError(f"{name}: expected comma-separated integers, got {text!r}") from None
-    if not vals or min(vals) < 1:
-        raise UserError(f"{name}: expected integers >= 1, got {text!r}")
-    return vals
-
-
-def _floats(text: str, name: str) -> list[float]:
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UserError(f"{name}: expected comma-separated seconds, got {text!r}") from None
-    if not vals or min(vals) <= 0:
-        raise UserError(f"{name}: expected positive seconds, got {text!r}")
-    return vals
-
-
-def add_cli(parser) -> None:
-    parser.add_argument("--preset", default="small", help="tiny / small / base (random init)")
-    parser.add_argument("--checkpoint", default=None, help="benchmark a checkpoint folder instead of a preset")
-    parser.add_argument("--mode", default="inference", choices=["inference", "training", "compare", "all", "stream"],
-                        help="stream: talk_stream end to end on --checkpoint (default: the shipped model), eval/bench_stream.py")
-    parser.add_argument("--tasks", default="talk,speech", help=f"inference tasks: {', '.join(TASKS)}")
-    parser.add_argument("--seconds", default="5", help="generated seconds, comma list")
-    parser.add_argument("--nfe", default="32", help="sampling steps, comma list")
-    parser.add_argument("--batch", default="1", help="batch sizes, comma list")
-    parser.add_argument("--cfg_strength", type=float, default=2.0)
-    parser.add_argument("--cfg_until", type=float, default=1.0, help="guide only steps at flow time t < this (1 = all)")
-    parser.add_argument("--prompt_s", type=float, default=2.0, help="known reference prompt before the generated part")
-    parser.add_argument("--chunk_s", type=float, default=3.0, help="chunk length for time-to-first-chunk")
-    parser.add_argument("--vocoder", default="vocos", choices=["vocos", "griffinlim", "none"])
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16", INT8],
-                        help="compute precision under autocast, weights fp32 (auto: what inference picks); "
-                             "int8: fp32 with the transformer blocks' linears in dynamic int8 (CPU, inference)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: GPU table)")
-    parser.add_argument("--ref", default="slt", help="stream: the shipped example voice used as the reference")
-    parser.add_argument("--single_s", type=float, default=10.0, help="stream: seconds of the single-call cost reference")
-    parser.add_argument("--cold", action="store_true", help="stream: also time a cold start of `jamflow talk --stream`")
-    parser.add_argument("--json", default=None, help="write the rows + environment here (default: bench.json)")
-
-
 def environment(setup: Setup) -> dict:
     env = {"model": setup.name, "params": setup.params or setup.model.num_params(), "device": str(setup.device),
            "dtype": "int8" if setup.int8 else str(setup.dtype).replace("torch.", ""), "torch": torch.__version__,
@@ -363,41 +299,3 @@ def environment(setup: Setup) -> dict:
     if setup.device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(setup.device)
     return env
-
-
-def run_cli(args) -> int:
-    if args.mode == "stream":
-        from jamflow.eval.bench_stream import run
-
-        return run(args)
-    seconds, nfes, batches = _floats(args.seconds, "seconds"), _ints(args.nfe, "nfe"), _ints(args.batch, "batch")
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    if not tasks or set(tasks) - set(TASKS):
-        raise UserError(f"tasks: expected some of {list(TASKS)}, got {args.tasks!r}")
-    from jamflow.infer.settings import make_settings
-
-    make_settings(cfg_until=args.cfg_until)  # the API's check and message
-    if args.warmup < 0 or args.repeats < 1:
-        raise UserError(f"repeats: expected warmup >= 0 and repeats >= 1, got {args.warmup}, {args.repeats}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.dtype == INT8 and args.mode != "inference":
-        raise UserError(f"dtype: expected int8 with --mode inference only (it cannot train), got --mode {args.mode}")
-    setup = load_setup(args.preset, args.checkpoint, args.device, args.dtype)
-    if setup.model.cfg.motion is None:
-        tasks = ["speech"]
-    rows = []
-    if args.mode in ("inference", "all"):
-        rows += bench_inference(setup, tasks, seconds, nfes, batches, args.prompt_s, args.chunk_s, args.cfg_strength,
-                                args.vocoder, args.warmup, args.repeats, args.cfg_until)
-    if args.mode in ("compare", "all"):
-        rows += bench_compare(setup, seconds, batches, args.warmup, args.repeats)
-    if args.mode in ("training", "all"):
-        rows += bench_training(setup, seconds, batches, args.warmup, args.repeats, args.peak_tflops)
-    env = environment(setup)
-    print(f"{env['model']}: {env['params']['total'] / 1e6:.1f}M params on {env.get('gpu', env['device'])}, "
-          f"{env['dtype']}, torch {env['torch']}, {env['threads']} threads")
-    print(format_table(rows))
-    path = write_json_atomic(args.json or "bench.json", {"environment": env, "rows": rows})
-    print(f"wrote {path}")
-    return 0

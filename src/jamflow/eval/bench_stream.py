@@ -58,11 +58,11 @@ class StageClock:
 @contextlib.contextmanager
 def timed_stages(clock: StageClock):
     """Time the sampler, the vocoder, the renderer and the encoder where the stream calls them."""
-    from jamflow.infer import runner
+    from jamflow.infer import engine
     from jamflow.render import stream_video  # infer.stream imports render_piece from it at call time
 
     writer = stream_video.FragmentedMp4Writer
-    patches = [(runner, "generate", "sample_s"), (runner, "vocode", "vocoder_s"),
+    patches = [(engine, "generate", "sample_s"), (engine.Engine, "vocode", "vocoder_s"),
                (stream_video, "render_piece", "render_s"), (writer, "write", "encode_s"), (writer, "close", "encode_s")]
     saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
     try:
@@ -153,18 +153,18 @@ def cold_cli(checkpoint: str | None, ref, nfe: int, seconds: float, chars_per_s:
     return {"first_audio_s": first, "wall_s": time.perf_counter() - t0, "exit": code}
 
 
-def run(args) -> int:
-    """The stream benchmark; prints the table and writes the JSON."""
+def run(args, lengths: list[float]) -> int:
+    """The stream benchmark at each of `lengths` seconds of text (flags of `jamflow bench`); prints the table
+    and writes the JSON."""
     import torch
 
-    from jamflow.eval.bench import _floats, format_table
+    from jamflow.eval.bench import format_table
     from jamflow.fileio import write_json_atomic
     from jamflow.infer.api import JAMFlow
     from jamflow.infer.settings import make_settings
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    lengths = _floats(args.seconds, "seconds")
     nfe = int(args.nfe.split(",")[0])
     ref = reference(args.ref)
     vocoder = args.vocoder if args.vocoder == "griffinlim" else None  # None: Vocos weights if found, as the CLI

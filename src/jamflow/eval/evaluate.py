@@ -23,7 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from jamflow.errors import UserError
-from jamflow.eval import motion_metrics, quality, sync
+from jamflow.audio.asr import transcribe
+from jamflow.eval import asr, motion_metrics, quality, sync
 from jamflow.eval.generate import SAMPLE_SEP, prompt_for
 from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
@@ -99,9 +100,7 @@ def clip_metrics(row: dict, ref: dict, groups, cache: _Cache, pool, root, asr_mo
     out: dict = {"id": row["id"]}  # "<id>" or "<id>@<k>" for an extra sample
     wav = cache.wav(row["audio"])
     if "asr" in groups:
-        from jamflow.eval import asr
-
-        hyp = asr.transcribe(wav, SAMPLE_RATE, asr_model)
+        hyp = transcribe(wav, SAMPLE_RATE, asr_model)
         out.update(hyp=hyp, wer=asr.word_error_rate(ref["text"], hyp), per=asr.phone_error_rate(ref["text"], hyp))
     if "speaker" in groups:
         target = speaker_reference(row, ref, pool, root)

@@ -10,6 +10,7 @@ import numpy as np
 
 from jamflow.fileio import atomic_path
 from jamflow.timeline import HOP_LENGTH, MOTION_FPS, SAMPLE_RATE
+from jamflow.motion.mouth import mouth_aperture
 
 
 def _plt():
@@ -37,7 +38,7 @@ def plot_sync(path, motion: np.ndarray, wav: np.ndarray, sample_rate: int = SAMP
     """Two panels: standardised mouth aperture and audio envelope over time; correlation vs lag."""
     from jamflow.eval import sync
 
-    aperture = sync.mouth_aperture(motion)
+    aperture = mouth_aperture(motion)
     envelope = sync.audio_envelope(wav, sample_rate, len(aperture))
     r = sync.sync_from_signals(aperture, envelope)
     plt = _plt()

@@ -10,6 +10,8 @@ import functools
 
 import numpy as np
 
+from jamflow.audio.asr import resample
+
 DNSMOS_INSTALL = "pip install speechmos onnxruntime librosa"
 
 
@@ -29,8 +31,6 @@ def dnsmos(wav, sample_rate: int) -> dict | None:
     if dnsmos_status() is not None:
         return None
     from speechmos import dnsmos as _dnsmos
-
-    from jamflow.eval.asr import resample
 
     wav = resample(np.asarray(wav, np.float32).reshape(-1), sample_rate, 16000)
     peak = float(np.abs(wav).max()) if wav.size else 0.0

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from jamflow.audio.asr import resample
 from jamflow.errors import UserError
 
 
@@ -37,8 +38,6 @@ def speaker_embedding(wav, sample_rate: int) -> np.ndarray:
     # preprocess = resample to 16 kHz, loudness-normalise and cut long silences (the encoder's training setup)
     clean = preprocess_wav(wav, source_sr=sample_rate)
     if clean.size < 1600:  # all silence: embed the raw audio rather than nothing
-        from jamflow.eval.asr import resample
-
         clean = resample(wav, sample_rate, 16000)
     return _encoder().embed_utterance(clean).astype(np.float32)
 

@@ -4,7 +4,7 @@ SyncNet scores a clip by sliding audio against video over +-15 frames and readin
 and how much that offset stands out (confidence = median distance - minimum distance). We do the same
 with two signals we can compute from our own outputs, no face crops or network weights needed:
 
-- mouth aperture: from the motion's lip keypoints, in the head's own frame (exp only, so head pose
+- mouth aperture (`motion.mouth`): from the motion's lip keypoints, in the head's own frame (exp only, so head pose
   and nods do not leak in). It is the mean exp-y of the lower-lip keypoints (17, 20) minus that of the
   upper-lip keypoints (6, 19): y points down, so the value grows as the mouth opens. That is the
   procedural corpus's layout (`motion.visemes`) and LivePortrait's own lip set; the mouth corners
@@ -29,23 +29,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from jamflow.errors import UserError
-from jamflow.motion.spec import MOTION_DIM
 from jamflow.timeline import MOTION_FPS
+from jamflow.motion.mouth import mouth_aperture
 
 MAX_OFFSET = 15
-UPPER_LIP = (6, 19)
-LOWER_LIP = (17, 20)
 BAND_HZ = (500.0, 2500.0)  # first and second formants of open vowels: the energy a jaw opening lets out
-
-
-def mouth_aperture(motion) -> np.ndarray:
-    """motion [T, 70] -> aperture [T] (lower-lip exp-y minus upper-lip exp-y; grows as the mouth opens)."""
-    motion = np.asarray(motion, dtype=np.float64)
-    if motion.ndim != 2 or motion.shape[1] != MOTION_DIM:
-        raise UserError(f"motion: expected [frames, {MOTION_DIM}], got shape {tuple(motion.shape)}")
-    y = motion[:, 0:63].reshape(-1, 21, 3)[:, :, 1]
-    return y[:, list(LOWER_LIP)].mean(1) - y[:, list(UPPER_LIP)].mean(1)
 
 
 def audio_envelope(wav, sample_rate: int, frames: int | None = None, band_hz: tuple[float, float] = BAND_HZ) -> np.ndarray:

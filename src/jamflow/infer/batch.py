@@ -129,7 +129,7 @@ def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | N
 
 def _probe(p: Path, key: str, name: str, limits: Limits) -> None:
     """A job's input file checked from its header, as the single-task commands do."""
-    from jamflow.infer.api import IMAGE_SUFFIXES
+    from jamflow.infer.inputs import IMAGE_SUFFIXES
 
     if key == "ref_audio":
         validate.audio_file(p, name, limits, limits.max_ref_audio_s, "max_ref_audio_s")
@@ -166,8 +166,6 @@ def check_outputs(jobs: list[BatchJob], output_dir) -> None:
 
 def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> list[BatchJob]:
     """Run every job; returns them with `paths` filled. Short tts/talk jobs are batched."""
-    from jamflow.infer import runner
-
     output_dir = Path(output_dir)
     check_outputs(jobs, output_dir)
     batch_size = validate.number("batch_size", batch_size, 1, jam.limits.max_batch_size, integer=True)
@@ -185,8 +183,8 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
     for (task, ref_audio, ref_text, _), members in groups.items():
         for start in range(0, len(members), batch_size):
             part = members[start: start + batch_size]
-            results = runner.run_text_batch(jam, task, [m.args["gen_text"] for m in part], ref_audio, ref_text,
-                                            part[0].settings, [_inside(output_dir, m) for m in part])
+            results = jam.text_batch(task, [m.args["gen_text"] for m in part], ref_audio, ref_text,
+                                     part[0].settings, [_inside(output_dir, m) for m in part])
             for m, r in zip(part, results):
                 m.paths = r.paths
             bar.update(len(part))

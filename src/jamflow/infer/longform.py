@@ -1,4 +1,4 @@
-"""Long inputs: text chunk budgets, motion windows, and joining pieces at seams.
+"""Long inputs: motion windows, and joining pieces at seams (text chunks: `infer/layout`).
 
 Everything is measured in motion frames (25 fps): a piece of m frames holds m * 960 audio samples
 and floor(3.75 m + 1/2) mel frames, so audio and motion seams always fall at the same instant.
@@ -15,37 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jamflow.infer.settings import MOTION_FPS, SAMPLES_PER_MOTION
+from jamflow.timeline import MOTION_FPS, SAMPLES_PER_MOTION
 from jamflow.motion.smoothing import gaussian_smooth
 
 
 def seconds_to_frames(seconds: float) -> int:
     return int(round(seconds * MOTION_FPS))
-
-
-def chunk_char_budget(ref_text: str, ref_frames: int, max_chunk_s: float, speed: float) -> int:
-    """How many characters of text fit in `max_chunk_s` seconds, at the reference's speaking rate.
-
-    Without a usable reference, ~15 characters per second (plain English read aloud) is assumed.
-    """
-    chars_per_s = 15.0
-    if ref_text and ref_frames >= MOTION_FPS:  # at least one second of reference
-        chars_per_s = max(5.0, min(40.0, len(ref_text.encode("utf-8")) / (ref_frames / MOTION_FPS)))
-    return max(20, int(chars_per_s * max_chunk_s * speed))
-
-
-def plan_text_chunks(text: str, budget: int, first_budget: int = 0) -> list[str]:
-    """Whole-sentence chunks of at most `budget` bytes (`audio.text.chunk_text`); with `first_budget`,
-    the first chunk is instead the text's first clause (or words) within `first_budget` bytes, so a
-    stream has its first audio after a short sampler call."""
-    from jamflow.audio.text import chunk_text
-
-    head = []
-    if first_budget and len(text.encode("utf-8")) > first_budget:
-        words, first = text.split(), chunk_text(text, first_budget)[0].split()
-        if words[: len(first)] == first and len(first) < len(words):
-            head, text = [" ".join(first)], " ".join(words[len(first):])
-    return head + (chunk_text(text, budget) if len(text.encode("utf-8")) > budget else [text])
 
 
 def plan_windows(total: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -101,10 +76,14 @@ def join_audio(a: np.ndarray, b: np.ndarray, overlap: int) -> np.ndarray:
 
 @dataclass
 class Piece:
-    """A generated span: audio [frames * 960] and motion [frames, 70], aligned on motion frames."""
+    """Generated audio [frames * 960] and motion [frames, 70], aligned on motion frames: a span of a
+    stream, or a task's whole output (then with how it was made)."""
 
-    wav: np.ndarray  # [s]
-    motion: np.ndarray | None  # [m, 70]
+    wav: np.ndarray | None  # [s]
+    motion: np.ndarray | None  # [m, 70] denormalised
+    chunks: int = 1  # sampler calls the task was split into
+    seams: tuple[int, ...] = ()  # motion frames where joined pieces' blends ended
+    motion_given: bool = False  # True: motion is the user's, returned unchanged (no post-processing)
 
     @property
     def frames(self) -> int:

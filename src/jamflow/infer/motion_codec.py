@@ -18,6 +18,7 @@ from jamflow.motion.life import FaceLife, life_channels
 from jamflow.motion.smoothing import gaussian_smooth
 from jamflow.motion.io import load_motion
 from jamflow.motion.spec import EXP, MOTION_DIM, POSE, TRANSLATION, MotionSpec
+from jamflow.timeline import MOTION_FPS, SAMPLES_PER_MOTION
 
 
 @dataclass
@@ -80,7 +81,7 @@ class MotionCodec:
         cols = [c for c in life_channels() if c not in set(self.spec.generate)]
         if not cols or strength <= 0 or len(motion) == 0:
             return motion
-        n = len(motion) * 960
+        n = len(motion) * SAMPLES_PER_MOTION
         offsets = life.step(np.pad(np.asarray(wav[:n], np.float32), (0, max(0, n - len(wav)))))
         offsets[:, EXP] *= expression_scale
         offsets[:, POSE] *= head_scale
@@ -108,6 +109,6 @@ def load_motion_file(path, name: str = "motion") -> np.ndarray:
     if path.suffix.lower() not in (".npy", ".pkl"):
         raise UserError(f"{name}: expected a .npy or .pkl motion file, got {path.suffix or 'no extension'!r}")
     motion, fps = load_motion(path, name)  # checked [T, 70] float32
-    if abs(fps - 25) > 1e-3:
-        raise UserError(f"{name}: expected motion at 25 fps, got {fps} fps (resample it first)")
+    if abs(fps - MOTION_FPS) > 1e-3:
+        raise UserError(f"{name}: expected motion at {MOTION_FPS:g} fps, got {fps} fps (resample it first)")
     return motion

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 
 from jamflow.fileio import remove_stale_temps, temp_tag
-from jamflow.infer.settings import MOTION_FPS
+from jamflow.timeline import MOTION_FPS
 from jamflow.motion.io import save_motion
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from jamflow.errors import UserError
-from jamflow.infer.settings import SAMPLES_PER_MOTION
-from jamflow.infer.tasks import ref_to_mel
+from jamflow.infer.jobs import fit
+from jamflow.timeline import SAMPLES_PER_MOTION, mel_frames_for
 
 GRID = 4  # motion frames; 4 * 3.75 = 15 mel frames exactly
 
@@ -43,10 +43,11 @@ def clean_text(text, name: str) -> str:
     return text
 
 
-def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
-    """The reference voice (+ its motion) as a known prefix; no reference = empty prompt."""
+def reference_prompt(engine, ref_wav: np.ndarray | None, ref_text, ref_motion) -> Prompt:
+    """The reference voice `ref_wav` [s] at 24 kHz (checked and loaded by the API) + its transcript (+ its
+    motion [T, 70]) as a known prefix; no reference = empty prompt."""
     try:
-        return _reference_prompt(jam, ref_audio, ref_text, ref_motion)
+        return _reference_prompt(engine, ref_wav, ref_text, ref_motion)
     except UserError as e:  # the audio helpers call their input "wav": here it is the user's ref_audio
         message = str(e)
         if message.startswith("wav:"):
@@ -54,20 +55,20 @@ def reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
         raise
 
 
-def _reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
-    if ref_audio is None:
+def _reference_prompt(engine, wav, ref_text, ref_motion) -> Prompt:
+    sr, spm = engine.timeline.sample_rate, engine.timeline.samples_per_motion
+    if wav is None:
         if ref_text:
             raise UserError("ref_text: given without --ref_audio; pass the reference audio too, or drop ref_text")
         if ref_motion is not None:
             raise UserError("ref_motion: given without --ref_audio; the reference motion must come with its audio")
         return Prompt("", 0, None, None, None)
-    wav = jam._audio_arg(ref_audio, "ref_audio")
     if ref_text is not None and str(ref_text).strip() and str(ref_text).strip().lower() != "auto":
         from jamflow.audio.io import trim_silence
         from jamflow.validate import transcript_fits
 
         # 400 characters for 1.6 s would make "Hello." 0.16 s long; "Hi." for 15 s of speech, minutes long
-        transcript_fits(str(ref_text), len(wav) / 24000, speech_s=len(trim_silence(wav)) / 24000)
+        transcript_fits(str(ref_text), len(wav) / sr, speech_s=len(trim_silence(wav)) / sr)
     if ref_text is None or not str(ref_text).strip():
         raise UserError(
             "ref_text: expected the transcript of --ref_audio, got none. jamflow needs the words of the "
@@ -75,9 +76,9 @@ def _reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
             "ASR (pip install pocketsphinx, or jamflow[eval])")
     if str(ref_text).strip().lower() == "auto":
         try:
-            from jamflow.eval.asr import transcribe
+            from jamflow.audio.asr import transcribe
 
-            ref_text = transcribe(wav, 24000)
+            ref_text = transcribe(wav, sr)
         except ImportError as e:
             raise UserError(f"ref_text: 'auto' needs the optional ASR (pip install pocketsphinx): {e}") from None
         if not ref_text.strip():
@@ -89,23 +90,35 @@ def _reference_prompt(jam, ref_audio, ref_text, ref_motion) -> Prompt:
     else:  # the motion is frame-aligned with the audio as given: no trimming or clipping
         from jamflow.audio.io import normalize_loudness
 
-        if len(wav) / 24000 > 30:
-            raise UserError(f"ref_audio: expected at most 30 s with --ref_motion, got {len(wav) / 24000:.1f} s")
-        if abs(len(ref_motion) - len(wav) / SAMPLES_PER_MOTION) > 2:
-            raise UserError(f"ref_motion: expected {len(wav) // SAMPLES_PER_MOTION} frames to match ref_audio's "
-                            f"{len(wav) / 24000:.2f} s at 25 fps, got {len(ref_motion)}")
+        if len(wav) / sr > 30:
+            raise UserError(f"ref_audio: expected at most 30 s with --ref_motion, got {len(wav) / sr:.1f} s")
+        if abs(len(ref_motion) - len(wav) / spm) > 2:
+            raise UserError(f"ref_motion: expected {len(wav) // spm} frames to match ref_audio's "
+                            f"{len(wav) / sr:.2f} s at 25 fps, got {len(ref_motion)}")
         norm, level = normalize_loudness(wav)
         ref = Reference(norm, ensure_sentence_end(clean_text(str(ref_text), "ref_text")), level, False)
-    if len(ref.wav) < 0.1 * 24000:
-        raise UserError(f"ref_audio: expected at least 0.1 s of speech, got {len(ref.wav) / 24000:.2f} s")
-    frames = grid(len(ref.wav) / SAMPLES_PER_MOTION)  # pad with silence up to the grid: no word is cut
-    mel, _ = ref_to_mel(np.pad(ref.wav, (0, frames * SAMPLES_PER_MOTION - len(ref.wav))))
+    if len(ref.wav) < 0.1 * sr:
+        raise UserError(f"ref_audio: expected at least 0.1 s of speech, got {len(ref.wav) / sr:.2f} s")
+    frames = grid(len(ref.wav) / spm)  # pad with silence up to the grid: no word is cut
+    mel, _ = ref_to_mel(np.pad(ref.wav, (0, frames * spm - len(ref.wav))))
     motion = context = None
-    if jam.has_motion:
+    if engine.has_motion:
         if ref_motion is not None:
             if len(ref_motion) < frames:  # hold the last frame over trimmed silence / padding
                 ref_motion = np.concatenate([ref_motion, np.repeat(ref_motion[-1:], frames - len(ref_motion), 0)])
-            motion, context = jam.codec.normalize(ref_motion[:frames])
+            motion, context = engine.codec.normalize(ref_motion[:frames])
         else:
-            context = torch.zeros(frames, jam.codec.spec.context_dim)
+            context = torch.zeros(frames, engine.codec.spec.context_dim)
     return Prompt(ref.text, frames, mel, motion, context, rms=ref.rms)
+
+
+def ref_to_mel(wav: np.ndarray) -> tuple[torch.Tensor, int]:
+    """wav [s] at 24 kHz -> (log-mel [n, 100], m motion frames), cut to whole motion frames."""
+    from jamflow.audio.mel import mel_spectrogram
+
+    m = len(wav) // SAMPLES_PER_MOTION
+    if m < 1:
+        raise UserError(f"ref_audio: expected at least 40 ms of audio, got {len(wav)} samples")
+    wav = torch.as_tensor(np.ascontiguousarray(wav[: m * SAMPLES_PER_MOTION]), dtype=torch.float32)
+    mel = mel_spectrogram(wav[None])[0].transpose(0, 1)  # [n', 100]
+    return fit(mel, mel_frames_for(m)), m

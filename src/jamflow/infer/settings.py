@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from jamflow.errors import UserError
-from jamflow.timeline import MEL_PER_MOTION, MOTION_FPS, SAMPLE_RATE, SAMPLES_PER_MOTION  # noqa: F401 - re-exported
 
 STREAM_FIRST_CHUNK_S = 1.0  # streaming: the first chunk's speech, short so the first audio comes out fast
 MAX_CFG = 30.0  # largest guidance strength accepted (F5 uses 2)
@@ -38,7 +37,7 @@ class InferSettings:
     context_s: float = 3.0  # "previous": at most this many seconds of what came before prompt the next chunk
     first_chunk_s: float | None = None  # seconds of the first chunk (a clause); None: 1 s when streaming, else off; 0: off
     cross_fade_s: float = 0.16  # audio cross-fade / motion blend at seams (rounded to whole motion frames)
-    window_s: float = 10.0  # animate / dub: window length for long motion generation
+    window_s: float = 10.0  # animate: window length for long audio (dub runs in one pass)
     window_overlap_s: float = 1.0  # known motion carried from one window into the next
     # motion post-processing (on denormalised motion; 1.0 / 0 = unchanged)
     motion_smoothing: float = 0.0  # Gaussian sigma in frames over generated channels
@@ -92,10 +91,6 @@ class InferSettings:
         check(0 <= self.face_life <= 2, "face_life", "a number in 0..2")
         check(0 <= self.timbre_match <= 1, "timbre_match", "a number in 0..1")
         check(self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63), "seed", "an integer >= 0")
-
-    @property
-    def motion_cfg(self) -> float:
-        return self.cfg_strength if self.cfg_strength_motion is None else self.cfg_strength_motion
 
     def for_stream(self) -> "InferSettings":
         """A copy with the streaming default resolved: a first chunk of STREAM_FIRST_CHUNK_S unless set."""

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from jamflow.infer.settings import SAMPLES_PER_MOTION
+from jamflow.timeline import SAMPLES_PER_MOTION
 from jamflow.motion.life import FaceLife
 from jamflow.progress import Cancelled, listener, watch
 
@@ -170,14 +170,14 @@ class StreamingPostprocess:
         return self.codec.postprocess(motion, 0.0, head, expression)
 
 
-def finish_pieces(jam, pieces, s, renderer=None, piece_frames: int = 25, face_life: bool = False
+def finish_pieces(engine, pieces, s, renderer=None, piece_frames: int = 25, face_life: bool = False
                   ) -> Iterator[StreamPiece]:
     """Pieces (wav, motion) of a stream -> StreamPieces of at most `piece_frames` frames, the motion
     post-processed as the non-streamed call does it (face life included when `face_life`), and rendered
     when a renderer is given."""
     from jamflow.render.stream_video import render_piece
 
-    post = StreamingPostprocess(jam.codec, s.motion_smoothing, s.head_scale, s.expression_scale)
+    post = StreamingPostprocess(engine.codec, s.motion_smoothing, s.head_scale, s.expression_scale)
     life = FaceLife(s.seed) if face_life and s.face_life > 0 else None
     wav_buf, start, anchor = np.zeros(0, np.float32), 0, None
 
@@ -189,7 +189,7 @@ def finish_pieces(jam, pieces, s, renderer=None, piece_frames: int = 25, face_li
             n_wav = len(wav_buf) if end_of_all else len(part) * SAMPLES_PER_MOTION
             wav, wav_buf = wav_buf[:n_wav], wav_buf[n_wav:]
             if life is not None:
-                part = jam.codec.add_life(part, wav, life, s.face_life, s.head_scale, s.expression_scale)
+                part = engine.codec.add_life(part, wav, life, s.face_life, s.head_scale, s.expression_scale)
             anchor = part[0] if anchor is None else anchor
             frames = render_piece(renderer, part, anchor) if renderer is not None else None
             yield StreamPiece(start, wav, part, frames)

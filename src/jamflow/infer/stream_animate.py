@@ -17,10 +17,11 @@ import torch
 from tqdm import tqdm
 
 from jamflow.errors import UserError
+from jamflow.infer.jobs import Job
 from jamflow.infer.longform import Piece, plan_windows, smooth_seams
 from jamflow.infer.prompt import clean_text, grid
-from jamflow.infer.settings import MOTION_FPS, SAMPLES_PER_MOTION, InferSettings
-from jamflow.infer.tasks import generate, make_job, mel_frames
+from jamflow.infer.settings import InferSettings
+from jamflow.timeline import MOTION_FPS
 from jamflow.progress import report
 
 SEAM_RADIUS = 4  # frames either side of a seam that are softened
@@ -42,16 +43,18 @@ def generated_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 class AnimateStream:
     """Iterate final Pieces (the input audio's slice, motion [k, 70]) of an animate job; `seams` once done."""
 
-    def __init__(self, jam, wav: np.ndarray, text: str | None, context_motion: np.ndarray | None, s: InferSettings):
-        self.total = int(math.ceil(len(wav) / SAMPLES_PER_MOTION))  # frames = audio seconds * 25
+    def __init__(self, engine, wav: np.ndarray, text: str | None, context_motion: np.ndarray | None,
+                 s: InferSettings):
+        self.spm = engine.timeline.samples_per_motion
+        self.total = int(math.ceil(len(wav) / self.spm))  # frames = audio seconds * motion fps
         if self.total < 1:
             raise UserError("audio: expected at least 40 ms of audio, got less")
-        self.jam, self.wav, self.s = jam, wav.astype(np.float32), s
+        self.engine, self.wav, self.s = engine, wav.astype(np.float32), s
         self.text = clean_text(text, "text") if text else ""
         self.spans = window_spans(self.total, s)
         self.chunks = len(self.spans)
         self.seams: list[int] = []
-        self.context = jam.codec.context_for(context_motion, grid(self.total))  # [grid(total), dc] normalised
+        self.context = engine.codec.context_for(context_motion, grid(self.total))  # [grid(total), dc] normalised
 
     def __iter__(self):
         from jamflow.infer.stream import pipeline
@@ -63,20 +66,15 @@ class AnimateStream:
         """Sampling side: per window (index, first generated frame, end, generated motion [f, dg])."""
         from jamflow.audio.mel import mel_spectrogram
 
-        jam, s, spans = self.jam, self.s, self.spans
-        padded = np.pad(self.wav, (0, grid(self.total) * SAMPLES_PER_MOTION - len(self.wav)))
-        gen = torch.zeros(grid(self.total), jam.codec.spec.gen_dim)
-        for k, (a, b) in enumerate(tqdm(spans, desc="windows", unit="win", disable=not jam.progress or len(spans) < 2)):
-            seg = torch.as_tensor(padded[a * SAMPLES_PER_MOTION: b * SAMPLES_PER_MOTION])
+        engine, s, spans = self.engine, self.s, self.spans
+        padded = np.pad(self.wav, (0, grid(self.total) * self.spm - len(self.wav)))
+        gen = torch.zeros(grid(self.total), engine.codec.spec.gen_dim)
+        for k, (a, b) in enumerate(tqdm(spans, desc="windows", unit="win", disable=not engine.progress or len(spans) < 2)):
+            seg = torch.as_tensor(padded[a * self.spm: b * self.spm])
             mel = mel_spectrogram(seg[None])[0].T  # [n', 100]
             known = 0 if k == 0 else spans[k - 1][1] - a  # frames carried over from the previous window
-            motion_known = torch.zeros(b - a, dtype=torch.bool)
-            motion_known[:known] = True
-            jb = make_job(self.text if len(spans) == 1 else "", b - a, mel=mel[: mel_frames(b - a)],
-                          audio_known=torch.ones(mel_frames(b - a), dtype=torch.bool),
-                          motion=gen[a:b].clone(), motion_known=motion_known, context=self.context[a:b],
-                          gen_dim=jam.codec.spec.gen_dim, context_dim=jam.codec.spec.context_dim)
-            res = generate(jam.model, [jb], s, jam.tokenizer, jam.device, jam.dtype, jam.progress)[0]
+            job = Job.for_window(self.text if len(spans) == 1 else "", mel, gen[a:b].clone(), known, self.context[a:b])
+            res = engine.sample([job], s)[0]
             gen[a + known: b] = res.motion[known:]
             report("windows", k + 1, len(spans))
             yield k, a + known, b, res.motion[known:].clone()
@@ -88,7 +86,7 @@ class AnimateStream:
         if k > 0:
             self.seams.append(a)
         end = self.total if last else min(b, self.total)
-        fresh = self.jam.codec.denormalize(motion, self.context[a:b])[: max(0, end - a)]
+        fresh = self.engine.codec.denormalize(motion, self.context[a:b])[: max(0, end - a)]
         self._buffer = np.concatenate([self._buffer, fresh])
         final = end if last else max(self._emitted, b - HOLD)
         if final <= self._emitted:
@@ -97,8 +95,8 @@ class AnimateStream:
         seams = [x - lo for x in self.seams]
         smoothed = smooth_seams(self._buffer, seams, radius=SEAM_RADIUS)
         out = smoothed[self._emitted - lo: final - lo]
-        wav_end = len(self.wav) if last else final * SAMPLES_PER_MOTION
-        piece = Piece(self.wav[self._emitted * SAMPLES_PER_MOTION: wav_end], out)
+        wav_end = len(self.wav) if last else final * self.spm
+        piece = Piece(self.wav[self._emitted * self.spm: wav_end], out)
         keep_from = max(lo, final - HOLD)  # context for the smoothing of the frames still to come
         self._buffer, self._buffer_start, self._emitted = self._buffer[keep_from - lo:], keep_from, final
         yield piece

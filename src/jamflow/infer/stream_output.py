@@ -1,4 +1,4 @@
-"""`--stream` for the CLI: write <stem>.wav and a fragmented <stem>.mp4 while the stream is generated.
+"""Streamed output: write <stem>.wav and a fragmented <stem>.mp4 while the stream is generated.
 
 The wav's header is rewritten at every flush (libsndfile updates the sizes on sync), so the file is a
 valid wav of everything so far after each piece; the mp4 is fragmented (`render.stream_video`) and
@@ -9,18 +9,12 @@ video frame) from the call is printed as soon as it is known (`first audio after
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from jamflow.infer.settings import MOTION_FPS, SAMPLE_RATE
-
-
-def add_stream_arg(parser) -> None:
-    parser.add_argument("--stream", action="store_true", default=None,
-                        help="write the wav (and a fragmented mp4) while generating; prints time to first audio")
+from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 
 class StreamFiles:
@@ -92,30 +86,3 @@ def stream_to_files(pieces, stem: Path, video: bool, started: float) -> dict:
         close = getattr(pieces, "close", None)
         if close is not None:
             close()
-
-
-def run_stream(jam, command: str, args, text: str, settings) -> int:
-    """`jamflow tts|talk|animate --stream`: the stream method of `command`, written progressively."""
-    from jamflow.infer import cli_common as common
-
-    started = time.perf_counter()
-    if command == "talk":
-        pieces = jam.talk_stream(text, args.ref_audio, args.ref_text, source=args.source, ref_motion=args.ref_motion,
-                                 context_motion=args.context_motion, settings=settings)
-    elif command == "animate":
-        pieces = jam.animate_stream(args.audio, text=text, source=args.source, ref_motion=args.ref_motion,
-                                    settings=settings)
-    else:
-        pieces = jam.tts_stream(text, args.ref_audio, args.ref_text, settings=settings)
-    out = common.output_stem(args)
-    stem = out.with_suffix("") if out.suffix.lower() in (".wav", ".mp4", ".npy") else out  # as write_outputs
-    paths = stream_to_files(pieces, stem, command != "tts", started)
-    total = time.perf_counter() - started
-    for kind, path in paths.items():
-        print(f"wrote {kind}: {path}")
-    import soundfile as sf
-
-    seconds = sf.info(str(paths["wav"])).duration
-    print(f"duration {seconds:.2f} s in {total:.2f} s (RTF {total / max(seconds, 1e-9):.3f}), seed {settings.seed}",
-          file=sys.stdout)
-    return 0

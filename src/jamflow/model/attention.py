@@ -1,8 +1,12 @@
-"""Attention: per-stream projections, one SDPA call, and the masks (padding + cross-modal window).
+"""Attention: per-stream projections, one SDPA call, the masks (padding + cross-modal window) and
+the backends that run the joint layers.
 
 Self-attention and joint attention share the same projections: a joint layer projects each stream
 with its own to_q/to_k/to_v, rotates each with its own (time-aligned) RoPE, concatenates on the
 sequence axis [audio; motion], attends once, and splits back (MM-DiT, as in SD3 / F5's MMDiT).
+How the joint layers attend is an `AttentionBackend` chosen when the model is built: "sdpa"
+(default) or "flex" (block-sparse FlexAttention for windowed joint layers). Both give the same
+results.
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jamflow.errors import UserError
 from jamflow.model.rope import apply_rope
 
 
@@ -44,14 +49,61 @@ class Attention(nn.Module):
 
 
 def attend(q, k, v, mask) -> torch.Tensor:
-    """SDPA with a boolean mask (True = may attend), [b or 1, 1, nq, nk]; None = no mask at all.
-    A FlexAttention BlockMask (see flex_joint_mask) runs the block-sparse kernel instead."""
-    if mask is not None and not isinstance(mask, torch.Tensor):
-        return _flex_attention(q, k, v, block_mask=mask)
+    """q [b, h, nq, dh], k / v [b, h, nk, dh] -> [b, h, nq, dh] by SDPA.
+
+    mask [b or 1, 1, nq, nk]: boolean (True = may attend) from self-attention layers (padding_mask),
+    additive (0 / -inf, in q's dtype) from joint layers (Layout.joint_mask_for); None = no mask.
+    """
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
-_FLEX = {}
+class AttentionBackend:
+    """SDPA joint layers: the joint mask is a dense [b or 1, 1, n+m, n+m] tensor (joint_mask)."""
+
+    name = "sdpa"
+
+    def joint_mask(self, audio_valid, motion_valid, b: int, n: int, m: int, mel_per_motion: float,
+                   window_mel: float | None, device=None):
+        return joint_mask(audio_valid, motion_valid, n, m, mel_per_motion, window_mel, device)
+
+    def attend(self, q, k, v, mask) -> torch.Tensor:
+        return attend(q, k, v, mask)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class FlexAttentionBackend(AttentionBackend):
+    """Windowed joint layers as a FlexAttention BlockMask (flex_joint_mask), so blocks outside the
+    window are skipped; compiled on CUDA, eager (forward only, slower) elsewhere. Without a window
+    nothing is sparse and the joint layers run as with SDPA."""
+
+    name = "flex"
+
+    def joint_mask(self, audio_valid, motion_valid, b, n, m, mel_per_motion, window_mel, device=None):
+        if window_mel is None:
+            return super().joint_mask(audio_valid, motion_valid, b, n, m, mel_per_motion, window_mel, device)
+        return flex_joint_mask(audio_valid, motion_valid, b, n, m, mel_per_motion, window_mel, device)
+
+    def attend(self, q, k, v, mask) -> torch.Tensor:
+        if mask is None or isinstance(mask, torch.Tensor):
+            return attend(q, k, v, mask)
+        return _flex_attention(q, k, v, block_mask=mask)
+
+
+ATTENTION_BACKENDS = {"sdpa": AttentionBackend, "flex": FlexAttentionBackend}
+
+
+def attention_backend(choice: str | AttentionBackend) -> AttentionBackend:
+    """A backend by name ("sdpa", "flex"), or the given backend itself."""
+    if isinstance(choice, AttentionBackend):
+        return choice
+    if choice not in ATTENTION_BACKENDS:
+        raise UserError(f"attention: expected one of {sorted(ATTENTION_BACKENDS)}, got {choice!r}")
+    return ATTENTION_BACKENDS[choice]()
+
+
+_FLEX = {}  # the compiled kernel, shared by every model (compiling is slow)
 
 
 def _flex_attention(q, k, v, block_mask):

@@ -1,4 +1,4 @@
-"""Audio-DiT: the F5-TTS DiT, parameter-for-parameter (see f5_weights.py for the key map).
+"""Audio-DiT: the F5-TTS DiT, parameter-for-parameter (f5_weights.py maps and loads the released weights).
 
     x, cond [b, n, 100]  noisy mel / known-frame mel (0 where unknown)
     text    [b, nt]      token ids, -1 = batch padding
@@ -66,10 +66,3 @@ class AudioDiT(nn.Module):
         for block in self.blocks:
             h = block(h, t, rope, attn_mask)
         return self.final(h, t)
-
-    @classmethod
-    def from_f5tts(cls, path, version: str = "v1") -> "AudioDiT":
-        """Load a released F5-TTS checkpoint (.safetensors or training .pt); see f5_weights.py."""
-        from jamflow.model.f5_weights import load_f5tts
-
-        return load_f5tts(path, version)

@@ -23,7 +23,8 @@ import torch
 
 from jamflow.errors import UserError
 
-TASKS = ("joint", "audio_to_motion", "motion_to_audio", "independent", "text_only")
+TASKS = ("joint", "audio_to_motion", "motion_to_audio", "independent", "text_only")  # index = task code
+JOINT, AUDIO_TO_MOTION, MOTION_TO_AUDIO, INDEPENDENT, TEXT_ONLY = range(len(TASKS))
 
 
 @dataclass
@@ -87,8 +88,8 @@ def sample_masks(mel_lens, motion_lens, n: int, m: int, cfg: MaskConfig, mel_per
     probs = cfg.task_probs()
     if motion_lens is None:
         # audio-only data: a span (any motion-bearing task reduces to it) or text-only
-        p_text = float(probs[4])
-        tasks = torch.where(_rand(generator, b) < p_text, 4, 0)
+        p_text = float(probs[TEXT_ONLY])
+        tasks = torch.where(_rand(generator, b) < p_text, TEXT_ONLY, JOINT)
     else:
         tasks = torch.multinomial(probs.float(), b, replacement=True, generator=generator)
     tasks = tasks.to(device)
@@ -97,8 +98,8 @@ def sample_masks(mel_lens, motion_lens, n: int, m: int, cfg: MaskConfig, mel_per
     audio_span = span_to_mask(a_start, a_end, n)
     all_true = torch.ones(b, n, dtype=torch.bool, device=device)
     none = torch.zeros(b, n, dtype=torch.bool, device=device)
-    audio_unknown = torch.where((tasks == 1)[:, None], none, audio_span)  # audio_to_motion: all known
-    audio_unknown = torch.where((tasks == 4)[:, None], all_true, audio_unknown)  # text_only
+    audio_unknown = torch.where((tasks == AUDIO_TO_MOTION)[:, None], none, audio_span)  # audio all known
+    audio_unknown = torch.where((tasks == TEXT_ONLY)[:, None], all_true, audio_unknown)
     audio_unknown &= audio_valid
     if motion_lens is None:
         return audio_unknown, None, tasks
@@ -109,7 +110,7 @@ def sample_masks(mel_lens, motion_lens, n: int, m: int, cfg: MaskConfig, mel_per
     aligned = span_to_mask(a_start, a_end, m, torch.arange(m, device=device).float() * mel_per_motion)
     m_all = torch.ones(b, m, dtype=torch.bool, device=device)
     m_none = torch.zeros(b, m, dtype=torch.bool, device=device)
-    choice = torch.stack((aligned, own_span, m_none, own_span, m_all), dim=1)  # [b, 5, m], one row per task
+    choice = torch.stack((aligned, own_span, m_none, own_span, m_all), dim=1)  # [b, 5, m], rows in TASKS order
     motion_unknown = choice[torch.arange(b, device=device), tasks] & motion_valid
     return audio_unknown, motion_unknown, tasks
 

@@ -1,4 +1,4 @@
-"""F5-TTS checkpoints -> Audio-DiT, and the `jamflow import-f5` command.
+"""F5-TTS checkpoints -> Audio-DiT, and a jamflow model around one (`jamflow import-f5`).
 
 The released files hold `ema_model.transformer.<key>` (flat .safetensors) or, in a training .pt,
 `ema_model_state_dict` with the same keys plus `initted` / `step`. The official key names are
@@ -9,15 +9,15 @@ on head 0 only, no text padding mask).
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from jamflow.config import AudioDiTConfig, JAMConfig, MotionDiTConfig, get_preset
 from jamflow.errors import UserError
-from jamflow.fileio import write_text_atomic
 from jamflow.model.audio_dit import AudioDiT
+from jamflow.model.jam import JAMModel
 from jamflow.model.rope import RotaryEmbedding
 
 VERSIONS = {
@@ -73,8 +73,6 @@ def read_f5_state(path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise UserError(f"checkpoint: expected an F5-TTS .safetensors or .pt file, got {str(path)!r} (not a file)")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         state = load_file(str(path))
     elif path.suffix in (".pt", ".pth", ".bin", ".ckpt"):
         try:
@@ -160,55 +158,20 @@ def export_f5_state(model: AudioDiT, prefix: str = "ema_model.transformer.") -> 
     return {prefix + theirs: own[ours].clone() for theirs, ours in f5_key_map(model.cfg.depth, model.cfg.conv_layers).items()}
 
 
-# --------------------------------------------------------------------------------------- CLI
-
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ckpt", help="F5-TTS checkpoint: model_*.safetensors or a training model_*.pt")
-    parser.add_argument("out_dir", help="folder to write the jamflow checkpoint into")
-    parser.add_argument("--version", choices=sorted(VERSIONS), default="v1",
-                        help="v1 = F5TTS_v1_Base (default), v0 = F5TTS_Base (RoPE on head 0, no text padding mask)")
-    parser.add_argument("--motion_preset", default="base",
-                        help="preset whose Motion-DiT is created fresh next to the F5 audio stream (tiny/small/base), "
-                             "or 'none' for an audio-only checkpoint")
-    parser.add_argument("--motion_spec", default="lips", help="motion spec: lips (paper) or full")
-    parser.add_argument("--vocab", default=None, help="F5's vocab.txt (copied into the checkpoint; tokenizer 'char')")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fresh motion stream")
-
-
-def run_cli(args) -> int:
-    from jamflow.motion.spec import get_spec
-
-    get_spec(args.motion_spec)  # fail before reading a large checkpoint
-    out_dir = Path(args.out_dir)
-    vocab_lines = None
-    if args.vocab is not None:
-        if not Path(args.vocab).is_file():
-            raise UserError(f"--vocab: expected a vocab.txt file, got {args.vocab!r}")
-        vocab_lines = Path(args.vocab).read_text(encoding="utf-8").split("\n")
-        if vocab_lines and vocab_lines[-1] == "":
-            vocab_lines = vocab_lines[:-1]
-    audio = load_f5tts(args.ckpt, args.version)
-    if vocab_lines is not None and len(vocab_lines) != audio.cfg.text_num_embeds:
-        raise UserError(f"--vocab: expected {audio.cfg.text_num_embeds} lines to match the checkpoint, got {len(vocab_lines)}")
+def jam_model_from_f5(audio: AudioDiT, motion_preset: str | None, motion_spec: str, vocab_file: str | None,
+                      seed: int = 0) -> JAMModel:
+    """A JAMModel whose Audio-DiT is `audio` (F5 weights) and whose Motion-DiT, from `motion_preset`
+    (None: audio only), starts fresh from `seed`."""
     motion = None
-    if args.motion_preset != "none":
-        motion = get_preset(args.motion_preset).motion
+    if motion_preset is not None:
+        motion = get_preset(motion_preset).motion
         if motion is None:
-            raise UserError(f"--motion_preset: preset {args.motion_preset!r} has no motion stream")
+            raise UserError(f"motion_preset: preset {motion_preset!r} has no motion stream")
         # joint attention shares heads: the motion stream takes the audio stream's head layout
         motion = MotionDiTConfig(**{**motion.__dict__, "heads": audio.cfg.heads, "dim_head": audio.cfg.dim_head})
         motion.depth = min(motion.depth, audio.cfg.depth)
-    cfg = JAMConfig(audio=audio.cfg, motion=motion, motion_spec=args.motion_spec, tokenizer="char",
-                    vocab_file="vocab.txt" if vocab_lines is not None else None)
-    from jamflow.model.jam import JAMModel
-
-    torch.manual_seed(args.seed)
+    cfg = JAMConfig(audio=audio.cfg, motion=motion, motion_spec=motion_spec, tokenizer="char", vocab_file=vocab_file)
+    torch.manual_seed(seed)
     model = JAMModel(cfg)
     model.audio.load_state_dict(audio.state_dict(), strict=True)
-    model.save_pretrained(out_dir)
-    if vocab_lines is not None:
-        write_text_atomic(out_dir / "vocab.txt", "\n".join(vocab_lines) + "\n")
-    counts = model.num_params()
-    print(f"wrote {out_dir} (audio {counts['audio'] / 1e6:.1f}M from {Path(args.ckpt).name} [{args.version}], "
-          f"motion {counts['motion'] / 1e6:.1f}M fresh, joint layers {cfg.joint_layers})")
-    return 0
+    return model

@@ -17,9 +17,10 @@ from torch import nn
 from jamflow.config import JAMConfig
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_json_atomic
-from jamflow.model.attention import attend, flex_joint_mask, joint_mask, padding_mask
+from jamflow.model.attention import AttentionBackend, attention_backend, padding_mask
 from jamflow.model.audio_dit import AudioDiT
 from jamflow.model.motion_dit import MotionDiT
+from jamflow.model.problem import SamplingProblem
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -51,9 +52,13 @@ class Layout:
 
 
 class JAMModel(nn.Module):
-    def __init__(self, cfg: JAMConfig):
+    """attention: how the joint layers attend, "sdpa" (default) or "flex" (attention.AttentionBackend).
+    It is not a config field because every backend gives the same results."""
+
+    def __init__(self, cfg: JAMConfig, attention: str | AttentionBackend = "sdpa"):
         super().__init__()
         self.cfg = cfg
+        self.attention = attention_backend(attention)
         self.audio = AudioDiT(cfg.audio)
         self.motion = None
         if cfg.motion is not None:
@@ -65,9 +70,6 @@ class JAMModel(nn.Module):
             self.duration_predictor = DurationPredictor(cfg.duration_predictor, cfg.audio.text_num_embeds, cfg.audio.mel_dim)
         self.schedule = layer_schedule(cfg.audio.depth, cfg.motion.depth if cfg.motion else 0, cfg.joint_layers)
         self.motion_stats: dict | None = None  # {"mean": [...], "std": [...]} travels with the checkpoint
-        # "sdpa" (default) or "flex": FlexAttention block-sparse joint layers, for CUDA with a window
-        # (on CPU it is forward-only and slower; it exists there for testing)
-        self.attention_backend = "sdpa"
 
     @property
     def window_mel(self) -> float | None:
@@ -116,8 +118,7 @@ class JAMModel(nn.Module):
         ha, ta, _ = self.audio.embed(audio_x, audio_cond, text, time, layout.audio_mask, drop_audio_cond, drop_text,
                                      rope=rope_a, text_index=text_index, text_h=text_features)
         if with_motion:
-            hm, tm, _ = self.motion.embed(motion_x, motion_cond, motion_context, time, layout.motion_mask,
-                                          drop_motion_cond, rope=rope_m)
+            hm, tm = self.motion.embed(motion_x, motion_cond, motion_context, time, layout.motion_mask, drop_motion_cond)
 
         for kind, a, j in self.schedule:
             if kind == "audio" or (kind == "joint" and not with_motion):
@@ -126,7 +127,7 @@ class JAMModel(nn.Module):
                 if with_motion:
                     hm = self.motion.blocks[j](hm, tm, rope_m, mask_m)
             else:
-                ha, hm = self._joint(self.audio.blocks[a], self.motion.blocks[j], ha, hm, ta, tm, rope_a, rope_m, layout)
+                ha, hm = self._joint(self.audio.blocks[a], self.motion.blocks[j], ha, hm, ta, tm, layout)
 
         v_audio = self.audio.final(ha, ta)
         v_motion = self.motion.final(hm, tm) if with_motion else None
@@ -142,11 +143,8 @@ class JAMModel(nn.Module):
         rope_m = mask_j = None
         if m is not None:
             rope_m = self.motion.rope(self.motion.positions(m, device))
-            if self.attention_backend == "flex" and self.window_mel is not None:
-                mask_j = flex_joint_mask(audio_mask, motion_mask, batch, n, m, self.cfg.mel_per_motion,
-                                         self.window_mel, device)
-            else:
-                mask_j = joint_mask(audio_mask, motion_mask, n, m, self.cfg.mel_per_motion, self.window_mel, device)
+            mask_j = self.attention.joint_mask(audio_mask, motion_mask, batch, n, m, self.cfg.mel_per_motion,
+                                               self.window_mel, device)
         return Layout((n, m), audio_mask, motion_mask, rope_a, rope_m, padding_mask(audio_mask),
                       padding_mask(motion_mask), mask_j)
 
@@ -154,6 +152,29 @@ class JAMModel(nn.Module):
         """text [b, nt] -> the text encoder's frame features [b, n, text_dim] for forward(text_features=)."""
         return self.audio.text_embed(text, layout.lengths[0], drop_text=drop_text, valid=layout.audio_mask,
                                      text_index=text_index)
+
+    def guided_velocity(self, problem: SamplingProblem, t: float, audio_x: torch.Tensor,
+                        motion_x: torch.Tensor | None):
+        """Velocity at flow time t with classifier-free guidance -> (v_audio [b, n, 100], v_motion [b, m, dg] or None).
+
+        audio_x [b, n, 100], motion_x [b, m, dg] or None: the current state of the unknown frames.
+        Per stream v = v_cond + (v_cond - v_null) * strength, where the null branch drops the text, audio
+        and motion conditions; both branches run packed in one batch of 2b (problem.inputs). Calls at
+        t >= problem.cfg_until run the conditional batch alone (problem.alone), at half the cost.
+        """
+        if problem.alone is not None and t >= problem.cfg_until:
+            time = torch.full((problem.batch,), float(t), device=problem.device)
+            return self(audio_x=audio_x, time=time, motion_x=motion_x, **problem.alone)
+        time = torch.full((problem.packed_batch,), float(t), device=problem.device)
+        va, vm = self(audio_x=problem.pack(audio_x), time=time, motion_x=problem.pack(motion_x), **problem.inputs)
+        if not problem.guided:
+            return va, vm
+        va_c, va_u = va.chunk(2)
+        va = va_c + (va_c - va_u) * problem.cfg_audio
+        if vm is not None:
+            vm_c, vm_u = vm.chunk(2)
+            vm = vm_c + (vm_c - vm_u) * problem.cfg_motion
+        return va, vm
 
     def _check_shapes(self, audio_x, audio_cond, text, motion_x, motion_cond, motion_context) -> None:
         mel = self.cfg.audio.mel_dim
@@ -175,14 +196,14 @@ class JAMModel(nn.Module):
         if motion_context is not None and tuple(motion_context.shape) != (b, motion_x.shape[1], dc):
             raise UserError(f"motion_context: expected {[b, motion_x.shape[1], dc]}, got {list(motion_context.shape)}")
 
-    @staticmethod
-    def _joint(block_a, block_m, ha, hm, ta, tm, rope_a, rope_m, layout):
+    def _joint(self, block_a, block_m, ha, hm, ta, tm, layout: Layout):
+        """One joint layer: both streams' q/k/v concatenated [audio; motion], attended once, split back."""
         na, mod_a = block_a.before_attention(ha, ta)
         nm, mod_m = block_m.before_attention(hm, tm)
-        qa, ka, va = block_a.attn.project(na, rope_a)
-        qm, km, vm = block_m.attn.project(nm, rope_m)
+        qa, ka, va = block_a.attn.project(na, layout.rope_a)
+        qm, km, vm = block_m.attn.project(nm, layout.rope_m)
         mask = layout.joint_mask_for(qa.dtype)
-        o = attend(torch.cat((qa, qm), 2), torch.cat((ka, km), 2), torch.cat((va, vm), 2), mask)
+        o = self.attention.attend(torch.cat((qa, qm), 2), torch.cat((ka, km), 2), torch.cat((va, vm), 2), mask)
         oa, om = o.split((ha.shape[1], hm.shape[1]), dim=2)
         ha = block_a.after_attention(ha, block_a.attn.output(oa), mod_a)
         hm = block_m.after_attention(hm, block_m.attn.output(om), mod_m)
@@ -209,13 +230,13 @@ class JAMModel(nn.Module):
         write_json_atomic(directory / CONFIG_NAME, meta, indent=2)
 
     @classmethod
-    def from_pretrained(cls, directory, device="cpu") -> "JAMModel":
+    def from_pretrained(cls, directory, device="cpu", attention: str | AttentionBackend = "sdpa") -> "JAMModel":
         from safetensors.torch import load_file
 
         directory = Path(directory)
         meta = read_checkpoint_meta(directory)
         try:
-            model = cls(JAMConfig.from_dict(meta["config"]))
+            model = cls(JAMConfig.from_dict(meta["config"]), attention)
         except (TypeError, ValueError, KeyError, AttributeError) as e:  # a field of the wrong type or value
             raise UserError(f"checkpoint: expected valid model settings in {directory / CONFIG_NAME}, got "
                             f"{type(e).__name__}: {e}") from None

@@ -38,8 +38,9 @@ class MotionDiT(nn.Module):
         """Aligned RoPE positions of m motion frames, in mel-frame units: k * mel_per_motion."""
         return torch.arange(m, device=device, dtype=torch.float32) * self.mel_per_motion
 
-    def embed(self, x, cond, context, time, valid=None, drop_motion_cond=False, rope=None):
-        """-> hidden [b, m, dim], time embedding [b, dim], RoPE angles [m, dim_head] (`rope` if given)."""
+    def embed(self, x, cond, context, time, valid=None, drop_motion_cond=False):
+        """-> hidden [b, m, dim], time embedding [b, dim]. The RoPE angles come from the joint model's
+        Layout (rope(positions(m)))."""
         b, m, _ = x.shape
         if time.dim() == 0:
             time = time.repeat(b)
@@ -48,9 +49,7 @@ class MotionDiT(nn.Module):
         cond = zero_where(drop_motion_cond, cond)
         h = self.input_proj(torch.cat((x, cond, context), dim=-1))
         h = h + self.conv_pos(h, valid)
-        if rope is None:
-            rope = self.rope(self.positions(m, x.device))
-        return h, self.time_embed(time), rope
+        return h, self.time_embed(time)
 
     def final(self, h, t):
         return self.proj_out(self.norm_out(h, t))

@@ -1,4 +1,9 @@
-"""ODE sampler for JAMModel: Euler / midpoint, sway sampling, EPSS grids, packed CFG, seeds."""
+"""ODE sampler for JAMModel: Euler / midpoint over an EPSS or sway-sampled time grid.
+
+The fixed inputs are packed once into a SamplingProblem (model/problem.py); each step asks the model
+for its guided velocity (JAMModel.guided_velocity) and reports its progress (jamflow.progress), where
+a cancelled job stops.
+"""
 from __future__ import annotations
 
 import math
@@ -6,7 +11,7 @@ import math
 import torch
 
 from jamflow.errors import UserError
-from jamflow.model.cfm import lens_to_mask
+from jamflow.model.problem import SamplingProblem
 from jamflow.progress import report
 
 # F5-TTS's empirically pruned step grids (EPSS), in units of 1/32
@@ -32,21 +37,6 @@ def make_time_grid(nfe_step: int, sway_sampling_coef: float | None = -1.0, use_e
     if sway_sampling_coef is not None:
         t = t + sway_sampling_coef * (torch.cos(math.pi / 2 * t) - 1 + t)
     return t
-
-
-def initial_noise(lens, length: int, dim: int, seed: int | None, generator_offset: int = 0) -> torch.Tensor:
-    """[b, length, dim] N(0, 1) for the first lens[i] frames of each item, 0 after.
-
-    With a seed every item draws from its own generator seeded with `seed` (as F5 does), so an
-    item gets the same start noise alone or in any batch.
-    """
-    out = torch.zeros(len(lens), length, dim)
-    for i, n_i in enumerate(lens.tolist()):
-        g = None
-        if seed is not None:
-            g = torch.Generator().manual_seed(int(seed) + generator_offset)
-        out[i, :n_i] = torch.randn(n_i, dim, generator=g)
-    return out
 
 
 @torch.no_grad()
@@ -89,75 +79,11 @@ def sample(
     """
     if method not in ("euler", "midpoint"):
         raise UserError(f"method: expected 'euler' or 'midpoint', got {method!r}")
-    device = next(model.parameters()).device
-    b, n, mel_dim = mel_cond.shape
-    if mel_known.shape != (b, n):
-        raise UserError(f"mel_known: expected shape {(b, n)}, got {tuple(mel_known.shape)}")
-    mel_lens = torch.full((b,), n, dtype=torch.long) if mel_lens is None else mel_lens.long().cpu()
-    if int(mel_lens.max()) > n:
-        raise UserError(f"mel_lens: expected <= {n} frames (mel_cond length), got {int(mel_lens.max())}")
-    with_motion = motion_cond is not None and getattr(model, "motion", None) is not None
-    m = motion_cond.shape[1] if with_motion else 0
-    if with_motion:
-        if motion_known is None:
-            motion_known = torch.zeros(b, m, dtype=torch.bool)
-        if motion_known.shape != (b, m):
-            raise UserError(f"motion_known: expected shape {(b, m)}, got {tuple(motion_known.shape)}")
-        motion_lens = torch.full((b,), m, dtype=torch.long) if motion_lens is None else motion_lens.long().cpu()
-        if int(motion_lens.max()) > m:
-            raise UserError(f"motion_lens: expected <= {m} frames (motion_cond length), got {int(motion_lens.max())}")
-
+    problem = SamplingProblem.build(model, text, mel_cond, mel_known, motion_cond, motion_known, motion_context,
+                                    mel_lens, motion_lens, text_index, cfg_strength=cfg_strength,
+                                    cfg_strength_motion=cfg_strength_motion, cfg_until=cfg_until)
     ts = make_time_grid(nfe_step, sway_sampling_coef, use_epss) if time_grid is None else time_grid.float().cpu()
-    audio_valid = lens_to_mask(mel_lens, n).to(device)
-    mel_known = mel_known.to(device) & audio_valid
-    cond_a = torch.where(mel_known[..., None], mel_cond.to(device), torch.zeros((), device=device))
-    text = text.to(device)
-    y_a = initial_noise(mel_lens, n, mel_dim, seed).to(device)
-    if with_motion:
-        motion_valid = lens_to_mask(motion_lens, m).to(device)
-        motion_known = motion_known.to(device) & motion_valid
-        cond_m = torch.where(motion_known[..., None], motion_cond.to(device), torch.zeros((), device=device))
-        context = motion_context.to(device) if motion_context is not None else None
-        y_m = initial_noise(motion_lens, m, motion_cond.shape[-1], seed, generator_offset=1).to(device)
-    else:
-        y_m = None
-
-    cfg_motion = cfg_strength if cfg_strength_motion is None else cfg_strength_motion
-    guided = max(cfg_strength, cfg_motion) > 1e-5
-    reps = 2 if guided else 1
-    drop = torch.tensor([False] * b + [True] * b if guided else [False] * b, device=device)
-    pack = lambda x: None if x is None else (torch.cat([x] * reps) if guided else x)  # noqa: E731
-    if text_index is not None:
-        if text_index.shape != (b, n):
-            raise UserError(f"text_index: expected shape {(b, n)}, got {tuple(text_index.shape)}")
-        text_index = text_index.to(device)
-    fixed = dict(audio_cond=pack(cond_a), text=pack(text), text_index=pack(text_index), audio_mask=pack(audio_valid),
-                 drop_audio_cond=drop, drop_text=drop, drop_motion_cond=drop)
-    if with_motion:
-        fixed.update(motion_cond=pack(cond_m), motion_context=pack(context), motion_mask=pack(motion_valid))
-    # masks and RoPE angles depend only on the lengths: built once here, not at every model call
-    fixed["layout"] = model.prepare(b * reps, n, m if with_motion else None, fixed["audio_mask"],
-                                    fixed.get("motion_mask"), device)
-    fixed["text_features"] = model.text_features(fixed["text"], fixed["layout"], drop, fixed["text_index"])
-    if guided and cfg_until < 1:  # late calls may run unguided: on the conditional half of each input
-        alone = {k: v[:b] if isinstance(v, torch.Tensor) else v for k, v in fixed.items() if k != "layout"}
-        alone["layout"] = model.prepare(b, n, m if with_motion else None, alone["audio_mask"],
-                                        alone.get("motion_mask"), device)
-
-    def velocity(t: float, ya, ym):
-        if guided and t >= cfg_until:
-            time = torch.full((b,), float(t), device=device)
-            return model(audio_x=ya, time=time, motion_x=ym, **alone)
-        time = torch.full((b * reps,), float(t), device=device)
-        va, vm = model(audio_x=pack(ya), time=time, motion_x=pack(ym), **fixed)
-        if guided:
-            va_c, va_u = va.chunk(2)
-            va = va_c + (va_c - va_u) * cfg_strength
-            if vm is not None:
-                vm_c, vm_u = vm.chunk(2)
-                vm = vm_c + (vm_c - vm_u) * cfg_motion
-        return va, vm
-
+    y_a, y_m = problem.start_noise(seed)
     steps = range(len(ts) - 1)
     if progress:
         from tqdm import tqdm
@@ -166,16 +92,12 @@ def sample(
     for i in steps:
         t0, t1 = float(ts[i]), float(ts[i + 1])
         dt = t1 - t0
-        va, vm = velocity(t0, y_a, y_m)
+        va, vm = model.guided_velocity(problem, t0, y_a, y_m)
         if method == "midpoint":
-            va, vm = velocity(t0 + dt / 2, y_a + va * dt / 2, None if y_m is None else y_m + vm * dt / 2)
+            va, vm = model.guided_velocity(problem, t0 + dt / 2, y_a + va * dt / 2,
+                                           None if y_m is None else y_m + vm * dt / 2)
         y_a = y_a + va * dt
         if y_m is not None:
             y_m = y_m + vm * dt
         report("sampling", i + 1, len(ts) - 1)
-
-    mel = torch.where(mel_known[..., None], cond_a, y_a) * audio_valid[..., None]
-    motion = None
-    if with_motion:
-        motion = torch.where(motion_known[..., None], cond_m, y_m) * motion_valid[..., None]
-    return mel, motion
+    return problem.paste_known(y_a, y_m)

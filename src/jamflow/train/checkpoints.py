@@ -1,4 +1,4 @@
-"""Training checkpoints (atomic, keep-last-N, exact resume) and the `export` command.
+"""Training checkpoints (atomic, keep-last-N, exact resume) and their export for inference (`jamflow export`).
 
 A run folder holds
     config.yaml                    the resolved experiment config
@@ -25,7 +25,6 @@ and only then is `latest` replaced (temp file + rename): a process killed at any
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -247,19 +246,3 @@ def save_inference_folder(model, out, dtype: torch.dtype, extra_files=()) -> Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a checkpoint folder")
-    parser.add_argument("--out", required=True, help="folder for the inference checkpoint (save_pretrained format)")
-    parser.add_argument("--no_ema", action="store_true", help="export the online weights instead of the EMA")
-    parser.add_argument("--dtype", default="fp32", choices=sorted(DTYPES),
-                        help="storage dtype of the weights (fp16/bf16: half the size; loaded as fp32)")
-
-
-def run_cli(args) -> int:
-    path = resolve_checkpoint(args.checkpoint)
-    out = export(path, args.out, use_ema=not args.no_ema, dtype=args.dtype)
-    size = (out / "model.safetensors").stat().st_size
-    print(f"exported {path.name} -> {out} ({args.dtype}, {size / 1e6:.1f} MB)")
-    return 0

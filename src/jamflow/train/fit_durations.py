@@ -1,4 +1,4 @@
-"""`jamflow fit-durations`: fit the phoneme duration predictor and store it in an inference checkpoint.
+"""Fit the phoneme duration predictor and store it in an inference checkpoint (`jamflow fit-durations`).
 
     jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
 
@@ -10,7 +10,6 @@ Each clip's voice comes from *another* clip of its speaker, as a prompt does at 
 """
 from __future__ import annotations
 
-import argparse
 import zlib
 from pathlib import Path
 
@@ -186,52 +185,20 @@ def attach(model, checkpoint, out, predictor) -> Path:
     return save_inference_folder(model, out, stored_dtype(checkpoint / WEIGHTS_NAME), extra)
 
 
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache", required=True, help="a `jamflow prepare` cache with `jamflow align` durations")
-    parser.add_argument("--checkpoint", required=True, help="inference checkpoint folder (model.safetensors + config.json)")
-    parser.add_argument("--out", required=True, help="folder for the checkpoint with the predictor (may be --checkpoint)")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--dim", type=int, default=192, help="width of the predictor")
-    parser.add_argument("--conv_layers", type=int, default=3)
-    parser.add_argument("--no_voice", action="store_true", help="do not condition on the prompt's voice")
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def run_cli(args) -> int:
-    from jamflow.config import DurationConfig
-
-    for name in ("epochs", "batch_size", "dim", "conv_layers"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
-    if not args.lr > 0:
-        raise UserError(f"--lr: expected a positive number, got {args.lr}")
-    if args.dim % 2:
-        raise UserError(f"--dim: expected an even number (a bidirectional GRU of dim / 2 each way), got {args.dim}")
-    checkpoint = Path(args.checkpoint)
-    if not (checkpoint / "config.json").is_file():
-        raise UserError(f"--checkpoint: expected an inference checkpoint folder with config.json, got {str(checkpoint)!r}")
-    if not (Path(args.cache) / "cache.json").is_file():
-        raise UserError(f"--cache: expected a folder written by `jamflow prepare`, got {args.cache!r}")
+def fit_into_checkpoint(cache: Path, checkpoint: Path, out, cfg, epochs: int = 40, batch_size: int = 32,
+                        lr: float = 2e-3, seed: int = 0) -> tuple[Path, int, dict]:
+    """Fit a duration predictor on `cache` for the model in `checkpoint` and write both to `out`.
+    -> (out folder, predictor parameters, figures of the held-out layout error)."""
     from jamflow.model.jam import JAMModel
 
     model = JAMModel.from_pretrained(checkpoint)
     table = model.cfg.audio.text_durations
     if table is None:
-        raise UserError(f"--checkpoint: expected a model that lays text out by durations (audio.text_durations), "
+        raise UserError(f"checkpoint: expected a model that lays text out by durations (audio.text_durations), "
                         f"got none in {checkpoint}")
     vocab = model.cfg.audio.text_num_embeds
     per = np.asarray(table["frames_per_token"], dtype=np.float64)
     per = np.concatenate([per, np.full(max(0, vocab - len(per)), per.mean())])
-    cfg = DurationConfig(dim=args.dim, conv_layers=args.conv_layers, voice=not args.no_voice)
-    predictor, figures = fit(load_examples(Path(args.cache)), cfg, vocab, per, args.epochs, args.batch_size, args.lr,
-                             args.seed)
-    out = attach(model, checkpoint, args.out, predictor)
-    n = sum(p.numel() for p in predictor.parameters())
-    print(f"| layout of held-out train clips ({figures['val_clips']}) | mean token-start error |\n|---|---:|\n"
-          f"| mean-duration table | {figures['table_start_ms']:.1f} ms |\n"
-          f"| duration predictor ({n / 1e6:.2f} M parameters) | {figures['start_ms']:.1f} ms |")
-    print(f"fitted on {figures['train_clips']} clips -> {out}")
-    return 0
-
+    predictor, figures = fit(load_examples(cache), cfg, vocab, per, epochs, batch_size, lr, seed)
+    out = attach(model, checkpoint, out, predictor)
+    return out, sum(p.numel() for p in predictor.parameters()), figures

@@ -57,7 +57,7 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
             print(f"init_from: {path} has no motion stream; the Audio-DiT is loaded, the motion stream is new")
         load_state_strict(model, state, str(path))
     if cfg.model.init_f5:
-        from jamflow.model.audio_dit import AudioDiT
+        from jamflow.model.f5_weights import load_f5tts
 
-        f5 = AudioDiT.from_f5tts(cfg.model.init_f5, cfg.model.f5_version)
+        f5 = load_f5tts(cfg.model.init_f5, cfg.model.f5_version)
         load_state_strict(model.audio, f5.state_dict(), "model.init_f5 (the preset's Audio-DiT)")

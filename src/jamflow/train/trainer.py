@@ -1,4 +1,4 @@
-"""`jamflow train`: flow-matching training of the joint model on HuggingFace Accelerate.
+"""Flow-matching training of the joint model on HuggingFace Accelerate (`jamflow train`).
 
     jamflow train --config src/jamflow/train/configs/tiny.yaml optim.lr=2e-4 [--resume]
     accelerate launch --num_processes 8 -m jamflow.cli train --config base.yaml     # DDP on GPUs
@@ -16,9 +16,6 @@ Stopping. SIGTERM or a first Ctrl-C during fit() lets the update finish, saves a
 """
 from __future__ import annotations
 
-import argparse
-import math
-import os
 import signal
 import time
 from contextlib import nullcontext
@@ -28,7 +25,7 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.fileio import write_text_atomic
-from jamflow.train.config import TrainConfig, dump_yaml, load_config
+from jamflow.train.config import TrainConfig, dump_yaml
 from jamflow.train.model_init import build_model_config, check_cache_fits, load_init_weights
 from jamflow.train.optim import set_lr
 from jamflow.train.stop import StopSignals, exit_code, worker_init
@@ -370,30 +367,3 @@ class _LossView:
 
     def __call__(self, *args, **kwargs):
         return self.wrapped(*args, **kwargs)
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-def add_cli(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="experiment YAML (see src/jamflow/train/configs/)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run folder from its latest checkpoint (starts fresh if it has none)")
-    parser.add_argument("--init_f5", default=None, help="F5-TTS checkpoint for the Audio-DiT (= model.init_f5=...)")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=2e-4 data.max_frames=8000")
-
-
-def run_cli(args) -> int:
-    overrides = list(args.overrides)
-    if args.init_f5:
-        overrides.append(f"model.init_f5={args.init_f5}")
-    cfg = load_config(args.config, overrides)
-    trainer = Trainer(cfg, resume=args.resume, progress=not args.no_progress)
-    last = trainer.fit()
-    if trainer.stopped_by is not None:
-        return exit_code(trainer.stopped_by)
-    if trainer.main:
-        print(f"done: update {trainer.update}, loss {last.get('loss', math.nan):.4f}; checkpoints in "
-              f"{os.path.join(cfg.run_dir, 'checkpoints')}", flush=True)
-    return 0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jamflow import validate
 from jamflow.errors import UserError
 from jamflow.infer.settings import InferSettings, make_settings
 from jamflow.progress import watch
@@ -192,7 +193,7 @@ class Studio:
         from jamflow.audio.io import load_audio
 
         try:  # pocketsphinx comes with jamflow[eval]; the page works without it
-            from jamflow.eval.asr import transcribe
+            from jamflow.audio.asr import transcribe
 
             heard = transcribe(load_audio(path), SAMPLE_RATE).strip()
         except ImportError as e:
@@ -273,13 +274,11 @@ class Studio:
     def edit(self, audio, text, motion, audio_spans, motion_spans, extend_s, render, values,
              progress=None) -> Outcome:
         """Regenerate time spans of speech (and motion), and/or continue both by `extend_s` seconds."""
-        from jamflow.infer.cli_edit import parse_spans
-
         path = self.limits.audio(audio, "audio")
         words = self.limits.text(text, "text")
         motion_path = self.limits.motion(motion, "motion", required=False)
-        a_spans = parse_spans((audio_spans or "").strip(), "audio_spans")
-        m_spans = parse_spans((motion_spans or "").strip(), "motion_spans")
+        a_spans = validate.parse_spans((audio_spans or "").strip(), "audio_spans")
+        m_spans = validate.parse_spans((motion_spans or "").strip(), "motion_spans")
         extend = float(extend_s or 0.0)
         if not 0 <= extend <= self.limits.max_audio_s:
             raise UserError(f"extend_s: expected seconds in 0..{self.limits.max_audio_s:g}, got {extend:g}")

@@ -1,4 +1,4 @@
-"""`jamflow extract-motion`: talking video -> LivePortrait motion at 25 fps (+ 24 kHz audio).
+"""Talking video -> LivePortrait motion at 25 fps (+ 24 kHz audio); `jamflow extract-motion`.
 
 Two streaming passes over the video, so memory does not grow with its length:
   1. detect the face in every frame, fill gaps, smooth the crop boxes over time;
@@ -12,8 +12,6 @@ crop with its driven keypoints drawn, to check the tracking).
 """
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -173,31 +171,3 @@ def video_audio(path) -> np.ndarray | None:
         return read_audio_from_video(path, SAMPLE_RATE)
     except UserError:
         return None  # silent video: motion only
-
-
-def add_cli(p: argparse.ArgumentParser) -> None:
-    p.add_argument("videos", nargs="+", help="talking-face videos (any fps; resampled to 25)")
-    p.add_argument("--weights", required=True, help="LivePortrait pretrained_weights folder (needs base_models/motion_extractor.pth)")
-    p.add_argument("--out", default="motion_out", help="output folder")
-    p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--no_audio", action="store_true", help="do not write the 24 kHz wav")
-
-
-def run_cli(args) -> int:
-    from jamflow.render.liveportrait.weights import load_liveportrait
-
-    for v in args.videos:
-        if not os.path.isfile(v):
-            raise UserError(f"videos: expected existing video files, got {v!r}")
-    if args.batch_size < 1:
-        raise UserError(f"--batch_size: expected >= 1, got {args.batch_size}")
-    nets = load_liveportrait(args.weights, need="M", device=args.device)
-    detector = HaarFaceDetector()
-    for v in args.videos:
-        ex = extract_video(v, nets, detector, args.batch_size)
-        audio = None if args.no_audio else video_audio(v)
-        paths = write_outputs(Path(args.out), Path(v).stem, ex, audio)
-        print(f"{v}: {ex.frames_in} frames at {float(ex.fps_in):.3f} fps -> {len(ex.motion)} at 25 fps; "
-              + ", ".join(str(p) for p in paths.values()))
-    return 0

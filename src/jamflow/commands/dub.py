@@ -1,8 +1,8 @@
 """`jamflow dub`: lip motion (or a video + its motion) + text -> speech that follows the motion."""
 from __future__ import annotations
 
+from jamflow.commands import common
 from jamflow.errors import UserError
-from jamflow.infer import cli_common as common
 
 
 def add_cli(parser):

@@ -11,8 +11,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
+from jamflow import validate
+from jamflow.commands.common import add_limit_arg, limits_from
 from jamflow.errors import UserError
+from jamflow.render.base import get_renderer
+from jamflow.render.video import read_video, write_mp4
 
 
 def add_cli(parser) -> None:
@@ -26,16 +31,10 @@ def add_cli(parser) -> None:
     parser.add_argument("--compare", default=None, help="second motion file (.npy/.pkl) or video drawn side by side")
     parser.add_argument("--png", action="store_true", help="write PNG frames into the --out folder instead of a video")
     parser.add_argument("--every", type=int, default=1, help="with --png: keep every n-th frame")
-    from jamflow.infer.cli_common import add_limit_arg
-
     add_limit_arg(parser)
 
 
 def _read_wav(path: str, limits) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    from jamflow import validate
-
     validate.audio_file(path, "--audio", limits, limits.max_audio_s, "max_audio_s")
     try:
         wav, sr = sf.read(path, dtype="float32", always_2d=True)
@@ -47,8 +46,6 @@ def _read_wav(path: str, limits) -> tuple[np.ndarray, int]:
 
 
 def _make_renderer(args):
-    from jamflow.render.base import get_renderer
-
     if args.renderer == "avatar":
         return get_renderer("avatar", size=args.size)
     return get_renderer(args.renderer, **({"weights": args.weights} if args.weights else {}))
@@ -64,8 +61,6 @@ def _source(args):
 
 def _precheck(args, limits) -> Path:
     """Flags, input headers and the output location, before any frame is drawn."""
-    from jamflow import validate
-
     validate.number("--size", args.size, 32, limits.max_render_size, integer=True)
     validate.number("--every", args.every, 1, None, integer=True)
     validate.motion_frames(args.motion, "--motion", limits)
@@ -83,7 +78,6 @@ def _precheck(args, limits) -> Path:
 
 
 def run_cli(args) -> int:
-    from jamflow.infer.cli_common import limits_from
     from jamflow.motion.io import load_motion, save_motion
 
     limits = limits_from(args)
@@ -110,8 +104,6 @@ def run_cli(args) -> int:
 
     if out.suffix.lower() != ".mp4":
         raise UserError(f"--out: expected a .mp4, .npy, .pkl path (or a folder with --png), got {str(out)!r}")
-    from jamflow.render.video import read_video, write_mp4
-
     other = None
     if args.compare:
         if Path(args.compare).suffix.lower() in (".npy", ".pkl"):

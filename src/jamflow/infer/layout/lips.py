@@ -1,7 +1,7 @@
 """Dub: lay the new text out over the given lip motion instead of the mean-duration table alone.
 
 A model that lays its text out by durations follows that layout, so dub must take its phoneme
-timing from the mouth it is given. The mouth aperture (eval.sync.mouth_aperture, scaled so that
+timing from the mouth it is given (`dub_durations`). The mouth aperture (motion.mouth.mouth_aperture, scaled so that
 closed ~ -1 and open ~ +1, interpolated from 25 fps to the mel frames) is segmented into the text's
 chain silence - tokens - silence: vowels expect an open mouth, /p b m/ a closed one, silences a
 closed one, other phones anything in between; marks and punctuation may take no frames.
@@ -30,7 +30,9 @@ import math
 import numpy as np
 
 from jamflow.data.align import is_phone
+from jamflow.motion.mouth import mouth_aperture
 from jamflow.model.durations import table_durations
+from jamflow.timeline import MEL_FPS, mel_frames_for
 
 VOWELS = set("iyɨʉɯuɪʏʊeøɘɵɤoəɛœɜɞʌɔæɐaɶɑɒɚɝᵻ")
 CLOSED = set("pbmɸβ")
@@ -39,8 +41,22 @@ APERTURE_WEIGHT = 1.0  # emission: -weight * (z - target)^2 per frame
 DURATION_SIGMA = 0.4  # std of log(duration / expected duration), the table's mean as the expectation
 PREDICTED_SIGMA = 0.2  # the same with the duration predictor's frames as the expectation
 MAX_PAUSE_S = 2.0  # the longest a pause inside the text (a space, a mark) may be; bounds the search
-MEL_FPS = 24000 / 256
 NEG = -1e30
+
+
+def dub_durations(model, tokenizer, gen_text: str, motion: np.ndarray, part_mel: int, voice=None):
+    """The new text's durations [nt + 2] over the given lips `motion` [T, 70] (then held frames: trailing
+    silence), or None (the model's own layout) when the phones do not fit or the mouth does not move.
+    With a duration predictor its durations (in the voice vector `voice`, layout.known_voice) are the prior."""
+    lips_mel = min(mel_frames_for(len(motion)), part_mel)
+    tokens, ids = tokenizer.tokenize(gen_text), tokenizer.encode(gen_text)  # one id per token
+    predictor = model.duration_predictor
+    weights = predictor.frames(ids, voice) if predictor is not None else None
+    d = lip_durations(tokens, ids, mouth_aperture(motion), lips_mel, model.cfg.audio.text_durations, weights)
+    if d is None:
+        return None
+    d[-1] += part_mel - lips_mel
+    return d
 
 
 def lip_durations(tokens: list[str], ids, aperture: np.ndarray, mel_frames: int, table: dict,

@@ -1,30 +1,9 @@
 """`jamflow edit`: regenerate time spans of speech and/or motion, or continue both."""
 from __future__ import annotations
 
-import math
-
 from jamflow import validate
+from jamflow.commands import common
 from jamflow.errors import UserError
-from jamflow.infer import cli_common as common
-
-
-def parse_spans(text, name: str) -> list[tuple[float, float]]:
-    """"1.0-2.5,4-5" -> [(1.0, 2.5), (4.0, 5.0)] (seconds)."""
-    if not text:
-        return []
-    if isinstance(text, list):  # from a TOML config: [[1.0, 2.5], [4, 5]]
-        return [tuple(x) for x in text]
-    spans = []
-    for part in str(text).split(","):
-        try:
-            a, b = part.split("-")
-            a, b = float(a), float(b)
-        except ValueError:
-            raise UserError(f"{name}: expected spans like 1.0-2.5,4-5 (seconds), got {part!r}") from None
-        if not (math.isfinite(b) and 0 <= a < b):
-            raise UserError(f"{name}: expected spans with 0 <= start < end (finite seconds), got {part!r}")
-        spans.append((a, b))
-    return spans
 
 
 def add_cli(parser):
@@ -45,8 +24,8 @@ def run_cli(args) -> int:
         raise UserError("--audio: expected the speech to edit, got nothing")
     if not args.text or not str(args.text).strip():
         raise UserError("--text: expected the transcript of the edited result, got nothing")
-    audio_spans = parse_spans(args.audio_spans, "--audio_spans")
-    motion_spans = parse_spans(args.motion_spans, "--motion_spans")
+    audio_spans = validate.parse_spans(args.audio_spans, "--audio_spans")
+    motion_spans = validate.parse_spans(args.motion_spans, "--motion_spans")
     from jamflow.infer.runner import MAX_JOB_S
 
     extend_s = validate.number("--extend_s", args.extend_s or 0.0, 0, MAX_JOB_S)

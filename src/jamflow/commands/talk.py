@@ -1,8 +1,7 @@
 """`jamflow talk`: text -> speech + talking-face motion + mp4 (built-in avatar or a portrait)."""
 from __future__ import annotations
 
-from jamflow.infer import cli_common as common
-from jamflow.infer import stream_output
+from jamflow.commands import common
 
 
 def add_cli(parser):
@@ -11,7 +10,7 @@ def add_cli(parser):
     parser.add_argument("--ref_motion", help="motion (.npy/.pkl) of the reference clip: prompt + pose/eye context")
     parser.add_argument("--context_motion", help="motion (.npy/.pkl) whose eyes and head pose are looped under the "
                         "generated mouth (default: --ref_motion, else a still neutral head)")
-    stream_output.add_stream_arg(parser)
+    common.add_stream_arg(parser)
     common.add_common_args(parser, default_output="talk.mp4")
 
 
@@ -22,7 +21,7 @@ def run_cli(args) -> int:
     jam = common.load_model(args)
     common.announce("talk", settings, jam)
     if args.stream:
-        return stream_output.run_stream(jam, "talk", args, text, settings)
+        return common.run_stream(jam, "talk", args, text, settings)
     result = jam.talk(text, args.ref_audio, args.ref_text, source=args.source, ref_motion=args.ref_motion,
                       context_motion=args.context_motion, output=common.output_stem(args), settings=settings)
     return common.report(result)

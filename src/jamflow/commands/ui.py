@@ -5,8 +5,9 @@ import os
 import shutil
 from pathlib import Path
 
+from jamflow.commands import common
+from jamflow.commands.common import add_model_args, service_limits
 from jamflow.errors import UserError
-from jamflow.infer.cli_common import add_model_args, service_limits
 from jamflow.ui.limits import Limits
 
 
@@ -66,13 +67,12 @@ def check_args(args) -> tuple[Limits, tuple[str, str] | None, str | None]:
 
 def run_cli(args) -> int:
     limits, auth, weights = check_args(args)
-    from jamflow.infer.cli_common import load_model
     from jamflow.ui.app import build_app, launch
     from jamflow.ui.handlers import Studio
 
     args.quiet = True  # the page shows progress; no tqdm bars in the server's terminal
     args.limit = service_limits(limits.max_text_chars, limits.max_audio_s, limits.max_upload_mb)
-    jam = load_model(args)
+    jam = common.load_model(args)
     jam.liveportrait_weights = weights
     studio = Studio(jam, limits)
     app = build_app(studio, portrait=weights is not None)

@@ -1,9 +1,8 @@
 """`jamflow animate`: speech audio -> face motion + mp4 (the audio is used as given)."""
 from __future__ import annotations
 
+from jamflow.commands import common
 from jamflow.errors import UserError
-from jamflow.infer import cli_common as common
-from jamflow.infer import stream_output
 
 
 def add_cli(parser):
@@ -11,7 +10,7 @@ def add_cli(parser):
     parser.add_argument("-t", "--text", help="optional transcript of --audio (helps lip shapes)")
     common.add_source_args(parser)
     parser.add_argument("--ref_motion", help="motion (.npy/.pkl) whose pose/eye channels are used as context")
-    stream_output.add_stream_arg(parser)
+    common.add_stream_arg(parser)
     common.add_common_args(parser, default_output="animate.mp4")
 
 
@@ -23,7 +22,7 @@ def run_cli(args) -> int:
     jam = common.load_model(args)
     common.announce("animate", settings, jam)
     if args.stream:
-        return stream_output.run_stream(jam, "animate", args, args.text, settings)
+        return common.run_stream(jam, "animate", args, args.text, settings)
     result = jam.animate(args.audio, text=args.text, source=args.source, ref_motion=args.ref_motion,
                          output=common.output_stem(args), settings=settings)
     return common.report(result)

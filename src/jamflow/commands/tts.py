@@ -1,13 +1,12 @@
 """`jamflow tts`: text -> speech, F5-TTS flags (the motion generated alongside is saved as .npy)."""
 from __future__ import annotations
 
-from jamflow.infer import cli_common as common
-from jamflow.infer import stream_output
+from jamflow.commands import common
 
 
 def add_cli(parser):
     common.add_text_args(parser)
-    stream_output.add_stream_arg(parser)
+    common.add_stream_arg(parser)
     common.add_common_args(parser, default_output="tts.wav")
 
 
@@ -18,6 +17,6 @@ def run_cli(args) -> int:
     jam = common.load_model(args)
     common.announce("tts", settings, jam)
     if args.stream:
-        return stream_output.run_stream(jam, "tts", args, text, settings)
+        return common.run_stream(jam, "tts", args, text, settings)
     result = jam.tts(text, args.ref_audio, args.ref_text, output=common.output_stem(args), settings=settings)
     return common.report(result)

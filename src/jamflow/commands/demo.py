@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jamflow.infer import cli_common as common
+from jamflow.commands import common
 
 DEMO_TEXT = "Hello! I am a talking face. My voice and my lips are made together, by one model."
 # blinks and head sway for the demo (eyes + pose channels, looped): a clip of the procedural corpus

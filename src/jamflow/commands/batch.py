@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from jamflow import validate
+from jamflow.commands import common
 from jamflow.errors import UserError
-from jamflow.infer import cli_common as common
+from jamflow.infer.batch import check_outputs, check_scripts, read_jobs, run_batch
 
 
 def add_cli(parser):
@@ -14,8 +15,6 @@ def add_cli(parser):
 
 
 def run_cli(args) -> int:
-    from jamflow.infer.batch import check_outputs, check_scripts, read_jobs, run_batch
-
     args = common.resolve(args)
     if not args.jobs:
         raise UserError("jobs: expected a jobs file (.txt/.jsonl/.toml), got nothing")

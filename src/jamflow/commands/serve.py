@@ -6,12 +6,14 @@ Every flag is checked, and the voices read, before the model loads; a bad value 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 from pathlib import Path
 
+from jamflow.commands import common
+from jamflow.commands.common import add_model_args, service_limits
 from jamflow.errors import UserError
-from jamflow.infer.cli_common import add_model_args, service_limits
 from jamflow.serve.config import ServeConfig
 
 SHUTDOWN_GRACE_S = 5
@@ -56,8 +58,6 @@ def check_address(host: str, port: int) -> None:
 
 def check_liveportrait(folder: Path | None) -> None:
     """The weights that portrait uploads will need, found now rather than on the first portrait request."""
-    import os
-
     from jamflow.render.liveportrait.renderer import WEIGHTS_ENV
 
     flag = "--liveportrait_weights"
@@ -106,12 +106,11 @@ def run_cli(args) -> int:
         raise UserError(f"--vocoder: expected a Vocos folder or griffinlim, got {args.vocoder!r}")
     voices = VoiceRegistry.load(config.voices_dir)
 
-    from jamflow.infer import cli_common
     from jamflow.serve.app import create_app
 
     args.quiet = True
     args.limit = service_limits(args.max_text_chars, args.max_audio_s, args.max_body_mb)
-    jam = cli_common.load_model(args)
+    jam = common.load_model(args)
     name = "jamflow-shipped" if folder.resolve() == DEFAULT_MODEL_DIR.resolve() else folder.name
     app = create_app(jam, config, voices, model_name=name)
     where = f"http://{args.host}:{args.port}"

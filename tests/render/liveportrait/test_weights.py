@@ -7,7 +7,7 @@ from jamflow.errors import UserError
 from jamflow.render.liveportrait.layers import SpectralConv2d
 from jamflow.render.liveportrait.weights import build_network, export_state, load_liveportrait, official_keys
 
-from lp_helpers import random_state, write_checkpoints  # noqa: E402  (tests/liveportrait on sys.path via conftest)
+from lp_helpers import random_state, write_checkpoints  # noqa: E402  (this folder on sys.path via conftest)
 
 # LivePortrait's published parameter counts (assets/docs/speed.md), in millions
 PUBLISHED_PARAMS = {"F": 0.84, "M": 28.12, "W": 45.53, "G": 55.37, "S": 0.23}

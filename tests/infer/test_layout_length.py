@@ -1,7 +1,8 @@
 import pytest
 
-from jamflow.audio.duration import chunk_budget, estimate_duration
 from jamflow.errors import UserError
+from jamflow.infer.layout import chunk_frames, estimate_duration
+from jamflow.infer.prompt import Prompt
 
 
 def test_f5_byte_ratio_rule():
@@ -11,11 +12,8 @@ def test_f5_byte_ratio_rule():
     assert estimate_duration(300, "a" * 30, "\u00e9" * 20) == 300 + 400  # UTF-8 bytes, not characters
 
 
-def test_short_text_is_slowed_and_fixed_duration_overrides():
+def test_short_text_is_slowed():
     assert estimate_duration(300, "a" * 30, "hi there") == 300 + int(10 * 8 / 0.3)
-    assert estimate_duration(300, "a" * 30, "b" * 45, fix_duration=8.0) == 750
-    with pytest.raises(UserError, match="fix_duration"):
-        estimate_duration(300, "a" * 30, "b", fix_duration=1.0)  # shorter than the reference
 
 
 def test_duration_bad_input():
@@ -29,7 +27,8 @@ def test_duration_bad_input():
         estimate_duration(-1, "ref", "hello world")
 
 
-def test_chunk_budget():
-    assert chunk_budget("x" * 100, 10.0) == int(100 / 10 * 12)
-    with pytest.raises(UserError, match="ref_audio"):
-        chunk_budget("x" * 100, 25.0)
+def test_fix_duration_is_shared_out_by_bytes_and_counts_the_reference():
+    unprompted = Prompt("", 0, None, None, None)
+    assert chunk_frames(unprompted, ["a" * 30, "b" * 10], 1.0, fix_duration=8.0) == [152, 52]  # 150, 50 on the grid
+    with pytest.raises(UserError, match="fix_duration"):
+        chunk_frames(Prompt("ref", 100, None, None, None), ["a"], 1.0, fix_duration=4.1)  # 4 s of reference

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+import warnings
 from pathlib import Path
+
+import soundfile as sf
 
 from jamflow import validate
 from jamflow.errors import UserError
-from jamflow.limits import Limits, limit_names, parse_limits
 from jamflow.infer.settings import SETTING_NAMES, InferSettings, format_settings, load_config_file, make_settings  # noqa: F401
+from jamflow.infer.stream_output import stream_to_files
+from jamflow.limits import Limits, limit_names, parse_limits
 
 _SETTING_HELP = {
     "nfe_step": (int, "sampling steps (function evaluations), default 32"),
@@ -75,6 +80,11 @@ def add_text_args(p: argparse.ArgumentParser, reference: bool = True) -> None:
     if reference:
         p.add_argument("-r", "--ref_audio", help="reference voice (wav/flac/mp3); none: text-only generation")
         p.add_argument("-s", "--ref_text", help='transcript of --ref_audio ("auto": optional offline ASR)')
+
+
+def add_stream_arg(parser) -> None:
+    parser.add_argument("--stream", action="store_true", default=None,
+                        help="write the wav (and a fragmented mp4) while generating; prints time to first audio")
 
 
 def add_limit_arg(p: argparse.ArgumentParser) -> None:
@@ -213,8 +223,6 @@ def checkpoint_tokenizer(folder: Path, config: dict):
 
 
 def load_model(args):
-    import warnings
-
     from jamflow.infer.api import JAMFlow
 
     limits = limits_from(args)
@@ -242,4 +250,27 @@ def report(result) -> int:
     for kind, path in result.paths.items():
         print(f"wrote {kind}: {path}")
     print(f"duration {result.duration:.2f} s, {result.chunks} chunk(s), seed {result.seed}", file=sys.stdout)
+    return 0
+
+
+def run_stream(jam, command: str, args, text: str, settings) -> int:
+    """`jamflow tts|talk|animate --stream`: the stream method of `command`, written progressively."""
+    started = time.perf_counter()
+    if command == "talk":
+        pieces = jam.talk_stream(text, args.ref_audio, args.ref_text, source=args.source, ref_motion=args.ref_motion,
+                                 context_motion=args.context_motion, settings=settings)
+    elif command == "animate":
+        pieces = jam.animate_stream(args.audio, text=text, source=args.source, ref_motion=args.ref_motion,
+                                    settings=settings)
+    else:
+        pieces = jam.tts_stream(text, args.ref_audio, args.ref_text, settings=settings)
+    out = output_stem(args)
+    stem = out.with_suffix("") if out.suffix.lower() in (".wav", ".mp4", ".npy") else out  # as write_outputs
+    paths = stream_to_files(pieces, stem, command != "tts", started)
+    total = time.perf_counter() - started
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+    seconds = sf.info(str(paths["wav"])).duration
+    print(f"duration {seconds:.2f} s in {total:.2f} s (RTF {total / max(seconds, 1e-9):.3f}), seed {settings.seed}",
+          file=sys.stdout)
     return 0

@@ -1,0 +1,55 @@
+"""`jamflow synth-data`: generate the procedural speech + motion corpus (data/synth.py)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from jamflow.data.sentences import SHIPPED_SEED, generate_sentences
+from jamflow.data.synth import DEFAULT_HELDOUT_VOICES, render_previews, synth_corpus
+from jamflow.errors import UserError
+from jamflow.motion.spec import SPECS
+from jamflow.validate import writable_folder
+
+
+def add_cli(parser) -> None:
+    parser.add_argument("--out", required=True, help="output folder (manifest.jsonl, card.json, wavs/, motion/, align/)")
+    parser.add_argument("--num_clips", type=int, default=200)
+    parser.add_argument("--sentences", default=None, help="text file, one sentence per line (default: the shipped list)")
+    parser.add_argument("--num_sentences", type=int, default=None,
+                        help="draw from N generated sentences instead of the shipped 3000 (the first 3000 are those)")
+    parser.add_argument("--voices", default="espeak,festival", help="voice families: espeak, festival or both")
+    parser.add_argument("--festival_share", type=float, default=0.5, help="fraction of clips from festival when both")
+    parser.add_argument("--heldout_voices", default=",".join(DEFAULT_HELDOUT_VOICES),
+                        help="comma list of engine:voice kept out of train ('' for none)")
+    parser.add_argument("--heldout_fraction", type=float, default=0.05, help="fraction of sentences (by hash) kept for test")
+    parser.add_argument("--motion_spec", default="full", choices=sorted(SPECS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--preview", type=int, default=0, help="also render this many avatar mp4s into preview/")
+
+
+def run_cli(args) -> int:
+    writable_folder(args.out, "--out")  # a read-only or pseudo file system fails now, not after synthesis
+    families = [f.strip() for f in args.voices.split(",") if f.strip()]
+    if not families:
+        raise UserError("voices: expected 'espeak', 'festival' or 'espeak,festival', got nothing")
+    heldout = tuple(v.strip() for v in args.heldout_voices.split(",") if v.strip())
+    sentences = args.sentences
+    if args.num_sentences is not None:
+        if args.sentences is not None:
+            raise UserError("num_sentences: expected either --sentences FILE or --num_sentences N, got both")
+        if args.num_sentences < 1:
+            raise UserError(f"num_sentences: expected >= 1, got {args.num_sentences}")
+        sentences = generate_sentences(args.num_sentences, seed=SHIPPED_SEED)
+    start = time.time()
+    rows = synth_corpus(args.out, args.num_clips, sentences, families, args.seed, args.workers,
+                        args.festival_share, heldout, args.heldout_fraction, args.motion_spec)
+    took = time.time() - start
+    hours = sum(r["duration"] for r in rows) / 3600
+    tests = sum(r["split"] == "test" for r in rows)
+    print(f"wrote {len(rows)} clips ({hours * 60:.1f} min of speech, {tests} test) to {args.out} in {took:.1f} s "
+          f"({hours * 3600 / max(took, 1e-9):.1f}x real time)")
+    if args.preview:
+        for p in render_previews(Path(args.out), rows, args.preview):
+            print(f"preview: {p}")
+    return 0
