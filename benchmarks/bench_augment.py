@@ -21,7 +21,8 @@ import numpy as np
 
 from jamflow.audio.io import load_audio
 from jamflow.data.augment import speaker_warps, warp_voice
-from jamflow.eval.asr import transcribe, word_error_rate
+from jamflow.audio.asr import transcribe
+from jamflow.eval.asr import word_error_rate
 from jamflow.eval.speaker import cosine, speaker_embedding
 from jamflow.timeline import SAMPLE_RATE
 

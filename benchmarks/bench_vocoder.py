@@ -21,7 +21,8 @@ import torch
 
 from jamflow.audio.io import load_audio
 from jamflow.audio.mel import mel_spectrogram
-from jamflow.eval.asr import transcribe, word_error_rate
+from jamflow.audio.asr import transcribe
+from jamflow.eval.asr import word_error_rate
 from jamflow.eval.quality import dnsmos
 from jamflow.eval.speaker import speaker_similarity
 from jamflow.timeline import SAMPLE_RATE

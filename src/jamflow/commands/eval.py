@@ -40,7 +40,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--device", default=None, help="with --checkpoint: cpu, cuda, ...")
     parser.add_argument("--dtype", default=None, help="with --checkpoint: compute precision as in inference "
                                                        "(float32, bfloat16, int8, ...; default: per device)")
-    parser.add_argument("--vocoder", default=None, help="with --checkpoint: Vocos folder or 'griffinlim' (default: found Vocos, else fallback)")
+    parser.add_argument("--vocoder", default=None, help="with --checkpoint: Vocos folder, 'hifigan' or 'griffinlim' (default: as inference)")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="reference clips to score")
     parser.add_argument("--max_clips", type=int, default=None, help="score only the first N reference clips")
     parser.add_argument("--metrics", default=",".join(GROUPS), help=f"comma list of {', '.join(GROUPS)}")

@@ -121,10 +121,12 @@ def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: fl
 def _vocoder(kind: str, device):
     if kind == "none":
         return None
-    from jamflow.vocoder import GriffinLimVocoder, Vocos
+    from jamflow.vocoder import GriffinLimVocoder, Vocos, load_vocoder
 
     if kind == "griffinlim":
         return GriffinLimVocoder(device=str(device))
+    if kind == "hifigan":
+        return load_vocoder("hifigan", device=str(device))
     return Vocos().to(device).eval()  # the released architecture; random weights time the same
 
 

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from jamflow.timeline import SAMPLE_RATE
+from jamflow.vocoder import vocoder_label
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -167,7 +168,7 @@ def run(args, lengths: list[float]) -> int:
         torch.set_num_threads(args.threads)
     nfe = int(args.nfe.split(",")[0])
     ref = reference(args.ref)
-    vocoder = args.vocoder if args.vocoder == "griffinlim" else None  # None: Vocos weights if found, as the CLI
+    vocoder = args.vocoder if args.vocoder in ("griffinlim", "hifigan") else None  # None: what the CLI loads
     jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder,
                                   progress=False)
     settings = make_settings(nfe_step=nfe, seed=0, cfg_until=args.cfg_until).for_stream()
@@ -194,7 +195,7 @@ def run(args, lengths: list[float]) -> int:
         summary["peak_rss_longest_vs_30s"] = longest["peak_rss_mb"] / at30[0]["peak_rss_mb"]
     precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
     device = f"{jam.device} ({precision}), {torch.get_num_threads()} threads"
-    print(f"{args.checkpoint or 'shipped model'} on {device}, vocoder {type(jam.vocoder).__name__}, reference "
+    print(f"{args.checkpoint or 'shipped model'} on {device}, vocoder {vocoder_label(jam.vocoder)}, reference "
           f"{args.ref} ({ref[2]:.1f} s), nfe {nfe}")
     print(format_table(rows))
     print("cost per second of audio, longest stream / single call: "

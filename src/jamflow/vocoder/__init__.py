@@ -65,8 +65,6 @@ def load_vocoder(path=None, device: str = "cpu"):
     return GriffinLimVocoder(device=device)
 
 
-NAMES = ("hifigan", "griffinlim", "fallback")  # what --vocoder takes besides a Vocos folder
-
 
 def vocoder_label(vocoder) -> str:
     """A short name for what decodes the mel: "Vocos", "HiFi-GAN", "Griffin-Lim"."""
