@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 
 from jamflow.infer import api
-from jamflow.motion.spec import MOTION_FPS
+from jamflow.timeline import MOTION_FPS
 
 MODEL = api.DEFAULT_MODEL_DIR
 

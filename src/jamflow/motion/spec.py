@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from jamflow.errors import UserError
-from jamflow.timeline import MEL_FPS, MOTION_FPS, mel_frames_for, motion_frames_for  # noqa: F401 - re-exported
 
 MOTION_DIM = 70
 NUM_KEYPOINTS = 21
