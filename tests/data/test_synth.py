@@ -128,3 +128,45 @@ def test_num_sentences_extends_the_shipped_list(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "num_sentences: expected >= 1" in err and "got both" in err
     assert not (tmp_path / "d").exists() and not (tmp_path / "e").exists()
+
+
+def test_augmented_plans_keep_every_other_draw_and_spread_over_speakers():
+    plain = plan_corpus(SENTENCES, 40, ["espeak", "festival"], seed=2)
+    mixed = plan_corpus(SENTENCES, 40, ["espeak", "festival"], seed=2, heldout_voices=("festival:kal_diphone",),
+                        augment_share=0.5, warps_per_voice=4)
+    same = lambda p: (p.text, p.engine, p.voice, p.rate, p.pitch, p.motion_seed)  # noqa: E731
+    assert [same(p) for p in plain] == [same(p) for p in mixed]
+    warped = [p for p in mixed if p.warp >= 0]
+    assert 10 <= len(warped) <= 30 and {p.warp for p in warped} <= set(range(4))
+    assert all(p.speaker == f"{p.engine}:{p.voice}~w{p.warp}" for p in warped)
+    assert all(p.split == "test" for p in mixed if p.voice == "kal_diphone")  # a held-out voice's warps too
+
+
+def test_voice_shares_pick_the_families():
+    only = plan_corpus(SENTENCES, 20, ["espeak", "festival", "hibari"], seed=1,
+                       shares={"espeak": 0.0, "festival": 1.0, "hibari": 0.0})
+    assert {p.engine for p in only} == {"festival"}
+    equal = plan_corpus(SENTENCES, 60, ["espeak", "festival", "hibari"], seed=1)
+    assert {p.engine for p in equal} == {"espeak", "festival", "hibari"}
+    with pytest.raises(UserError, match="voice_shares"):
+        synth_corpus("/tmp/never", 2, SENTENCES, ["espeak"], shares={"festival": 1.0})
+
+
+@pytest.mark.skipif(not HAS_FESTIVAL, reason="festival not installed")
+def test_neural_and_warped_clips_are_written_with_timings_that_cover_them(tmp_path):
+    pytest.importorskip("pyworld")
+    pytest.importorskip("hibari")
+    mix = dict(shares={"festival": 1.0, "hibari": 1.0}, augment_share=0.5, warps_per_voice=2)
+    seed = next(s for s in range(100) if {(p.engine, p.warp >= 0) for p in
+                                          plan_corpus(SENTENCES, 4, ["festival", "hibari"], s, **mix)} >=
+                {("hibari", False), ("festival", True)})  # a corpus with a neural and a warped clip
+    rows = synth_corpus(tmp_path, 4, SENTENCES, ["festival", "hibari"], seed=seed, workers=1, heldout_voices=(),
+                        heldout_fraction=0.0, progress=False, **mix)
+    assert any(r["speaker"].startswith("hibari:") for r in rows) and any("~w" in r["speaker"] for r in rows)
+    for row in rows:
+        wav, sr = sf.read(tmp_path / row["audio"])
+        phones = json.loads((tmp_path / row["alignment"]).read_text())
+        motion = np.load(tmp_path / row["motion"])
+        assert sr == 24000 and abs(phones[-1][2] - len(wav) / sr) < 1e-3 and phones[0][1] == 0
+        assert len(motion) == round(len(wav) / 960)
+    assert "~w" in " ".join(read_card(tmp_path / "card.json")["speakers"])

@@ -64,6 +64,10 @@ ROWS = [
     (["tts", "-t", "Hi.", "--limit", "max_cats=3"], "--limit: expected a limit among", "load"),
     # data and evaluation commands
     (["synth-data", "--out", "/proc/jamflow-test", "--num_clips", "2"], "--out: expected a folder on a real", "load"),
+    (["synth-data", "--out", "{root}/sd", "--voice_shares", "festival:1"], "--voice_shares: expected family=weight",
+     "load"),
+    (["synth-data", "--out", "{root}/sd", "--augment_share", "2"], "--augment_share: expected a number in [0, 1]",
+     "load"),
     (["eval", "--ref", "/no/such/manifest.jsonl", "--out", "{root}/ev"], "--ref: expected an existing manifest",
      "load"),
 ]

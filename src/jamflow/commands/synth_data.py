@@ -17,8 +17,14 @@ def add_cli(parser) -> None:
     parser.add_argument("--sentences", default=None, help="text file, one sentence per line (default: the shipped list)")
     parser.add_argument("--num_sentences", type=int, default=None,
                         help="draw from N generated sentences instead of the shipped 3000 (the first 3000 are those)")
-    parser.add_argument("--voices", default="espeak,festival", help="voice families: espeak, festival or both")
-    parser.add_argument("--festival_share", type=float, default=0.5, help="fraction of clips from festival when both")
+    parser.add_argument("--voices", default="espeak,festival", help="voice families: comma list of espeak, festival, hibari")
+    parser.add_argument("--festival_share", type=float, default=0.5,
+                        help="fraction of clips from festival when the families are espeak and festival")
+    parser.add_argument("--voice_shares", default=None,
+                        help="family=weight comma list, e.g. festival=0.4,hibari=0.4,espeak=0.2 (default: equal)")
+    parser.add_argument("--augment_share", type=float, default=0.0,
+                        help="fraction of clips spoken by a warped speaker of their voice (needs pyworld)")
+    parser.add_argument("--warps_per_voice", type=int, default=8, help="warped speakers made of each voice")
     parser.add_argument("--heldout_voices", default=",".join(DEFAULT_HELDOUT_VOICES),
                         help="comma list of engine:voice kept out of train ('' for none)")
     parser.add_argument("--heldout_fraction", type=float, default=0.05, help="fraction of sentences (by hash) kept for test")
@@ -28,11 +34,25 @@ def add_cli(parser) -> None:
     parser.add_argument("--preview", type=int, default=0, help="also render this many avatar mp4s into preview/")
 
 
+def parse_shares(text: str) -> dict[str, float]:
+    shares = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            shares[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise UserError(f"voice_shares: expected family=weight pairs like festival=0.5,hibari=0.5, got {text!r}")
+    return shares
+
+
 def run_cli(args) -> int:
     writable_folder(args.out, "--out")  # a read-only or pseudo file system fails now, not after synthesis
     families = [f.strip() for f in args.voices.split(",") if f.strip()]
     if not families:
-        raise UserError("voices: expected 'espeak', 'festival' or 'espeak,festival', got nothing")
+        raise UserError("voices: expected a comma list of espeak, festival, hibari, got nothing")
+    shares = parse_shares(args.voice_shares) if args.voice_shares else None
     heldout = tuple(v.strip() for v in args.heldout_voices.split(",") if v.strip())
     sentences = args.sentences
     if args.num_sentences is not None:
@@ -43,7 +63,8 @@ def run_cli(args) -> int:
         sentences = generate_sentences(args.num_sentences, seed=SHIPPED_SEED)
     start = time.time()
     rows = synth_corpus(args.out, args.num_clips, sentences, families, args.seed, args.workers,
-                        args.festival_share, heldout, args.heldout_fraction, args.motion_spec)
+                        args.festival_share, heldout, args.heldout_fraction, args.motion_spec, shares=shares,
+                        augment_share=args.augment_share, warps_per_voice=args.warps_per_voice)
     took = time.time() - start
     hours = sum(r["duration"] for r in rows) / 3600
     tests = sum(r["split"] == "test" for r in rows)

@@ -53,16 +53,16 @@ def hibari_speech(text: str, speed: float = 1.0, seed: int = 0) -> np.ndarray:
     return np.asarray(wav, np.float32)
 
 
-def hibari_batch(items: list[tuple[str, Voice]], seed: int = 0) -> list[Speech]:
+def hibari_batch(items: list[tuple[str, Voice]], seeds: list[int] | None = None) -> list[Speech]:
     """(text, Voice("hibari", "heart", rate)) pairs -> Speech with phone timings; one festival run for all.
-    Clip i's noise is seeded with (seed, i) so that a clip depends only on its plan."""
+    seeds: each item's noise seed (default 0, 1, ...), so that a clip depends only on its own plan."""
     for _, voice in items:
         if voice.engine != "hibari" or voice.name != HIBARI_VOICE:
             raise UserError(f"voice: expected hibari:{HIBARI_VOICE}, got {voice.speaker}")
     references = festival_batch([(text, TIMING_VOICE) for text, _ in items])
     out = []
     for i, ((text, voice), ref) in enumerate(zip(items, references)):
-        wav = hibari_speech(text, speed=voice.rate, seed=seed + i)
+        wav = hibari_speech(text, speed=voice.rate, seed=i if seeds is None else seeds[i])
         phones = transfer_phones(ref.wav, ref.phones, wav)
         out.append(Speech(wav, tidy_phones(phones, len(wav) / SAMPLE_RATE)))
     return out

@@ -6,8 +6,11 @@ Each clip: `wavs/<id>.wav` (24 kHz), `motion/<id>.npy` ([T, 70] at 25 fps, from 
 `align/<id>.json` ([[phone, start_s, end_s], ...] covering the audio exactly) and a manifest row with the
 transcript; `card.json` holds the motion spec, per-channel stats (train split) and the speakers.
 
-Voices: espeak-ng voices x variants (random speed and pitch per clip) and festival's SLT HTS and kal/ked
-diphone voices (random speed; HTS also pitch). flite is never used: its voices are kept for evaluation.
+Voices: espeak-ng voices x variants (random speed and pitch per clip), festival's SLT HTS and kal/ked
+diphone voices (random speed; HTS also pitch) and hibari's bundled neural voice (random speed; phone
+timings carried over from festival by DTW). flite is never used: its voices are kept for evaluation.
+With `augment_share` > 0 that share of clips is spoken by a warped speaker of its voice (`data.augment`:
+`warps_per_voice` speakers per voice, the same for a voice in every corpus), speaker `engine:voice~wK`.
 
 Held-out split: a row is "test" if its sentence is in the hashed held-out fraction (`--heldout_fraction`,
 same sentences in every corpus) or its voice is a held-out voice (`--heldout_voices`, never in train).
@@ -29,7 +32,7 @@ import soundfile as sf
 from jamflow.audio.io import save_wav
 from jamflow.data.manifest import make_card, write_card, write_manifest
 from jamflow.data.sentences import is_heldout_sentence, load_sentences
-from jamflow.data.speech_engines import FESTIVAL_VOICES, Speech, Voice, festival_batch, synthesize
+from jamflow.data.speech_engines import FESTIVAL_VOICES, Speech, Voice, festival_batch, synthesize, tidy_phones
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_text_atomic
 from jamflow.motion.spec import SPECS
@@ -47,7 +50,22 @@ def voice_names(family: str) -> list[str]:
         return [f"{b}+{v}" for b in ESPEAK_BASES for v in ESPEAK_VARIANTS]
     if family == "festival":
         return sorted(FESTIVAL_VOICES)
-    raise UserError(f"voices: expected 'espeak' or 'festival', got {family!r}")
+    if family == "hibari":
+        from jamflow.data.neural_voices import HIBARI_VOICE
+
+        return [HIBARI_VOICE]
+    raise UserError(f"voices: expected 'espeak', 'festival' or 'hibari', got {family!r}")
+
+
+def _pick_family(rng: np.random.Generator, families: list[str], festival_share: float,
+                 shares: dict[str, float] | None) -> str:
+    if len(families) == 1:
+        return families[0]
+    if shares is None and set(families) == {"espeak", "festival"}:
+        return "festival" if rng.random() < festival_share else "espeak"
+    weights = np.array([1.0 if shares is None else shares.get(f, 0.0) for f in families])
+    edges = np.cumsum(weights / weights.sum())
+    return families[min(int(np.searchsorted(edges, rng.random(), side="right")), len(families) - 1)]
 
 
 @dataclass
@@ -60,17 +78,25 @@ class ClipPlan:
     pitch: float
     motion_seed: int
     split: str
+    warp: int = -1  # >= 0: spoken by speaker_warps(voice)[warp] (data.augment)
+
+    @property
+    def speaker(self) -> str:
+        base = f"{self.engine}:{self.voice}"
+        return base if self.warp < 0 else f"{base}~w{self.warp}"
 
 
 def plan_corpus(sentences: list[str], num_clips: int, families: list[str], seed: int = 0,
                 festival_share: float = 0.5, heldout_voices=DEFAULT_HELDOUT_VOICES,
-                heldout_fraction: float = 0.05) -> list[ClipPlan]:
-    """Decide every clip (sentence, voice, speed, pitch, motion seed, split) from the seed alone."""
+                heldout_fraction: float = 0.05, shares: dict[str, float] | None = None,
+                augment_share: float = 0.0, warps_per_voice: int = 8) -> list[ClipPlan]:
+    """Decide every clip (sentence, voice, speed, pitch, motion seed, speaker warp, split) from the seed
+    alone. Without augmentation the draws are those of a corpus made before warps existed."""
     order = np.random.default_rng(seed).permutation(len(sentences))
     plans = []
     for i in range(num_clips):
         rng = np.random.default_rng([seed, i])
-        family = families[0] if len(families) == 1 else ("festival" if rng.random() < festival_share else "espeak")
+        family = _pick_family(rng, families, festival_share, shares)
         names = voice_names(family)
         name = names[int(rng.integers(len(names)))]
         if family == "espeak":
@@ -78,9 +104,13 @@ def plan_corpus(sentences: list[str], num_clips: int, families: list[str], seed:
         else:
             rate, pitch = rng.uniform(0.85, 1.2), (rng.uniform(-2, 2) if name.endswith("hts") else 0.0)
         text = sentences[order[i % len(sentences)]]
-        held = f"{family}:{name}" in heldout_voices or is_heldout_sentence(text, heldout_fraction)
-        plans.append(ClipPlan(f"{i:06d}", text, family, name, round(float(rate), 3), round(float(pitch), 2),
-                              int(rng.integers(2 ** 31)), "test" if held else "train"))
+        plan = ClipPlan(f"{i:06d}", text, family, name, round(float(rate), 3), round(float(pitch), 2),
+                        int(rng.integers(2 ** 31)), "train")
+        if augment_share > 0 and rng.random() < augment_share:
+            plan.warp = int(rng.integers(warps_per_voice))
+        held = {f"{family}:{name}", plan.speaker} & set(heldout_voices) or is_heldout_sentence(text, heldout_fraction)
+        plan.split = "test" if held else "train"
+        plans.append(plan)
     return plans
 
 
@@ -96,12 +126,23 @@ def _voice(plan: ClipPlan) -> Voice:
 def _row(plan: ClipPlan, out: Path, duration: float) -> dict:
     paths = clip_paths(out, plan.id)
     return {"id": plan.id, "audio": str(paths["audio"]), "text": plan.text, "motion": str(paths["motion"]),
-            "speaker": _voice(plan).speaker, "duration": round(duration, 5), "alignment": str(paths["alignment"]),
+            "speaker": plan.speaker, "duration": round(duration, 5), "alignment": str(paths["alignment"]),
             "split": plan.split}
+
+
+def _warped(plan: ClipPlan, speech: Speech) -> Speech:
+    """The clip as its warped speaker says it (timings follow the warp's speaking rate)."""
+    from jamflow.data.augment import speaker_warps, warp_phones, warp_voice
+
+    warp = speaker_warps(f"{plan.engine}:{plan.voice}", plan.warp + 1)[plan.warp]
+    wav = warp_voice(speech.wav, warp)
+    return Speech(wav, tidy_phones(warp_phones(speech.phones, warp), len(wav) / SAMPLE_RATE))
 
 
 def _write_clip(plan: ClipPlan, out: Path, speech: Speech) -> float:
     paths = clip_paths(out, plan.id)
+    if plan.warp >= 0:
+        speech = _warped(plan, speech)
     motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed)
     peak = float(np.abs(speech.wav).max()) if len(speech.wav) else 0.0
     wav = speech.wav * (0.9 / peak) if peak > 0.9 else speech.wav  # never clip the 16-bit file
@@ -127,8 +168,15 @@ def make_clips(plans: list[ClipPlan], out: Path) -> list[dict]:
     if fest:
         for plan, speech in zip(fest, festival_batch([(p.text, _voice(p)) for p in fest])):
             durations[plan.id] = _write_clip(plan, out, speech)
+    neural = [p for p in todo if p.engine == "hibari"]
+    if neural:
+        from jamflow.data.neural_voices import hibari_batch
+
+        speeches = hibari_batch([(p.text, _voice(p)) for p in neural], seeds=[p.motion_seed for p in neural])
+        for plan, speech in zip(neural, speeches):
+            durations[plan.id] = _write_clip(plan, out, speech)
     for plan in todo:
-        if plan.engine != "festival":
+        if plan.engine == "espeak":
             durations[plan.id] = _write_clip(plan, out, synthesize(plan.text, _voice(plan)))
     return [_row(plan, out, durations[plan.id]) for plan in plans]
 
@@ -138,11 +186,32 @@ def _work(args):
     return make_clips(plans, out)
 
 
+def _check_mix(families: list[str], shares, augment_share: float, warps_per_voice: int) -> None:
+    """Bad shares or a missing optional package fail before any synthesis."""
+    if shares is not None:
+        unknown = set(shares) - set(families)
+        if unknown or any(not (w >= 0) for w in shares.values()) or sum(shares.values()) <= 0:
+            raise UserError(f"voice_shares: expected non-negative weights for {families}, got {shares}")
+    if not 0 <= augment_share <= 1:
+        raise UserError(f"augment_share: expected a number in [0, 1], got {augment_share}")
+    if warps_per_voice < 1:
+        raise UserError(f"warps_per_voice: expected >= 1, got {warps_per_voice}")
+    needs = [("pyworld", "augment_share > 0")] if augment_share > 0 else []
+    needs += [("hibari", "the 'hibari' voices")] if "hibari" in families else []
+    for module, why in needs:
+        try:
+            __import__(module)
+        except ImportError:
+            raise UserError(f"voices: {why} needs the {module} package (pip install -e '.[corpus]')") from None
+
+
 def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festival"), seed: int = 0,
                  workers: int | None = None, festival_share: float = 0.5, heldout_voices=DEFAULT_HELDOUT_VOICES,
                  heldout_fraction: float = 0.05, motion_spec: str = "full", name: str | None = None,
-                 progress: bool = True) -> list[dict]:
-    """Write a corpus to `out` (manifest.jsonl + card.json + files) -> manifest rows."""
+                 progress: bool = True, shares: dict[str, float] | None = None, augment_share: float = 0.0,
+                 warps_per_voice: int = 8) -> list[dict]:
+    """Write a corpus to `out` (manifest.jsonl + card.json + files) -> manifest rows.
+    shares: family -> weight (default: festival_share between espeak and festival, else equal)."""
     out = Path(out).resolve()  # manifest paths are written absolute; a relative out would make them cwd-relative
     if num_clips < 1:
         raise UserError(f"num_clips: expected >= 1, got {num_clips}")
@@ -153,12 +222,14 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
     families = list(families)
     for f in families:
         voice_names(f)
+    _check_mix(families, shares, augment_share, warps_per_voice)
     all_voices = {f"{f}:{n}" for f in families for n in voice_names(f)}
     for v in heldout_voices:
-        if v.split(":")[0] in families and v not in all_voices:
+        if v.split(":")[0] in families and v.split("~")[0] not in all_voices:
             raise UserError(f"heldout_voices: expected voices like 'espeak:en-us+m3' or 'festival:kal_diphone', got {v!r}")
     sentences = load_sentences(sentences) if sentences is None or isinstance(sentences, (str, os.PathLike)) else list(sentences)
-    plans = plan_corpus(sentences, num_clips, families, seed, festival_share, tuple(heldout_voices), heldout_fraction)
+    plans = plan_corpus(sentences, num_clips, families, seed, festival_share, tuple(heldout_voices), heldout_fraction,
+                        shares, augment_share, warps_per_voice)
     for sub in ("wavs", "motion", "align"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     workers = max(1, workers or os.cpu_count() or 1)
@@ -188,6 +259,7 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
     train = [r for r in rows if r["split"] == "train"] or rows
     card = make_card(name or out.name, train, motion_spec=motion_spec, generator="jamflow synth-data",
                      seed=seed, voices=families, heldout_voices=list(heldout_voices), heldout_fraction=heldout_fraction,
+                     voice_shares=shares, augment_share=augment_share, warps_per_voice=warps_per_voice,
                      speakers_test_only=sorted({r["speaker"] for r in rows} - {r["speaker"] for r in train}),
                      # stats come from train; the counts describe the whole corpus
                      speakers=sorted({r["speaker"] for r in rows}), clips=len(rows),
