@@ -3,10 +3,13 @@ intelligibility (pocketsphinx word error), speaker similarity to the original, a
 
     python benchmarks/bench_vocoder.py                                  # LibriVox clips only
     python benchmarks/bench_vocoder.py --manifest corpus/manifest.jsonl --clips 20   # + corpus test clips
+    python benchmarks/bench_vocoder.py --model 8       # + the shipped model's speech (8 sentences x 2 voices)
 
 Real speech: Debian's pocketsphinx-testdata LibriVox utterances (public domain, one reader, 3-7 s);
 `apt-get install pocketsphinx-testdata`. Every vocoder decodes the same mel (`mel_spectrogram` of the
-original); "original" is the recording itself. RTF: decode seconds per second of audio, this machine's
+original); "original" is the recording itself. With --model, the shipped model speaks Harvard sentences
+(outside its corpus) in the two shipped example voices; each vocoder decodes the same generated mel, and
+"sim to original" is then the similarity to the reference clip. RTF: decode seconds per second of audio, this machine's
 threads (set with --threads).
 """
 from __future__ import annotations
@@ -29,6 +32,11 @@ from jamflow.timeline import SAMPLE_RATE
 from jamflow.vocoder import GriffinLimVocoder, HiFiGANVocoder
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+# Harvard sentences, list 5 (IEEE 1969), public domain: text the shipped model never trained on
+SENTENCES = ["A king ruled the state in the early days.", "The ship was torn apart on the sharp reef.",
+             "Sickness kept him home the third week.", "The wide road shimmered in the hot sun.",
+             "The lazy cow lay in the cool grass.", "Lift the square stone over the fence.",
+             "The rope will bind the seven books at once.", "Hop over the fence and plunge in."]
 
 
 def librivox_clips() -> list[tuple[str, Path, str]]:
@@ -47,6 +55,37 @@ def corpus_clips(manifest: Path, count: int) -> list[tuple[str, Path, str]]:
     return [("corpus", manifest.parent / r["audio"], r["text"]) for r in rows]
 
 
+class Recorder:
+    """A vocoder that keeps every mel it is asked to decode (and decodes it with Griffin-Lim)."""
+
+    def __init__(self):
+        self.inner, self.mels = GriffinLimVocoder(), []
+
+    def decode(self, mel):
+        self.mels.append(mel.detach().clone())
+        return self.inner.decode(mel)
+
+
+def model_clips(count: int) -> list[tuple[str, torch.Tensor, str, np.ndarray]]:
+    """(group, generated mel [1, 100, n], text, reference wav) for the shipped model's speech."""
+    from importlib.resources import files
+
+    from jamflow.infer.api import JAMFlow
+
+    examples = json.loads((files("jamflow.assets") / "examples" / "examples.json").read_text())["voices"]
+    recorder = Recorder()
+    jam = JAMFlow.from_pretrained(None, vocoder=recorder, progress=False)
+    clips = []
+    for voice in examples:
+        ref_path = files("jamflow.assets") / "examples" / voice["audio"]
+        for i, text in enumerate(SENTENCES[:count]):
+            result = jam.tts(text, str(ref_path), voice["text"], seed=i)
+            generated = len(result.wav) // 256 + 1  # the decoded mel holds the reference first: keep what is new
+            clips.append((f"model, {voice['name']} voice", recorder.mels[-1][..., -generated:], text,
+                          load_audio(ref_path)))
+    return clips
+
+
 def score(wav: np.ndarray, original: np.ndarray, text: str) -> dict:
     mos = dnsmos(wav, SAMPLE_RATE) or {}
     return {"p808": mos.get("p808", float("nan")), "ovrl": mos.get("ovrl", float("nan")),
@@ -58,6 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, help="a jamflow corpus manifest: its test clips are scored too")
     ap.add_argument("--clips", type=int, default=20)
+    ap.add_argument("--model", type=int, default=0, help="also score the shipped model's speech on N sentences")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,6 +115,13 @@ def main() -> None:
             seconds[name][0] += time.perf_counter() - start
             seconds[name][1] += len(wav) / SAMPLE_RATE
             rows.setdefault((group, name), []).append(score(wav, original, text))
+    for group, mel, text, reference in model_clips(args.model) if args.model else []:
+        for name, vocoder in vocoders.items():
+            start = time.perf_counter()
+            wav = vocoder.decode(mel)[0].numpy()
+            seconds[name][0] += time.perf_counter() - start
+            seconds[name][1] += len(wav) / SAMPLE_RATE
+            rows.setdefault((group, name), []).append(score(wav, reference, text))
     print(f"| set | vocoder | clips | DNSMOS P.808 | DNSMOS OVRL | WER | sim to original | RTF ({args.threads} threads) |")
     print("|---|---|---|---|---|---|---|---|")
     for (group, name), scores in rows.items():
