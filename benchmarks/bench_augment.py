@@ -59,14 +59,15 @@ def librivox_source(_sentences):
     return rows
 
 
-def others_mean(embeds: list[np.ndarray], i: int, against: list[np.ndarray]) -> float:
-    return float(np.mean([cosine(embeds[i], e) for j, e in enumerate(against) if j != i]))
+def mean_to_others(embed: np.ndarray, i: int, against: list[np.ndarray]) -> float:
+    """Mean similarity of clip i's embedding to every other clip's (other sentences) in `against`."""
+    return float(np.mean([cosine(embed, e) for j, e in enumerate(against) if j != i]))
 
 
 def measure(clips, warps) -> dict:
     src_emb = [speaker_embedding(w, SAMPLE_RATE) for w, _ in clips]
     out = {"wer_source": float(np.mean([word_error_rate(t, transcribe(w, SAMPLE_RATE)) for w, t in clips])),
-           "ceiling": float(np.mean([others_mean(src_emb, i, src_emb) for i in range(len(clips))]))}
+           "ceiling": float(np.mean([mean_to_others(e, i, src_emb) for i, e in enumerate(src_emb)]))}
     warped = []  # per warp: embeddings of every clip
     wers, sims = [], []
     for warp in warps:
@@ -75,7 +76,7 @@ def measure(clips, warps) -> dict:
             w = warp_voice(wav, warp)
             wers.append(word_error_rate(text, transcribe(w, SAMPLE_RATE)))
             embeds.append(speaker_embedding(w, SAMPLE_RATE))
-            sims.append(float(np.mean([cosine(embeds[-1], e) for j, e in enumerate(src_emb) if j != i])))
+            sims.append(mean_to_others(embeds[-1], i, src_emb))
         warped.append(embeds)
     cross = [cosine(warped[a][i], warped[b][j]) for a in range(len(warps)) for b in range(a + 1, len(warps))
              for i in range(len(clips)) for j in range(len(clips)) if i != j]

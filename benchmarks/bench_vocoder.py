@@ -105,17 +105,13 @@ def main() -> None:
     clips = librivox_clips() + (corpus_clips(args.manifest, args.clips) if args.manifest else [])
     rows: dict[tuple[str, str], list[dict]] = {}
     seconds = {name: [0.0, 0.0] for name in vocoders}
+    sources = []  # (group, mel [1, 100, n], text, the wav similarity is measured against)
     for group, path, text in clips:
         original = load_audio(path)
         rows.setdefault((group, "original"), []).append(score(original, original, text))
-        mel = mel_spectrogram(torch.from_numpy(original)[None])  # [1, 100, n]
-        for name, vocoder in vocoders.items():
-            start = time.perf_counter()
-            wav = vocoder.decode(mel)[0].numpy()
-            seconds[name][0] += time.perf_counter() - start
-            seconds[name][1] += len(wav) / SAMPLE_RATE
-            rows.setdefault((group, name), []).append(score(wav, original, text))
-    for group, mel, text, reference in model_clips(args.model) if args.model else []:
+        sources.append((group, mel_spectrogram(torch.from_numpy(original)[None]), text, original))
+    sources += model_clips(args.model) if args.model else []
+    for group, mel, text, reference in sources:
         for name, vocoder in vocoders.items():
             start = time.perf_counter()
             wav = vocoder.decode(mel)[0].numpy()
@@ -124,7 +120,8 @@ def main() -> None:
             rows.setdefault((group, name), []).append(score(wav, reference, text))
     print(f"| set | vocoder | clips | DNSMOS P.808 | DNSMOS OVRL | WER | sim to original | RTF ({args.threads} threads) |")
     print("|---|---|---|---|---|---|---|---|")
-    for (group, name), scores in rows.items():
+    groups = list(dict.fromkeys(group for group, _ in rows))
+    for (group, name), scores in sorted(rows.items(), key=lambda item: groups.index(item[0][0])):
         mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
         rtf = f"{seconds[name][0] / seconds[name][1]:.3f}" if name in seconds else "-"
         print(f"| {group} | {name} | {len(scores)} | {mean['p808']:.2f} | {mean['ovrl']:.2f} | {mean['wer']:.3f} | "

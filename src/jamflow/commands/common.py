@@ -47,6 +47,12 @@ _SETTING_HELP = {
 VOCODER_NAMES = ("hifigan", "griffinlim", "fallback")  # what --vocoder takes besides a Vocos folder
 
 
+def check_vocoder_arg(value: str | None) -> None:
+    """--vocoder before the model loads: a name or an existing Vocos folder."""
+    if value not in (None, *VOCODER_NAMES) and not Path(value).is_dir():
+        raise UserError(f"--vocoder: expected a Vocos folder, hifigan or griffinlim, got {value!r}")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--ckpt, --device, --dtype, --vocoder: what `load_model` loads (every inference command, ui, serve)."""
     p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from jamflow.commands import common
-from jamflow.commands.common import VOCODER_NAMES, add_model_args, service_limits
+from jamflow.commands.common import add_model_args, check_vocoder_arg, service_limits
 from jamflow.errors import UserError
 from jamflow.serve.config import ServeConfig
 
@@ -102,8 +102,7 @@ def run_cli(args) -> int:
     folder = resolve_checkpoint(args.ckpt)
     device = pick_device(args.device)
     pick_dtype(device, args.dtype)
-    if args.vocoder not in (None, *VOCODER_NAMES) and not Path(args.vocoder).is_dir():
-        raise UserError(f"--vocoder: expected a Vocos folder, hifigan or griffinlim, got {args.vocoder!r}")
+    check_vocoder_arg(args.vocoder)
     voices = VoiceRegistry.load(config.voices_dir)
 
     from jamflow.serve.app import create_app

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from jamflow.commands import common
-from jamflow.commands.common import VOCODER_NAMES, add_model_args, service_limits
+from jamflow.commands.common import add_model_args, check_vocoder_arg, service_limits
 from jamflow.errors import UserError
 from jamflow.ui.limits import Limits
 
@@ -56,8 +56,7 @@ def check_args(args) -> tuple[Limits, tuple[str, str] | None, str | None]:
         pick_dtype(pick_device(args.device), args.dtype)
     except UserError as e:  # the API names them "ckpt", "device", "dtype"; here they are flags
         raise UserError(f"--{e}") from None
-    if args.vocoder not in (None, *VOCODER_NAMES) and not Path(args.vocoder).is_dir():
-        raise UserError(f"--vocoder: expected a Vocos folder, hifigan or griffinlim, got {args.vocoder!r}")
+    check_vocoder_arg(args.vocoder)
     try:
         import gradio  # noqa: F401
     except ImportError:

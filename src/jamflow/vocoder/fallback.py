@@ -31,6 +31,20 @@ class FallbackConfig:
     seed: int = 0  # the initial phase; fixed so the output is deterministic
 
 
+def checked_mel(mel: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """A log-mel [b, 100, n] or [100, n] a vocoder may decode -> (mel [b, 100, n], output samples (n - 1) * 256)."""
+    if mel.dim() == 2:
+        mel = mel[None]
+    if mel.dim() != 3 or mel.shape[1] != N_MELS:
+        raise UserError(f"mel: expected shape [b, {N_MELS}, frames], got {tuple(mel.shape)}")
+    if not torch.isfinite(mel).all():
+        raise UserError("mel: expected finite values, got NaN/inf")
+    length = (mel.shape[-1] - 1) * HOP_LENGTH
+    if length <= 0:
+        raise UserError(f"mel: expected at least 2 frames, got {mel.shape[-1]}")
+    return mel, length
+
+
 class MelInverse:
     """log-mel [b, 100, n] -> linear STFT magnitude [b, 513, n] >= 0: non-negative least squares against
     the mel filterbank, which the HiFi-GAN bridge shares."""
@@ -78,17 +92,8 @@ class GriffinLimVocoder:
 
     @torch.inference_mode()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
-        if mel.dim() == 2:
-            mel = mel[None]
-        if mel.dim() != 3 or mel.shape[1] != N_MELS:
-            raise UserError(f"mel: expected shape [b, {N_MELS}, frames], got {tuple(mel.shape)}")
-        if not torch.isfinite(mel).all():
-            raise UserError("mel: expected finite values, got NaN/inf")
+        mel, length = checked_mel(mel)
         mel = mel.to(self.device, torch.float32)
-        n = mel.shape[-1]
-        length = (n - 1) * HOP_LENGTH
-        if length <= 0:
-            raise UserError(f"mel: expected at least 2 frames, got {n}")
         mag = self.mel_to_magnitude(mel)  # [b, 513, n]
         hop = HOP_LENGTH // self.cfg.hop_divisor
         fine = 1 + length // hop

