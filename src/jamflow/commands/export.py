@@ -18,6 +18,6 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
 def run_cli(args) -> int:
     path = resolve_checkpoint(args.checkpoint)
     out = export(path, args.out, use_ema=not args.no_ema, dtype=args.dtype)
-    size = (out / "model.safetensors").stat().st_size
+    size = sum(f.stat().st_size for f in out.glob("*.safetensors"))
     print(f"exported {path.name} -> {out} ({args.dtype}, {size / 1e6:.1f} MB)")
     return 0

@@ -138,10 +138,12 @@ def single_call(jam, seconds: float, ref, settings, chars_per_s: float, out_dir:
     return {"audio_s": out.duration, "wall_s": wall, "rtf": wall / out.duration, "chunks": out.chunks}
 
 
-def cold_cli(checkpoint: str | None, ref, nfe: int, seconds: float, chars_per_s: float, out_dir: Path) -> dict:
+def cold_cli(checkpoint: str | None, ref, nfe: int | None, seconds: float, chars_per_s: float, out_dir: Path,
+             student: str | None = None) -> dict:
     """`jamflow talk --stream` in a fresh process: seconds from its start to its 'first audio' line."""
     cmd = [sys.executable, "-m", "jamflow.cli", "talk", "--stream", "--quiet", "-t", text_of(seconds, chars_per_s),
-           "-r", str(ref[0]), "-s", ref[1], "--nfe_step", str(nfe), "--seed", "0", "--output_dir", str(out_dir)]
+           "-r", str(ref[0]), "-s", ref[1], "--seed", "0", "--output_dir", str(out_dir)]
+    cmd += ["--fast", student] if student else ["--nfe_step", str(nfe)]
     if checkpoint:
         cmd += ["--ckpt", checkpoint]
     t0 = time.perf_counter()
@@ -154,54 +156,71 @@ def cold_cli(checkpoint: str | None, ref, nfe: int, seconds: float, chars_per_s:
     return {"first_audio_s": first, "wall_s": time.perf_counter() - t0, "exit": code}
 
 
+def bench_model(args, lengths: list[float], ref, nfe: int, student: str | None, tmp: Path) -> tuple[list[dict], object]:
+    """Every row of one model (the teacher at `nfe` steps, or a student at its own) -> (rows, the JAMFlow)."""
+    from jamflow.infer.api import JAMFlow
+    from jamflow.infer.settings import make_settings
+
+    vocoder = args.vocoder if args.vocoder in ("griffinlim", "hifigan") else None  # None: what the CLI loads
+    jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder,
+                                  progress=False, student=student)
+    settings = make_settings(nfe_step=nfe, seed=0, cfg_until=args.cfg_until).for_stream()
+    chars_per_s = len(ref[1]) / ref[2]
+    model, steps = ("student", jam.model.student.steps) if student else ("teacher", nfe)
+    calls = steps if student else steps * 2  # model evaluations per sample: guidance doubles the teacher's
+    jam.talk("Warm up.", str(ref[0]), ref[1], settings=make_settings(nfe_step=2, seed=0))  # first-call costs
+    rows = []
+    for seconds in lengths:
+        row = stream_once(jam, text_of(seconds, chars_per_s), ref, settings, tmp)
+        rows.append({"mode": "stream", "model": model, "text_s": seconds, "nfe": calls, **row})
+        print(f"bench: done {model} stream {seconds} s", file=sys.stderr, flush=True)
+    single = single_call(jam, args.single_s, ref, settings, chars_per_s, tmp)
+    rows.append({"mode": "single call", "model": model, "text_s": args.single_s, "nfe": calls, **single})
+    if args.cold:
+        rows.append({"mode": "cli cold start", "model": model, "text_s": lengths[0], "nfe": calls,
+                     **cold_cli(args.checkpoint, ref, nfe, lengths[0], chars_per_s, tmp, student)})
+    return rows, jam
+
+
 def run(args, lengths: list[float]) -> int:
-    """The stream benchmark at each of `lengths` seconds of text (flags of `jamflow bench`); prints the table
-    and writes the JSON."""
+    """The stream benchmark at each of `lengths` seconds of text (flags of `jamflow bench`), for the teacher
+    and, with --fast, its student; prints the table and writes the JSON."""
     import torch
 
     from jamflow.eval.bench import format_table
     from jamflow.fileio import write_json_atomic
-    from jamflow.infer.api import JAMFlow
-    from jamflow.infer.settings import make_settings
 
     if args.threads:
         torch.set_num_threads(args.threads)
     nfe = int(args.nfe.split(",")[0])
     ref = reference(args.ref)
-    vocoder = args.vocoder if args.vocoder in ("griffinlim", "hifigan") else None  # None: what the CLI loads
-    jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder,
-                                  progress=False)
-    settings = make_settings(nfe_step=nfe, seed=0, cfg_until=args.cfg_until).for_stream()
-    chars_per_s = len(ref[1]) / ref[2]
-    model = "teacher"
-    rows = []
+    rows, summary = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        jam.talk("Warm up.", str(ref[0]), ref[1], settings=make_settings(nfe_step=2, seed=0))  # first-call costs
-        for seconds in lengths:
-            row = stream_once(jam, text_of(seconds, chars_per_s), ref, settings, tmp)
-            rows.append({"mode": "stream", "model": model, "text_s": seconds, "nfe": nfe, **row})
-            print(f"bench: done stream {seconds} s", file=sys.stderr, flush=True)
-        single = single_call(jam, args.single_s, ref, settings, chars_per_s, tmp)
-        rows.append({"mode": "single call", "model": model, "text_s": args.single_s, "nfe": nfe, **single})
-        if args.cold:
-            rows.append({"mode": "cli cold start", "model": model, "text_s": lengths[0], "nfe": nfe,
-                         **cold_cli(args.checkpoint, ref, nfe, lengths[0], chars_per_s, tmp)})
+        for student in (None, args.fast) if args.fast else (None,):
+            model_rows, jam = bench_model(args, lengths, ref, nfe, student, Path(tmp))
+            rows += model_rows
+            summary[model_rows[0]["model"]] = _summary(model_rows, args.single_s)
+    precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
+    device = f"{jam.device} ({precision}), {torch.get_num_threads()} threads"
+    print(f"{args.checkpoint or 'shipped model'} on {device}, vocoder {vocoder_label(jam.vocoder)}, reference "
+          f"{args.ref} ({ref[2]:.1f} s); nfe = model evaluations per sample")
+    print(format_table(rows))
+    for model, figures in summary.items():
+        print(f"{model}: cost per second of audio, longest stream / single call: {figures['long_vs_single_rtf']:.3f}"
+              + (f"; peak RSS, longest / 30 s: {figures['peak_rss_longest_vs_30s']:.3f}"
+                 if "peak_rss_longest_vs_30s" in figures else ""))
+    path = write_json_atomic(args.json or "bench_stream.json", {"device": device, "rows": rows, "summary": summary})
+    print(f"wrote {path}")
+    return 0
+
+
+def _summary(rows: list[dict], single_s: float) -> dict:
+    """Long text against a single call, and peak memory of the longest stream against 30 s."""
     streams = [r for r in rows if r["mode"] == "stream"]
+    single = next(r for r in rows if r["mode"] == "single call")
     longest = max(streams, key=lambda r: r["text_s"])
     summary = {"long_vs_single_rtf": longest["rtf"] / single["rtf"]}
     at30 = [r for r in streams if r["text_s"] == 30]
     if at30 and longest is not at30[0]:
         summary["peak_rss_longest_vs_30s"] = longest["peak_rss_mb"] / at30[0]["peak_rss_mb"]
-    precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
-    device = f"{jam.device} ({precision}), {torch.get_num_threads()} threads"
-    print(f"{args.checkpoint or 'shipped model'} on {device}, vocoder {vocoder_label(jam.vocoder)}, reference "
-          f"{args.ref} ({ref[2]:.1f} s), nfe {nfe}")
-    print(format_table(rows))
-    print("cost per second of audio, longest stream / single call: "
-          f"{summary['long_vs_single_rtf']:.3f} ({longest['text_s']:g} s vs {args.single_s:g} s)")
-    if "peak_rss_longest_vs_30s" in summary:
-        print(f"peak RSS, {longest['text_s']:g} s / 30 s: {summary['peak_rss_longest_vs_30s']:.3f}")
-    path = write_json_atomic(args.json or "bench_stream.json", {"device": device, "rows": rows, "summary": summary})
-    print(f"wrote {path}")
-    return 0
+    return summary

@@ -32,6 +32,7 @@ from jamflow.render.stream_video import check_streamable
 from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+DEFAULT_STUDENT_DIR = DEFAULT_MODEL_DIR.parent / "model_fast"  # the shipped model's 4-step student
 
 
 @dataclass
@@ -73,6 +74,16 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
     return folder
 
 
+def resolve_student(student: str | Path, checkpoint: Path) -> Path:
+    """"shipped" (the shipped model's student; only with the shipped model) or a student folder."""
+    if str(student) != "shipped":
+        return Path(student)
+    if checkpoint.resolve() != DEFAULT_MODEL_DIR.resolve():
+        raise UserError(f"fast: expected the shipped model with the shipped student, got --ckpt {checkpoint}; pass "
+                        f"the student folder distilled from it (`jamflow export` of a distill run) instead")
+    return DEFAULT_STUDENT_DIR
+
+
 class JAMFlow:
     """A loaded model + vocoder (the `Engine`); one method per task."""
 
@@ -88,11 +99,17 @@ class JAMFlow:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device=None, dtype=None, vocoder=None,
-                        progress: bool = True, limits: Limits | None = None) -> "JAMFlow":
+                        progress: bool = True, limits: Limits | None = None, student=None) -> "JAMFlow":
+        """student: a few-step student of this checkpoint (a folder from `jamflow export` of a distill
+        run), or "shipped" for the shipped model's (docs/inference.md, "The fast model")."""
         from jamflow.model.jam import JAMModel
 
         folder = resolve_checkpoint(path)
         model = JAMModel.from_pretrained(folder)
+        if student is not None:
+            from jamflow.model.student import apply_student
+
+            apply_student(model, resolve_student(student, folder))
         return cls(model, vocoder=vocoder, device=device, dtype=dtype, progress=progress, checkpoint_dir=folder,
                    limits=limits)
 

@@ -6,7 +6,7 @@ dtype (the weights stay fp32) and unpads the results, known frames pasted back b
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -68,6 +68,10 @@ def generate(model, jobs: list[Job], settings: InferSettings, tokenizer, device=
     if settings.cfg_strength_motion is not None and settings.cfg_strength_motion != settings.cfg_strength:
         kw["cfg_strength_motion"] = settings.cfg_strength_motion
 
+    student = getattr(model, "student", None)
+    if student is not None:  # a distilled student samples on its own grid, its guidance baked in
+        settings = replace(settings, cfg_strength=0.0, ode_method="euler")
+        kw.update(time_grid=torch.tensor(student.time_grid), cfg_strength_motion=None)
     # weights stay fp32; on CUDA the half-precision compute comes from autocast (sampler noise is fp32)
     with autocast(device, dtype):
         out_mel, out_motion = _sample(model, text, mel, audio_known, jobs, settings, device, dict(kw, progress=progress))

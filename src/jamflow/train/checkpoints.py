@@ -217,6 +217,10 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype:
         raise UserError(f"--checkpoint: expected ema.safetensors in {path}, got none (EMA disabled? use --no_ema)")
     if not isinstance(state.get("model_config"), dict):
         raise UserError(f"--checkpoint: expected a model_config table in {path / 'state.json'}, got none")
+    if "distill" in state:  # a few-step student: its adapters, not a whole model
+        from jamflow.train.distill import export_student
+
+        return export_student(path, state, out, use_ema, DTYPES[dtype])
     model = JAMModel(JAMConfig.from_dict(state["model_config"]))
     from jamflow.model.jam import load_state_strict
 

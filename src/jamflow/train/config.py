@@ -18,8 +18,9 @@ from pathlib import Path
 import yaml
 
 from jamflow.errors import UserError
+from jamflow.train.distill import DistillConfig, check_config
 
-STAGES = ("motion", "joint", "audio")
+STAGES = ("motion", "joint", "audio", "distill")
 PRECISIONS = ("no", "fp16", "bf16", "auto")
 
 
@@ -92,7 +93,9 @@ class TrainConfig:
     name: str = "run"
     run_dir: str = ""  # default: runs/<name>
     seed: int = 666
-    stage: str = "joint"  # "motion": Audio-DiT frozen, audio->motion masks; "joint": everything
+    # "motion": Audio-DiT frozen, audio->motion masks; "joint": everything; "distill": a few-step student
+    # of model.init_from (LoRA adapters only, train/distill.py)
+    stage: str = "joint"
     freeze: list = field(default_factory=list)  # parameter-name prefixes to freeze on top of the stage's
     unfreeze: list = field(default_factory=list)  # prefixes to train even if the stage freezes them
     fsdp: bool = False  # shard weights, grads and optimizer state over processes (FSDP2), for the base preset
@@ -104,6 +107,7 @@ class TrainConfig:
     ema: EMAConfig = field(default_factory=EMAConfig)
     log: LogConfig = field(default_factory=LogConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)  # stage "distill" only
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +253,10 @@ def validate(cfg: TrainConfig, base: Path) -> TrainConfig:
     for key, p in (("model.init_f5", cfg.model.init_f5), ("model.init_from", cfg.model.init_from)):
         if p is not None and not Path(p).exists():
             raise UserError(f"{key}: expected an existing checkpoint path, got {p!r}")
+    if cfg.stage == "distill":
+        check_config(cfg.distill)
+        if cfg.model.init_from is None:
+            raise UserError("model.init_from: expected the teacher checkpoint for stage distill, got none")
     if not cfg.run_dir:
         cfg.run_dir = str(Path("runs") / cfg.name)
     return cfg

@@ -34,6 +34,15 @@ def apply_freeze(model: torch.nn.Module, stage: str, freeze: list[str] = (), unf
     return counts
 
 
+def train_only(model: torch.nn.Module, trainable) -> dict:
+    """Train the parameters whose name `trainable(name)` accepts, freeze the rest -> counts as apply_freeze."""
+    counts = {"trainable": 0, "frozen": 0}
+    for name, p in model.named_parameters():
+        p.requires_grad_(bool(trainable(name)))
+        counts["trainable" if p.requires_grad else "frozen"] += p.numel()
+    return counts
+
+
 def make_optimizer(model: torch.nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW over trainable parameters; weight decay only on matrices (not biases, norms, embeddings' 1-D)."""
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

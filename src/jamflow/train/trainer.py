@@ -25,9 +25,9 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.fileio import write_text_atomic
-from jamflow.train.config import TrainConfig, dump_yaml
+from jamflow.train.config import TrainConfig, dump_yaml, to_dict
 from jamflow.train.model_init import build_model_config, check_cache_fits, load_init_weights
-from jamflow.train.optim import set_lr
+from jamflow.train.optim import set_lr, train_only
 from jamflow.train.stop import StopSignals, exit_code, worker_init
 
 
@@ -139,7 +139,13 @@ class Trainer:
         model = JAMModel(model_cfg)
         model.motion_stats = motion_stats
         load_init_weights(model, cfg)
-        self.param_counts = apply_freeze(model, cfg.stage, cfg.freeze, cfg.unfreeze)
+        if cfg.stage == "distill":  # the teacher's weights stay; only the student's adapters train
+            from jamflow.model.lora import add_lora, is_lora_param
+
+            add_lora(model, cfg.distill.lora_rank)
+            self.param_counts = train_only(model, is_lora_param)
+        else:
+            self.param_counts = apply_freeze(model, cfg.stage, cfg.freeze, cfg.unfreeze)
         if self.param_counts["trainable"] == 0:
             raise UserError(f"freeze: expected some trainable parameters, got none (stage {cfg.stage!r})")
         self.fsdp = cfg.fsdp and self.world > 1
@@ -153,6 +159,7 @@ class Trainer:
         else:
             optimizer = make_optimizer(model, cfg.optim, self.device)
             self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.bare = model
         self.ema = EMA(model, cfg.ema) if cfg.ema.enabled else None  # sharded like the model under FSDP
         self.loss_view = _LossView(self.model, model)
 
@@ -182,6 +189,8 @@ class Trainer:
                      "ema_step": self.ema.step if self.ema is not None else 0,
                      "world_size": self.world, "grad_accum": self.cfg.optim.grad_accum, "fsdp": self.fsdp,
                      "model_config": self.model_cfg.to_dict(), "motion_stats": self.dataset.meta["stats"]}
+            if self.cfg.stage == "distill":  # what `jamflow export` needs to write the student
+                state["distill"] = to_dict(self.cfg.distill)
             save_checkpoint(self.run_dir, self.update, model=model_state, ema=ema_state, optimizer=optimizer_state,
                             state=state, rng=self._rng_state(), config_yaml=dump_yaml(self.cfg),
                             keep_last=self.cfg.checkpoint.keep_last)
@@ -234,6 +243,7 @@ class Trainer:
 
     def train_update(self, micro_batches: list[dict]) -> dict:
         from jamflow.model.cfm import cfm_loss
+        from jamflow.train.distill import distill_loss
 
         accum = len(micro_batches)
         self.model.train()
@@ -251,7 +261,10 @@ class Trainer:
                 ctx = self.acc.no_sync(self.model) if not last else nullcontext()
             with ctx:
                 with self.acc.autocast():
-                    out = cfm_loss(self.loss_view, batch, self.mask_cfg, generator=gen)
+                    if self.cfg.stage == "distill":
+                        out = distill_loss(self.loss_view, self.bare, batch, self.mask_cfg, self.cfg.distill, gen)
+                    else:
+                        out = cfm_loss(self.loss_view, batch, self.mask_cfg, generator=gen)
                 self.acc.backward(out["loss"] / accum)
             sums += torch.stack([out["loss"].detach(), out["loss_audio"], out["loss_motion"]]).float() / accum
         grad_norm = 0.0

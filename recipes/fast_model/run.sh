@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Distil the shipped model into its 4-step student: corpus (the default model's, steps 1-2b of
+# recipes/default_model/run.sh) -> jamflow train (stage distill) -> export (the adapters, fp16).
+#
+#   recipes/fast_model/run.sh [WORK] [train overrides...]
+#   recipes/fast_model/run.sh /work/runs mixed_precision=bf16 data.max_frames=12000 optim.total_updates=4000  # a GPU
+#
+# Every step resumes. Environment: WORKERS (default 1), NICE (default "nice -n 19"), SKIP_TRAIN=1 to
+# export the run as it stands. The evaluation commands are in README.md.
+set -euo pipefail
+
+RECIPE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="${1:-runs/fast_model}"
+shift || true
+WORKERS="${WORKERS:-1}"
+NICE="${NICE:-nice -n 19}"
+TEACHER="$(python3 -c 'from jamflow.infer.api import DEFAULT_MODEL_DIR; print(DEFAULT_MODEL_DIR)')"
+
+mkdir -p "$WORK"
+cd "$WORK"
+echo "work folder: $(pwd), teacher: $TEACHER"
+
+$NICE jamflow synth-data --out "$PWD/corpus" --num_clips 3000 --festival_share 0.8 --seed 0 --workers "$WORKERS"
+$NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"
+$NICE jamflow align --cache corpus/cache_phoneme --workers "$WORKERS"
+
+if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+  $NICE jamflow train --config "$RECIPE/distill_cpu.yaml" --resume model.init_from="$TEACHER" "$@"
+fi
+
+# the student ships as its adapters (~9 MB in fp16), applied to the teacher at load time
+jamflow export --checkpoint distill_run --out student --dtype fp16
