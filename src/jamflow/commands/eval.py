@@ -41,6 +41,9 @@ def add_cli(parser) -> None:
     parser.add_argument("--dtype", default=None, help="with --checkpoint: compute precision as in inference "
                                                        "(float32, bfloat16, int8, ...; default: per device)")
     parser.add_argument("--vocoder", default=None, help="with --checkpoint: Vocos folder, 'hifigan' or 'griffinlim' (default: as inference)")
+    parser.add_argument("--fast", nargs="?", const="shipped", metavar="STUDENT",
+                        help="with --checkpoint: generate with its few-step student (alone: the shipped model's; or "
+                             "a student folder); --nfe_step and the guidance settings are then the student's own")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="reference clips to score")
     parser.add_argument("--max_clips", type=int, default=None, help="score only the first N reference clips")
     parser.add_argument("--metrics", default=",".join(GROUPS), help=f"comma list of {', '.join(GROUPS)}")
@@ -115,7 +118,7 @@ def run_cli(args) -> int:
         prompts = _manifest(args.prompts, "--prompts") if args.prompts else pool
         gen_path = generate.generate_manifest(args.checkpoint, ref_rows, prompts, args.task, out_dir / "generated",
                                      samples=args.samples, seed=args.seed, device=args.device, dtype=args.dtype,
-                                     vocoder=args.vocoder,
+                                     vocoder=args.vocoder, student=args.fast,
                                      prompt_seconds=prompt_seconds, nfe_step=args.nfe_step, **sampling)
         gens.append(("jamflow", gen_path))
 

@@ -50,12 +50,12 @@ def prompt_for(row: dict, pool: list[dict], seconds: tuple[float, float] | None 
 
 def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
                       seed: int = 0, device: str | None = None, vocoder=None, dtype: str | None = None,
-                      prompt_seconds: tuple[float, float] | None = None, **settings) -> Path:
+                      prompt_seconds: tuple[float, float] | None = None, student=None, **settings) -> Path:
     """Generate every row of `rows` with the model at `checkpoint`; returns the written manifest path.
 
     checkpoint: a checkpoint folder or an already loaded `JAMFlow`; vocoder: a Vocos folder,
     "griffinlim" or None (Vocos if found, else the fallback), and dtype (as `JAMFlow`'s), used when
-    loading from a folder.
+    loading from a folder; student: its few-step student ("shipped" or a student folder; JAMFlow.from_pretrained).
     rows: the clips to evaluate (absolute paths, as `read_manifest` returns them); pool: every clip
     prompts may come from (the whole reference manifest, or a larger one); prompt_seconds: the
     preferred prompt duration range (see `prompt_for`).
@@ -74,7 +74,8 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
     if isinstance(checkpoint, JAMFlow):
         jam = checkpoint
     else:
-        jam = JAMFlow.from_pretrained(checkpoint, device=device, dtype=dtype, vocoder=vocoder, progress=False)
+        jam = JAMFlow.from_pretrained(checkpoint, device=device, dtype=dtype, vocoder=vocoder, progress=False,
+                                      student=student)
     if task != "tts" and not jam.has_motion:
         raise UserError(f"checkpoint: task {task!r} needs a model with a motion stream, got an audio-only model")
     out_dir = Path(out_dir).resolve()  # manifest paths are made relative to it: never mix with cwd

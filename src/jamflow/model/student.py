@@ -51,7 +51,8 @@ def dit_fingerprint(model: torch.nn.Module) -> str:
         if not name.startswith(("audio.", "motion.")) or name.endswith((".lora_a", ".lora_b")):
             continue
         digest.update(name.encode())
-        digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+        # + 0.0 turns -0.0 into 0.0: the EMA's lerp does the same to a frozen -0.0 weight
+        digest.update((value.detach().float().cpu() + 0.0).contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 

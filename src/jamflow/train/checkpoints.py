@@ -218,8 +218,6 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype:
     if not isinstance(state.get("model_config"), dict):
         raise UserError(f"--checkpoint: expected a model_config table in {path / 'state.json'}, got none")
     if "distill" in state:  # a few-step student: its adapters, not a whole model
-        from jamflow.train.distill import export_student
-
         return export_student(path, state, out, use_ema, DTYPES[dtype])
     model = JAMModel(JAMConfig.from_dict(state["model_config"]))
     from jamflow.model.jam import load_state_strict
@@ -227,6 +225,27 @@ def export(checkpoint: str | Path, out: str | Path, use_ema: bool = True, dtype:
     load_state_strict(model, inference_weights(path, use_ema), str(path))
     model.motion_stats = state.get("motion_stats")
     return save_inference_folder(model, out, DTYPES[dtype])
+
+
+def export_student(checkpoint, state: dict, out, use_ema: bool = True, dtype: torch.dtype = torch.float16):
+    """A distill run's training checkpoint (folder `checkpoint`, its state.json `state`) -> a student
+    folder (model/student.py): the EMA adapters and the sampling they were trained for."""
+    from jamflow.config import JAMConfig
+    from jamflow.model.jam import JAMModel, load_state_strict
+    from jamflow.model.lora import add_lora
+    from jamflow.model.student import StudentSpec, dit_fingerprint, save_student
+    from jamflow.train.config import from_dict
+    from jamflow.train.distill import DistillConfig, student_grid
+
+    cfg = from_dict(DistillConfig, state["distill"], "state.distill")
+    model = JAMModel(JAMConfig.from_dict(state["model_config"]))
+    add_lora(model, cfg.lora_rank)
+    load_state_strict(model, inference_weights(checkpoint, use_ema), str(checkpoint))
+    spec = StudentSpec(steps=cfg.steps, time_grid=[round(float(t), 6) for t in student_grid(cfg)],
+                       cfg_strength=cfg.cfg_strength, cfg_strength_motion=cfg.cfg_strength_motion,
+                       lora_rank=cfg.lora_rank, lora_alpha=float(cfg.lora_rank),
+                       teacher_fingerprint=dit_fingerprint(model))
+    return save_student(model, out, spec, dtype)
 
 
 def save_inference_folder(model, out, dtype: torch.dtype, extra_files=()) -> Path:

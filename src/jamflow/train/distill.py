@@ -134,23 +134,3 @@ def _start_state(model, problem: SamplingProblem, batch: dict, grid, segment: in
     x_m = None if noise_m is None else (1 - t) * noise_m + t * batch["motion"]
     return x_a, x_m
 
-
-def export_student(checkpoint, state: dict, out, use_ema: bool = True, dtype: torch.dtype = torch.float16):
-    """A distill run's training checkpoint (folder `checkpoint`, its state.json `state`) -> a student
-    folder (model/student.py): the EMA adapters and the sampling they were trained for."""
-    from jamflow.config import JAMConfig
-    from jamflow.model.jam import JAMModel, load_state_strict
-    from jamflow.model.lora import add_lora
-    from jamflow.model.student import StudentSpec, dit_fingerprint, save_student
-    from jamflow.train.checkpoints import inference_weights
-    from jamflow.train.config import from_dict
-
-    cfg = from_dict(DistillConfig, state["distill"], "state.distill")
-    model = JAMModel(JAMConfig.from_dict(state["model_config"]))
-    add_lora(model, cfg.lora_rank)
-    load_state_strict(model, inference_weights(checkpoint, use_ema), str(checkpoint))
-    spec = StudentSpec(steps=cfg.steps, time_grid=[round(float(t), 6) for t in student_grid(cfg)],
-                       cfg_strength=cfg.cfg_strength, cfg_strength_motion=cfg.cfg_strength_motion,
-                       lora_rank=cfg.lora_rank, lora_alpha=float(cfg.lora_rank),
-                       teacher_fingerprint=dit_fingerprint(model))
-    return save_student(model, out, spec, dtype)
