@@ -54,3 +54,25 @@ def test_shipped_model_talks(jam):
     assert res.motion.shape[1] == 70 and np.isfinite(res.motion).all()
     assert abs(len(res.motion) / MOTION_FPS - res.duration) < 0.1
     assert np.abs(res.wav).max() > 1e-3  # not silence
+
+
+def test_package_assets_stay_within_100_mb():
+    assets = MODEL.parent
+    total = sum(f.stat().st_size for f in assets.rglob("*") if f.is_file())
+    assert total <= 100 * 10 ** 6, total / 1e6
+
+
+def test_shipped_student_fits_the_shipped_model_and_samples_in_four_calls():
+    from jamflow.model.student import read_student
+
+    spec = read_student(api.DEFAULT_STUDENT_DIR)
+    assert spec.steps == 4 and spec.cfg_strength == 2.0
+    assert (api.DEFAULT_STUDENT_DIR / "adapter.safetensors").stat().st_size <= 8 * 2 ** 20
+    fast = api.JAMFlow.from_pretrained(device="cpu", vocoder="griffinlim", student="shipped", progress=False)
+    calls = []
+    hook = fast.model.register_forward_hook(lambda mod, args, kwargs, out: calls.append(kwargs["audio_x"].shape[0]),
+                                            with_kwargs=True)
+    res = fast.talk("Hi there.", seed=0)
+    hook.remove()
+    assert calls == [1] * 4
+    assert np.isfinite(res.wav).all() and np.abs(res.wav).max() > 1e-3 and res.motion.shape[1] == 70
