@@ -20,7 +20,7 @@ import numpy as np
 
 from jamflow import validate
 from jamflow.errors import UserError
-from jamflow.infer import inputs, runner
+from jamflow.infer import dub_windows, inputs, runner
 from jamflow.infer.engine import Engine, pick_device, pick_dtype  # noqa: F401 - pick_*: the loaders' checks
 from jamflow.infer.inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 - the accepted inputs
 from jamflow.infer.longform import Piece
@@ -223,7 +223,8 @@ class JAMFlow:
                 raise UserError("motion: expected a motion (.npy/.pkl or array) or --video, got neither")
             motion = inputs.motion_from_video(video)
         motion = inputs.motion_arg(motion, "motion", self.limits)
-        out = runner.run_dub(self.engine, clean_text(gen_text, "gen_text"), motion, self._ref_audio(ref_audio), ref_text, s)
+        out = dub_windows.run_dub(self.engine, clean_text(gen_text, "gen_text"), motion, self._ref_audio(ref_audio),
+                                  ref_text, s)
         if video is not None:
             return self._finish(out, s, output, write_video=False, mux_into=video)
         return self._finish(out, s, output, write_video=True, renderer=self._renderer(None))

@@ -6,7 +6,7 @@ what is known (condition) and what is to be generated:
     task       audio known               motion known                         constructor
     tts/talk   reference prefix          reference prefix (if any)            Job.continuing
     animate    everything                carried-over window prefix (if any)  Job.for_window
-    dub        reference voice prefix    the given motion (after the prefix)  Job.for_dub
+    dub        reference or tail prefix  given motion (+ tail prefix)         Job.for_dub
     edit       outside the chosen spans  outside the chosen spans             Job.for_edit
 
 Motion is normalised (`MotionCodec`): generated channels [m, dg], context channels [m, dc]. A model
@@ -66,16 +66,21 @@ class Job:
     def for_dub(cls, prompt, text: str, gen_frames: int, motion: torch.Tensor, context: torch.Tensor,
                 given: int) -> "Job":
         """dub: the prompt's voice, then `gen_frames` of speech over normalised motion [gen_frames, dg]
-        (+ context [gen_frames, dc]) of which the first `given` frames are the user's."""
+        (+ context [gen_frames, dc]) of which the first `given` frames are the user's. A prompt with
+        motion (a dub window's tail of the window before: the given lips under its audio) has it known;
+        the reference's motion is generated."""
         total = prompt.frames + gen_frames
         motion_known = torch.zeros(total, dtype=torch.bool)
         motion_known[prompt.frames: prompt.frames + given] = True
+        pre_motion = torch.zeros(prompt.frames, motion.shape[1])
+        if prompt.motion is not None:
+            pre_motion, motion_known[: prompt.frames] = prompt.motion, True
         pre_context = prompt.context if prompt.frames else torch.zeros(0, context.shape[1])
         return build(
             (prompt.text + " " if prompt.text else "") + text, total,
             mel=prompt.mel if prompt.frames else None,
             audio_known=torch.ones(mel_frames_for(prompt.frames), dtype=torch.bool) if prompt.frames else None,
-            motion=torch.cat([torch.zeros(prompt.frames, motion.shape[1]), motion]), motion_known=motion_known,
+            motion=torch.cat([pre_motion, motion]), motion_known=motion_known,
             context=torch.cat([pre_context, context]), dims=(motion.shape[1], context.shape[1]),
             prompt=(prompt.text, prompt.frames))
 

@@ -1,6 +1,7 @@
-"""The tasks (tts/talk, animate, dub, edit) as flows of jobs through the engine: long text in chunks,
-long audio in windows, dub over given lips, edit of spans. Each returns the final audio/motion as a
-`longform.Piece`; the API checks the arguments before and writes the files after.
+"""The tasks (tts/talk, animate, edit) as flows of jobs through the engine: long text in chunks, long
+audio in windows, edit of spans (dub over given lips, in windows: `infer/dub_windows.py`). Each returns
+the final audio/motion as a `longform.Piece`; the API checks the arguments before and writes the files
+after.
 
 Lengths are counted in motion frames on the `GRID` of `infer/prompt.py`, which also turns the
 user's reference into the known prefix (`Prompt`); how long a text is spoken and where it splits is
@@ -28,10 +29,9 @@ from tqdm import tqdm
 from jamflow.errors import UserError
 from jamflow.progress import report
 from jamflow.infer.jobs import Job
-from jamflow.infer.layout import (check_rate, chunk_char_budget, chunk_frames, dub_durations, known_voice, split_text,
-                                  token_start_frames)
+from jamflow.infer.layout import check_rate, chunk_char_budget, chunk_frames, split_text, token_start_frames
 from jamflow.infer.longform import Piece, Stitcher, concat_pieces, seconds_to_frames
-from jamflow.infer.prompt import GRID, Prompt, clean_text, grid, reference_prompt
+from jamflow.infer.prompt import GRID, Prompt, clean_text, reference_prompt
 from jamflow.infer.sampling import JobResult
 from jamflow.infer.settings import InferSettings
 from jamflow.timeline import mel_frames_for
@@ -252,33 +252,6 @@ def run_animate(engine, wav: np.ndarray, text: str | None, context_motion: np.nd
     stream = AnimateStream(engine, wav, text, context_motion, s)
     out = concat_pieces(list(stream))
     return Piece(out.wav, out.motion, chunks=stream.chunks, seams=tuple(stream.seams))
-
-
-# ---------------------------------------------------------------------------------------------
-# motion + text -> speech
-
-
-def run_dub(engine, text: str, motion: np.ndarray, ref_wav: np.ndarray | None, ref_text, s: InferSettings) -> Piece:
-    """Speech for `text` timed to the given motion [T, 70] (returned unchanged)."""
-    prompt = reference_prompt(engine, ref_wav, ref_text, None)
-    frames, fps = len(motion), engine.timeline.motion_fps
-    check_rate(text, frames, "motion")
-    if (prompt.frames + frames) / fps > MAX_JOB_S:
-        raise UserError(f"motion: expected at most {MAX_JOB_S - prompt.frames / fps:.0f} s for dub in one "
-                        f"pass, got {frames / fps:.1f} s; split the video into shorter clips")
-    gen_frames = grid(frames)
-    total = prompt.frames + gen_frames
-    held = np.concatenate([motion, np.repeat(motion[-1:], gen_frames - frames, 0)])
-    job = Job.for_dub(prompt, text, gen_frames, *engine.codec.normalize(held), given=frames)
-    model = engine.model
-    if model.cfg.audio.text_durations is not None:
-        voice = known_voice(job) if model.duration_predictor is not None else None
-        job.last_durations = dub_durations(model, engine.tokenizer, text, motion,
-                                           mel_frames_for(total) - mel_frames_for(prompt.frames), voice)
-    res = engine.sample([job], s)[0]
-    spm = engine.timeline.samples_per_motion
-    wav = engine.vocode(res.mel, total)[prompt.frames * spm: (prompt.frames + frames) * spm]
-    return Piece(restore_rms(wav, prompt.rms, s.target_rms), motion, motion_given=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,8 +37,8 @@ class InferSettings:
     context_s: float = 3.0  # "previous": at most this many seconds of what came before prompt the next chunk
     first_chunk_s: float | None = None  # seconds of the first chunk (a clause); None: 1 s when streaming, else off; 0: off
     cross_fade_s: float = 0.16  # audio cross-fade / motion blend at seams (rounded to whole motion frames)
-    window_s: float = 10.0  # animate: window length for long audio (dub runs in one pass)
-    window_overlap_s: float = 1.0  # known motion carried from one window into the next
+    window_s: float = 10.0  # animate / dub: window length for long audio / motion
+    window_overlap_s: float = 1.0  # animate: known motion carried on; dub: where cuts fall, the next prompt's bound
     # motion post-processing (on denormalised motion; 1.0 / 0 = unchanged)
     motion_smoothing: float = 0.0  # Gaussian sigma in frames over generated channels
     head_scale: float = 1.0  # scales pose + translation around their mean
