@@ -134,3 +134,18 @@ def test_examples_have_files_and_licences():
     for v in ex.voices:
         assert v.audio.is_file() and v.licence in ex.licence_markdown()
     assert all(len(row) == 3 and row[2] in ex.texts for row in ex.rows())
+
+
+def test_a_student_hides_the_sampler_sliders_and_is_named(studio, monkeypatch):
+    from jamflow.model.student import StudentSpec
+    from jamflow.ui.app import build_app, header
+    from jamflow.ui.limits import Limits
+
+    assert "student" not in header(studio, Limits())
+    spec = StudentSpec(4, [0.0, 0.1, 0.3, 0.6, 1.0], 2.0, None, 4, 4.0, "0" * 64)
+    monkeypatch.setattr(studio.jam.model, "student", spec, raising=False)
+    assert "with its 4-step student" in header(studio, Limits())
+    app = build_app(studio)
+    nfe = [b for b in app.blocks.values() if getattr(b, "elem_id", None) == "talk-nfe"]
+    rows = [b for b in app.blocks.values() if b.__class__.__name__ == "Row" and nfe[0] in getattr(b, "children", [])]
+    assert len(nfe) == 1 and len(rows) == 1 and rows[0].visible is False

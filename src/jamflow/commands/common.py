@@ -273,14 +273,15 @@ def load_model(args):
 
 
 def announce(command: str, settings: InferSettings, jam=None) -> None:
-    where = ""
+    where, skip = "", ()
     if jam is not None:
         precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
         where = f" on {jam.device} ({precision})"
         student = getattr(jam.model, "student", None)
-        if student is not None:  # the sampler settings below are the student's, not these
+        if student is not None:  # it samples by its own rules: the settings it fixes are not shown
             where += f" with the {student.steps}-step student (guidance {student.cfg_strength:g} baked in)"
-    print(f"jamflow {command}{where}: seed={settings.seed} | {format_settings(settings)}", flush=True)
+            skip = STUDENT_FIXED
+    print(f"jamflow {command}{where}: seed={settings.seed} | {format_settings(settings, skip)}", flush=True)
 
 
 def report(result) -> int:

@@ -144,5 +144,5 @@ def load_config_file(path: str | Path) -> dict:
     return data
 
 
-def format_settings(settings: InferSettings) -> str:
-    return " ".join(f"{k}={v}" for k, v in settings.to_dict().items())
+def format_settings(settings: InferSettings, skip=()) -> str:
+    return " ".join(f"{k}={v}" for k, v in settings.to_dict().items() if k not in skip)

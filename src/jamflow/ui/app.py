@@ -27,6 +27,9 @@ def header(studio: Studio, limits: Limits) -> str:
 
     shipped = jam.checkpoint_dir is not None and jam.checkpoint_dir.resolve() == DEFAULT_MODEL_DIR
     name = "the shipped model" if shipped else f"`{jam.checkpoint_dir.name if jam.checkpoint_dir else 'model'}`"
+    student = getattr(jam.model, "student", None)
+    if student is not None:
+        name += f" with its {student.steps}-step student"
     precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
     return (f"# jamflow\nSpeech and talking-face motion from one model (JAM-Flow). Model {name} on "
             f"{jam.device} ({precision}), vocoder {studio.default_vocoder_label}. Limits: {limits.max_text_chars} "

@@ -61,8 +61,9 @@ def voice_group(studio: Studio, prefix: str, label: str = "Reference voice (opti
 
 def settings_accordion(studio: Studio, prefix: str, speech: bool = True) -> dict:
     """The collapsed Settings: sampler, seed, speed, motion scales, vocoder (speech tabs)."""
+    sampler = getattr(studio.jam.model, "student", None) is None  # a student samples by its own rules
     with gr.Accordion("Settings", open=False, elem_id=f"{prefix}-settings"):
-        with gr.Row():
+        with gr.Row(visible=sampler):
             fields = {
                 "nfe_step": gr.Slider(1, 64, value=32, step=1, label="NFE steps", info="fewer: faster; more: cleaner",
                                       elem_id=f"{prefix}-nfe"),
