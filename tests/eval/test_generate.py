@@ -70,3 +70,22 @@ def test_generate_manifest_with_tiny_model(corpus):
     assert raw["ref_duration"] == peer["duration"] and raw["ref_audio"].endswith(Path(peer["audio"]).name)
     with pytest.raises(UserError, match="task"):
         generate.generate_manifest(jam, rows[:1], rows, "sing", root / "bad")
+
+
+def test_talk_takes_the_prompts_motion_unless_told_not_to(corpus, monkeypatch):
+    from jamflow.config import get_preset
+    from jamflow.model.jam import JAMModel
+    from jamflow.vocoder import Vocos
+
+    root, rows = corpus
+    model = JAMModel(get_preset("tiny", motion_spec="full", audio={"text_num_embeds": 256}))
+    jam = api.JAMFlow(model, vocoder=Vocos().eval(), device="cpu", progress=False)
+    peer = dict(rows[1], id="zz", speaker=rows[0]["speaker"])  # a prompt of the same voice, with motion
+    given = []
+    talk = jam.talk
+    monkeypatch.setattr(jam, "talk", lambda *a, ref_motion=None, **kw: given.append(ref_motion) or talk(
+        *a, ref_motion=ref_motion, **kw))
+    for prompt_motion in (True, False):
+        generate.generate_manifest(jam, rows[:1], rows + [peer], "talk", root / f"out_{prompt_motion}", nfe_step=2,
+                                   prompt_motion=prompt_motion)
+    assert given[0] is not None and given[0].shape[1] == 70 and given[1] is None

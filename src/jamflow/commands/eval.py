@@ -41,6 +41,9 @@ def add_cli(parser) -> None:
     parser.add_argument("--dtype", default=None, help="with --checkpoint: compute precision as in inference "
                                                        "(float32, bfloat16, int8, ...; default: per device)")
     parser.add_argument("--vocoder", default=None, help="with --checkpoint: Vocos folder, 'hifigan' or 'griffinlim' (default: as inference)")
+    parser.add_argument("--no_ref_motion", action="store_true",
+                        help="with --checkpoint --task talk: no prompt motion (eyes, brows and head come from the model or "
+                             "face life, as when a user gives only a voice)")
     parser.add_argument("--fast", nargs="?", const="shipped", metavar="STUDENT",
                         help="with --checkpoint: generate with its few-step student (alone: the shipped model's; or "
                              "a student folder); --nfe_step and the guidance settings are then the student's own")
@@ -118,7 +121,7 @@ def run_cli(args) -> int:
         prompts = _manifest(args.prompts, "--prompts") if args.prompts else pool
         gen_path = generate.generate_manifest(args.checkpoint, ref_rows, prompts, args.task, out_dir / "generated",
                                      samples=args.samples, seed=args.seed, device=args.device, dtype=args.dtype,
-                                     vocoder=args.vocoder, student=args.fast,
+                                     vocoder=args.vocoder, student=args.fast, prompt_motion=not args.no_ref_motion,
                                      prompt_seconds=prompt_seconds, nfe_step=args.nfe_step, **sampling)
         gens.append(("jamflow", gen_path))
 

@@ -50,12 +50,15 @@ def prompt_for(row: dict, pool: list[dict], seconds: tuple[float, float] | None 
 
 def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
                       seed: int = 0, device: str | None = None, vocoder=None, dtype: str | None = None,
-                      prompt_seconds: tuple[float, float] | None = None, student=None, **settings) -> Path:
+                      prompt_seconds: tuple[float, float] | None = None, student=None, prompt_motion: bool = True,
+                      **settings) -> Path:
     """Generate every row of `rows` with the model at `checkpoint`; returns the written manifest path.
 
     checkpoint: a checkpoint folder or an already loaded `JAMFlow`; vocoder: a Vocos folder,
     "griffinlim" or None (Vocos if found, else the fallback), and dtype (as `JAMFlow`'s), used when
     loading from a folder; student: its few-step student ("shipped" or a student folder; JAMFlow.from_pretrained).
+    prompt_motion: talk takes the prompt's motion as its reference motion (False: none, so eyes, brows and
+    head come from the model or face life, as for a user who gives only a voice).
     rows: the clips to evaluate (absolute paths, as `read_manifest` returns them); pool: every clip
     prompts may come from (the whole reference manifest, or a larger one); prompt_seconds: the
     preferred prompt duration range (see `prompt_for`).
@@ -86,7 +89,8 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
         prompt = prompt_for(row, pool, prompt_seconds)
         ref_audio = load_audio(prompt["audio"]) if prompt else None
         ref_text = prompt["text"] if prompt else None
-        ref_motion = np.load(prompt["motion"]) if task == "talk" and prompt and prompt.get("motion") else None
+        with_motion = task == "talk" and prompt_motion and prompt and prompt.get("motion")
+        ref_motion = np.load(prompt["motion"]) if with_motion else None
         audio = load_audio(row["audio"]) if task == "animate" else None
         motion = np.load(row["motion"]) if task == "dub" else None
         for k in range(samples):
