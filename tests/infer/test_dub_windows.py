@@ -106,20 +106,8 @@ def test_a_cut_prefers_the_longest_pause_inside_the_overlap_else_its_middle():
     assert choose_cut([(1, 8, 3.0), (2, 40, 1.0)], 16, 32) == (24, 1)  # none inside: the middle, 1 word before
 
 
-def _sampler_calls(monkeypatch):
-    jobs = []
-    real = engine.generate
-
-    def spy(model, batch, *a, **k):
-        jobs.extend(batch)
-        return real(model, batch, *a, **k)
-
-    monkeypatch.setattr(engine, "generate", spy)
-    return jobs
-
-
-def test_a_long_dub_has_the_motions_length_and_bounded_sampler_calls(jam, fast, ref_wav, monkeypatch):
-    jobs = _sampler_calls(monkeypatch)
+def test_a_long_dub_has_the_motions_length_and_bounded_sampler_calls(jam, fast, ref_wav, sampler_jobs):
+    jobs = sampler_jobs
     motion = lips(183)  # 7.3 s: five windows of 2 s
     out = jam.dub(TEXT, motion, ref_wav[0], "A reference sentence.", **fast, **WINDOWS)
     assert out.chunks == len(dub_spans(183, InferSettings(**WINDOWS))) == len(jobs) == 5
@@ -166,8 +154,8 @@ def one_pass_as_it_was(jam, text, motion, ref_wav, ref_text, s):
 
 
 @pytest.mark.parametrize("frames", [45, 52])  # inside one window; exactly one window
-def test_a_dub_within_one_window_is_the_one_pass_dub(jam, fast, ref_wav, monkeypatch, frames):
-    jobs = _sampler_calls(monkeypatch)
+def test_a_dub_within_one_window_is_the_one_pass_dub(jam, fast, ref_wav, sampler_jobs, frames):
+    jobs = sampler_jobs
     motion, text = lips(frames, seed=1), "These words fit the lips."
     out = jam.dub(text, motion, ref_wav[0], "A reference sentence.", **fast, **WINDOWS)
     assert len(jobs) == 1 and out.chunks == 1

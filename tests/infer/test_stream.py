@@ -79,15 +79,8 @@ def test_single_chunk_is_one_sampler_call_as_before(jam, fast, ref_wav):
     np.testing.assert_array_equal(out.wav, runner.restore_rms(wav, request.prompt.rms, s.target_rms))
 
 
-def test_each_chunk_is_prompted_by_a_bounded_tail_of_whole_words(jam, fast, monkeypatch):
-    jobs = []
-    real = engine.generate
-
-    def spy(model, batch, *a, **k):
-        jobs.extend(batch)
-        return real(model, batch, *a, **k)
-
-    monkeypatch.setattr(engine, "generate", spy)
+def test_each_chunk_is_prompted_by_a_bounded_tail_of_whole_words(jam, fast, sampler_jobs):
+    jobs = sampler_jobs
     jam.tts(TEXT, **fast, **CHUNKED)
     assert len(jobs) >= 3
     for before, job in zip(jobs, jobs[1:]):
