@@ -25,17 +25,8 @@ mkdir -p "$WORK"
 cd "$WORK"
 echo "work folder: $(pwd)"
 
-# 1. corpus: 80% festival (slt_hts, kal_diphone; ked_diphone held out) + 20% espeak-ng variants
-#    (en-gb-x-rp+f4 held out); 5% of sentences held out by hash. 135 min of speech, 2044 train clips.
-#    --out is absolute: with a relative one synth-data writes manifest paths relative to the working
-#    directory instead of to the manifest, and prepare then cannot find the files.
-$NICE jamflow synth-data --out "$PWD/corpus" --num_clips 3000 --festival_share 0.8 --seed 0 --workers "$WORKERS"
-
-# 2. features: mel + espeak phoneme tokens (the small preset's tokenizer) + normalised motion
-$NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"
-
-# 2b. phoneme durations by forced alignment (the YAML's data.durations: each frame is shown its phoneme)
-$NICE jamflow align --cache corpus/cache_phoneme --workers "$WORKERS"
+# 1-2b. corpus, features and phoneme durations (corpus.sh)
+WORKERS="$WORKERS" NICE="$NICE" bash "$RECIPE/corpus.sh"
 
 # 3. train the small preset on every task (--resume starts fresh when there is no checkpoint yet)
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then

@@ -1,5 +1,5 @@
-"""The default-model recipe: its YAML goes through the real loader and builds the small model, and run.sh
-writes the corpus and feature cache where the YAML reads them."""
+"""The recipes: the default model's YAML goes through the real loader and builds the small model, and each
+run.sh writes the corpus and feature cache where its YAML reads them."""
 import json
 import shlex
 from pathlib import Path
@@ -57,8 +57,14 @@ def test_recipe_yaml_builds_small_model_with_every_task(tmp_path, monkeypatch):
     assert total * 2 < 60e6
 
 
+def _recipe_commands(script: Path) -> dict[str, list[str]]:
+    """_commands of a recipe's run.sh, with the default model's corpus steps, which it runs through corpus.sh."""
+    assert 'bash "$RECIPE/' in script.read_text() and "corpus.sh" in script.read_text()
+    return {**_commands(RECIPE / "corpus.sh"), **_commands(script)}
+
+
 def test_run_sh_feeds_the_yaml_its_cache_and_exports_its_run():
-    cmds = _commands(RECIPE / "run.sh")
+    cmds = _recipe_commands(RECIPE / "run.sh")
     corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))  # run.sh runs in WORK
     prepare = cmds["prepare"]
     assert Path(_flag(prepare, "--manifest")) == corpus / "manifest.jsonl"
@@ -117,3 +123,15 @@ def test_mean_motion_baseline_holds_the_card_mean_for_each_clip_length(tmp_path,
         m = np.load(r["motion"])
         assert m.shape == (frames, 70)
         np.testing.assert_allclose(m, np.broadcast_to(expected_mean, m.shape), atol=1e-5)
+
+
+def test_fast_model_run_sh_distils_on_the_default_corpus_and_exports_its_run():
+    import yaml
+
+    fast = RECIPE.parent / "fast_model"
+    cmds = _recipe_commands(fast / "run.sh")
+    data = yaml.safe_load((fast / "distill_cpu.yaml").read_text())
+    assert data["stage"] == "distill" and Path(_flag(cmds["prepare"], "--out")) == Path(data["data"]["cache"])
+    assert data["data"]["durations"] is True and Path(_flag(cmds["align"], "--cache")) == Path(data["data"]["cache"])
+    assert Path(_flag(cmds["train"], "--config")).name == "distill_cpu.yaml"
+    assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
