@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from jamflow.commands.common import add_fast_arg
 from jamflow.dtypes import INT8
 from jamflow.errors import UserError
 from jamflow.eval import bench_stream
@@ -65,8 +66,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--ref", default="slt", help="stream: the shipped example voice used as the reference")
     parser.add_argument("--single_s", type=float, default=10.0, help="stream: seconds of the single-call cost reference")
     parser.add_argument("--cold", action="store_true", help="stream: also time a cold start of `jamflow talk --stream`")
-    parser.add_argument("--fast", nargs="?", const="shipped", metavar="STUDENT",
-                        help="stream: also bench the few-step student (alone: the shipped model's; or a student folder)")
+    add_fast_arg(parser, "stream: also bench the few-step student (alone: the shipped model's; or a student folder)")
     parser.add_argument("--json", default=None, help="write the rows + environment here (default: bench.json)")
 
 

