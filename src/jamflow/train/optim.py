@@ -26,16 +26,16 @@ def apply_freeze(model: torch.nn.Module, stage: str, freeze: list[str] = (), unf
     joint = getattr(getattr(model, "cfg", None), "joint_layers", None) or []
     freeze, unfreeze = expand_prefixes(freeze, joint), expand_prefixes(unfreeze, joint)
     frozen_prefixes = list(STAGE_FREEZE[stage]) + list(freeze)
-    counts = {"trainable": 0, "frozen": 0}
-    for name, p in model.named_parameters():
-        frozen = any(name.startswith(f) for f in frozen_prefixes) and not any(name.startswith(u) for u in unfreeze)
-        p.requires_grad_(not frozen)
-        counts["frozen" if frozen else "trainable"] += p.numel()
-    return counts
+
+    def trainable(name: str) -> bool:
+        return not any(name.startswith(f) for f in frozen_prefixes) or any(name.startswith(u) for u in unfreeze)
+
+    return train_only(model, trainable)
 
 
 def train_only(model: torch.nn.Module, trainable) -> dict:
-    """Train the parameters whose name `trainable(name)` accepts, freeze the rest -> counts as apply_freeze."""
+    """Train the parameters whose name `trainable(name)` accepts, freeze the rest -> {"trainable": n,
+    "frozen": n} parameter counts."""
     counts = {"trainable": 0, "frozen": 0}
     for name, p in model.named_parameters():
         p.requires_grad_(bool(trainable(name)))
