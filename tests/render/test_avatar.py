@@ -122,3 +122,21 @@ def test_degenerate_scale_from_an_untrained_model_still_draws():
     motion[:, 69] = [1.3, 0.0, -0.5]  # scale 0 and negative: what a barely trained model may emit
     frames = list(AvatarRenderer(size=64).frames(motion))
     assert len(frames) == 3 and all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in frames)
+
+
+@pytest.mark.parametrize("supersample", [2, 3])
+def test_reducing_only_the_drawn_boxes_equals_reducing_the_whole_canvas(monkeypatch, supersample):
+    rng = np.random.default_rng(0)
+    motion = np.repeat(_neutral(), 6, axis=0)
+    motion[:, :63] += rng.normal(0, 0.03, (6, 63)).astype(np.float32)  # expressions, mouth open and shut
+    motion[1, 63:66] = [20, -35, 25]  # a strong turn, nod and roll
+    motion[2, 66:68] = [0.45, -0.4]  # the head pushed to a corner, partly off the frame
+    motion[3, 69] = 2.6  # a head twice the usual size
+    motion[4, 66:68] = [-0.5, 0.5]
+    motion[5, 69] = 0.0  # a degenerate scale
+    renderer = AvatarRenderer(size=97, supersample=supersample)  # odd size: the canvas is not a power of two
+    boxed = list(renderer.frames(motion))
+    monkeypatch.setattr(AvatarRenderer, "_drawn_boxes", lambda self, c, w, h: [(0, 0, w, h)])
+    whole = list(renderer.frames(motion))
+    for a, b in zip(boxed, whole):
+        assert np.array_equal(a, b)

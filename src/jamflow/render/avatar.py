@@ -12,6 +12,7 @@ Pillow at twice the size, then box-filtered down: anti-aliased edges at well ove
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator
 
 import numpy as np
@@ -61,23 +62,28 @@ class AvatarStyle:
 MAX_SIZE = 16384
 
 
+@lru_cache(maxsize=None)
+def _steps(n: int, endpoint: bool) -> np.ndarray:
+    t = np.linspace(0, 1, n, endpoint=endpoint)[:, None]
+    t.flags.writeable = False  # shared by every frame
+    return t
+
+
 def _bezier(p0, p1, p2, n: int = 10) -> np.ndarray:
     """Quadratic curve from p0 to p2 passing through p1 at its middle -> [n, 2]."""
     c = 2 * p1 - 0.5 * (p0 + p2)
-    t = np.linspace(0, 1, n)[:, None]
+    t = _steps(n, True)
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * c + t ** 2 * p2
 
 
 def _closed_spline(points: np.ndarray, n: int = 8) -> np.ndarray:
     """Closed Catmull-Rom curve through points [m, 2] -> [m * n, 2]."""
-    p = np.asarray(points)
-    out = []
-    t = np.linspace(0, 1, n, endpoint=False)[:, None]
-    for i in range(len(p)):
-        p0, p1, p2, p3 = p[i - 1], p[i], p[(i + 1) % len(p)], p[(i + 2) % len(p)]
-        out.append(0.5 * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
-                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t ** 3))
-    return np.concatenate(out)
+    p1 = np.asarray(points)[:, None]  # [m, 1, 2]: every segment at once
+    p0, p2, p3 = np.roll(p1, 1, axis=0), np.roll(p1, -1, axis=0), np.roll(p1, -2, axis=0)
+    t = _steps(n, False)  # [n, 1]
+    out = 0.5 * (2 * p1 + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                 + (-p0 + 3 * p1 - 3 * p2 + p3) * t ** 3)
+    return out.reshape(-1, 2)
 
 
 def _poly(a: np.ndarray) -> list[tuple[float, float]]:
@@ -102,6 +108,7 @@ class AvatarRenderer:
         self.style = style or AvatarStyle()
         self.zoom = zoom
         self._background = self._make_background(self.style)
+        self._reduced_cache: dict[int, tuple[Image.Image, np.ndarray]] = {}
 
     # ---------------------------------------------------------------- geometry
 
@@ -133,7 +140,8 @@ class AvatarRenderer:
         """One frame from pixel keypoints kp [21, 2] and rigid points [R, 2] -> uint8 [H, W, 3].
         scale: the head's scale (sizes of drawn features follow it)."""
         scale = max(scale, 0.1)  # an untrained model can emit scale <= 0; feature sizes must stay positive
-        img = (background or self._background).copy()
+        background = background or self._background
+        img = background.copy()
         px = self.zoom * self.size[1] * self.ss * scale / 1.3  # pixels per canonical unit at this head size
         c = _Canvas(ImageDraw.Draw(img), kp, rigid, px, style or self.style)
         _draw_body(c, self.size[1] * self.ss, self.size[0] * self.ss)
@@ -141,9 +149,38 @@ class AvatarRenderer:
         _draw_eyes(c)
         _draw_nose(c)
         _draw_mouth(c)
-        if self.ss > 1:
-            img = img.reduce(self.ss)
-        return np.asarray(img)
+        if self.ss == 1:
+            return np.asarray(img)
+        # Box-filter only what was drawn on: the rest is the background, reduced once. The boxes lie on the
+        # ss grid, so each reduced pixel averages the same ss x ss block as a reduce of the whole canvas.
+        out = self._reduced(background).copy()
+        for x0, y0, x1, y1 in self._drawn_boxes(c, *img.size):
+            if x1 > x0 and y1 > y0:
+                out[y0 // self.ss:y1 // self.ss, x0 // self.ss:x1 // self.ss] = img.reduce(self.ss, (x0, y0, x1, y1))
+        return out
+
+    def _reduced(self, background: Image.Image) -> np.ndarray:
+        """The background at output size, kept for the last few backgrounds (styles) used."""
+        key = id(background)
+        if key not in self._reduced_cache or self._reduced_cache[key][0] is not background:
+            if len(self._reduced_cache) >= 4:
+                self._reduced_cache.pop(next(iter(self._reduced_cache)))
+            self._reduced_cache[key] = (background, np.asarray(background.reduce(self.ss)))
+        return self._reduced_cache[key][1]
+
+    def _drawn_boxes(self, c: "_Canvas", w: int, h: int) -> list[tuple[int, int, int, int]]:
+        """Two boxes that hold every drawn pixel: the head and neck, and the full-width band of the
+        shoulders (from 0.86 h, where the collar starts, down). On the ss grid, clipped to the canvas."""
+        pts = np.concatenate([c.kp, c.rigid])
+        margin = 0.2 * c.px + 4 * self.ss  # the widest part drawn off a point (ears, hair, brows) and line widths
+        band = int(0.86 * h) // self.ss * self.ss
+        base_x = (c.k("jaw_left")[0] + c.k("jaw_right")[0]) / 2
+        x0 = min(pts[:, 0].min(), base_x - 0.11 * c.px) - margin
+        x1 = max(pts[:, 0].max(), base_x + 0.11 * c.px) + margin
+        y0 = pts[:, 1].min() - margin
+        snap = lambda v, hi: int(min(max(v, 0), hi)) // self.ss * self.ss
+        head = (snap(x0, w), snap(y0, band), min(-(-int(min(max(x1, 0), w)) // self.ss) * self.ss, w), band)
+        return [head, (0, band, w, h)]
 
     def frames(self, motion, source=None) -> Iterator[np.ndarray]:
         """motion [T, 70] (denormalised) -> T frames, each uint8 [H, W, 3]."""
