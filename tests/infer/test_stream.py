@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from jamflow.infer import engine, runner
+from jamflow.infer import engine, runner, stream
 from jamflow.infer.jobs import Job
 from jamflow.infer.layout import chunk_frames, split_text
 from jamflow.infer.prompt import clean_text
@@ -48,6 +48,26 @@ def test_talk_stream_equals_talk_and_arrives_in_order(jam, fast):
     np.testing.assert_array_equal(wav, whole.wav)
     np.testing.assert_allclose(motion, whole.motion, rtol=0, atol=1e-6)
     assert pieces[0].frames[0].dtype == np.uint8 and pieces[0].frames[0].ndim == 3
+    sizes = [len(p.motion) for p in pieces]
+    assert sizes[0] == stream.FIRST_PIECE_FRAMES and max(sizes[1:]) == 25  # a short first piece, then seconds
+
+
+def test_the_second_item_waits_for_the_first_output_then_sampling_runs_ahead():
+    events = []
+
+    def produce():
+        for k in range(3):
+            events.append(f"sampled {k}")
+            yield k
+
+    def finish(k):
+        time.sleep(0.05)  # time enough for a producer that did not wait to sample the next item
+        events.append(f"out {k}")
+        yield k
+
+    assert list(stream.pipeline(produce, finish)) == [0, 1, 2]
+    assert events[:3] == ["sampled 0", "out 0", "sampled 1"]  # the first output had the CPU to itself
+    assert events.index("sampled 2") < events.index("out 1")  # later items are sampled one ahead
 
 
 def test_tts_stream_yields_tuples_that_join_to_tts(jam, fast, ref_wav):

@@ -5,7 +5,8 @@
 
 The producer hands its items over a bounded queue (`depth` items, default 1), so it samples chunk
 k+1 while the consumer vocodes, renders and encodes chunk k, and it never runs more than `depth`
-chunks ahead (memory stays flat). The producer runs in a copy of the caller's `contextvars`
+chunks ahead (memory stays flat). Only the second chunk waits until the first output is out, so that
+output, which sets the time to first audio, has the CPU to itself. The producer runs in a copy of the caller's `contextvars`
 context, so a `jamflow.progress.watch` callback set by the caller still sees every step (called
 from the producer thread); a `Cancelled` it raises reaches the caller. When the consumer stops
 early (the generator is closed, or raises), the producer is told to stop at its next progress step
@@ -26,6 +27,7 @@ from jamflow.motion.life import FaceLife
 from jamflow.progress import Cancelled, listener, watch
 
 _DONE = object()
+FIRST_PIECE_FRAMES = 5  # the first piece a stream gives out (0.2 s): rendered in a few ms, so audio and video start soon
 
 
 class _Failed:
@@ -38,9 +40,12 @@ class _Stopped(Cancelled):
 
 
 def pipeline(produce: Callable[[], Iterable], finish: Callable[[object], Iterable], depth: int = 1) -> Iterator:
-    """Yield from finish(item) for each item of produce(), with produce() running one thread ahead."""
+    """Yield from finish(item) for each item of produce(), with produce() running one thread ahead.
+    Except once: produce() starts its second item only when finish() has given its first output (or
+    finished the first item), so that first output does not share the CPU with the next item's sampling."""
     items: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    first_out = threading.Event()
     ctx = contextvars.copy_context()
     caller = ctx.run(listener)
 
@@ -62,9 +67,12 @@ def pipeline(produce: Callable[[], Iterable], finish: Callable[[object], Iterabl
     def run():
         try:
             with watch(on_step):
-                for item in produce():
+                for index, item in enumerate(produce()):
                     if not put(item):
                         return
+                    while index == 0 and not first_out.wait(0.05):
+                        if stop.is_set():
+                            return
             put(_DONE)
         except _Stopped:
             pass
@@ -80,7 +88,10 @@ def pipeline(produce: Callable[[], Iterable], finish: Callable[[object], Iterabl
                 break
             if isinstance(item, _Failed):
                 raise item.error
-            yield from finish(item)
+            for out in finish(item):
+                first_out.set()
+                yield out
+            first_out.set()
     finally:
         stop.set()
         while worker.is_alive():  # free a producer blocked on a full queue, then wait for it
@@ -170,11 +181,11 @@ class StreamingPostprocess:
         return self.codec.postprocess(motion, 0.0, head, expression)
 
 
-def finish_pieces(engine, pieces, s, renderer=None, piece_frames: int = 25, face_life: bool = False
-                  ) -> Iterator[StreamPiece]:
-    """Pieces (wav, motion) of a stream -> StreamPieces of at most `piece_frames` frames, the motion
-    post-processed as the non-streamed call does it (face life included when `face_life`), and rendered
-    when a renderer is given."""
+def finish_pieces(engine, pieces, s, renderer=None, piece_frames: int = 25, face_life: bool = False,
+                  first_piece_frames: int = FIRST_PIECE_FRAMES) -> Iterator[StreamPiece]:
+    """Pieces (wav, motion) of a stream -> StreamPieces of at most `piece_frames` frames (the very first of
+    at most `first_piece_frames`, so that it is rendered and out soon), the motion post-processed as the
+    non-streamed call does it (face life included when `face_life`), and rendered when a renderer is given."""
     from jamflow.render.stream_video import render_piece
 
     post = StreamingPostprocess(engine.codec, s.motion_smoothing, s.head_scale, s.expression_scale)
@@ -183,9 +194,12 @@ def finish_pieces(engine, pieces, s, renderer=None, piece_frames: int = 25, face
 
     def split(motion: np.ndarray, last: bool):
         nonlocal wav_buf, start, anchor
-        for i in range(0, len(motion), piece_frames):
-            part = motion[i: i + piece_frames]
-            end_of_all = last and i + piece_frames >= len(motion)
+        i = 0
+        while i < len(motion):
+            size = first_piece_frames if start == 0 else piece_frames
+            part = motion[i: i + size]
+            i += size
+            end_of_all = last and i >= len(motion)
             n_wav = len(wav_buf) if end_of_all else len(part) * SAMPLES_PER_MOTION
             wav, wav_buf = wav_buf[:n_wav], wav_buf[n_wav:]
             if life is not None:
