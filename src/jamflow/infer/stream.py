@@ -6,11 +6,11 @@
 The producer hands its items over a bounded queue (`depth` items, default 1), so it samples chunk
 k+1 while the consumer vocodes, renders and encodes chunk k, and it never runs more than `depth`
 chunks ahead (memory stays flat). Only the second chunk waits until the first output is out, so that
-output, which sets the time to first audio, has the CPU to itself. The producer runs in a copy of the caller's `contextvars`
-context, so a `jamflow.progress.watch` callback set by the caller still sees every step (called
-from the producer thread); a `Cancelled` it raises reaches the caller. When the consumer stops
-early (the generator is closed, or raises), the producer is told to stop at its next progress step
-and joined before the generator returns: no thread outlives the iteration.
+output, which sets the time to first audio, has the CPU to itself. The producer runs in a copy of the
+caller's `contextvars` context, so a `jamflow.progress.watch` callback set by the caller still sees
+every step (called from the producer thread); a `Cancelled` it raises reaches the caller. When the
+consumer stops early (the generator is closed, or raises), the producer is told to stop at its next
+progress step and joined before the generator returns: no thread outlives the iteration.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from jamflow.motion.life import FaceLife
 from jamflow.progress import Cancelled, listener, watch
 
 _DONE = object()
-FIRST_PIECE_FRAMES = 5  # the first piece a stream gives out (0.2 s): rendered in a few ms, so audio and video start soon
+FIRST_PIECE_FRAMES = 5  # the first piece a stream gives out (0.2 s): rendered in a few ms, so output starts soon
 
 
 class _Failed:

@@ -11,9 +11,10 @@ Pillow at twice the size, then box-filtered down: anti-aliased edges at well ove
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -62,6 +63,12 @@ class AvatarStyle:
 MAX_SIZE = 16384
 
 
+class _Background(NamedTuple):
+    """One style's background: the supersampled canvas drawing starts from, and it at output size."""
+    canvas: Image.Image  # [H * ss, W * ss]
+    reduced: np.ndarray  # uint8 [H, W, 3]
+
+
 @lru_cache(maxsize=None)
 def _steps(n: int, endpoint: bool) -> np.ndarray:
     t = np.linspace(0, 1, n, endpoint=endpoint)[:, None]
@@ -108,7 +115,6 @@ class AvatarRenderer:
         self.style = style or AvatarStyle()
         self.zoom = zoom
         self._background = self._make_background(self.style)
-        self._reduced_cache: dict[int, tuple[Image.Image, np.ndarray]] = {}
 
     # ---------------------------------------------------------------- geometry
 
@@ -128,20 +134,21 @@ class AvatarRenderer:
 
     # ---------------------------------------------------------------- drawing
 
-    def _make_background(self, style: AvatarStyle) -> Image.Image:
+    def _make_background(self, style: AvatarStyle) -> _Background:
         h, w = (s * self.ss for s in self.size)
         top, bottom = (np.array(c, np.float32) for c in style.background)
         ramp = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
         img = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
-        return Image.fromarray(np.broadcast_to(img, (h, w, 3)).copy())
+        canvas = Image.fromarray(np.broadcast_to(img, (h, w, 3)).copy())
+        return _Background(canvas, np.asarray(canvas.reduce(self.ss)))
 
     def draw(self, kp: np.ndarray, rigid: np.ndarray, style: AvatarStyle | None = None, scale: float = 1.3,
-             background: Image.Image | None = None) -> np.ndarray:
+             background: _Background | None = None) -> np.ndarray:
         """One frame from pixel keypoints kp [21, 2] and rigid points [R, 2] -> uint8 [H, W, 3].
         scale: the head's scale (sizes of drawn features follow it)."""
         scale = max(scale, 0.1)  # an untrained model can emit scale <= 0; feature sizes must stay positive
         background = background or self._background
-        img = background.copy()
+        img = background.canvas.copy()
         px = self.zoom * self.size[1] * self.ss * scale / 1.3  # pixels per canonical unit at this head size
         c = _Canvas(ImageDraw.Draw(img), kp, rigid, px, style or self.style)
         _draw_body(c, self.size[1] * self.ss, self.size[0] * self.ss)
@@ -153,20 +160,11 @@ class AvatarRenderer:
             return np.asarray(img)
         # Box-filter only what was drawn on: the rest is the background, reduced once. The boxes lie on the
         # ss grid, so each reduced pixel averages the same ss x ss block as a reduce of the whole canvas.
-        out = self._reduced(background).copy()
+        out = background.reduced.copy()
         for x0, y0, x1, y1 in self._drawn_boxes(c, *img.size):
             if x1 > x0 and y1 > y0:
                 out[y0 // self.ss:y1 // self.ss, x0 // self.ss:x1 // self.ss] = img.reduce(self.ss, (x0, y0, x1, y1))
         return out
-
-    def _reduced(self, background: Image.Image) -> np.ndarray:
-        """The background at output size, kept for the last few backgrounds (styles) used."""
-        key = id(background)
-        if key not in self._reduced_cache or self._reduced_cache[key][0] is not background:
-            if len(self._reduced_cache) >= 4:
-                self._reduced_cache.pop(next(iter(self._reduced_cache)))
-            self._reduced_cache[key] = (background, np.asarray(background.reduce(self.ss)))
-        return self._reduced_cache[key][1]
 
     def _drawn_boxes(self, c: "_Canvas", w: int, h: int) -> list[tuple[int, int, int, int]]:
         """Two boxes that hold every drawn pixel: the head and neck, and the full-width band of the
@@ -174,13 +172,13 @@ class AvatarRenderer:
         pts = np.concatenate([c.kp, c.rigid])
         margin = 0.2 * c.px + 4 * self.ss  # the widest part drawn off a point (ears, hair, brows) and line widths
         band = int(0.86 * h) // self.ss * self.ss
-        base_x = (c.k("jaw_left")[0] + c.k("jaw_right")[0]) / 2
+        base_x = (c.k("jaw_left")[0] + c.k("jaw_right")[0]) / 2  # the neck's centre, as _draw_body draws it
         x0 = min(pts[:, 0].min(), base_x - 0.11 * c.px) - margin
         x1 = max(pts[:, 0].max(), base_x + 0.11 * c.px) + margin
         y0 = pts[:, 1].min() - margin
-        snap = lambda v, hi: int(min(max(v, 0), hi)) // self.ss * self.ss
-        head = (snap(x0, w), snap(y0, band), min(-(-int(min(max(x1, 0), w)) // self.ss) * self.ss, w), band)
-        return [head, (0, band, w, h)]
+        down = lambda v, hi: int(min(max(v, 0), hi)) // self.ss * self.ss
+        up = lambda v, hi: min(math.ceil(min(max(v, 0), hi) / self.ss) * self.ss, hi)
+        return [(down(x0, w), down(y0, band), up(x1, w), band), (0, band, w, h)]
 
     def frames(self, motion, source=None) -> Iterator[np.ndarray]:
         """motion [T, 70] (denormalised) -> T frames, each uint8 [H, W, 3]."""
