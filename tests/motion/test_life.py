@@ -52,14 +52,36 @@ def test_blink_rate_is_human_and_pauses_draw_blinks(seed):
     assert in_pause > pause.mean() + 0.1, (in_pause, pause.mean())  # pauses hold a third of the time
 
 
-def test_head_nods_with_the_speech_and_calms_in_silence():
+def test_head_moves_with_the_speech_and_calms_in_silence():
+    from jamflow.eval.motion_metrics import head_speech_correlation
+
     talk = np.concatenate([speech_like(20), np.zeros(20 * 25 * SPF, np.float32)])
     motion = FaceLife(3).step(talk)
     speaking, silent = motion[:500], motion[600:]
     assert silent[:, 64].std() < 0.7 * speaking[:, 64].std()  # yaw sway calms down in silence
-    energy = np.sqrt((talk.reshape(-1, SPF) ** 2).mean(1))
-    slow = np.convolve(energy, np.ones(10) / 10, mode="same")
-    assert np.corrcoef(slow[:500], motion[:500, 63])[0, 1] > 0.2  # pitch follows the slow energy
+    # angular speed follows this voice's energy, not the same voice shifted by half a phrase
+    matched = head_speech_correlation(motion[:500], talk[:500 * SPF])
+    shifted = head_speech_correlation(motion[:500], np.roll(talk[:500 * SPF], 37 * SPF))
+    assert matched > 0.2 and matched > shifted + 0.15, (matched, shifted)
+
+
+def test_accents_nod_and_phrase_starts_turn_the_head():
+    # one phrase: a level murmur with a loud syllable at 1.0 s, then silence, then a second phrase
+    t = np.arange(100 * SPF) / 24000
+    level = np.where((t > 0.2) & (t < 2.0), 0.04, 0.0) + np.where((t > 1.0) & (t < 1.15), 0.25, 0.0)
+    level += np.where(t > 3.0, 0.04, 0.0)
+    wav = (level * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    motion = FaceLife(4).step(wav)
+    brow = -motion[:, exp_index(K["brow_left"], 1)]
+    assert brow[5:15].max() > 0 and brow[16:25].max() == 0  # the phrase's onset, then nothing until ...
+    assert 26 <= 20 + int(np.argmax(brow[20:50])) <= 33  # ... the loud syllable at frame 25
+    assert motion[20:25, 63].max() > motion[25:35, 63].min() + 0.5  # the pitch dips: a nod
+    life = FaceLife(4)
+    life.step(wav[:30 * SPF])
+    assert life.state.last_accent in (25, 26) and life.state.turn_start == 5
+    life.step(wav[30 * SPF:])
+    assert life.state.turn_start == 75  # the second phrase (speech from 3.0 s) turns the head again
+    assert np.abs(motion[85, 63:66] - motion[74, 63:66]).max() > 1.5  # sway alone moves it ~0.5°
 
 
 def test_brows_rise_only_on_emphasis():

@@ -28,6 +28,8 @@ def add_cli(parser) -> None:
     parser.add_argument("--heldout_voices", default=",".join(DEFAULT_HELDOUT_VOICES),
                         help="comma list of engine:voice kept out of train ('' for none)")
     parser.add_argument("--heldout_fraction", type=float, default=0.05, help="fraction of sentences (by hash) kept for test")
+    parser.add_argument("--remake_motion", action="store_true",
+                        help="clips already written keep their audio and get their motion made again (same seeds)")
     parser.add_argument("--motion_spec", default="full", choices=sorted(SPECS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -64,7 +66,8 @@ def run_cli(args) -> int:
     start = time.time()
     rows = synth_corpus(args.out, args.num_clips, sentences, families, args.seed, args.workers,
                         args.festival_share, heldout, args.heldout_fraction, args.motion_spec, shares=shares,
-                        augment_share=args.augment_share, warps_per_voice=args.warps_per_voice)
+                        augment_share=args.augment_share, warps_per_voice=args.warps_per_voice,
+                        remake_motion=args.remake_motion)
     took = time.time() - start
     hours = sum(r["duration"] for r in rows) / 3600
     tests = sum(r["split"] == "test" for r in rows)

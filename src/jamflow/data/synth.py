@@ -143,7 +143,8 @@ def _write_clip(plan: ClipPlan, out: Path, speech: Speech) -> float:
     paths = clip_paths(out, plan.id)
     if plan.warp >= 0:
         speech = _warped(plan, speech)
-    motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed)
+    motion = phones_to_motion(speech.phones, len(speech.wav), wav=speech.wav, seed=plan.motion_seed,
+                              speaker=plan.speaker)
     peak = float(np.abs(speech.wav).max()) if len(speech.wav) else 0.0
     wav = speech.wav * (0.9 / peak) if peak > 0.9 else speech.wav  # never clip the 16-bit file
     save_wav(paths["audio"], wav, SAMPLE_RATE)
@@ -153,15 +154,28 @@ def _write_clip(plan: ClipPlan, out: Path, speech: Speech) -> float:
     return speech.duration
 
 
-def make_clips(plans: list[ClipPlan], out: Path) -> list[dict]:
-    """Synthesise a group of clips (skipping those whose files all exist) -> their manifest rows.
-    Festival clips of the group share one festival run; each clip still depends only on its plan."""
+def _remake_motion(plan: ClipPlan, out: Path) -> float:
+    """Rewrite a written clip's motion from its wav and alignment (the motion generator changed)."""
+    paths = clip_paths(out, plan.id)
+    wav, _ = sf.read(str(paths["audio"]), dtype="float32")
+    phones = [(str(p), float(s), float(e)) for p, s, e in json.loads(paths["alignment"].read_text())]
+    motion = phones_to_motion(phones, len(wav), wav=wav, seed=plan.motion_seed, speaker=plan.speaker)
+    with atomic_path(paths["motion"]) as tmp:
+        np.save(tmp, motion)
+    return len(wav) / SAMPLE_RATE
+
+
+def make_clips(plans: list[ClipPlan], out: Path, remake_motion: bool = False) -> list[dict]:
+    """Synthesise a group of clips (skipping those whose files all exist, or with `remake_motion` only
+    rewriting their motion) -> their manifest rows. Festival clips of the group share one festival
+    run; each clip still depends only on its plan."""
     durations: dict[str, float] = {}
     todo = []
     for plan in plans:
         paths = clip_paths(out, plan.id)
         if all(p.exists() for p in paths.values()):
-            durations[plan.id] = sf.info(str(paths["audio"])).frames / SAMPLE_RATE
+            durations[plan.id] = (_remake_motion(plan, out) if remake_motion
+                                  else sf.info(str(paths["audio"])).frames / SAMPLE_RATE)
         else:
             todo.append(plan)
     fest = [p for p in todo if p.engine == "festival"]
@@ -182,8 +196,7 @@ def make_clips(plans: list[ClipPlan], out: Path) -> list[dict]:
 
 
 def _work(args):
-    plans, out = args
-    return make_clips(plans, out)
+    return make_clips(*args)
 
 
 def _check_mix(families: list[str], shares, augment_share: float, warps_per_voice: int) -> None:
@@ -209,9 +222,10 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
                  workers: int | None = None, festival_share: float = 0.5, heldout_voices=DEFAULT_HELDOUT_VOICES,
                  heldout_fraction: float = 0.05, motion_spec: str = "full", name: str | None = None,
                  progress: bool = True, shares: dict[str, float] | None = None, augment_share: float = 0.0,
-                 warps_per_voice: int = 8) -> list[dict]:
+                 warps_per_voice: int = 8, remake_motion: bool = False) -> list[dict]:
     """Write a corpus to `out` (manifest.jsonl + card.json + files) -> manifest rows.
-    shares: family -> weight (default: festival_share between espeak and festival, else equal)."""
+    shares: family -> weight (default: festival_share between espeak and festival, else equal).
+    remake_motion: clips already written keep their audio and get their motion made again."""
     out = Path(out).resolve()  # manifest paths are written absolute; a relative out would make them cwd-relative
     if num_clips < 1:
         raise UserError(f"num_clips: expected >= 1, got {num_clips}")
@@ -233,7 +247,7 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
     for sub in ("wavs", "motion", "align"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     workers = max(1, workers or os.cpu_count() or 1)
-    jobs = [(plans[i:i + GROUP], out) for i in range(0, len(plans), GROUP)]
+    jobs = [(plans[i:i + GROUP], out, remake_motion) for i in range(0, len(plans), GROUP)]
     from tqdm import tqdm
 
     bar = tqdm(total=len(plans), desc="synth-data", unit="clip", disable=not progress)

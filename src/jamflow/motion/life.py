@@ -2,11 +2,14 @@
 
 A motion spec that generates only the mouth (`lips`, the paper's) leaves eyes, brows and head pose to
 a context motion. When the user gives none, these channels would sit still at the neutral face; this
-module gives them life from the speech instead:
+module gives them life from the speech instead, with the events the corpus's talkers make
+(`motion.prosody`), detected causally:
 
-- head: a slow sway (a sum of incommensurate sinusoids with seeded phases) that calms down in
-  silence, a nod that follows the slow speech energy, and a dip at each phrase boundary;
-- brows: raised on emphasis (energy rising above its slow average);
+- accents (the energy jumping above its slow average while speaking): a nod, the pitch dipping and
+  coming back over 0.4 s, and a brow raise, both sized by the jump;
+- phrase starts (speech after at least 0.15 s of silence): the head turns to a new resting direction
+  within 0.4 s;
+- a slow sway (a sum of incommensurate sinusoids with seeded phases) that calms down in silence;
 - eyes: blinks at ~17 a minute, more likely in pauses than in speech, with a refractory gap, and
   gaze shifts held for a second or two.
 
@@ -37,11 +40,16 @@ class LifeConfig:
     pause_blink_boost: float = 3.0  # blink hazard in a pause relative to during speech
     gaze_hold_s: float = 1.6  # mean time a gaze target is held
     gaze_std: tuple[float, float] = (0.008, 0.004)  # exp units, x / y
-    head_sway_deg: tuple[float, float, float] = (1.2, 1.8, 0.7)  # pitch, yaw, roll amplitude while speaking
-    still_sway: float = 0.45  # share of the sway left after a second of silence
-    nod_deg: float = 2.5  # pitch change at full slow energy
-    boundary_nod_deg: float = 1.5  # dip at a phrase boundary
-    brow_raise: float = 0.02  # exp units at full emphasis
+    head_sway_deg: tuple[float, float, float] = (1.0, 1.5, 0.6)  # pitch, yaw, roll amplitude while speaking
+    still_sway: float = 1 / 3  # share of the sway left after a second of silence
+    accent_jump: float = 0.12  # fast energy above the slow average by this much (0..1 units) is an accent
+    accent_gap_s: float = 0.3  # no second accent sooner
+    nod_deg: float = 2.0  # pitch dip of a full accent
+    nod_s: float = 0.4  # a nod: down and back
+    brow_raise: float = 0.02  # exp units at a full accent
+    turn_deg: tuple[float, float, float] = (1.0, 2.5, 0.75)  # spread of a phrase start's new direction
+    turn_s: float = 0.4  # time to reach it
+    phrase_pause_s: float = 0.15  # speech after this much silence starts a phrase
     full_rms: float = 0.1  # frame RMS that counts as full energy (the reference loudness target)
     speaking_level: float = 0.15  # frame energy above this counts as voiced
     hangover_s: float = 0.2  # gaps shorter than this (between syllables) are still speech
@@ -52,14 +60,23 @@ class _State:
     frame: int = 0  # absolute index of the next frame
     fast: float = 0.0  # energy, ~80 ms average
     slow: float = 0.0  # energy, ~320 ms average
-    emphasis: float = 0.0
     activity: float = 0.0  # ~1 s average of speaking
-    dip: float = 0.0  # phrase-boundary nod, decaying
-    speaking: bool = False
+    silent: int = 1 << 30  # frames since the last voiced one (the clip starts after a pause)
     last_voiced: float = -1e9  # frame
     last_blink: float = -1e9  # frame of the last blink start
+    last_accent: float = -1e9  # frame of the last accent
+    accent: float = 0.0  # its strength, 0..1
+    turn_start: float = -1e9  # frame of the last phrase start
+    posture_from: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    posture_to: np.ndarray = field(default_factory=lambda: np.zeros(3))
     gaze: np.ndarray = field(default_factory=lambda: np.zeros(2))
     gaze_target: np.ndarray = field(default_factory=lambda: np.zeros(2))
+
+
+def _ramp(x: float) -> float:
+    """Smoothstep of x clipped to [0, 1]."""
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3 - 2 * x)
 
 
 class FaceLife:
@@ -75,10 +92,11 @@ class FaceLife:
         self._blocks: dict[int, np.ndarray] = {}
 
     def _uniforms(self, frame: int) -> np.ndarray:
-        """Three uniforms for absolute `frame`: blink draw, gaze-change draw, gaze target draw."""
+        """Seven uniforms for absolute `frame`: blink draw, gaze change, gaze target x / y, new head
+        direction pitch / yaw / roll."""
         block = frame // _BLOCK
         if block not in self._blocks:
-            self._blocks = {block: np.random.default_rng([self.seed, block]).random((_BLOCK, 4))}
+            self._blocks = {block: np.random.default_rng([self.seed, block]).random((_BLOCK, 7))}
         return self._blocks[block][frame % _BLOCK]
 
     def _sway(self, frames: np.ndarray) -> np.ndarray:
@@ -97,27 +115,40 @@ class FaceLife:
         out = np.zeros((n, MOTION_DIM), np.float32)
         sway = self._sway(np.arange(st.frame, st.frame + n))
         for i in range(n):
-            st.fast += (energy[i] - st.fast) / 2.0
-            st.slow += (energy[i] - st.slow) / 8.0
-            st.emphasis += (max(st.fast - st.slow, 0.0) - st.emphasis) / 3.0
-            if st.fast > cfg.speaking_level:
-                st.last_voiced = st.frame
-            speaking = st.frame - st.last_voiced < cfg.hangover_s * MOTION_FPS
-            if st.speaking and not speaking:
-                st.dip = 1.0  # speech just stopped: a phrase boundary
-            st.speaking = speaking
-            st.activity += (float(speaking) - st.activity) / MOTION_FPS
-            st.dip *= math.exp(-1.0 / 6.0)
             u = self._uniforms(st.frame)
+            speaking = self._listen(energy[i], u[4:7])
             closure = self._blink(u[0], speaking)
             self._gaze(u[1], u[2], u[3])
             amp = cfg.still_sway + (1 - cfg.still_sway) * st.activity
-            pitch = amp * cfg.head_sway_deg[0] * sway[i, 0] + cfg.nod_deg * (st.slow - 0.3) - cfg.boundary_nod_deg * st.dip
-            yaw = amp * cfg.head_sway_deg[1] * sway[i, 1]
-            roll = amp * cfg.head_sway_deg[2] * sway[i, 2]
-            self._write(out[i], closure, pitch, yaw, roll)
+            x = (st.frame - st.last_accent) / (cfg.nod_s * MOTION_FPS)
+            nod = st.accent * 0.5 * (1 - math.cos(2 * math.pi * x)) if x < 1 else 0.0
+            w = _ramp((st.frame - st.turn_start + 1) / (cfg.turn_s * MOTION_FPS))
+            pitch, yaw, roll = (1 - w) * st.posture_from + w * st.posture_to + amp * np.multiply(cfg.head_sway_deg, sway[i])
+            self._write(out[i], closure, nod, pitch - cfg.nod_deg * nod, yaw, roll)
             st.frame += 1
         return out
+
+    def _listen(self, energy: float, turn_draws: np.ndarray) -> bool:
+        """Follow the energy of the current frame; start an accent or a phrase. -> speaking now."""
+        cfg, st = self.cfg, self.state
+        st.fast += (energy - st.fast) / 2.0
+        st.slow += (energy - st.slow) / 8.0
+        voiced = st.fast > cfg.speaking_level
+        if voiced and st.silent >= cfg.phrase_pause_s * MOTION_FPS:  # a phrase starts: a new direction
+            w = _ramp((st.frame - st.turn_start) / (cfg.turn_s * MOTION_FPS))
+            st.posture_from = (1 - w) * st.posture_from + w * st.posture_to
+            st.posture_to = (turn_draws - 0.5) * 3.4 * np.array(cfg.turn_deg)
+            st.turn_start = st.frame
+        if voiced:
+            st.last_voiced, st.silent = st.frame, 0
+        else:
+            st.silent += 1
+        speaking = st.frame - st.last_voiced < cfg.hangover_s * MOTION_FPS
+        jump = st.fast - st.slow
+        if speaking and jump > cfg.accent_jump and st.frame - st.last_accent >= cfg.accent_gap_s * MOTION_FPS:
+            st.last_accent, st.accent = st.frame, min(1.0, jump / (3 * cfg.accent_jump))
+        st.activity += (float(speaking) - st.activity) / MOTION_FPS
+        return speaking
 
     def _blink(self, draw: float, speaking: bool) -> float:
         """Eyelid closure 0..1 at the current frame; may start a blink (hazard higher in pauses)."""
@@ -140,7 +171,7 @@ class FaceLife:
             st.gaze_target = np.array([(target_x - 0.5) * 3.4 * cfg.gaze_std[0], (target_y - 0.5) * 3.4 * cfg.gaze_std[1]])
         st.gaze += (st.gaze_target - st.gaze) / 2.5  # a saccade settles in ~0.1 s
 
-    def _write(self, row: np.ndarray, closure: float, pitch: float, yaw: float, roll: float) -> None:
+    def _write(self, row: np.ndarray, closure: float, raise_: float, pitch: float, yaw: float, roll: float) -> None:
         cfg, st = self.cfg, self.state
         for up, lo in (("lid_upper_left", "lid_lower_left"), ("lid_upper_right", "lid_lower_right")):
             row[exp_index(K[up], 1)] += 0.046 * closure
@@ -148,7 +179,7 @@ class FaceLife:
         row[exp_index(K["gaze"], 0)] += st.gaze[0]
         row[exp_index(K["gaze"], 1)] += st.gaze[1]
         for brow in ("brow_left", "brow_right"):
-            row[exp_index(K[brow], 1)] -= cfg.brow_raise * min(1.0, 3.0 * st.emphasis)
+            row[exp_index(K[brow], 1)] -= cfg.brow_raise * raise_
         row[63], row[64], row[65] = pitch, yaw, roll
         row[66] = 0.002 * yaw
         row[67] = -0.001 * pitch

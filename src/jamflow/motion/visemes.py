@@ -1,4 +1,5 @@
-"""Procedural talking-face motion from timed phones: visemes with coarticulation, blinks, head sway.
+"""Procedural talking-face motion from timed phones: visemes with coarticulation; eyes, brows and head
+from `motion.prosody`.
 
     motion = phones_to_motion(phones, num_samples, wav=wav, seed=3)   # [T, 70] float32 at 25 fps
 
@@ -11,8 +12,9 @@ Mouth: each phone is split into its IPA letters; every letter has an articulator
 with per-dimension dominance functions (Cohen & Massaro style): a flat top over the segment, then an
 exponential fall-off that reaches further ahead (anticipation) than behind (carry-over). Bilabials
 dominate the aperture strongly (lips close on /p b m/), silences pull everything to rest, and vowel
-openings scale with the vowel's loudness. Eyes: blinks at ~17/min (more likely in pauses) and small
-gaze shifts. Head: slow sway, nods tied to the speech envelope, a small dip at phrase boundaries.
+openings scale with the vowel's loudness. Eyes, brows and head follow the prosody in the speaker's
+style (`motion.prosody`: nods and brow raises on accents, a new head direction at each phrase start,
+blinks pulled into pauses, stillness in silence).
 Magnitudes are in LivePortrait's typical ranges (exp ~ +-0.05, pose a few degrees, scale ~1.3).
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jamflow.motion.keypoints import CANONICAL_KEYPOINTS, K, KEYPOINT_NAMES, exp_index  # noqa: F401 (re-exported)
+from jamflow.motion.prosody import add_face, talker_style
 from jamflow.motion.spec import MOTION_DIM, NUM_KEYPOINTS
 from jamflow.timeline import MOTION_FPS, SAMPLE_RATE, SAMPLES_PER_MOTION
 
@@ -100,10 +103,6 @@ class VisemeConfig:
     anticipation_s: float = 0.07    # dominance decay ahead of a segment (coarticulation lookahead)
     carryover_s: float = 0.045      # dominance decay after a segment
     closure_s: float = 0.03         # how fast the lips part around a bilabial closure
-    blink_rate_per_min: float = 17.0
-    blink_s: float = 0.2            # whole blink: fast close, slower reopening
-    head_sway_deg: float = 1.5      # slow random head motion amplitude
-    nod_deg: float = 2.5            # pitch change at full speech energy
     scale: float = 1.3              # LivePortrait-like head scale
     scale_jitter: float = 0.05      # per-clip variation of the scale
 
@@ -176,54 +175,20 @@ def articulation(phones, times: np.ndarray, cfg: VisemeConfig, wav=None, sample_
     return art.astype(np.float32)
 
 
-def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
-    if sigma_frames <= 0 or len(x) < 2:
-        return x
-    r = int(3 * sigma_frames) + 1
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma_frames) ** 2)
-    k /= k.sum()
-    return np.convolve(np.pad(x, r, mode="edge"), k, mode="valid")
-
-
-def _blinks(frames: int, pauses: np.ndarray, cfg: VisemeConfig, rng: np.random.Generator) -> np.ndarray:
-    """Eyelid closure [T] in 0..1: a renewal process with a refractory gap, biased towards pauses."""
-    t = np.arange(frames) / MOTION_FPS
-    closure = np.zeros(frames)
-    mean_gap = 60.0 / cfg.blink_rate_per_min
-    now = rng.uniform(0.3, mean_gap)
-    while now < t[-1] + 1 / MOTION_FPS:
-        # move a blink into a nearby pause if there is one within 0.6 s
-        near = np.nonzero(pauses & (np.abs(t - now) < 0.6))[0]
-        if len(near) and rng.random() < 0.7:
-            now = t[near[len(near) // 2]]
-        close_s, open_s = 0.3 * cfg.blink_s, 0.7 * cfg.blink_s
-        rising = np.clip((t - (now - close_s)) / close_s, 0, 1)
-        falling = np.clip(((now + open_s) - t) / open_s, 0, 1)
-        closure = np.maximum(closure, np.where(t <= now, rising, falling))
-        now += max(0.8, rng.gamma(3.0, mean_gap / 3.0))
-    return closure
-
-
 def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sample_rate: int = SAMPLE_RATE,
-                     seed: int = 0, cfg: VisemeConfig | None = None) -> np.ndarray:
-    """Timed phones [(ipa, start_s, end_s)] (+ the waveform for loudness) -> motion [T, 70] float32."""
+                     seed: int = 0, cfg: VisemeConfig | None = None, speaker: str | None = None) -> np.ndarray:
+    """Timed phones [(ipa, start_s, end_s)] (+ the waveform for loudness) -> motion [T, 70] float32.
+    `speaker` sets the talker's style of eyes, brows and head (`motion.prosody`); `seed` the clip's
+    own draws (blinks, gaze, directions)."""
     cfg = cfg or VisemeConfig()
-    rng = np.random.default_rng(seed)
     frames = num_frames(num_samples)
     times = np.arange(frames) / MOTION_FPS
     motion = np.zeros((frames, MOTION_DIM), np.float32)
     exp = motion[:, :63].reshape(frames, NUM_KEYPOINTS, 3)  # a view: writes land in `motion`
-
     _move_mouth(exp, articulation(phones, times, cfg, wav, sample_rate), cfg)
-    # speech energy drives nods and brows; pauses inside speech are phrase boundaries
-    energy = frame_energy(wav, frames)
-    speaking = _speaking(phones, times)
-    slow_energy = _smooth(energy, 4.0)
-    emphasis = np.clip(energy - slow_energy, 0, None)
-    for brow in ("brow_left", "brow_right"):
-        exp[:, K[brow], 1] -= 0.02 * _smooth(emphasis, 1.5)
-    _move_eyes(exp, times, ~speaking, cfg, rng)
-    _move_head(motion, speaking, slow_energy, cfg, rng)
+    vowels = [(s, e) for phone, s, e in phones if any(ch in VOWELS for ch in phone)]
+    add_face(motion, vowels, _speaking(phones, times), wav, talker_style(speaker), np.random.default_rng(seed),
+             cfg.scale, cfg.scale_jitter)
     return motion
 
 
@@ -256,50 +221,3 @@ def _speaking(phones, times: np.ndarray) -> np.ndarray:
         if phone != "sil":
             speaking |= (times >= s) & (times < e)
     return speaking
-
-
-def _move_eyes(exp: np.ndarray, times: np.ndarray, pauses: np.ndarray, cfg: VisemeConfig,
-               rng: np.random.Generator) -> None:
-    """Add blinks (biased towards pauses) and small gaze shifts to exp [T, 21, 3]."""
-    closure = _blinks(len(times), pauses, cfg, rng)
-    for up, lo in (("lid_upper_left", "lid_lower_left"), ("lid_upper_right", "lid_lower_right")):
-        exp[:, K[up], 1] += 0.046 * closure
-        exp[:, K[lo], 1] -= 0.004 * closure
-    gaze = np.zeros((len(times), 2))
-    now = 0.0
-    while now < times[-1] + 1:
-        gaze[times >= now] = rng.normal(0, [0.008, 0.004])
-        now += rng.uniform(0.8, 3.0)
-    exp[:, K["gaze"], :2] += _smooth_rows(gaze, 0.7)
-
-
-def _move_head(motion: np.ndarray, speaking: np.ndarray, slow_energy: np.ndarray, cfg: VisemeConfig,
-               rng: np.random.Generator) -> None:
-    """Write pose, translation and scale of motion [T, 70]: slow sway + nods with the speech envelope + a
-    dip at each phrase boundary."""
-    frames = len(motion)
-    pauses = ~speaking
-
-    def sway(amplitude: float) -> np.ndarray:
-        sigma = 12.0  # frames: the head drifts over about a second
-        s = _smooth(rng.normal(0, 1, frames + 100), sigma)[50:50 + frames]
-        # divide by the smoothed noise's theoretical std, not this clip's (short clips would blow up)
-        return amplitude * s * (4 * np.pi * sigma ** 2) ** 0.25
-
-    boundary = np.zeros(frames)
-    for k in range(1, frames):
-        if pauses[k] and not pauses[k - 1] and speaking[k:].any():
-            boundary[k] = 1.0
-    pitch = rng.normal(0, 2.0) + sway(cfg.head_sway_deg) + cfg.nod_deg * (slow_energy - slow_energy.mean())
-    pitch += 1.5 * _smooth(boundary, 3.0) * 7.5  # ~1.5 degrees nod at a phrase boundary
-    yaw = rng.normal(0, 3.0) + sway(cfg.head_sway_deg * 1.5)
-    roll = rng.normal(0, 1.5) + sway(cfg.head_sway_deg * 0.6)
-    motion[:, 63], motion[:, 64], motion[:, 65] = pitch, yaw, roll
-    motion[:, 66] = 0.002 * yaw + rng.normal(0, 0.01)
-    motion[:, 67] = -0.001 * pitch + rng.normal(0, 0.01)
-    motion[:, 68] = 0.0
-    motion[:, 69] = cfg.scale + rng.normal(0, cfg.scale_jitter) + 0.005 * sway(1.0)
-
-
-def _smooth_rows(x: np.ndarray, sigma_frames: float) -> np.ndarray:
-    return np.stack([_smooth(x[:, j], sigma_frames) for j in range(x.shape[1])], axis=1)
