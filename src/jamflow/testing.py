@@ -15,10 +15,10 @@ from jamflow.model.jam import JAMModel
 from jamflow.timeline import SAMPLE_RATE
 
 
-def tiny_model(seed: int = 0) -> JAMModel:
+def tiny_model(seed: int = 0, motion_spec: str = "lips") -> JAMModel:
     """The `tiny` preset with random weights, byte vocabulary (256)."""
     torch.manual_seed(seed)
-    model = JAMModel(get_preset("tiny", audio=dict(text_num_embeds=256)))
+    model = JAMModel(get_preset("tiny", audio=dict(text_num_embeds=256), motion_spec=motion_spec))
     # zero-init output layers would make every velocity 0; randomise so outputs depend on inputs
     with torch.no_grad():
         for p in model.parameters():
@@ -36,9 +36,9 @@ def tiny_motion_stats() -> dict:
     return {"mean": mean.tolist(), "std": std.tolist()}
 
 
-def save_tiny_checkpoint(folder: Path, seed: int = 0) -> Path:
+def save_tiny_checkpoint(folder: Path, seed: int = 0, motion_spec: str = "lips") -> Path:
     """A tiny random checkpoint folder (config.json + model.safetensors) with motion stats."""
-    tiny_model(seed).save_pretrained(folder, motion_stats=tiny_motion_stats())
+    tiny_model(seed, motion_spec).save_pretrained(folder, motion_stats=tiny_motion_stats())
     return Path(folder)
 
 

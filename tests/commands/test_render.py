@@ -39,6 +39,25 @@ def test_render_converts_and_writes_pngs(tmp_path):
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["00000.png", "00003.png", "00006.png", "00009.png"]
 
 
+def test_render_writes_a_contact_sheet(tmp_path):
+    from PIL import Image
+
+    from jamflow.render.base import get_renderer
+
+    motion = _motion(23)
+    save_motion(tmp_path / "a.npy", motion)
+    assert main(["render", "--motion", str(tmp_path / "a.npy"), "--out", str(tmp_path / "s.png"),
+                 "--every", "2", "--size", "48"]) == 0
+    sheet = np.asarray(Image.open(tmp_path / "s.png").convert("RGB"))
+    assert sheet.shape == (2 * 48, 10 * 48, 3)  # frames 0, 2, ..., 22: 12 tiles, 10 to a row
+    frames = list(get_renderer("avatar", size=48).frames(motion))
+    tile = sheet[48:96, 48:96]  # the 12th tile: frame 22
+    below_label = slice(14, 48)  # the time label is drawn in the top rows
+    assert np.array_equal(tile[below_label], frames[22][below_label])
+    assert not np.array_equal(tile[:14], frames[22][:14])  # "0.88 s" written on it
+    assert np.all(sheet[48:, 2 * 48:] == 255)  # the rest of the last row is blank
+
+
 def test_render_errors_are_one_line(tmp_path, capsys):
     assert main(["render", "--motion", str(tmp_path / "none.npy"), "--out", str(tmp_path / "x.mp4")]) == 2
     save_motion(tmp_path / "a.npy", _motion(3))

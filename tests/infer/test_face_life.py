@@ -57,3 +57,23 @@ def test_streamed_talk_and_animate_get_the_same_face_life(jam, ref_wav, fast):
     pieces = list(jam.animate_stream(wav, window_s=2.0, window_overlap_s=0.4, render=False, **fast))
     np.testing.assert_array_equal(np.concatenate([p.motion for p in pieces]), whole.motion)
     assert whole.motion[:, POSE].std(0).min() > 0
+
+
+def test_a_full_spec_model_moves_the_face_itself(tmp_path, fast):
+    """A checkpoint that generates every channel: face life leaves them to it; the scales and a still
+    head still apply."""
+    from jamflow.infer.api import JAMFlow
+    from jamflow.testing import save_tiny_checkpoint
+    from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
+
+    voc = GriffinLimVocoder(FallbackConfig(nnls_iters=2, gl_iters=2))
+    jam = JAMFlow.from_pretrained(save_tiny_checkpoint(tmp_path / "full", motion_spec="full"), device="cpu",
+                                  dtype="float32", vocoder=voc, progress=False)
+    assert jam.engine.codec.spec.name == "full"
+    out = jam.talk(TEXT, **fast)
+    assert np.array_equal(out.motion, jam.talk(TEXT, face_life=0, **fast).motion)  # nothing is added
+    assert out.motion[:, POSE].std(0).min() > 0
+    still = jam.talk(TEXT, head_scale=0, **fast)
+    assert np.all(still.motion[:, POSE].std(0) < 1e-4) and np.array_equal(still.wav, out.wav)
+    quiet = jam.talk(TEXT, expression_scale=0, **fast)
+    assert quiet.motion[:, :63].std(0).max() < 1e-4 and quiet.motion[:, POSE].std(0).min() > 0

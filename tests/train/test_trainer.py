@@ -280,3 +280,40 @@ def test_init_from_a_speech_only_model(cache, tmp_path, helpers):
     with pytest.raises(UserError, match="weights do not fit"):
         Trainer(load_config(cfg, [f"model.init_from={tmp_path / 'other'}", f"run_dir={tmp_path / 'r2'}"]),
                 progress=False)
+
+
+def test_init_from_a_lips_model_into_the_full_spec(cache, tmp_path, helpers):
+    """A lips-spec checkpoint starts a full-spec run: the mouth predicts what it did, the context channels
+    become known-motion inputs, and the new channels start at zero velocity."""
+    from jamflow.config import get_preset
+    from jamflow.model.jam import JAMModel
+
+    torch.manual_seed(3)
+    lips = JAMModel(get_preset("tiny", audio={"text_num_embeds": 256}))
+    for p in lips.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    lips.save_pretrained(tmp_path / "lips")
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
+                               model={"preset": "tiny", "overrides": {"audio": {"text_num_embeds": 256},
+                                                                      "motion_spec": "full"},
+                                      "init_from": str(tmp_path / "lips")})
+    full = Trainer(load_config(cfg), progress=False)
+    full = full.acc.unwrap_model(full.model).eval()
+    old, new = lips.cfg.spec, full.cfg.spec
+    assert old.name == "lips" and new.name == "full"
+    b, n, m = 1, 30, 8
+    g = torch.Generator().manual_seed(0)
+    audio = dict(audio_x=torch.randn(b, n, 100, generator=g), audio_cond=torch.randn(b, n, 100, generator=g),
+                 text=torch.randint(0, 50, (b, 6), generator=g), time=torch.tensor([0.4]))
+    motion = torch.randn(b, m, 70, generator=g)  # every channel known: the context's values
+    noisy = torch.randn(b, m, 70, generator=g)
+    with torch.no_grad():
+        _, v_lips = lips.eval()(**audio, motion_x=noisy[..., list(old.generate)],
+                                motion_cond=motion[..., list(old.generate)],
+                                motion_context=motion[..., list(old.context)])
+        cond = motion.clone()
+        cond[..., [c for c in range(70) if c not in old.generate and c not in old.context]] = 0
+        _, v_full = full(**audio, motion_x=noisy, motion_cond=cond)
+    assert torch.allclose(v_full[..., list(old.generate)], v_lips, atol=1e-5)
+    others = [c for c in range(70) if c not in old.generate]
+    assert torch.all(v_full[..., others] == 0) and v_lips.abs().max() > 1e-3

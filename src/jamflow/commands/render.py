@@ -4,6 +4,7 @@
     jamflow render --motion gen.npy --compare gt.npy --audio clip.wav --out side_by_side.mp4
     jamflow render --motion clip.pkl --out clip.npy          # LivePortrait template -> our .npy
     jamflow render --motion clip.npy --out frames/ --png     # PNG frames to look at
+    jamflow render --motion clip.npy --out strip.png --every 5 --size 160   # one PNG: every 5th frame in rows
 """
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ import soundfile as sf
 from jamflow import validate
 from jamflow.commands.common import add_limit_arg, limits_from
 from jamflow.errors import UserError
+from jamflow.fileio import atomic_path
 from jamflow.render.base import get_renderer
 from jamflow.render.video import read_video, write_mp4
 
 
 def add_cli(parser) -> None:
     parser.add_argument("--motion", required=True, help="motion .npy ([T, 70] at 25 fps) or LivePortrait .pkl")
-    parser.add_argument("--out", required=True, help=".mp4 video, .npy/.pkl to convert the motion, or a folder with --png")
+    parser.add_argument("--out", required=True, help=".mp4 video, .npy/.pkl to convert the motion, .png contact "
+                        "sheet (every --every-th frame, 10 a row, each labelled with its time), or a folder with --png")
     parser.add_argument("--audio", default=None, help="wav to mux into the mp4")
     parser.add_argument("--renderer", default="avatar", help="avatar (built in) or liveportrait")
     parser.add_argument("--source", default=None, help="source portrait/video for renderers that need one")
@@ -32,6 +35,21 @@ def add_cli(parser) -> None:
     parser.add_argument("--png", action="store_true", help="write PNG frames into the --out folder instead of a video")
     parser.add_argument("--every", type=int, default=1, help="with --png: keep every n-th frame")
     add_limit_arg(parser)
+
+
+def contact_sheet(frames: list[np.ndarray], step_s: float, per_row: int = 10):
+    """Frames [h, w, 3] -> one PIL image, `per_row` to a row, each labelled with its time (k * step_s)."""
+    from PIL import Image, ImageDraw
+
+    h, w = frames[0].shape[:2]
+    rows = -(-len(frames) // per_row)
+    sheet = Image.new("RGB", (w * min(per_row, len(frames)), h * rows), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, frame in enumerate(frames):
+        x, y = (k % per_row) * w, (k // per_row) * h
+        sheet.paste(Image.fromarray(frame), (x, y))
+        draw.text((x + 4, y + 2), f"{k * step_s:.2f} s", fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
+    return sheet
 
 
 def _read_wav(path: str, limits) -> tuple[np.ndarray, int]:
@@ -102,8 +120,14 @@ def run_cli(args) -> int:
         print(f"wrote {count} PNG frames to {out}")
         return 0
 
+    if out.suffix.lower() == ".png":
+        sheet = contact_sheet([f for i, f in enumerate(frames) if i % args.every == 0], args.every / fps)
+        with atomic_path(out) as tmp:
+            sheet.save(tmp, format="PNG")
+        print(f"wrote {out} ({-(-len(motion) // args.every)} frames, every {args.every / fps:g} s)")
+        return 0
     if out.suffix.lower() != ".mp4":
-        raise UserError(f"--out: expected a .mp4, .npy, .pkl path (or a folder with --png), got {str(out)!r}")
+        raise UserError(f"--out: expected a .mp4, .png, .npy, .pkl path (or a folder with --png), got {str(out)!r}")
     other = None
     if args.compare:
         if Path(args.compare).suffix.lower() in (".npy", ".pkl"):

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole-face model: the shipped `lips` model fine-tuned into the `full` motion spec on the default
+# model's corpus, whose eyes, brows and head follow the speech (motion.prosody) -> export (fp16) ->
+# the duration predictor refitted -> evaluation of the face (talk without a reference motion, animate).
+#
+#   recipes/face_model/run.sh [WORK] [train overrides...]
+#   recipes/face_model/run.sh /work/runs mixed_precision=bf16 data.max_frames=12000 optim.total_updates=3000  # a GPU
+#
+# A corpus made before motion.prosody existed keeps its audio: REMAKE=1 makes its motion again and
+# prepares the features afresh. Every step resumes. Environment: WORKERS (default 1), NICE (default
+# "nice -n 19"), SAMPLES (3 seeds per eval clip), SKIP_TRAIN=1 to export and evaluate the run as it stands.
+set -euo pipefail
+
+RECIPE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="${1:-runs/face_model}"
+shift || true
+WORKERS="${WORKERS:-1}"
+NICE="${NICE:-nice -n 19}"
+SAMPLES="${SAMPLES:-3}"
+BASE="$(python3 -c 'from jamflow.infer.api import DEFAULT_MODEL_DIR; print(DEFAULT_MODEL_DIR)')"
+
+mkdir -p "$WORK"
+cd "$WORK"
+echo "work folder: $(pwd), initialised from: $BASE"
+
+if [ "${REMAKE:-0}" = 1 ]; then
+  $NICE jamflow synth-data --out "$PWD/corpus" --num_clips 3000 --festival_share 0.8 --seed 0 \
+    --workers "$WORKERS" --remake_motion
+  rm -rf corpus/cache_phoneme
+fi
+# the default model's corpus (its steps 1-2b); a fresh one already has the speech-following motion
+WORKERS="$WORKERS" NICE="$NICE" bash "$RECIPE/../default_model/corpus.sh"
+
+if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+  $NICE jamflow train --config "$RECIPE/full_spec_cpu.yaml" --resume model.init_from="$BASE" "$@"
+fi
+jamflow export --checkpoint face_run --out export --dtype fp16
+$NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
+
+# the face on the seen-voice set (recipes/default_model/helpers.py writes it): talk without a reference
+# motion (the model's own eyes, brows and head) and animate (speech in), against the mean-motion baseline
+python3 "$RECIPE/../default_model/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_seen.jsonl \
+  --voices festival:slt_hts=10,festival:kal_diphone=10
+python3 "$RECIPE/../default_model/helpers.py" mean-motion corpus/eval_seen.jsonl baseline_mean_motion
+E="--ref corpus/eval_seen.jsonl --nfe_step 16 --seed 0 --samples $SAMPLES --vocoder griffinlim"
+for model in export "$BASE"; do
+  tag=$([ "$model" = export ] && echo full || echo lips)
+  $NICE jamflow eval $E --checkpoint "$model" --task talk --no_ref_motion --metrics sync,motion \
+    --out "eval_talk_noref_$tag"
+  $NICE jamflow eval $E --checkpoint "$model" --task animate --metrics sync,motion \
+    --gen mean_motion=baseline_mean_motion/manifest.jsonl --out "eval_animate_$tag"
+done
+$NICE jamflow eval $E --checkpoint export --task talk --metrics asr,speaker,sync --out eval_talk_asr_full
+
+# something to look at: a talk clip without reference motion, and a contact sheet of it
+jamflow talk --ckpt export --ref_audio "$(python3 -c 'import jamflow, pathlib; print(pathlib.Path(jamflow.__file__).parent / "assets/examples/slt.wav")')" \
+  --ref_text "The little boat drifted slowly toward the quiet harbour." \
+  --gen_text "When the rain stopped, we walked down to the river, and the boats were gone." \
+  --seed 0 --output_dir demo --output_file talk_full
+jamflow render --motion demo/talk_full.npy --out demo/talk_full_strip.png --every 3 --size 160
+echo "done: $(pwd)/export (model), eval_*/report.md, demo/"
