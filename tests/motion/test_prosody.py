@@ -100,3 +100,13 @@ def test_blink_rate_follows_the_style():
         rates[name] = (blink_count(m) / (seconds / 60), talker_style(name).blink_rate_per_min)
     for measured, wanted in rates.values():
         assert abs(measured - wanted) < 0.35 * wanted, rates
+
+
+def test_where_the_head_sits_is_not_drawn_per_clip(speeches):
+    sp = speeches[1]
+    clips = [phones_to_motion(sp.phones, len(sp.wav), wav=sp.wav, seed=s, speaker="espeak:en-us+m3") for s in range(8)]
+    scale_means = [m[:, 69].mean() for m in clips]
+    assert max(abs(v - 1.3) for v in scale_means) < 0.01  # no per-clip scale
+    for m in clips:  # translation only follows the pose (the head turning), no offset of its own
+        np.testing.assert_allclose(m[:, 66], 0.002 * m[:, 64], atol=1e-6)
+        np.testing.assert_allclose(m[:, 67], -0.001 * m[:, 63], atol=1e-6)

@@ -133,9 +133,9 @@ def _gaze(frames: int, starts: list[int], rng: np.random.Generator) -> np.ndarra
 
 
 def _postures(frames: int, starts: list[int], style: TalkerStyle, rng: np.random.Generator) -> np.ndarray:
-    """Head direction [T, 3] (pitch, yaw, roll): a clip-wide base, and a new direction taken at each
-    phrase start, reached along a smoothstep of 0.4 s that begins 0.1 s before the speech."""
-    base = rng.normal(0, [2.0, 3.0, 1.5])
+    """Head direction [T, 3] (pitch, yaw, roll): a small clip-wide base, and a new direction taken at
+    each phrase start, reached along a smoothstep of 0.4 s that begins 0.1 s before the speech."""
+    base = rng.normal(0, [0.5, 0.8, 0.4])
     pose = np.tile(base, (frames, 1))
     ramp = int(0.4 * MOTION_FPS)
     spread = style.head_gain * style.turn_deg * np.array([0.4, 1.0, 0.3])
@@ -149,10 +149,14 @@ def _postures(frames: int, starts: list[int], style: TalkerStyle, rng: np.random
 
 
 def add_face(motion: np.ndarray, vowels: list[tuple[float, float]], speaking: np.ndarray,
-             wav: np.ndarray | None, style: TalkerStyle, rng: np.random.Generator, scale: float = 1.3,
-             scale_jitter: float = 0.05) -> None:
+             wav: np.ndarray | None, style: TalkerStyle, rng: np.random.Generator, scale: float = 1.3) -> None:
     """Write eyes, brows, pose, translation and scale of motion [T, 70] (the mouth's channels untouched).
-    `vowels` are the clip's vowel spans in seconds, `speaking` [T] marks frames inside speech."""
+    `vowels` are the clip's vowel spans in seconds, `speaking` [T] marks frames inside speech.
+
+    Where the head sits in the frame (a per-clip offset of translation, scale or direction) is left out:
+    it is the source portrait's business (LivePortrait applies motion relative to the first frame), and
+    a constant drawn per clip would be most of those channels' variance, which a network then has to
+    reproduce as one value across every frame of its output."""
     frames = len(motion)
     exp = motion[:, :63].reshape(frames, 21, 3)
     starts = phrase_starts(speaking)
@@ -175,7 +179,7 @@ def add_face(motion: np.ndarray, vowels: list[tuple[float, float]], speaking: np
     pose = _postures(frames, starts, style, rng) + sway
     pose[:, 0] -= nod
     motion[:, 63:66] = pose
-    motion[:, 66] = 0.002 * pose[:, 1] + rng.normal(0, 0.01)
-    motion[:, 67] = -0.001 * pose[:, 0] + rng.normal(0, 0.01)
+    motion[:, 66] = 0.002 * pose[:, 1]
+    motion[:, 67] = -0.001 * pose[:, 0]
     motion[:, 68] = 0.0
-    motion[:, 69] = scale + rng.normal(0, scale_jitter) + 0.005 * drift[:, 0]
+    motion[:, 69] = scale + 0.005 * drift[:, 0]

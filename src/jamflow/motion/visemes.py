@@ -104,7 +104,6 @@ class VisemeConfig:
     carryover_s: float = 0.045      # dominance decay after a segment
     closure_s: float = 0.03         # how fast the lips part around a bilabial closure
     scale: float = 1.3              # LivePortrait-like head scale
-    scale_jitter: float = 0.05      # per-clip variation of the scale
 
 
 def num_frames(num_samples: int) -> int:
@@ -188,7 +187,7 @@ def phones_to_motion(phones, num_samples: int, wav: np.ndarray | None = None, sa
     _move_mouth(exp, articulation(phones, times, cfg, wav, sample_rate), cfg)
     vowels = [(s, e) for phone, s, e in phones if any(ch in VOWELS for ch in phone)]
     add_face(motion, vowels, _speaking(phones, times), wav, talker_style(speaker), np.random.default_rng(seed),
-             cfg.scale, cfg.scale_jitter)
+             cfg.scale)
     return motion
 
 
