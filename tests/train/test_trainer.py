@@ -274,6 +274,11 @@ def test_init_from_a_speech_only_model(cache, tmp_path, helpers):
     ref = speech.audio.state_dict()
     assert all(torch.equal(model.audio.state_dict()[k], ref[k]) for k in ref)
     assert model.motion is not None
+    # ... whatever motion spec the new run has: a speech-only checkpoint has no motion layers to widen
+    full = Trainer(load_config(cfg, ["model.overrides.motion_spec=full", f"run_dir={tmp_path / 'r_full'}"]),
+                   progress=False)
+    proj = full.acc.unwrap_model(full.model).motion.input_proj.weight
+    assert proj.shape[1] == 2 * 70 and torch.all(proj.abs().sum(0) > 0)  # fresh init, no widened zeros
     # a checkpoint whose audio stream does not fit is refused with the key names
     small = JAMModel(get_preset("tiny", audio={"text_num_embeds": 256, "depth": 2}, motion=None))
     small.save_pretrained(tmp_path / "other")
