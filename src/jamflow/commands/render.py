@@ -121,10 +121,10 @@ def run_cli(args) -> int:
         return 0
 
     if out.suffix.lower() == ".png":
-        sheet = contact_sheet([f for i, f in enumerate(frames) if i % args.every == 0], args.every / fps)
+        kept = [f for i, f in enumerate(frames) if i % args.every == 0]
         with atomic_path(out) as tmp:
-            sheet.save(tmp, format="PNG")
-        print(f"wrote {out} ({-(-len(motion) // args.every)} frames, every {args.every / fps:g} s)")
+            contact_sheet(kept, args.every / fps).save(tmp, format="PNG")
+        print(f"wrote {out} ({len(kept)} frames, every {args.every / fps:g} s)")
         return 0
     if out.suffix.lower() != ".mp4":
         raise UserError(f"--out: expected a .mp4, .png, .npy, .pkl path (or a folder with --png), got {str(out)!r}")
