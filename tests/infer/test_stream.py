@@ -5,12 +5,14 @@ import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+import jamflow
 from jamflow.infer import engine, runner, stream
 from jamflow.infer.jobs import Job
 from jamflow.infer.layout import chunk_frames, split_text
@@ -21,6 +23,7 @@ from jamflow.progress import Cancelled, watch
 
 TEXT = ("One sentence here, with a clause in it. And a second one there. Then a third, a fourth "
         "and a fifth sentence, to make it long enough.")
+DEMO_MOTION = Path(jamflow.__file__).parent / "assets" / "demo_context_motion.npy"
 CHUNKED = dict(max_chunk_s=2.0, first_chunk_s=1.0, context_s=1.0)
 
 
@@ -271,6 +274,32 @@ def _probe_frames(path, at_least: int, timeout: float = 20.0) -> int:
                 return frames
         time.sleep(0.1)
     return frames
+
+
+def test_closing_does_not_wait_on_ffmpeg_for_ever_when_the_audio_runs_past_the_video(tmp_path):
+    """ffmpeg leaves the audio pipe unread once the audio is far ahead of the video, until it sees the
+    video end: closing must end the video before it waits for the audio feeder (15 s of frames, then
+    5 s of audio-only pieces)."""
+    from jamflow.render.avatar import AvatarRenderer
+    from jamflow.render.stream_video import FragmentedMp4Writer
+
+    motion = np.load(DEMO_MOTION)
+    frames = list(AvatarRenderer(size=64).frames(np.resize(motion, (375, motion.shape[1]))))
+    writer = FragmentedMp4Writer(tmp_path / "long.mp4")
+
+    def write_and_close():
+        for i in range(0, 500, 25):
+            writer.write(frames[i: i + 25], np.zeros(25 * 960, np.float32))
+        writer.close()
+
+    closer = threading.Thread(target=write_and_close, daemon=True)
+    closer.start()
+    closer.join(timeout=20)
+    stuck = closer.is_alive()
+    if stuck:
+        writer.abort()  # frees the feeder thread and ffmpeg
+    assert not stuck
+    assert _probe_frames(tmp_path / "long.mp4", at_least=375) == 375
 
 
 def test_stream_abort_removes_partial_files(tmp_path):

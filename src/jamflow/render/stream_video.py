@@ -108,8 +108,10 @@ class FragmentedMp4Writer:
         if self.proc is None:
             raise UserError("frames: expected at least one frame, got none")
         self.audio.put(None)
-        self.audio_thread.join()
+        # the video's end first: ffmpeg may hold the audio pipe unread until it has seen the end of
+        # the video (its muxer interleaves the two), and the feeder would wait on that pipe for ever
         self.proc.stdin.close()
+        self.audio_thread.join()
         code = self.proc.wait()
         message = self._log() if code != 0 else ""
         self.log.close()
