@@ -58,3 +58,23 @@ def quantize_blocks_int8(model: torch.nn.Module, device: torch.device) -> torch.
                 # in place: the block is already the deep copy's, a second copy would be wasted
                 stream.blocks[i] = quantize_dynamic(block, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
     return quantized.eval()
+
+
+def half_matmul_weights(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """A copy of a JAMModel whose two DiTs hold their linear and convolution weights in `dtype` (bf16/fp16).
+
+    The DiTs run only under autocast in `dtype`, which casts these weights to `dtype` at every call
+    anyway: stored so, the outputs are bit-identical, the per-call casts are gone (~13% of a CPU
+    sampler call) and the weights take half the memory. Norms, embeddings and the duration predictor
+    (which runs outside autocast) stay fp32. The model passed in is not changed.
+    """
+    import copy
+
+    halved = copy.deepcopy(model)
+    for stream in (halved.audio, halved.motion):
+        if stream is None:
+            continue
+        for module in stream.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d)):
+                module.to(dtype)
+    return halved.eval()

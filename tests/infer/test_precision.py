@@ -49,7 +49,13 @@ def test_bf16_on_cpu_runs_and_stays_near_fp32(tiny_ckpt, fast):
     for name in ("float32", "bfloat16"):
         jam = api.JAMFlow.from_pretrained(tiny_ckpt, device="cpu", dtype=name, vocoder=voc, progress=False)
         assert jam.dtype == getattr(torch, name)
-        assert all(p.dtype == torch.float32 for p in jam.model.parameters())  # autocast, weights untouched
+        halved = {n for n, p in jam.model.named_parameters() if p.dtype == torch.bfloat16}
+        assert all(p.dtype == torch.float32 for n, p in jam.model.named_parameters() if n not in halved)
+        if name == "float32":
+            assert not halved
+        else:  # the DiTs' linears and convolutions only: what autocast would cast at every call anyway
+            assert halved and all(n.startswith(("audio.", "motion.")) and n.endswith((".weight", ".bias"))
+                                  for n in halved)
         out[name] = jam.talk("Precision check.", **fast)
     a, b = out["float32"], out["bfloat16"]
     assert b.wav.dtype == np.float32 and b.motion.dtype == np.float32
@@ -58,6 +64,27 @@ def test_bf16_on_cpu_runs_and_stays_near_fp32(tiny_ckpt, fast):
     # bf16 keeps ~3 significant digits: close to fp32, but not bit-equal (else autocast did nothing)
     assert not np.array_equal(a.motion, b.motion)
     assert np.corrcoef(a.motion.ravel(), b.motion.ravel())[0, 1] > 0.99
+
+
+def test_halved_dit_weights_give_bit_identical_output_and_leave_the_model_alone(tiny_ckpt, fast):
+    """Storing the DiTs' linears in bf16 only skips autocast's own per-call cast: the sampler's mel and
+    motion are bit-equal to the fp32-weight model's under the same autocast."""
+    from jamflow.infer.jobs import Job
+    from jamflow.infer.prompt import reference_prompt
+    from jamflow.infer.settings import InferSettings
+    from jamflow.model.jam import JAMModel
+
+    model = JAMModel.from_pretrained(tiny_ckpt)
+    halved = engine.Engine.place(model, "cpu", "bfloat16", progress=False)
+    assert halved.model is not model and all(p.dtype == torch.float32 for p in model.parameters())
+    assert any(p.dtype == torch.bfloat16 for p in halved.model.parameters())
+    fp32_weights = engine.Engine(model, None, halved.codec, None, torch.device("cpu"), torch.bfloat16, False)
+    job = Job.continuing(reference_prompt(halved, None, None, None), "bit exact", 32, None, halved.dims)
+    tokenizer = api.JAMFlow.from_pretrained(tiny_ckpt, dtype="float32", progress=False).tokenizer
+    halved.tokenizer = fp32_weights.tokenizer = tokenizer
+    s = InferSettings(**fast)
+    a, b = fp32_weights.sample([job], s)[0], halved.sample([job], s)[0]
+    assert torch.equal(a.mel, b.mel) and torch.equal(a.motion, b.motion)
 
 
 def test_int8_quantises_a_copy_of_the_blocks_and_stays_near_fp32(tiny_ckpt, fast):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jamflow.dtypes import DTYPES, INT8, autocast, cpu_has_fast_bf16, quantize_blocks_int8
+from jamflow.dtypes import DTYPES, INT8, autocast, cpu_has_fast_bf16, half_matmul_weights, quantize_blocks_int8
 from jamflow.errors import UserError
 from jamflow.infer.motion_codec import MotionCodec
 from jamflow.infer.sampling import JobResult, generate
@@ -46,9 +46,9 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
-    """The compute precision (autocast; the weights stay fp32): bf16 on CUDA where supported (else
-    fp16), bf16 on a CPU with bf16 hardware (AVX512-BF16 / AMX), fp32 on other CPUs and MPS. "int8"
-    is fp32 here; the engine quantises the DiT blocks' linears for it (dtypes.quantize_blocks_int8)."""
+    """The compute precision under autocast: bf16 on CUDA where supported (else fp16), bf16 on a CPU with
+    bf16 hardware (AVX512-BF16 / AMX), fp32 on other CPUs and MPS. "int8" is fp32 here; the engine
+    quantises the DiT blocks' linears for it (dtypes.quantize_blocks_int8)."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == INT8:
@@ -67,7 +67,7 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
 
 @dataclass
 class Engine:
-    model: torch.nn.Module  # eval mode, fp32 weights on `device`
+    model: torch.nn.Module  # eval mode on `device`: fp32, the DiTs' linears in `dtype` (or int8)
     tokenizer: object  # text -> token ids (jamflow.audio.tokenizers); None where only sample_tensors is used
     codec: MotionCodec  # motion in and out of the model's normalised channels
     vocoder: object  # mel [b, 100, n] -> wav [b, s] (jamflow.vocoder); None: no audio out
@@ -78,13 +78,16 @@ class Engine:
 
     @classmethod
     def place(cls, model, device=None, dtype=None, progress: bool = True) -> "Engine":
-        """`model` on its device (fp32 weights; dtype "int8" quantises its blocks) with its motion codec;
+        """`model` on its device (fp32 weights; a copy with the DiTs' linears in bf16/fp16 for that compute
+        dtype, or quantised blocks for "int8") with its motion codec;
         no tokenizer or vocoder yet (`create` loads them; the benchmark and training samples set their own)."""
         device = device if isinstance(device, torch.device) else pick_device(device)
         compute = pick_dtype(device, dtype)
         model = model.to(device, torch.float32).eval()  # compute dtype via autocast
         if dtype == INT8:
             model = quantize_blocks_int8(model, device)
+        elif compute in (torch.bfloat16, torch.float16):
+            model = half_matmul_weights(model, compute)
         codec = MotionCodec.create(model.cfg.spec, getattr(model, "motion_stats", None))
         return cls(model, None, codec, None, device, compute, progress, dtype == INT8)
 
