@@ -12,18 +12,10 @@
 # to export/evaluate the run as it stands.
 set -euo pipefail
 
-RECIPE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WORK="${1:-runs/default_model}"
-shift || true
-WORKERS="${WORKERS:-1}"
-NICE="${NICE:-nice -n 19}"
+source "$(dirname "${BASH_SOURCE[0]}")/../work_folder.sh"
 NFE="${NFE:-16}"
 SAMPLES="${SAMPLES:-3}"
 EVAL_STEPS="${EVAL_STEPS:-tts,talk,animate,dub}"
-
-mkdir -p "$WORK"
-cd "$WORK"
-echo "work folder: $(pwd)"
 
 # 1-2b. corpus, features and phoneme durations (corpus.sh)
 WORKERS="$WORKERS" NICE="$NICE" bash "$RECIPE/corpus.sh"

@@ -11,17 +11,10 @@
 # "nice -n 19"), SAMPLES (3 seeds per eval clip), SKIP_TRAIN=1 to export and evaluate the run as it stands.
 set -euo pipefail
 
-RECIPE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WORK="${1:-runs/face_model}"
-shift || true
-WORKERS="${WORKERS:-1}"
-NICE="${NICE:-nice -n 19}"
+source "$(dirname "${BASH_SOURCE[0]}")/../work_folder.sh"
 SAMPLES="${SAMPLES:-3}"
-BASE="$(python3 -c 'from jamflow.infer.api import DEFAULT_MODEL_DIR; print(DEFAULT_MODEL_DIR)')"
-
-mkdir -p "$WORK"
-cd "$WORK"
-echo "work folder: $(pwd), initialised from: $BASE"
+BASE="$(shipped_model)"
+echo "initialised from: $BASE"
 
 if [ "${REMAKE:-0}" = 1 ]; then
   $NICE jamflow synth-data --out "$PWD/corpus" --num_clips 3000 --festival_share 0.8 --seed 0 \

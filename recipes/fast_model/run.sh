@@ -9,16 +9,9 @@
 # export the run as it stands. The evaluation commands are in README.md.
 set -euo pipefail
 
-RECIPE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WORK="${1:-runs/fast_model}"
-shift || true
-WORKERS="${WORKERS:-1}"
-NICE="${NICE:-nice -n 19}"
-TEACHER="$(python3 -c 'from jamflow.infer.api import DEFAULT_MODEL_DIR; print(DEFAULT_MODEL_DIR)')"
-
-mkdir -p "$WORK"
-cd "$WORK"
-echo "work folder: $(pwd), teacher: $TEACHER"
+source "$(dirname "${BASH_SOURCE[0]}")/../work_folder.sh"
+TEACHER="$(shipped_model)"
+echo "teacher: $TEACHER"
 
 # the default model's corpus (its steps 1-2b), which the teacher was trained on
 WORKERS="$WORKERS" NICE="$NICE" bash "$RECIPE/../default_model/corpus.sh"
