@@ -3,13 +3,24 @@ from pathlib import Path
 
 import pytest
 
-HELPERS = Path(__file__).resolve().parents[2] / "recipes" / "default_model" / "helpers.py"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+HELPERS = RECIPES / "default_model" / "helpers.py"
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
 def helpers():
     """recipes/default_model/helpers.py as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("recipe_helpers", HELPERS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load(HELPERS, "recipe_helpers")
+
+
+@pytest.fixture
+def voices_helpers():
+    """recipes/voices_model/helpers.py as a module."""
+    return _load(RECIPES / "voices_model" / "helpers.py", "voices_helpers")

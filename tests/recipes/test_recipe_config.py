@@ -135,3 +135,30 @@ def test_fast_model_run_sh_distils_on_the_default_corpus_and_exports_its_run():
     assert data["data"]["durations"] is True and Path(_flag(cmds["align"], "--cache")) == Path(data["data"]["cache"])
     assert Path(_flag(cmds["train"], "--config")).name == "distill_cpu.yaml"
     assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
+
+
+def test_voices_model_run_sh_trains_on_its_own_corpus_with_the_shipped_stats_and_evaluates_its_export(
+        tmp_path, monkeypatch):
+    import yaml
+
+    voices = RECIPE.parent / "voices_model"
+    text = (voices / "run.sh").read_text()
+    cmds = _commands(voices / "run.sh")
+    data = yaml.safe_load((voices / "voices_cpu.yaml").read_text())
+    corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))
+    assert "hibari" in _flag(cmds["synth-data"], "--voices") and float(_flag(cmds["synth-data"], "--augment_share")) > 0
+    # the model's motion stats go into the card before prepare reads it
+    assert text.index("model-stats corpus/card.json") < text.index("jamflow prepare")
+    assert Path(_flag(cmds["prepare"], "--manifest")) == corpus / "manifest.jsonl"
+    assert Path(_flag(cmds["prepare"], "--out")) == Path(data["data"]["cache"]) == Path(_flag(cmds["align"], "--cache"))
+    assert data["stage"] == "joint" and data["data"]["durations"] is True
+    assert Path(_flag(cmds["train"], "--config")).name == "voices_cpu.yaml"
+    assert _flag(cmds["train"], "--resume").startswith("model.init_from=")
+    assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
+    assert _flag(cmds["fit-durations"], "--out") == _flag(cmds["export"], "--out")
+    # the YAML goes through the real loader and builds the shipped preset, so init_from can load the weights
+    (tmp_path / data["data"]["cache"]).mkdir(parents=True)
+    (tmp_path / data["data"]["cache"] / "cache.json").write_text(json.dumps({"tokenizer": "phoneme"}))
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(voices / "voices_cpu.yaml")
+    assert build_model_config(cfg).tokenizer == "phoneme"
