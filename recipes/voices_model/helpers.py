@@ -23,8 +23,6 @@ card (before `prepare`). The card's own stats are kept under `corpus_stats`.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -47,7 +45,7 @@ def librivox_rows(out: Path) -> list[dict]:
         text = words.replace("<s>", "").replace("</s>", "").strip()
         name = name.strip(") ")
         wav = load_audio(LIBRIVOX / f"{name}.wav")
-        rows.append(_row(out, name, save_wav(out / "wavs" / f"{name}.wav", wav), text, "librivox:reader", wav))
+        rows.append(_row(name, save_wav(out / "wavs" / f"{name}.wav", wav), text, "librivox:reader", wav))
     return rows
 
 
@@ -66,23 +64,21 @@ def flite_rows(out: Path, per_voice: int, offset: int = 0) -> list[dict]:
                 subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
                 wav = load_audio(raw)
                 name = f"flite_{voice}_{i:02d}"
-                rows.append(_row(out, name, save_wav(out / "wavs" / f"{name}.wav", wav), text, f"flite:{voice}", wav))
+                rows.append(_row(name, save_wav(out / "wavs" / f"{name}.wav", wav), text, f"flite:{voice}", wav))
     return rows
 
 
-def _row(out: Path, name: str, path: Path, text: str, speaker: str, wav) -> dict:
+def _row(name: str, path: Path, text: str, speaker: str, wav) -> dict:
     from jamflow.audio.io import SAMPLE_RATE
 
-    return {"id": name, "audio": os.path.relpath(path, out), "text": text, "motion": None, "speaker": speaker,
+    return {"id": name, "audio": str(Path(path).resolve()), "text": text, "motion": None, "speaker": speaker,
             "duration": round(len(wav) / SAMPLE_RATE, 4), "alignment": None, "split": "test"}
 
 
 def write(out: Path, rows: list[dict]) -> Path:
-    from jamflow.data.manifest import read_manifest
+    from jamflow.data.manifest import write_manifest
 
-    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    read_manifest(out / "manifest.jsonl")  # validates every row and file
-    return out / "manifest.jsonl"
+    return write_manifest(out / "manifest.jsonl", rows)  # validated, paths relative to out, atomic
 
 
 def model_stats(card_path: str, model: str) -> dict:
