@@ -4,6 +4,7 @@ intelligibility (pocketsphinx word error), speaker similarity to the original, a
     python benchmarks/bench_vocoder.py                                  # LibriVox clips only
     python benchmarks/bench_vocoder.py --manifest corpus/manifest.jsonl --clips 20   # + corpus test clips
     python benchmarks/bench_vocoder.py --model 8       # + the shipped model's speech (8 sentences x 2 voices)
+    python benchmarks/bench_vocoder.py --vocos runs/vocoder/vocoder     # + a Vocos folder (e.g. recipes/vocoder's)
 
 Real speech: Debian's pocketsphinx-testdata LibriVox utterances (public domain, one reader, 3-7 s);
 `apt-get install pocketsphinx-testdata`. Every vocoder decodes the same mel (`mel_spectrogram` of the
@@ -29,7 +30,7 @@ from jamflow.eval.asr import word_error_rate
 from jamflow.eval.quality import dnsmos
 from jamflow.eval.speaker import speaker_similarity
 from jamflow.timeline import SAMPLE_RATE
-from jamflow.vocoder import GriffinLimVocoder, HiFiGANVocoder
+from jamflow.vocoder import GriffinLimVocoder, HiFiGANVocoder, Vocos
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 # Harvard sentences, list 5 (IEEE 1969), public domain: text the shipped model never trained on
@@ -52,7 +53,7 @@ def librivox_clips() -> list[tuple[str, Path, str]]:
 def corpus_clips(manifest: Path, count: int) -> list[tuple[str, Path, str]]:
     rows = [json.loads(x) for x in manifest.read_text().splitlines() if x.strip()]
     rows = [r for r in rows if r.get("split") == "test"][:count]
-    return [("corpus", manifest.parent / r["audio"], r["text"]) for r in rows]
+    return [(manifest.parent.name, manifest.parent / r["audio"], r["text"]) for r in rows]
 
 
 class Recorder:
@@ -95,14 +96,18 @@ def score(wav: np.ndarray, original: np.ndarray, text: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--manifest", type=Path, help="a jamflow corpus manifest: its test clips are scored too")
+    ap.add_argument("--manifest", type=Path, action="append", default=[],
+                    help="a jamflow corpus manifest: its test clips are scored too (a group named by its folder)")
     ap.add_argument("--clips", type=int, default=20)
     ap.add_argument("--model", type=int, default=0, help="also score the shipped model's speech on N sentences")
+    ap.add_argument("--vocos", type=Path, action="append", default=[], help="also score this Vocos folder")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     vocoders = {"griffin-lim": GriffinLimVocoder(), "hifigan": HiFiGANVocoder.shipped()}
-    clips = librivox_clips() + (corpus_clips(args.manifest, args.clips) if args.manifest else [])
+    vocoders.update({f"vocos {folder.name}": Vocos.from_pretrained(folder) for folder in args.vocos})
+    vocoders = {name: v for name, v in vocoders.items() if v is not None}
+    clips = librivox_clips() + [clip for m in args.manifest for clip in corpus_clips(m, args.clips)]
     rows: dict[tuple[str, str], list[dict]] = {}
     seconds = {name: [0.0, 0.0] for name in vocoders}
     sources = []  # (group, mel [1, 100, n], text, the wav similarity is measured against)

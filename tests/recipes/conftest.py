@@ -1,4 +1,5 @@
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ HELPERS = RECIPES / "default_model" / "helpers.py"
 def _load(path: Path, name: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -24,3 +26,9 @@ def helpers():
 def voices_helpers():
     """recipes/voices_model/helpers.py as a module."""
     return _load(RECIPES / "voices_model" / "helpers.py", "voices_helpers")
+
+
+@pytest.fixture
+def vocoder_distill():
+    """recipes/vocoder/distill.py as a module."""
+    return _load(RECIPES / "vocoder" / "distill.py", "vocoder_distill")

@@ -162,3 +162,20 @@ def test_voices_model_run_sh_trains_on_its_own_corpus_with_the_shipped_stats_and
     monkeypatch.chdir(tmp_path)
     cfg = load_config(voices / "voices_cpu.yaml")
     assert build_model_config(cfg).tokenizer == "phoneme"
+
+
+def test_vocoder_run_sh_distils_on_the_voices_corpus_and_benchmarks_its_student(vocoder_distill):
+    vocoder = RECIPE.parent / "vocoder"
+    cmds = _commands(vocoder / "run.sh")
+    # the same corpus command as the voices recipe, so one work folder serves both
+    assert cmds["synth-data"] == _commands(RECIPE.parent / "voices_model" / "run.sh")["synth-data"]
+    corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))
+    text = (vocoder / "run.sh").read_text().replace("\\\n", " ")
+    lines = {name: next(line for line in text.splitlines() if name in line and not line.startswith("#")).split("|")[0]
+             for name in ("distill.py", "bench_vocoder.py")}
+    argv = shlex.split(lines["distill.py"])
+    argv = [a for a in argv[argv.index('$RECIPE/distill.py') + 1:] if a != "$@"]
+    args = vocoder_distill.build_parser().parse_args(argv)
+    assert Path(args.manifest) == corpus / "manifest.jsonl"
+    assert args.teacher == "hifigan" and args.preset == "base"
+    assert _flag(shlex.split(lines["bench_vocoder.py"]), "--vocos") == args.out

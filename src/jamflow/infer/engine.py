@@ -95,7 +95,7 @@ class Engine:
     def create(cls, model, device=None, dtype=None, tokenizer=None, vocoder=None, checkpoint_dir: Path | None = None,
                progress: bool = True) -> "Engine":
         """`place` the model and load what inference needs: its tokenizer (None: from the checkpoint's
-        vocab file) and a vocoder (None: Vocos if found, else Griffin-Lim; a path: Vocos from there)."""
+        vocab file) and a vocoder (None: `vocoder.load_vocoder`'s default; a name or a Vocos folder: that one)."""
         engine = cls.place(model, device, dtype, progress)
         cfg = engine.model.cfg
         if tokenizer is None:
