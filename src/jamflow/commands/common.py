@@ -315,4 +315,21 @@ def run_stream(jam, command: str, args, text: str, settings) -> int:
     seconds = sf.info(str(paths["wav"])).duration
     print(f"duration {seconds:.2f} s in {total:.2f} s (RTF {total / max(seconds, 1e-9):.3f}), seed {settings.seed}",
           file=sys.stdout)
+    from jamflow.vocoder import vocoder_label
+
+    note = realtime_note(seconds, total, fast=bool(getattr(args, "fast", None)),
+                         vocoder=None if command == "animate" else vocoder_label(jam.vocoder))
+    if note:
+        print(note, file=sys.stderr)
     return 0
+
+
+def realtime_note(audio_s: float, wall_s: float, fast: bool, vocoder: str | None) -> str | None:
+    """A note when a stream ran slower than real time (a player reading its files as they grow would stall),
+    naming the faster choices not taken: the student, and Griffin-Lim in place of the HiFi-GAN bridge."""
+    if wall_s <= audio_s:
+        return None
+    faster = ([] if fast else ["--fast"]) + (["--vocoder griffinlim"] if vocoder == "HiFi-GAN" else [])
+    advice = f"; {' and '.join(faster)} would be faster" if faster else ""
+    return (f"note: the stream ran slower than real time (RTF {wall_s / max(audio_s, 1e-9):.2f}): a player reading "
+            f"the files as they grow would stall{advice}")
