@@ -15,7 +15,6 @@ A useful warp keeps WER near the source's and puts "sim to source" and "warp vs 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from jamflow.audio.io import load_audio
 from jamflow.data.augment import speaker_warps, warp_voice
 from jamflow.audio.asr import transcribe
 from jamflow.eval.asr import word_error_rate
+from jamflow.eval.real_speech import librivox_utterances
 from jamflow.eval.speaker import cosine, speaker_embedding
 from jamflow.timeline import SAMPLE_RATE
 
@@ -34,7 +34,6 @@ SENTENCES = [
     "Her purse was full of useless trash.", "The colt reared and threw the tall rider.",
     "It snowed, rained, and hailed the same morning.", "Read verse out loud for pleasure.",
 ]
-LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 
 
 def festival_source(sentences):
@@ -51,12 +50,7 @@ def hibari_source(sentences):
 
 
 def librivox_source(_sentences):
-    rows = []
-    for line in (LIBRIVOX / "transcription").read_text().splitlines():
-        text, _, name = line.rpartition("(")
-        rows.append((load_audio(LIBRIVOX / f"{name.strip(') ')}.wav"),
-                     text.replace("<s>", "").replace("</s>", "").strip()))
-    return rows
+    return [(load_audio(path), text) for path, text in librivox_utterances()]
 
 
 def mean_to_others(embed: np.ndarray, i: int, against: list[np.ndarray]) -> float:

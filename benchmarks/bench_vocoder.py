@@ -28,11 +28,11 @@ from jamflow.audio.mel import mel_spectrogram
 from jamflow.audio.asr import transcribe
 from jamflow.eval.asr import word_error_rate
 from jamflow.eval.quality import dnsmos
+from jamflow.eval.real_speech import librivox_utterances
 from jamflow.eval.speaker import speaker_similarity
 from jamflow.timeline import SAMPLE_RATE
 from jamflow.vocoder import GriffinLimVocoder, HiFiGANVocoder, Vocos
 
-LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 # Harvard sentences, list 5 (IEEE 1969), public domain: text the shipped model never trained on
 SENTENCES = ["A king ruled the state in the early days.", "The ship was torn apart on the sharp reef.",
              "Sickness kept him home the third week.", "The wide road shimmered in the hot sun.",
@@ -41,13 +41,7 @@ SENTENCES = ["A king ruled the state in the early days.", "The ship was torn apa
 
 
 def librivox_clips() -> list[tuple[str, Path, str]]:
-    lines = (LIBRIVOX / "transcription").read_text().splitlines() if LIBRIVOX.is_dir() else []
-    clips = []
-    for line in lines:
-        text, _, name = line.rpartition("(")
-        text = text.replace("<s>", "").replace("</s>", "").strip()
-        clips.append(("librivox", LIBRIVOX / f"{name.strip(') ')}.wav", text))
-    return clips
+    return [("librivox", path, text) for path, text in librivox_utterances()]
 
 
 def corpus_clips(manifest: Path, count: int) -> list[tuple[str, Path, str]]:

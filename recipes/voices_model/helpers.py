@@ -30,22 +30,21 @@ from pathlib import Path
 
 from jamflow.errors import UserError
 
-LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 FLITE_VOICES = ("awb", "rms")
 
 
 def librivox_rows(out: Path) -> list[dict]:
     from jamflow.audio.io import load_audio, save_wav
 
-    if not (LIBRIVOX / "transcription").is_file():
-        raise UserError(f"librivox: expected Debian's pocketsphinx-testdata in {LIBRIVOX} (apt-get install pocketsphinx-testdata)")
+    from jamflow.eval.real_speech import LIBRIVOX_DIR, librivox_utterances
+
+    utterances = librivox_utterances()
+    if not utterances:
+        raise UserError(f"librivox: expected Debian's pocketsphinx-testdata in {LIBRIVOX_DIR} (apt-get install pocketsphinx-testdata)")
     rows = []
-    for line in (LIBRIVOX / "transcription").read_text().splitlines():
-        words, _, name = line.rpartition("(")
-        text = words.replace("<s>", "").replace("</s>", "").strip()
-        name = name.strip(") ")
-        wav = load_audio(LIBRIVOX / f"{name}.wav")
-        rows.append(_row(name, save_wav(out / "wavs" / f"{name}.wav", wav), text, "librivox:reader", wav))
+    for path, text in utterances:
+        wav = load_audio(path)
+        rows.append(_row(path.stem, save_wav(out / "wavs" / path.name, wav), text, "librivox:reader", wav))
     return rows
 
 
