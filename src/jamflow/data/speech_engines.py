@@ -184,6 +184,9 @@ def _espeak_in_child(text: str, voice: Voice) -> tuple[np.ndarray, int, list[tup
         status = 0
         try:
             os.close(read_fd)
+            # espeak-ng draws noise from libc's rand(), whose state the fork inherits from whatever this
+            # process called before: reset it to the C library's initial seed
+            ctypes.CDLL(None).srand(1)
             pcm, events = _pristine.synth(text, voice)
             payload = pickle.dumps(("ok", pcm, _pristine.sample_rate, events))
         except BaseException as e:  # report, never raise into the parent's code path
