@@ -5,6 +5,7 @@ intelligibility (pocketsphinx word error), speaker similarity to the original, a
     python benchmarks/bench_vocoder.py --manifest corpus/manifest.jsonl --clips 20   # + corpus test clips
     python benchmarks/bench_vocoder.py --model 8       # + the shipped model's speech (8 sentences x 2 voices)
     python benchmarks/bench_vocoder.py --vocos runs/vocoder/vocoder     # + a Vocos folder (e.g. recipes/vocoder's)
+    python benchmarks/bench_vocoder.py --griffinlim_iters 64,32,16     # Griffin-Lim at several iteration counts
 
 Real speech: Debian's pocketsphinx-testdata LibriVox utterances (public domain, one reader, 3-7 s);
 `apt-get install pocketsphinx-testdata`. Every vocoder decodes the same mel (`mel_spectrogram` of the
@@ -32,6 +33,7 @@ from jamflow.eval.real_speech import librivox_utterances
 from jamflow.eval.speaker import speaker_similarity
 from jamflow.timeline import SAMPLE_RATE
 from jamflow.vocoder import GriffinLimVocoder, HiFiGANVocoder, Vocos
+from jamflow.vocoder.fallback import FallbackConfig
 
 # Harvard sentences, list 5 (IEEE 1969), public domain: text the shipped model never trained on
 SENTENCES = ["A king ruled the state in the early days.", "The ship was torn apart on the sharp reef.",
@@ -95,10 +97,15 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=20)
     ap.add_argument("--model", type=int, default=0, help="also score the shipped model's speech on N sentences")
     ap.add_argument("--vocos", type=Path, action="append", default=[], help="also score this Vocos folder")
+    ap.add_argument("--griffinlim_iters", default=str(FallbackConfig.gl_iters),
+                    help="Griffin-Lim iteration counts to score, comma list (default: the shipped setting)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    vocoders = {"griffin-lim": GriffinLimVocoder(), "hifigan": HiFiGANVocoder.shipped()}
+    iters = [int(n) for n in args.griffinlim_iters.split(",")]
+    vocoders = {("griffin-lim" if len(iters) == 1 else f"griffin-lim {n} it"): GriffinLimVocoder(FallbackConfig(gl_iters=n))
+                for n in iters}
+    vocoders["hifigan"] = HiFiGANVocoder.shipped()
     vocoders.update({f"vocos {folder.name}": Vocos.from_pretrained(folder) for folder in args.vocos})
     vocoders = {name: v for name, v in vocoders.items() if v is not None}
     clips = librivox_clips() + [clip for m in args.manifest for clip in corpus_clips(m, args.clips)]

@@ -41,6 +41,24 @@ def test_griffin_lim_output_reproduces_the_input_mel():
     assert (mel_spectrogram(random_phase) - mel)[loud].abs().mean() > (remel - mel)[loud].abs().mean()
 
 
+@pytest.mark.parametrize("hop", [256, 128, 85, 64])
+@pytest.mark.parametrize("frames", [2, 7, 120])
+def test_frame_major_stft_and_istft_equal_torchs(hop, frames):
+    from jamflow.vocoder.fallback import istft_frames, stft_frames
+
+    gen = torch.Generator().manual_seed(frames)
+    spec = torch.randn(2, 513, frames, dtype=torch.complex64, generator=gen)
+    window = torch.hann_window(1024)
+    for length in ((frames - 1) * hop, (frames - 1) * hop - 5, (frames + 2) * hop):  # exact, shorter, past the end
+        want = torch.istft(spec, 1024, hop, 1024, window, center=True, length=length)
+        got = istft_frames(spec.transpose(1, 2).contiguous(), hop, window, length)
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    wav = torch.randn(2, 1100 + 7 * hop, generator=gen)
+    want = torch.stft(wav, 1024, hop, 1024, window, center=True, return_complex=True)
+    torch.testing.assert_close(stft_frames(wav, hop, window), want.transpose(1, 2), atol=1e-4, rtol=1e-5)
+
+
 def test_fallback_is_deterministic_batched_and_checks_input():
     voc = GriffinLimVocoder(FallbackConfig(gl_iters=4, nnls_iters=4))
     mel = mel_spectrogram(torch.randn(2, 3000) * 0.1)
