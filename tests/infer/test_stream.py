@@ -302,6 +302,26 @@ def test_closing_does_not_wait_on_ffmpeg_for_ever_when_the_audio_runs_past_the_v
     assert _probe_frames(tmp_path / "long.mp4", at_least=375) == 375
 
 
+def test_writer_reports_an_encoder_that_died_and_abort_frees_its_threads(tmp_path):
+    """write() only queues a piece (feeder threads hand it to ffmpeg): once ffmpeg is gone, a later
+    write must raise rather than queue for ever, and abort() must end both feeders."""
+    from jamflow.render.stream_video import FragmentedMp4Writer
+
+    writer = FragmentedMp4Writer(tmp_path / "dead.mp4")
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 25
+    writer.write(frames, np.zeros(25 * 960, np.float32))
+    writer.proc.kill()
+    writer.proc.wait()
+    with pytest.raises(RuntimeError, match="ffmpeg stopped early"):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            writer.write(frames, np.zeros(25 * 960, np.float32))
+            time.sleep(0.01)
+    writer.abort()
+    assert not writer.video.thread.is_alive() and not writer.audio.thread.is_alive()
+    assert not (tmp_path / "dead.mp4").exists()
+
+
 def test_stream_abort_removes_partial_files(tmp_path):
     from jamflow.infer.stream_output import StreamFiles
 

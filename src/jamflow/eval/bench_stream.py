@@ -8,8 +8,10 @@ a fragmented mp4 through ffmpeg). Per length it prints:
 - first_audio_s / first_frame_s: from the call (model loaded) to the first piece's audio / first
   rendered frame in hand;
 - rtf: wall time / seconds of audio, everything included (sampling, vocoder, render, encode);
-- sample_s, vocoder_s, render_s, encode_s: time spent in each stage (sampling runs in its own thread,
+- sample_s, vocoder_s, render_s: time spent in each stage (sampling runs in its own thread,
   overlapping the others, so they add up to more than the wall time when the overlap works);
+- encode_s: CPU seconds of the H.264/AAC encoder (ffmpeg runs in its own process, beside the stream);
+- cpu_s: CPU seconds of the whole call, this process and ffmpeg together (at most wall_s x cores);
 - peak_rss_mb: the process's peak resident memory during the call (absolute), rss_rise_mb above the
   start of the call.
 
@@ -34,7 +36,7 @@ from jamflow.vocoder import vocoder_label
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
-STAGES = ("sample_s", "vocoder_s", "render_s", "encode_s")
+STAGES = ("sample_s", "vocoder_s", "render_s")
 
 
 class StageClock:
@@ -58,13 +60,12 @@ class StageClock:
 
 @contextlib.contextmanager
 def timed_stages(clock: StageClock):
-    """Time the sampler, the vocoder, the renderer and the encoder where the stream calls them."""
+    """Time the sampler, the vocoder and the renderer where the stream calls them."""
     from jamflow.infer import engine
     from jamflow.render import stream_video  # infer.stream imports render_piece from it at call time
 
-    writer = stream_video.FragmentedMp4Writer
     patches = [(engine, "generate", "sample_s"), (engine.Engine, "vocode", "vocoder_s"),
-               (stream_video, "render_piece", "render_s"), (writer, "write", "encode_s"), (writer, "close", "encode_s")]
+               (stream_video, "render_piece", "render_s")]
     saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
     try:
         for obj, name, stage in patches:
@@ -99,12 +100,21 @@ def reference(name: str) -> tuple[Path, str, float]:
     return path, voice["text"], sf.info(str(path)).duration
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(this process, its finished child processes): user + system CPU seconds so far."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def stream_once(jam, text: str, ref, settings, out_dir: Path) -> dict:
     """One talk_stream call written to wav + fragmented mp4; timings and memory."""
     from jamflow.eval.timing import RssPeak
     from jamflow.infer.stream_output import StreamFiles
 
     clock = StageClock()
+    own0, children0 = cpu_seconds()
     with RssPeak() as rss, timed_stages(clock):
         t0 = time.perf_counter()
         pieces = jam.talk_stream(text, str(ref[0]), ref[1], settings=settings)
@@ -118,12 +128,13 @@ def stream_once(jam, text: str, ref, settings, out_dir: Path) -> dict:
                 first_frame = time.perf_counter() - t0
             files.write(piece.wav, piece.motion, piece.frames)
             audio += len(piece.wav)
-        files.close()
+        files.close()  # waits for ffmpeg, whose CPU time then counts among the children's
         wall = time.perf_counter() - t0
+    own, children = (now - before for now, before in zip(cpu_seconds(), (own0, children0)))
     seconds = audio / SAMPLE_RATE
     return {"audio_s": seconds, "first_audio_s": first_audio, "first_frame_s": first_frame, "wall_s": wall,
-            "rtf": wall / seconds, **{k: clock.seconds.get(k, 0.0) for k in STAGES},
-            "peak_rss_mb": rss.peak / 2**20, "rss_rise_mb": rss.used / 2**20}
+            "rtf": wall / seconds, **{k: clock.seconds.get(k, 0.0) for k in STAGES}, "encode_s": children,
+            "cpu_s": own + children, "peak_rss_mb": rss.peak / 2**20, "rss_rise_mb": rss.used / 2**20}
 
 
 def single_call(jam, seconds: float, ref, settings, chars_per_s: float, out_dir: Path) -> dict:
