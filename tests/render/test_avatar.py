@@ -124,19 +124,33 @@ def test_degenerate_scale_from_an_untrained_model_still_draws():
     assert len(frames) == 3 and all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in frames)
 
 
-@pytest.mark.parametrize("supersample", [2, 3])
-def test_reducing_only_the_drawn_boxes_equals_reducing_the_whole_canvas(monkeypatch, supersample):
-    rng = np.random.default_rng(0)
-    motion = np.repeat(_neutral(), 6, axis=0)
-    motion[:, :63] += rng.normal(0, 0.03, (6, 63)).astype(np.float32)  # expressions, mouth open and shut
+@pytest.mark.parametrize("width", [1.5, 3.0, 6.0])
+def test_a_stroke_is_as_wide_as_asked_and_a_path_that_turns_back_is_not_cancelled(width):
+    from jamflow.render.avatar import _Pen
+
+    img = np.zeros((60, 140, 3), np.uint8)
+    _Pen(img).line(np.array([[10.0, 20.3], [130.0, 20.3]]), (255, 255, 255), width)
+    covered = (img[:, 30:110, 0] > 0).sum(0)  # pixels per column, away from the ends
+    assert np.all(np.abs(covered - width) <= 1.0)
+    # the lip line's shape: out along one edge and back along the other, overlapping itself; OpenCV's
+    # even-odd fill would leave the overlap empty if the path were one outline
+    img[:] = 0
+    _Pen(img).line(np.array([[10.0, 40.0], [70.0, 40.5], [130.0, 40.0], [70.0, 41.0], [10.0, 40.0]]),
+                   (255, 255, 255), width)
+    assert (img[:, 30:110, 0] > 0).sum(0).min() >= max(1, width - 1)
+
+
+def test_supersampled_frames_are_block_means_of_the_canvas(monkeypatch):
+    import cv2
+
+    motion = np.repeat(_neutral(), 2, axis=0)
     motion[1, 63:66] = [20, -35, 25]  # a strong turn, nod and roll
-    motion[2, 66:68] = [0.45, -0.4]  # the head pushed to a corner, partly off the frame
-    motion[3, 69] = 2.6  # a head twice the usual size
-    motion[4, 66:68] = [-0.5, 0.5]
-    motion[5, 69] = 0.0  # a degenerate scale
-    renderer = AvatarRenderer(size=97, supersample=supersample)  # odd size: the canvas is not a power of two
-    boxed = list(renderer.frames(motion))
-    monkeypatch.setattr(AvatarRenderer, "_drawn_boxes", lambda self, c, w, h: [(0, 0, w, h)])
-    whole = list(renderer.frames(motion))
-    for a, b in zip(boxed, whole):
-        assert np.array_equal(a, b)
+    renderer = AvatarRenderer(size=97, supersample=3)  # odd size: the canvas is not a power of two
+    canvases = []
+    real_resize = cv2.resize
+    monkeypatch.setattr(cv2, "resize", lambda img, *a, **k: canvases.append(img.copy()) or real_resize(img, *a, **k))
+    frames = list(renderer.frames(motion))
+    for frame, canvas in zip(frames, canvases):
+        assert canvas.shape == (291, 291, 3)
+        blocks = canvas.reshape(97, 3, 97, 3, 3).astype(float).mean((1, 3))
+        assert np.abs(frame - blocks).max() <= 1.0  # rounding only
