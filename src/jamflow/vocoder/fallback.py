@@ -76,20 +76,30 @@ def stft_frames(wav: torch.Tensor, hop: int, window: torch.Tensor) -> torch.Tens
     return torch.fft.rfft(padded.unfold(-1, N_FFT, hop) * window)
 
 
-def istft_frames(spec: torch.Tensor, hop: int, window: torch.Tensor, length: int) -> torch.Tensor:
+def istft_frames(spec: torch.Tensor, hop: int, window: torch.Tensor, length: int,
+                 inverse_envelope: torch.Tensor | None = None) -> torch.Tensor:
     """`torch.istft` of `spec.transpose(1, 2)` (center=True): spec [b, n, 513] -> wav [b, length]. For a hop
     that divides N_FFT the overlap-add is N_FFT / hop shifted sums of the frames cut into hop-long parts,
-    several times faster than torch's general one."""
+    several times faster than torch's general one. `inverse_envelope` (`overlap_add_normaliser`) may be
+    passed in when the same shape is inverted many times."""
     if N_FFT % hop:
         return torch.istft(spec.transpose(1, 2), N_FFT, hop, N_FFT, window, center=True, length=length)
     frames = torch.fft.irfft(spec, n=N_FFT) * window  # [b, n, N_FFT]
     b, n, _ = frames.shape
-    out = _shifted_sum(frames.reshape(b, n, N_FFT // hop, hop))  # [b, (n + k - 1) * hop]
-    envelope = _shifted_sum((window ** 2).reshape(1, 1, -1, hop).expand(1, n, -1, -1))[0]
+    if inverse_envelope is None:
+        inverse_envelope = overlap_add_normaliser(window, hop, n, length)
     start = N_FFT // 2  # center=True padded the signal by half a frame
-    out, envelope = out[:, start:start + length], envelope[start:start + length]
-    out = out / torch.where(envelope > 1e-11, envelope, torch.ones_like(envelope))
+    out = _shifted_sum(frames.reshape(b, n, N_FFT // hop, hop))[:, start:start + length]  # [b, <= length]
+    out = out * inverse_envelope[: out.shape[1]]
     return F.pad(out, (0, length - out.shape[1]))  # zeros past the last frame, as torch.istft gives
+
+
+def overlap_add_normaliser(window: torch.Tensor, hop: int, n: int, length: int) -> torch.Tensor:
+    """1 / the sum of the squared, shifted windows (1 where that sum is ~0), over the `length` samples an
+    inverse STFT of n frames keeps -> [<= length]."""
+    envelope = _shifted_sum((window ** 2).reshape(1, 1, -1, hop).expand(1, n, -1, -1))[0]
+    envelope = envelope[N_FFT // 2: N_FFT // 2 + length]
+    return 1 / torch.where(envelope > 1e-11, envelope, torch.ones_like(envelope))
 
 
 def _shifted_sum(parts: torch.Tensor) -> torch.Tensor:
@@ -132,12 +142,13 @@ class GriffinLimVocoder:
         mag = mag.transpose(1, 2).contiguous()  # [b, n, 513]: frame-major, as stft_frames gives
         spec = torch.polar(mag, phase.transpose(1, 2))
         prev = torch.zeros_like(spec)
+        normaliser = overlap_add_normaliser(window, hop, spec.shape[1], length) if N_FFT % hop == 0 else None
         for _ in range(self.cfg.gl_iters):
-            proj = stft_frames(istft_frames(spec, hop, window, length), hop, window)
+            proj = stft_frames(istft_frames(spec, hop, window, length, normaliser), hop, window)
             # proj + momentum (proj - prev), the "fast" in fast Griffin-Lim, as one float op on the real views
             accel = torch.view_as_complex(torch.lerp(torch.view_as_real(prev), torch.view_as_real(proj),
                                                      1 + self.cfg.momentum))
             prev = proj
             power = (accel * accel.conj()).real  # |accel|^2, cheaper than abs()
             spec = accel * (mag * torch.rsqrt(power.clamp_min(1e-24)))  # keep the phase, impose the magnitude
-        return istft_frames(spec, hop, window, length)
+        return istft_frames(spec, hop, window, length, normaliser)
