@@ -302,6 +302,26 @@ def test_closing_does_not_wait_on_ffmpeg_for_ever_when_the_audio_runs_past_the_v
     assert _probe_frames(tmp_path / "long.mp4", at_least=375) == 375
 
 
+@pytest.mark.parametrize("size", [(64, 96), (63, 97)])  # even: handed over as YUV 4:2:0; odd: as RGB, padded
+def test_streamed_video_keeps_the_frames_colours(tmp_path, size):
+    from jamflow.render.stream_video import FragmentedMp4Writer
+    from jamflow.render.video import read_video
+
+    h, w = size
+    frame = np.zeros((h, w, 3), np.uint8)
+    frame[:] = (40, 70, 120)  # the avatar's background tones
+    frame[h // 4: h // 2, w // 4: w // 2] = (233, 190, 160)  # skin
+    frame[h // 2:, w // 2:] = (196, 96, 98)  # lips
+    writer = FragmentedMp4Writer(tmp_path / "colours.mp4")
+    writer.write([frame] * 25, np.zeros(25 * 960, np.float32))
+    writer.close()
+    decoded = list(read_video(tmp_path / "colours.mp4"))
+    got = decoded[5][:h, :w].astype(int)  # an odd size comes back padded by one row and column
+    inner = lambda a: np.concatenate([a[h // 4 + 3: h // 2 - 3, w // 4 + 3: w // 2 - 3].reshape(-1, 3),
+                                      a[h // 2 + 3:, w // 2 + 3:].reshape(-1, 3), a[:h // 4 - 3, :].reshape(-1, 3)])
+    assert np.abs(inner(got) - inner(frame.astype(int))).mean() < 4  # a range or matrix mix-up is ~10-30 levels
+
+
 def test_writer_reports_an_encoder_that_died_and_abort_frees_its_threads(tmp_path):
     """write() only queues a piece (feeder threads hand it to ffmpeg): once ffmpeg is gone, a later
     write must raise rather than queue for ever, and abort() must end both feeders."""
