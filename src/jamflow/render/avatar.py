@@ -135,17 +135,24 @@ class _Pen:
         itself (the lip line: along the upper lip and back along the lower) is cut at each reversal
         and its parts are filled one by one."""
         p = np.asarray(points, np.float64).reshape(-1, 2)
-        step = np.diff(p, axis=0)
-        cuts = np.nonzero((step[1:] * step[:-1]).sum(1) < 0)[0] + 1  # vertices where the path turns back
+        if len(p) < 2:
+            return
+        step = p[1:] - p[:-1]
+        turns = np.flatnonzero((step[1:] * step[:-1]).sum(1) < 0) + 1  # vertices where the path turns back
         half = 0.5 * max(width - 1.0, 0.5)  # a fill covers the pixels its outline touches: ~1 px wider
-        for part in np.split(np.arange(len(p)), cuts):
-            q = p[np.r_[part, part[-1] + 1] if part[-1] + 1 < len(p) else part]
-            if len(q) < 2:
-                continue
-            tangent = np.gradient(q, axis=0)
-            normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
-            normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
-            self.polygon(np.concatenate([q + half * normal, (q - half * normal)[::-1]]), fill)
+        bounds = [0, *turns.tolist(), len(p) - 1]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            self.polygon(_stroke_outline(p[a:b + 1], half), fill)
+
+
+def _stroke_outline(q: np.ndarray, half: float) -> np.ndarray:
+    """Polyline [m, 2] (m >= 2) -> the closed outline [2m, 2] of a band `half` pixels to each side of it."""
+    tangent = np.empty_like(q)
+    tangent[1:-1] = q[2:] - q[:-2]  # central differences inside, one-sided at the ends
+    tangent[0], tangent[-1] = q[1] - q[0], q[-1] - q[-2]
+    length = np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
+    offset = (half / length) * np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+    return np.concatenate([q + offset, (q - offset)[::-1]])
 
 
 class AvatarRenderer:
