@@ -120,12 +120,12 @@ class TextStream:
             from_prev = chained and prev is not None
             overlap = min(xf, prompt.frames) if from_prev else (xf if k > 0 else 0)
             start = prompt.frames - overlap if from_prev else prompt.frames
-            if chained and k + 1 < self.chunks:
-                prev = tail_prompt(engine, job, res, s.context_s)
             offset += gen_frames
             bar.update(1)
             report("chunks", k + 1, self.chunks)
             yield SampledChunk(k, job, res, start, overlap)
+            if chained and k + 1 < self.chunks:  # once the chunk is handed over: its output need not wait
+                prev = tail_prompt(engine, job, res, s.context_s)
         bar.close()
 
     def finish(self, c: SampledChunk):
