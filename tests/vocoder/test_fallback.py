@@ -59,6 +59,21 @@ def test_frame_major_stft_and_istft_equal_torchs(hop, frames):
     torch.testing.assert_close(stft_frames(wav, hop, window), want.transpose(1, 2), atol=1e-4, rtol=1e-5)
 
 
+def test_griffin_lim_gives_the_same_bits_at_any_thread_count():
+    """64 momentum iterations amplify a last-bit difference into an audible one: no step may round
+    differently when torch splits it over another number of threads."""
+    mel = torch.randn(1, 100, 300, generator=torch.Generator().manual_seed(0)) - 4
+    threads = torch.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            outs.append(GriffinLimVocoder().decode(mel))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+
+
 def test_fallback_is_deterministic_batched_and_checks_input():
     voc = GriffinLimVocoder(FallbackConfig(gl_iters=4, nnls_iters=4))
     mel = mel_spectrogram(torch.randn(2, 3000) * 0.1)

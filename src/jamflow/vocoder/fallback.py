@@ -149,6 +149,9 @@ class GriffinLimVocoder:
             accel = torch.view_as_complex(torch.lerp(torch.view_as_real(prev), torch.view_as_real(proj),
                                                      1 + self.cfg.momentum))
             prev = proj
-            power = (accel * accel.conj()).real  # |accel|^2, cheaper than abs()
+            re, im = torch.view_as_real(accel).unbind(-1)
+            # |accel|^2 from real products: cheaper than abs(), and unlike a complex product it rounds the
+            # same whatever the thread count (64 momentum steps would amplify a last-bit difference)
+            power = re * re + im * im
             spec = accel * (mag * torch.rsqrt(power.clamp_min(1e-24)))  # keep the phase, impose the magnitude
         return istft_frames(spec, hop, window, length, normaliser)
