@@ -123,3 +123,24 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(capsys, tiny_ckpt, r
     assert len(lines) == 1 and lines[0].startswith("jamflow ") and "error:" in lines[0]
     assert __import__("re").search(match, lines[0]), lines[0]
     assert not out_dir.exists() or not any(out_dir.iterdir())
+
+
+def test_model_loading_notes_its_own_warnings_but_not_resource_warnings_of_the_caller(capsys, tiny_ckpt, tmp_path,
+                                                                                     monkeypatch):
+    """Loading allocates; a garbage collection during it may report an object the caller never closed (an
+    event loop of an earlier test, say). That is not the command's to print: only the loader's own notes."""
+    import warnings
+
+    from jamflow.infer.api import JAMFlow
+
+    real = JAMFlow.from_pretrained.__func__
+
+    def loading(cls, *args, **kwargs):
+        warnings.warn("unclosed event loop <_UnixSelectorEventLoop>", ResourceWarning)
+        warnings.warn("no Vocos weights found: decoding with the fallback")
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(JAMFlow, "from_pretrained", classmethod(loading))
+    code, _, err = run(capsys, "tts", "--ckpt", str(tiny_ckpt), "-t", "Hello.", "--output_dir", str(tmp_path), *FAST)
+    assert code == 0
+    assert "note: no Vocos weights found" in err and "unclosed event loop" not in err

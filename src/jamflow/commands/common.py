@@ -268,6 +268,9 @@ def load_model(args):
     precheck_files(args, limits, tokenizer=checkpoint_tokenizer(folder, config))
     with warnings.catch_warnings(record=True) as caught:  # e.g. "no Vocos weights": one line, not a traceback
         warnings.simplefilter("always")
+        # not ResourceWarnings: loading allocates, and a garbage collection then may report some unrelated
+        # object of the caller's that was never closed (Python itself ignores these by default)
+        warnings.simplefilter("ignore", ResourceWarning)
         jam = JAMFlow.from_pretrained(args.ckpt, device=args.device, dtype=args.dtype, vocoder=args.vocoder,
                                       progress=not args.quiet, limits=limits, student=getattr(args, "fast", None))
     for w in caught:
