@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -62,11 +62,6 @@ class AvatarStyle:
 # frames are drawn at size x supersample: 16384 px at 2x is ~3 GB per frame, past anything useful.
 # (`jamflow render` applies the lower, raisable Limits.max_render_size first.)
 MAX_SIZE = 16384
-
-
-class _Background(NamedTuple):
-    """One style's background: the supersampled canvas drawing starts from."""
-    canvas: np.ndarray  # uint8 [H * ss, W * ss, 3]
 
 
 @lru_cache(maxsize=None)
@@ -192,20 +187,20 @@ class AvatarRenderer:
 
     # ---------------------------------------------------------------- drawing
 
-    def _make_background(self, style: AvatarStyle) -> _Background:
+    def _make_background(self, style: AvatarStyle) -> np.ndarray:
+        """The supersampled canvas drawing starts from: uint8 [H * ss, W * ss, 3]."""
         h, w = (s * self.ss for s in self.size)
         top, bottom = (np.array(c, np.float32) for c in style.background)
         ramp = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
         img = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
-        return _Background(np.broadcast_to(img, (h, w, 3)).copy())
+        return np.broadcast_to(img, (h, w, 3)).copy()
 
     def draw(self, kp: np.ndarray, rigid: np.ndarray, style: AvatarStyle | None = None, scale: float = 1.3,
-             background: _Background | None = None) -> np.ndarray:
+             background: np.ndarray | None = None) -> np.ndarray:
         """One frame from pixel keypoints kp [21, 2] and rigid points [R, 2] -> uint8 [H, W, 3].
         scale: the head's scale (sizes of drawn features follow it)."""
         scale = max(scale, 0.1)  # an untrained model can emit scale <= 0; feature sizes must stay positive
-        background = background or self._background
-        img = background.canvas.copy()
+        img = (self._background if background is None else background).copy()
         px = self.zoom * self.size[1] * self.ss * scale / 1.3  # pixels per canonical unit at this head size
         c = _Canvas(_Pen(img), kp, rigid, px, style or self.style)
         _draw_body(c, self.size[1] * self.ss, self.size[0] * self.ss)
