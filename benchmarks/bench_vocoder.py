@@ -32,8 +32,7 @@ from jamflow.eval.quality import dnsmos
 from jamflow.eval.real_speech import librivox_utterances
 from jamflow.eval.speaker import speaker_similarity
 from jamflow.timeline import SAMPLE_RATE
-from jamflow.vocoder import GriffinLimVocoder, HiFiGANVocoder, Vocos
-from jamflow.vocoder.fallback import FallbackConfig
+from jamflow.vocoder import FallbackConfig, GriffinLimVocoder, HiFiGANVocoder, Vocos
 
 # Harvard sentences, list 5 (IEEE 1969), public domain: text the shipped model never trained on
 SENTENCES = ["A king ruled the state in the early days.", "The ship was torn apart on the sharp reef.",

@@ -75,7 +75,7 @@ def _rgb_bytes(frame: np.ndarray) -> bytes:
 
 def _yuv420_bytes(frame: np.ndarray) -> bytes:
     """uint8 RGB [H, W, 3] (H, W even) -> planar YUV 4:2:0 (I420) bytes, as ffmpeg's rawvideo yuv420p."""
-    import cv2
+    import cv2  # here, not at the top: infer.api imports this module, and most calls never stream video
 
     return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420).tobytes()
 
