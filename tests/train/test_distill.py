@@ -133,6 +133,34 @@ def test_exported_student_samples_in_its_steps_without_guidance(student_run, tea
     assert result.wav is not None and result.wav.size > 0 and bool(torch.isfinite(torch.from_numpy(result.wav)).all())
 
 
+def test_distill_run_trains_on_from_an_exported_student(student_run, teacher, cache, tmp_path, helpers):
+    """distill.init_adapters: the run's adapters start as the student's; another rank is refused up front."""
+    from safetensors.torch import load_file
+
+    from jamflow.train.checkpoints import export
+
+    folder = export(student_run[0], tmp_path / "student", dtype="fp32")
+    common = dict(stage="distill", model={"preset": "tiny", "overrides": {"audio": {"text_num_embeds": 256}},
+                                          "init_from": str(teacher)},
+                  optim={"lr": 3e-3, "warmup_updates": 2, "total_updates": 4}, checkpoint={"every": 100})
+    cfg = helpers.write_config(tmp_path / "c.yaml", cache, tmp_path / "run",
+                               distill={"lora_rank": 4, "init_adapters": str(folder)}, **common)
+    trainer = Trainer(load_config(cfg), progress=False)
+    adapter = load_file(str(folder / "adapter.safetensors"))
+    state = lora_state(trainer.bare)
+    assert set(state) == set(adapter) and any(float(v.abs().max()) > 0 for v in adapter.values())
+    for name, value in adapter.items():
+        assert torch.equal(state[name], value), name
+    bad = helpers.write_config(tmp_path / "bad.yaml", cache, tmp_path / "run2",
+                               distill={"lora_rank": 8, "init_adapters": str(folder)}, **common)
+    with pytest.raises(UserError, match=r"distill.init_adapters: expected a student with lora_rank 8"):
+        load_config(bad)
+    missing = helpers.write_config(tmp_path / "missing.yaml", cache, tmp_path / "run3",
+                                   distill={"lora_rank": 4, "init_adapters": str(tmp_path / "nowhere")}, **common)
+    with pytest.raises(UserError, match=r"distill.init_adapters: expected .*student.json"):
+        load_config(missing)
+
+
 def test_student_refuses_another_teacher(student_run, tiny_ckpt, tmp_path):
     from jamflow.infer.api import JAMFlow
     from jamflow.train.checkpoints import export

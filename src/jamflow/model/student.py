@@ -89,9 +89,9 @@ def read_student(folder) -> StudentSpec:
     return spec
 
 
-def apply_student(model: torch.nn.Module, folder) -> torch.nn.Module:
-    """Put the student's adapters on its teacher `model` and fold them in (in place) -> the model, which
-    then carries `.student` (its StudentSpec) for the sampler."""
+def load_adapters(model: torch.nn.Module, folder) -> StudentSpec:
+    """Put the student's adapters on its teacher `model` (in place, unmerged, so they can train on)
+    -> its StudentSpec."""
     from safetensors.torch import load_file
 
     from jamflow.model.jam import load_state_strict
@@ -109,6 +109,13 @@ def apply_student(model: torch.nn.Module, folder) -> torch.nn.Module:
     state = dict(model.state_dict())
     state.update({k: v.float() for k, v in adapter.items()})
     load_state_strict(model, state, str(folder / ADAPTER_WEIGHTS))
+    return spec
+
+
+def apply_student(model: torch.nn.Module, folder) -> torch.nn.Module:
+    """Put the student's adapters on its teacher `model` and fold them in (in place) -> the model, which
+    then carries `.student` (its StudentSpec) for the sampler."""
+    spec = load_adapters(model, folder)
     merge(model)
     model.student = spec
     return model

@@ -44,6 +44,7 @@ class DistillConfig:
     cfg_strength_motion: float | None = None  # motion stream; None: cfg_strength
     lora_rank: int = 32  # adapter rank on every block linear of both streams
     rollout: bool = True  # start segment i from the student's own steps 0..i-1 (False: from the data path)
+    init_adapters: str | None = None  # a student folder (`jamflow export`) to train on from; None: fresh (B = 0)
 
 
 def student_grid(cfg: DistillConfig) -> torch.Tensor:
@@ -71,6 +72,28 @@ def check_config(cfg: DistillConfig) -> None:
     if cfg.lora_rank < 1:
         raise UserError(f"distill.lora_rank: expected >= 1, got {cfg.lora_rank}")
     teacher_segments(cfg)
+    if cfg.init_adapters is not None:
+        check_init_adapters(cfg)
+
+
+def check_init_adapters(cfg: DistillConfig) -> None:
+    """A student to train on from must have been distilled for the same sampling and adapter rank."""
+    from jamflow.model.student import read_student
+
+    try:
+        spec = read_student(cfg.init_adapters)
+    except UserError as e:
+        raise UserError(f"distill.init_adapters: {str(e).removeprefix('student: ')}") from None
+    want = {"steps": cfg.steps, "time_grid": [round(float(t), 6) for t in student_grid(cfg)],
+            "cfg_strength": cfg.cfg_strength, "cfg_strength_motion": cfg.cfg_strength_motion,
+            "lora_rank": cfg.lora_rank, "lora_alpha": float(cfg.lora_rank)}
+    for key, value in want.items():
+        got = getattr(spec, key)
+        same = (all(abs(a - b) < 1e-5 for a, b in zip(got, value)) and len(got) == len(value)
+                if key == "time_grid" else got == value)
+        if not same:
+            raise UserError(f"distill.init_adapters: expected a student with {key} {value!r} (this run's "
+                            f"distill settings), got {got!r} in {cfg.init_adapters}")
 
 
 def distill_loss(view, model, batch: dict, mask_cfg, cfg: DistillConfig, generator: torch.Generator) -> dict:

@@ -141,8 +141,12 @@ class Trainer:
         load_init_weights(model, cfg)
         if cfg.stage == "distill":  # the teacher's weights stay; only the student's adapters train
             from jamflow.model.lora import add_lora, is_lora_param
+            from jamflow.model.student import load_adapters
 
-            add_lora(model, cfg.distill.lora_rank)
+            if cfg.distill.init_adapters is not None:
+                load_adapters(model, cfg.distill.init_adapters)  # checked against model.init_from's weights
+            else:
+                add_lora(model, cfg.distill.lora_rank)
             self.param_counts = train_only(model, is_lora_param)
         else:
             self.param_counts = apply_freeze(model, cfg.stage, cfg.freeze, cfg.unfreeze)
