@@ -2,8 +2,11 @@
 step, against tests/golden/{tiny,shipped}.npz (written by tests/golden/record.py).
 
 On the machine that recorded them the outputs are bit-identical; other CPUs may pick other float
-kernels, so the default check allows float round-off on the motion, the losses, the gradients and each
-waveform's 10 ms summary; JAMFLOW_GOLDEN_EXACT=1 demands equality, waveform bytes included.
+kernels, so the default check allows float round-off on the motion, the losses and the gradients
+(1e-4 of their scale), and on each waveform's 10 ms summary 5e-3 of its scale: Griffin-Lim's 64
+iterations amplify the model's round-off (the motion of the same calls agrees to 1e-5 across an AMX Xeon
+and an AVX512-BF16 EPYC, their waveform summaries to 1.8e-3). JAMFLOW_GOLDEN_EXACT=1 demands equality,
+waveform bytes included.
 """
 import os
 import sys
@@ -17,6 +20,7 @@ import cases  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXACT = os.environ.get("JAMFLOW_GOLDEN_EXACT") == "1"
+WAV_TOLERANCE = 5e-3  # of the summary's scale
 
 
 def compare(results: dict, golden_file: Path):
@@ -34,7 +38,8 @@ def compare(results: dict, golden_file: Path):
             assert np.array_equal(have, want), f"{name}: max |diff| {np.abs(have - want).max():.3g}"
         else:
             scale = max(float(np.abs(want).max()), 1e-6)
-            np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-4 * scale, err_msg=name)
+            tolerance = WAV_TOLERANCE if name.endswith("wav_summary") else 1e-4
+            np.testing.assert_allclose(have, want, rtol=1e-4, atol=tolerance * scale, err_msg=name)
 
 
 def test_tiny_model_outputs_and_training_step_are_unchanged(tmp_path):
