@@ -39,6 +39,19 @@ def test_rope_on_first_heads_only():
     assert torch.equal(y[:, 1:], x[:, 1:])
 
 
+def test_rotation_tables_rotate_as_rotate_pairs_bit_for_bit():
+    """The cached tables (cos, sin with rotate_pairs' sign folded in) give exactly x cos + rotate_pairs(x) sin."""
+    from jamflow.model.rope import rotate_pairs
+
+    angles = RotaryEmbedding(16)(torch.arange(12) * 3.75)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(2, 3, 12, 16).to(dtype)
+        cos, sin = angles.angles.cos().to(dtype), angles.angles.sin().to(dtype)
+        assert torch.equal(apply_rope(x, angles), x * cos + rotate_pairs(x) * sin)
+        assert torch.equal(apply_rope(x, angles), apply_rope(x, angles.angles))  # a bare angle tensor works too
+    assert list(angles._tables) == [torch.float32, torch.bfloat16]  # made once per dtype
+
+
 def test_inv_freq_buffer_is_saved():
     rope = RotaryEmbedding(64)
     assert "inv_freq" in rope.state_dict() and rope.inv_freq.shape == (32,)

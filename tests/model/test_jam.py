@@ -97,8 +97,8 @@ def test_aligned_positions(make_model):
     model = make_model()
     pos = model.motion.positions(9)
     assert torch.allclose(pos, torch.arange(9) * 3.75)
-    audio_angles = model.audio.rope(torch.arange(31))
-    torch.testing.assert_close(model.motion.rope(pos)[8], audio_angles[30])  # motion frame 8 == mel frame 30
+    audio_angles = model.audio.rope(torch.arange(31)).angles
+    torch.testing.assert_close(model.motion.rope(pos).angles[8], audio_angles[30])  # motion frame 8 == mel frame 30
 
 
 def test_audio_only_equals_plain_f5_dit(make_model):

@@ -41,7 +41,7 @@ class AudioDiT(nn.Module):
     # --- pieces the joint model reuses ----------------------------------------------------
     def embed(self, x, cond, text, time, valid=None, drop_audio_cond=False, drop_text=False, rope=None,
               text_index=None, text_h=None):
-        """-> hidden [b, n, dim], time embedding [b, dim], RoPE angles [n, dim_head] (`rope` if given).
+        """-> hidden [b, n, dim], time embedding [b, dim], RoPE Rotation of angles [n, dim_head] (`rope` if given).
         text_h: the text encoder's output [b, n, text_dim] when the caller already has it."""
         b, n, _ = x.shape
         if time.dim() == 0:

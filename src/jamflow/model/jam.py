@@ -21,6 +21,7 @@ from jamflow.model.attention import AttentionBackend, attention_backend, padding
 from jamflow.model.audio_dit import AudioDiT
 from jamflow.model.motion_dit import MotionDiT
 from jamflow.model.problem import SamplingProblem
+from jamflow.model.rope import Rotation
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -33,8 +34,8 @@ class Layout:
     lengths: tuple[int, int | None]  # (n, m); m None = audio only
     audio_mask: torch.Tensor | None  # [b, n] bool, None = all valid
     motion_mask: torch.Tensor | None  # [b, m] bool, None = all valid
-    rope_a: torch.Tensor  # [n, dim_head]
-    rope_m: torch.Tensor | None  # [m, dim_head]
+    rope_a: Rotation  # angles [n, dim_head]
+    rope_m: Rotation | None  # angles [m, dim_head]
     mask_a: torch.Tensor | None  # key padding [b, 1, 1, n]
     mask_m: torch.Tensor | None  # key padding [b, 1, 1, m]
     mask_j: object  # [b or 1, 1, n+m, n+m] bool, a FlexAttention BlockMask, or None
