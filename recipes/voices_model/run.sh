@@ -19,19 +19,8 @@ SAMPLES="${SAMPLES:-3}"
 BASE="$(shipped_model)"
 echo "fine-tuned from: $BASE"
 
-# 1. corpus: 40% festival (slt_hts, kal_diphone; ked_diphone held out), 40% hibari's bundled neural
-#    voice, 20% espeak-ng variants; 60% of clips re-spoken by one of 16 WORLD-warped speakers of their
-#    voice (F0, formants, rate, room colour). 2400 clips, ~110 min of speech; 12000 sentences to draw from.
-$NICE jamflow synth-data --out "$PWD/corpus" --num_clips 2400 --num_sentences 12000 \
-  --voices espeak,festival,hibari --voice_shares festival=0.4,hibari=0.4,espeak=0.2 \
-  --augment_share 0.6 --warps_per_voice 16 --seed 7 --workers "$WORKERS"
-
-# 1b. keep the shipped model's motion normalisation (prepare normalises by the card's stats)
-python3 "$RECIPE/helpers.py" model-stats corpus/card.json "$BASE"
-
-# 2. features and phoneme durations, as for the default model
-$NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"
-$NICE jamflow align --cache corpus/cache_phoneme --workers "$WORKERS"
+# 1-2. the many-speaker corpus: synth-data, the shipped model's motion stats, prepare, align (corpus.sh)
+WORKERS="$WORKERS" NICE="$NICE" BASE="$BASE" bash "$RECIPE/corpus.sh"
 
 # 3. fine-tune every stream and task from the shipped weights
 if [ "${SKIP_TRAIN:-0}" != 1 ]; then

@@ -125,16 +125,45 @@ def test_mean_motion_baseline_holds_the_card_mean_for_each_clip_length(tmp_path,
         np.testing.assert_allclose(m, np.broadcast_to(expected_mean, m.shape), atol=1e-5)
 
 
-def test_fast_model_run_sh_distils_on_the_default_corpus_and_exports_its_run():
+def _all_commands(script: Path) -> list[tuple[str, list[str]]]:
+    """Every `jamflow <cmd> ...` line of a shell script, in order -> [(cmd, argv after the command)]."""
+    found = []
+    for line in script.read_text().replace("\\\n", " ").splitlines():
+        line = line.split(" #")[0].strip()
+        if line.startswith("#") or "jamflow " not in line:
+            continue
+        argv = shlex.split(line)
+        if "jamflow" in argv:
+            i = argv.index("jamflow")
+            found.append((argv[i + 1], argv[i + 2:]))
+    return found
+
+
+def test_fast_model_run_sh_distils_in_two_stages_the_second_on_from_the_first():
     import yaml
 
     fast = RECIPE.parent / "fast_model"
-    cmds = _recipe_commands(fast / "run.sh")
-    data = yaml.safe_load((fast / "distill_cpu.yaml").read_text())
-    assert data["stage"] == "distill" and Path(_flag(cmds["prepare"], "--out")) == Path(data["data"]["cache"])
-    assert data["data"]["durations"] is True and Path(_flag(cmds["align"], "--cache")) == Path(data["data"]["cache"])
-    assert Path(_flag(cmds["train"], "--config")).name == "distill_cpu.yaml"
-    assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
+    text = (fast / "run.sh").read_text()
+    runs = _all_commands(fast / "run.sh")
+    trains = [argv for cmd, argv in runs if cmd == "train"]
+    exports = [argv for cmd, argv in runs if cmd == "export"]
+    stage1 = yaml.safe_load((fast / "distill_cpu.yaml").read_text())
+    stage2 = yaml.safe_load((fast / "distill_voices_cpu.yaml").read_text())
+    assert [Path(_flag(a, "--config")).name for a in trains] == ["distill_cpu.yaml", "distill_voices_cpu.yaml"]
+    assert [Path(_flag(a, "--checkpoint")) for a in exports] == [Path(stage1["run_dir"]), Path(stage2["run_dir"])]
+    assert Path(stage2["distill"]["init_adapters"]) == Path(_flag(exports[0], "--out"))
+    assert all(_flag(a, "--resume").startswith("model.init_from=") for a in trains)  # the same teacher
+    for key in ("steps", "teacher_nfe", "sway_sampling_coef", "cfg_strength", "lora_rank"):
+        assert stage1["distill"][key] == stage2["distill"][key], key
+    # stage 1 reads the default model's corpus, stage 2 the many-speaker corpus that run.sh makes in voices/
+    default_corpus = _commands(RECIPE / "corpus.sh")
+    assert Path(_flag(default_corpus["prepare"], "--out")) == Path(stage1["data"]["cache"])
+    assert Path(_flag(default_corpus["align"], "--cache")) == Path(stage1["data"]["cache"])
+    voices_corpus = _commands(RECIPE.parent / "voices_model" / "corpus.sh")
+    assert "cd voices" in text and "voices_model/corpus.sh" in text
+    assert Path(stage2["data"]["cache"]) == Path("voices") / _flag(voices_corpus["prepare"], "--out")
+    assert Path(stage2["data"]["cache"]) == Path("voices") / _flag(voices_corpus["align"], "--cache")
+    assert stage1["data"]["durations"] is True and stage2["data"]["durations"] is True
 
 
 def test_voices_model_run_sh_trains_on_its_own_corpus_with_the_shipped_stats_and_evaluates_its_export(
@@ -142,8 +171,9 @@ def test_voices_model_run_sh_trains_on_its_own_corpus_with_the_shipped_stats_and
     import yaml
 
     voices = RECIPE.parent / "voices_model"
-    text = (voices / "run.sh").read_text()
-    cmds = _commands(voices / "run.sh")
+    text = (voices / "corpus.sh").read_text()
+    assert 'bash "$RECIPE/corpus.sh"' in (voices / "run.sh").read_text()
+    cmds = {**_commands(voices / "corpus.sh"), **_commands(voices / "run.sh")}
     data = yaml.safe_load((voices / "voices_cpu.yaml").read_text())
     corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))
     assert "hibari" in _flag(cmds["synth-data"], "--voices") and float(_flag(cmds["synth-data"], "--augment_share")) > 0
@@ -168,7 +198,7 @@ def test_vocoder_run_sh_distils_on_the_voices_corpus_and_benchmarks_its_student(
     vocoder = RECIPE.parent / "vocoder"
     cmds = _commands(vocoder / "run.sh")
     # the same corpus command as the voices recipe, so one work folder serves both
-    assert cmds["synth-data"] == _commands(RECIPE.parent / "voices_model" / "run.sh")["synth-data"]
+    assert cmds["synth-data"] == _commands(RECIPE.parent / "voices_model" / "corpus.sh")["synth-data"]
     corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))
     text = (vocoder / "run.sh").read_text().replace("\\\n", " ")
     lines = {name: next(line for line in text.splitlines() if name in line and not line.startswith("#")).split("|")[0]
