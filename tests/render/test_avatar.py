@@ -117,6 +117,15 @@ def test_style_per_call_does_not_stick():
     assert np.array_equal(next(r.frames(_neutral())), plain)
 
 
+def test_renderers_share_one_read_only_background_that_drawing_never_changes():
+    a, b = AvatarRenderer(64), AvatarRenderer(64)
+    assert a._background is b._background and not a._background.flags.writeable
+    before = a._background.copy()
+    first = next(a.frames(_set(_neutral(), "lower_lip_inner", 1, 0.045)))
+    assert np.array_equal(a._background, before)
+    assert np.array_equal(next(b.frames(_set(_neutral(), "lower_lip_inner", 1, 0.045))), first)
+
+
 def test_degenerate_scale_from_an_untrained_model_still_draws():
     motion = np.zeros((3, 70), np.float32)
     motion[:, 69] = [1.3, 0.0, -0.5]  # scale 0 and negative: what a barely trained model may emit
