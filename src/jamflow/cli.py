@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import signal
 import sys
@@ -77,7 +78,16 @@ def _as_flag(message: str, parser: argparse.ArgumentParser) -> str:
     return message
 
 
+_HANDLER_PID = [None]  # the process that installed _terminate
+
+
 def _terminate(signum, frame):
+    if os.getpid() != _HANDLER_PID[0]:
+        # a forked worker (a multiprocessing Pool's) inherits the handler; its pool ends it with SIGTERM,
+        # which would print a Terminated traceback per worker: it dies of the signal instead, quietly
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise Terminated(signum)
 
 
@@ -88,6 +98,7 @@ def install_signal_handlers() -> dict:
     previous = {}
     if threading.current_thread() is not threading.main_thread():
         return previous
+    _HANDLER_PID[0] = os.getpid()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         old = signal.getsignal(sig)
         if old is None or old == signal.SIG_IGN:

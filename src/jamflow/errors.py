@@ -14,15 +14,6 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def default_signals_in_worker() -> None:
-    """Pool initializer: a forked worker inherits the CLI's SIGTERM handler, so the parent's
-    Pool.terminate() (which every `with Pool()` block ends with) made each worker print a Terminated
-    traceback; workers take the default action instead and end quietly."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise UserError(message)

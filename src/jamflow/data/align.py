@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from jamflow.data.batching import load_cache_index
-from jamflow.errors import UserError, default_signals_in_worker
+from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_json_atomic
 
 ALIGN_VERSION = 1
@@ -164,7 +164,7 @@ def realign_all(aligner: "Aligner", clips: list[dict], workers: int) -> list[np.
     step = -(-len(clips) // (4 * workers))
     ranges = [(i, min(i + step, len(clips))) for i in range(0, len(clips), step)]
     try:  # a fresh fork per round: the workers see this round's means
-        with get_context("fork").Pool(workers, initializer=default_signals_in_worker) as pool:
+        with get_context("fork").Pool(workers) as pool:
             return [d for part in pool.map(_realign_range, ranges) for d in part]
     finally:
         _ROUND.clear()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jamflow.errors import UserError, default_signals_in_worker
+from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, remove_stale_temps, write_json_atomic, write_text_atomic
 from jamflow.timeline import MEL_FPS, MOTION_FPS, SAMPLE_RATE, mel_frames_for, motion_frames_for
 
@@ -87,7 +87,6 @@ def _init_worker(job: PrepareJob) -> None:
     global _job, _tok
     import torch
 
-    default_signals_in_worker()
     torch.set_num_threads(1)  # workers are processes; threads inside them only fight
     _job = job
     _tok = get_text_tokenizer(job.tokenizer, job.vocab)

@@ -33,7 +33,7 @@ from jamflow.audio.io import save_wav
 from jamflow.data.manifest import make_card, write_card, write_manifest
 from jamflow.data.sentences import is_heldout_sentence, load_sentences
 from jamflow.data.speech_engines import FESTIVAL_VOICES, Speech, Voice, festival_batch, synthesize, tidy_phones
-from jamflow.errors import UserError, default_signals_in_worker
+from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_text_atomic
 from jamflow.motion.spec import SPECS
 from jamflow.motion.visemes import phones_to_motion
@@ -255,7 +255,7 @@ def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festi
     if workers == 1:
         results = map(_work, jobs)
     else:
-        pool = get_context("fork").Pool(min(workers, len(jobs)), initializer=default_signals_in_worker)
+        pool = get_context("fork").Pool(min(workers, len(jobs)))
         results = pool.imap(_work, jobs)
     try:
         for group in results:
