@@ -44,8 +44,14 @@ def test_time_fn_times_without_the_memory_poller_after_warmup(monkeypatch):
         seen.append(polling[-1])  # was the poller thread running during this call?
         keep.append(torch.ones(48 * 2**20 // 4))  # above glibc's largest mmap threshold (32 MB): fresh pages, never reused heap
 
-    r = timing.time_fn(fn, torch.device("cpu"), warmup=1, repeats=2)
-    assert seen == [True, False, False]  # memory over the warm-up, timing without the thread
+    # the RSS is the whole process's: a thread an earlier test left behind may free memory during the
+    # call and cancel the rise, so the measurement gets three tries
+    for _ in range(3):
+        seen.clear()
+        r = timing.time_fn(fn, torch.device("cpu"), warmup=1, repeats=2)
+        assert seen == [True, False, False]  # memory over the warm-up, timing without the thread
+        if r["peak_mem_mb"] > 40:
+            break
     assert r["peak_mem_mb"] > 40
     seen.clear()
     timing.time_fn(fn, torch.device("cpu"), warmup=0, repeats=1)
