@@ -16,18 +16,25 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "default_model"
 YAML = RECIPE / "small_cpu.yaml"
 
 
-def _commands(script: Path) -> dict[str, list[str]]:
-    """`jamflow <cmd> ...` lines of a shell script -> {cmd: argv after the command} (first occurrence)."""
-    text = script.read_text().replace("\\\n", " ")
-    found = {}
-    for line in text.splitlines():
+def _all_commands(script: Path) -> list[tuple[str, list[str]]]:
+    """Every `jamflow <cmd> ...` line of a shell script, in order -> [(cmd, argv after the command)]."""
+    found = []
+    for line in script.read_text().replace("\\\n", " ").splitlines():
         line = line.split(" #")[0].strip()
         if line.startswith("#") or "jamflow " not in line:
             continue
         argv = shlex.split(line)
         if "jamflow" in argv:
             i = argv.index("jamflow")
-            found.setdefault(argv[i + 1], argv[i + 2:])
+            found.append((argv[i + 1], argv[i + 2:]))
+    return found
+
+
+def _commands(script: Path) -> dict[str, list[str]]:
+    """`jamflow <cmd> ...` lines of a shell script -> {cmd: argv after the command} (first occurrence)."""
+    found = {}
+    for cmd, argv in _all_commands(script):
+        found.setdefault(cmd, argv)
     return found
 
 
@@ -123,20 +130,6 @@ def test_mean_motion_baseline_holds_the_card_mean_for_each_clip_length(tmp_path,
         m = np.load(r["motion"])
         assert m.shape == (frames, 70)
         np.testing.assert_allclose(m, np.broadcast_to(expected_mean, m.shape), atol=1e-5)
-
-
-def _all_commands(script: Path) -> list[tuple[str, list[str]]]:
-    """Every `jamflow <cmd> ...` line of a shell script, in order -> [(cmd, argv after the command)]."""
-    found = []
-    for line in script.read_text().replace("\\\n", " ").splitlines():
-        line = line.split(" #")[0].strip()
-        if line.startswith("#") or "jamflow " not in line:
-            continue
-        argv = shlex.split(line)
-        if "jamflow" in argv:
-            i = argv.index("jamflow")
-            found.append((argv[i + 1], argv[i + 2:]))
-    return found
 
 
 def test_fast_model_run_sh_distils_in_two_stages_the_second_on_from_the_first():
