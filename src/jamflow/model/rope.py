@@ -26,9 +26,6 @@ class Rotation:
             self._tables[dtype] = self.angles.cos().to(dtype), (self.angles.sin() * sign).to(dtype)
         return self._tables[dtype]
 
-    def __len__(self) -> int:
-        return self.angles.shape[0]
-
 
 class RotaryEmbedding(nn.Module):
     def __init__(self, dim_head: int, base: float = 10000.0):

@@ -235,16 +235,13 @@ def export_student(checkpoint, state: dict, out, use_ema: bool = True, dtype: to
     from jamflow.model.lora import add_lora
     from jamflow.model.student import StudentSpec, dit_fingerprint, save_student
     from jamflow.train.config import from_dict
-    from jamflow.train.distill import DistillConfig, student_grid
+    from jamflow.train.distill import DistillConfig, student_sampling
 
     cfg = from_dict(DistillConfig, state["distill"], "state.distill")
     model = JAMModel(JAMConfig.from_dict(state["model_config"]))
     add_lora(model, cfg.lora_rank)
     load_state_strict(model, inference_weights(checkpoint, use_ema), str(checkpoint))
-    spec = StudentSpec(steps=cfg.steps, time_grid=[round(float(t), 6) for t in student_grid(cfg)],
-                       cfg_strength=cfg.cfg_strength, cfg_strength_motion=cfg.cfg_strength_motion,
-                       lora_rank=cfg.lora_rank, lora_alpha=float(cfg.lora_rank),
-                       teacher_fingerprint=dit_fingerprint(model))
+    spec = StudentSpec(**student_sampling(cfg), teacher_fingerprint=dit_fingerprint(model))
     return save_student(model, out, spec, dtype)
 
 

@@ -66,6 +66,14 @@ def teacher_segments(cfg: DistillConfig) -> list[torch.Tensor]:
     return [fine[a:b + 1] for a, b in zip(where[:-1], where[1:])]
 
 
+def student_sampling(cfg: DistillConfig) -> dict:
+    """What a student distilled with `cfg` records of its sampling and adapters (model/student.StudentSpec
+    fields, all but the teacher's fingerprint)."""
+    return {"steps": cfg.steps, "time_grid": [round(float(t), 6) for t in student_grid(cfg)],
+            "cfg_strength": cfg.cfg_strength, "cfg_strength_motion": cfg.cfg_strength_motion,
+            "lora_rank": cfg.lora_rank, "lora_alpha": float(cfg.lora_rank)}
+
+
 def check_config(cfg: DistillConfig) -> None:
     if not 1 <= cfg.steps <= 16:
         raise UserError(f"distill.steps: expected 1..16, got {cfg.steps}")
@@ -84,10 +92,7 @@ def check_init_adapters(cfg: DistillConfig) -> None:
         spec = read_student(cfg.init_adapters)
     except UserError as e:
         raise UserError(f"distill.init_adapters: {str(e).removeprefix('student: ')}") from None
-    want = {"steps": cfg.steps, "time_grid": [round(float(t), 6) for t in student_grid(cfg)],
-            "cfg_strength": cfg.cfg_strength, "cfg_strength_motion": cfg.cfg_strength_motion,
-            "lora_rank": cfg.lora_rank, "lora_alpha": float(cfg.lora_rank)}
-    for key, value in want.items():
+    for key, value in student_sampling(cfg).items():
         got = getattr(spec, key)
         same = (all(abs(a - b) < 1e-5 for a, b in zip(got, value)) and len(got) == len(value)
                 if key == "time_grid" else got == value)

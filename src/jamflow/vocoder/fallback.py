@@ -72,13 +72,12 @@ class FilterbankBands:
     51300), 6x faster than the dense matmuls on a CPU, equal to them up to float rounding."""
 
     def __init__(self, fb: torch.Tensor, device="cpu"):
-        bins, bands = fb.shape
         order = torch.argsort((fb > 0).int(), dim=1, descending=True, stable=True)[:, :2]  # [513, 2]
         if int((fb > 0).sum(1).max()) > 2:
             raise ValueError("FilterbankBands: expected at most two filters over a bin")
         self.index = order.to(device)  # the (up to) two filters over each bin
         self.weight = fb.gather(1, order).to(device)  # [513, 2], zero where a bin has fewer filters
-        self.bands = bands
+        self.bands = fb.shape[1]
 
     def to_bins(self, x: torch.Tensor) -> torch.Tensor:
         """x [b, 100, n] -> fb @ x [b, 513, n]."""
