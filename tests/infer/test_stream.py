@@ -55,22 +55,43 @@ def test_talk_stream_equals_talk_and_arrives_in_order(jam, fast):
     assert sizes[0] == stream.FIRST_PIECE_FRAMES and max(sizes[1:]) == 25  # a short first piece, then seconds
 
 
-def test_the_second_item_waits_for_the_first_output_then_sampling_runs_ahead():
+def test_the_first_item_is_made_in_the_callers_thread_then_sampling_runs_ahead():
     events = []
 
     def produce():
         for k in range(3):
-            events.append(f"sampled {k}")
+            events.append((f"sampled {k}", threading.current_thread().name))
             yield k
 
     def finish(k):
         time.sleep(0.05)  # time enough for a producer that did not wait to sample the next item
-        events.append(f"out {k}")
+        events.append((f"out {k}", threading.current_thread().name))
         yield k
 
+    caller = threading.current_thread().name
     assert list(stream.pipeline(produce, finish)) == [0, 1, 2]
-    assert events[:3] == ["sampled 0", "out 0", "sampled 1"]  # the first output had the CPU to itself
-    assert events.index("sampled 2") < events.index("out 1")  # later items are sampled one ahead
+    names = [name for name, _ in events]
+    assert names[:3] == ["sampled 0", "out 0", "sampled 1"]  # the first output had the CPU to itself
+    assert names.index("sampled 2") < names.index("out 1")  # later items are sampled one ahead
+    threads = dict(events)
+    assert threads["sampled 0"] == caller and threads["sampled 1"] == threads["sampled 2"] != caller
+    assert all(threads[f"out {k}"] == caller for k in range(3))
+
+
+def test_a_stream_stopped_in_its_first_item_closes_its_producer():
+    closed = []
+
+    def produce():
+        try:
+            yield from range(3)
+        finally:
+            closed.append(True)
+
+    baseline = threading.active_count()
+    pieces = stream.pipeline(produce, lambda k: iter([k, k]))
+    assert next(pieces) == 0
+    pieces.close()
+    assert closed == [True] and threading.active_count() == baseline
 
 
 def test_tts_stream_yields_tuples_that_join_to_tts(jam, fast, ref_wav):
@@ -129,12 +150,12 @@ def test_cancel_from_a_watcher_reaches_the_caller_and_frees_the_thread(jam, fast
 
     def stop_in_second_chunk(stage, done, total):
         seen.append(stage)
-        if stage == "chunks" and done == 1:
+        if stage == "chunks" and done == 2:  # the first chunk is sampled in this thread, the second not
             raise Cancelled("client went away")
 
     with pytest.raises(Cancelled), watch(stop_in_second_chunk):
         list(jam.talk_stream(TEXT, **fast, **CHUNKED))
-    assert "sampling" in seen  # the caller's watcher saw the worker thread's steps
+    assert seen.count("chunks") == 2  # the caller's watcher saw the worker thread's steps
     assert threading.active_count() == baseline
 
 

@@ -3,12 +3,15 @@
     for item in pipeline(sample_chunks, finish_chunk):   # sample_chunks() runs in a worker thread
         ...                                              # finish_chunk(x) runs here, in the caller's thread
 
-The producer hands its items over a bounded queue (`depth` items, default 1), so it samples chunk
-k+1 while the consumer vocodes, renders and encodes chunk k, and it never runs more than `depth`
-chunks ahead (memory stays flat). Only the second chunk waits until the first output is out, so that
-output, which sets the time to first audio, has the CPU to itself. The producer runs in a copy of the
-caller's `contextvars` context, so a `jamflow.progress.watch` callback set by the caller still sees
-every step (called from the producer thread); a `Cancelled` it raises reaches the caller. When the
+The first chunk is sampled and finished in the caller's thread, alone: that output sets the time to
+first audio, and in the caller's thread it runs with the OpenMP pool that thread already has (a
+second thread running torch ops doubles the threads OpenMP manages; with no spare core its workers
+then sleep between parallel regions instead of spinning, and small ops run ~3x slower). From the
+first output on, a producer thread samples chunk k+1 while the consumer vocodes, renders and
+encodes chunk k; it hands its items over a bounded queue (`depth` items, default 1), so it never
+runs more than `depth` chunks ahead (memory stays flat). The producer runs in a copy of the caller's
+`contextvars` context, so a `jamflow.progress.watch` callback set by the caller still sees every
+step (called from the producer thread); a `Cancelled` it raises reaches the caller. When the
 consumer stops early (the generator is closed, or raises), the producer is told to stop at its next
 progress step and joined before the generator returns: no thread outlives the iteration.
 """
@@ -40,14 +43,13 @@ class _Stopped(Cancelled):
 
 
 def pipeline(produce: Callable[[], Iterable], finish: Callable[[object], Iterable], depth: int = 1) -> Iterator:
-    """Yield from finish(item) for each item of produce(), with produce() running one thread ahead.
-    Except once: produce() starts its second item only when finish() has given its first output (or
-    finished the first item), so that first output does not share the CPU with the next item's sampling."""
+    """Yield from finish(item) for each item of produce(). The first item is produced here, in the
+    caller's thread; from its first output on, a worker thread produces the rest one item ahead."""
     items: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
-    first_out = threading.Event()
     ctx = contextvars.copy_context()
     caller = ctx.run(listener)
+    source = iter(produce())
 
     def on_step(stage: str, done: int, total: int):
         if stop.is_set():
@@ -67,12 +69,9 @@ def pipeline(produce: Callable[[], Iterable], finish: Callable[[object], Iterabl
     def run():
         try:
             with watch(on_step):
-                for index, item in enumerate(produce()):
+                for item in source:
                     if not put(item):
                         return
-                    while index == 0 and not first_out.wait(0.05):
-                        if stop.is_set():
-                            return
             put(_DONE)
         except _Stopped:
             pass
@@ -80,18 +79,26 @@ def pipeline(produce: Callable[[], Iterable], finish: Callable[[object], Iterabl
             put(_Failed(e))
 
     worker = threading.Thread(target=ctx.run, args=(run,), name="jamflow-sampler", daemon=True)
-    worker.start()
+
+    def start_worker():
+        if worker.ident is None:
+            worker.start()
+
     try:
+        first = next(source, _DONE)
+        if first is _DONE:
+            return
+        for out in finish(first):
+            start_worker()  # the first output is out: the next item may be sampled beside the rest
+            yield out
+        start_worker()
         while True:
             item = items.get()
             if item is _DONE:
                 break
             if isinstance(item, _Failed):
                 raise item.error
-            for out in finish(item):
-                first_out.set()
-                yield out
-            first_out.set()
+            yield from finish(item)
     finally:
         stop.set()
         while worker.is_alive():  # free a producer blocked on a full queue, then wait for it
@@ -99,7 +106,9 @@ def pipeline(produce: Callable[[], Iterable], finish: Callable[[object], Iterabl
                 items.get(timeout=0.05)
             except queue.Empty:
                 pass
-        worker.join()
+        if worker.ident is not None:
+            worker.join()
+        closing(source)  # a producer stopped at a yield (or never started) is closed here, not when collected
 
 
 def closing(iterator) -> None:
