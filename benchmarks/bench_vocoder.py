@@ -6,6 +6,7 @@ intelligibility (pocketsphinx word error), speaker similarity to the original, a
     python benchmarks/bench_vocoder.py --model 8       # + the shipped model's speech (8 sentences x 2 voices)
     python benchmarks/bench_vocoder.py --vocos runs/vocoder/vocoder     # + a Vocos folder (e.g. recipes/vocoder's)
     python benchmarks/bench_vocoder.py --griffinlim_iters 64,32,16     # Griffin-Lim at several iteration counts
+    python benchmarks/bench_vocoder.py --hifigan_bf16                  # + HiFi-GAN computed in bf16
 
 Real speech: Debian's pocketsphinx-testdata LibriVox utterances (public domain, one reader, 3-7 s);
 `apt-get install pocketsphinx-testdata`. Every vocoder decodes the same mel (`mel_spectrogram` of the
@@ -99,12 +100,15 @@ def main() -> None:
     ap.add_argument("--griffinlim_iters", default=str(FallbackConfig.gl_iters),
                     help="Griffin-Lim iteration counts to score, comma list (default: the shipped setting)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--hifigan_bf16", action="store_true", help="also score HiFi-GAN computed in bf16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     iters = [int(n) for n in args.griffinlim_iters.split(",")]
     vocoders = {("griffin-lim" if len(iters) == 1 else f"griffin-lim {n} it"): GriffinLimVocoder(FallbackConfig(gl_iters=n))
                 for n in iters}
     vocoders["hifigan"] = HiFiGANVocoder.shipped()
+    if args.hifigan_bf16:
+        vocoders["hifigan bf16"] = HiFiGANVocoder.shipped(dtype=torch.bfloat16)
     vocoders.update({f"vocos {folder.name}": Vocos.from_pretrained(folder) for folder in args.vocos})
     vocoders = {name: v for name, v in vocoders.items() if v is not None}
     clips = librivox_clips() + [clip for m in args.manifest for clip in corpus_clips(m, args.clips)]

