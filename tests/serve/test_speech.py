@@ -1,5 +1,6 @@
 """POST /v1/audio/speech (wav / pcm / flac, streaming), GET /v1/voices, GET /health, in-process."""
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -124,3 +125,25 @@ def test_health(client):
     assert h["status"] == "ok"
     assert h["model"]["device"] == "cpu" and h["model"]["motion"] is True
     assert h["queue"] == {"running": 0, "waiting": 0, "capacity": 3}
+
+
+def test_a_loader_runs_on_the_inference_thread_that_runs_the_requests(jam, monkeypatch):
+    threads = []
+
+    def load():
+        threads.append(threading.current_thread())
+        return jam
+
+    app = create_app(load, ServeConfig())
+    assert app.state.jamflow.jam is jam and threads[0].name.startswith("jamflow-infer")
+    original = jam.tts
+
+    def tts(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(jam, "tts", tts)
+    with TestClient(app) as client:
+        r = client.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hello there.", **FAST})
+    assert r.status_code == 200, r.text
+    assert len(threads) == 2 and threads[1] is threads[0]

@@ -109,9 +109,9 @@ def run_cli(args) -> int:
 
     args.quiet = True
     args.limit = service_limits(args.max_text_chars, args.max_audio_s, args.max_body_mb)
-    jam = common.load_model(args)
     name = "jamflow-shipped" if folder.resolve() == DEFAULT_MODEL_DIR.resolve() else folder.name
-    app = create_app(jam, config, voices, model_name=name)
+    app = create_app(lambda: common.load_model(args), config, voices, model_name=name)  # loads on the inference thread
+    jam = app.state.jamflow.jam
     where = f"http://{args.host}:{args.port}"
     print(f"jamflow serve: model {name} ({folder}) on {jam.device}; voices {voices.names()}; queue {config.queue}; "
           f"{where}/health", file=sys.stderr, flush=True)

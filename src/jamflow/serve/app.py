@@ -27,13 +27,19 @@ log = logging.getLogger("jamflow.serve")
 
 def create_app(jam, config: ServeConfig | None = None, voices: VoiceRegistry | None = None,
                model_name: str | None = None) -> FastAPI:
-    """An app serving the loaded `JAMFlow` `jam`; `voices` default: the shipped ones + config.voices_dir."""
+    """An app serving `jam`: a loaded `JAMFlow`, or a function that loads one, which then runs on the
+    inference thread (so the server's torch work stays on one thread: `JobQueue.run_now`).
+    `voices` default: the shipped ones + config.voices_dir."""
+    from jamflow.infer.api import JAMFlow
+
     config = config or ServeConfig()
     voices = voices or VoiceRegistry.load(config.voices_dir)
+    jobs = JobQueue(config.queue, config.timeout_s)
+    if not isinstance(jam, JAMFlow):
+        jam = jobs.run_now(jam)
     if config.liveportrait_weights is not None:
         jam.liveportrait_weights = str(config.liveportrait_weights)
     jam.progress = False  # no tqdm bars in a server's log
-    jobs = JobQueue(config.queue, config.timeout_s)
     name = model_name or (jam.checkpoint_dir.name if getattr(jam, "checkpoint_dir", None) else "jamflow")
 
     @contextlib.asynccontextmanager

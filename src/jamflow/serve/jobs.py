@@ -65,6 +65,14 @@ class JobQueue:
         self._active: set[Job] = set()
         self._mean_s = 2.0  # running mean of job times, for Retry-After
 
+    def run_now(self, fn: Callable[[], Any]) -> Any:
+        """fn() on the inference thread, waited for (startup work, before any request is admitted).
+
+        Loading the model there keeps every torch op of the server on one thread: once a second thread
+        has run torch ops, OpenMP manages more threads than a small machine has cores and its workers
+        sleep between parallel regions (docs/inference.md, "Where the first audio goes")."""
+        return self._pool.submit(fn).result()
+
     def depth(self) -> dict:
         with self._lock:
             return {"running": self._running, "waiting": self._admitted - self._running,
