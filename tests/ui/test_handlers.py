@@ -1,6 +1,7 @@
 """The page's handlers on the tiny model, without a browser: every tab writes playable files, reports
 progress, and turns bad input into a message naming the page's field."""
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -152,3 +153,29 @@ def test_a_student_hides_the_sampler_sliders_and_is_named(studio, monkeypatch):
     while row is not None and row.__class__.__name__ != "Row":
         row = row.parent
     assert row is not None and row.visible is False
+
+
+def test_every_model_call_runs_on_the_studios_compute_thread(studio, ref_wav, monkeypatch):
+    threads = []
+
+    def recorded(method):
+        def call(*args, **kwargs):
+            threads.append(threading.current_thread())
+            return method(*args, **kwargs)
+        return call
+
+    for name in ("talk", "tts_stream"):
+        monkeypatch.setattr(studio.jam, name, recorded(getattr(studio.jam, name)))
+    studio.talk("Hello there.", ref_wav[1], "A test voice.", None, FAST)
+    elsewhere = threading.Thread(target=lambda: list(studio.tts_stream("Hello again.", None, None, FAST)))
+    elsewhere.start()
+    elsewhere.join()
+    assert len(threads) == 2 and threads[0] is threads[1] and threads[0].name.startswith("jamflow-ui")
+
+
+def test_a_loader_runs_on_the_compute_thread(jam, tmp_path):
+    from jamflow.ui.handlers import Studio
+
+    loaded_on = []
+    studio = Studio(lambda: loaded_on.append(threading.current_thread()) or jam, out_root=tmp_path)
+    assert studio.jam is jam and loaded_on[0].name.startswith("jamflow-ui")

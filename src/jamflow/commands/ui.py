@@ -71,9 +71,8 @@ def run_cli(args) -> int:
 
     args.quiet = True  # the page shows progress; no tqdm bars in the server's terminal
     args.limit = service_limits(limits.max_text_chars, limits.max_audio_s, limits.max_upload_mb)
-    jam = common.load_model(args)
-    jam.liveportrait_weights = weights
-    studio = Studio(jam, limits)
+    studio = Studio(lambda: common.load_model(args), limits)  # loads on the studio's compute thread
+    studio.jam.liveportrait_weights = weights
     app = build_app(studio, portrait=weights is not None)
     where = f"http://{args.host}:{args.port}"
     print(f"jamflow ui: serving {where} (Ctrl+C stops it; files in {studio.out_root})", flush=True)

@@ -22,6 +22,7 @@ import numpy as np
 
 from jamflow import validate
 from jamflow.errors import UserError
+from jamflow.infer.compute_thread import ComputeThread
 from jamflow.infer.settings import InferSettings, make_settings
 from jamflow.progress import watch
 from jamflow.timeline import SAMPLE_RATE
@@ -97,11 +98,15 @@ class Studio:
     """The handlers of every tab, sharing one model, the limits and the output folder."""
 
     def __init__(self, jam, limits: Limits | None = None, out_root: Path | None = None):
-        self.jam = jam
+        """jam: a loaded `JAMFlow`, or a function that loads one (it then loads on the compute thread)."""
+        from jamflow.infer.api import JAMFlow
+
+        self.compute = ComputeThread("jamflow-ui")  # every model call runs here, whichever thread the page uses
+        self.jam = jam if isinstance(jam, JAMFlow) else self.compute.call(jam)
         self.limits = limits or Limits()
         self.out_root = Path(out_root or tempfile.mkdtemp(prefix="jamflow-ui-"))
         self.out_root.mkdir(parents=True, exist_ok=True)
-        self.vocoders = {"default": jam.vocoder}  # "griffinlim" added when first asked for
+        self.vocoders = {"default": self.jam.vocoder}  # "griffinlim" added when first asked for
 
     @property
     def vocoder_names(self) -> list[str]:
@@ -212,9 +217,9 @@ class Studio:
         s = self.settings(values)
         vocoder = (values or {}).get("vocoder")
         with self.vocoder(vocoder), reporting(progress):
-            result = self.jam.talk(text, ref_path, ref_words, source=source,
-                                   context_motion=CONTEXT_MOTION if head_motion else None,
-                                   output=self.job_dir("talk") / "talk.mp4", settings=s)
+            result = self.compute.call(self.jam.talk, text, ref_path, ref_words, source=source,
+                                       context_motion=CONTEXT_MOTION if head_motion else None,
+                                       output=self.job_dir("talk") / "talk.mp4", settings=s)
         return self.outcome(result, s, vocoder)
 
     def tts_stream(self, gen_text, ref_audio, ref_text, values, progress=None):
@@ -227,15 +232,18 @@ class Studio:
         folder = self.job_dir("tts")
         pieces = []
         with self.vocoder(vocoder):
-            stream = iter(self.jam.tts_stream(text, ref_path, ref_words, settings=s))
-            while True:
-                # watch only around each step: a generator resumes in whatever thread the server picks
-                with reporting(progress):
-                    piece = next(stream, None)
-                if piece is None:
-                    break
-                pieces.append(np.asarray(piece[0], np.float32))
-                yield wav_bytes(pieces[-1]), None
+            stream = self.compute.iterate(lambda: self.jam.tts_stream(text, ref_path, ref_words, settings=s))
+            try:
+                while True:
+                    # watch only around each step: a generator resumes in whatever thread the server picks
+                    with reporting(progress):
+                        piece = next(stream, None)
+                    if piece is None:
+                        break
+                    pieces.append(np.asarray(piece[0], np.float32))
+                    yield wav_bytes(pieces[-1]), None
+            finally:
+                stream.close()
         from jamflow.audio.io import save_wav
 
         wav = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
@@ -252,8 +260,8 @@ class Studio:
         source = self.portrait(portrait)
         s = self.settings(values)
         with reporting(progress):
-            result = self.jam.animate(path, text=words, source=source, output=self.job_dir("animate") / "animate.mp4",
-                                      settings=s)
+            result = self.compute.call(self.jam.animate, path, text=words, source=source,
+                                       output=self.job_dir("animate") / "animate.mp4", settings=s)
         return self.outcome(result, s, vocoder=False)
 
     def dub(self, video, motion, gen_text, ref_audio, ref_text, values, progress=None) -> Outcome:
@@ -267,8 +275,8 @@ class Studio:
         s = self.settings(values)
         vocoder = (values or {}).get("vocoder")
         with self.vocoder(vocoder), reporting(progress):
-            result = self.jam.dub(text, motion_path, ref_path, ref_words, video=video_path,
-                                  output=self.job_dir("dub") / "dub.mp4", settings=s)
+            result = self.compute.call(self.jam.dub, text, motion_path, ref_path, ref_words, video=video_path,
+                                       output=self.job_dir("dub") / "dub.mp4", settings=s)
         return self.outcome(result, s, vocoder)
 
     def edit(self, audio, text, motion, audio_spans, motion_spans, extend_s, render, values,
@@ -287,8 +295,8 @@ class Studio:
         s = self.settings(values)
         vocoder = (values or {}).get("vocoder")
         with self.vocoder(vocoder), reporting(progress):
-            result = self.jam.edit(words, path, motion_path, audio_spans=a_spans, motion_spans=m_spans,
-                                   extend_s=extend, render=bool(render), output=self.job_dir("edit") / "edit.wav",
-                                   settings=s)
+            result = self.compute.call(self.jam.edit, words, path, motion_path, audio_spans=a_spans,
+                                       motion_spans=m_spans, extend_s=extend, render=bool(render),
+                                       output=self.job_dir("edit") / "edit.wav", settings=s)
         return self.outcome(result, s, vocoder)
 
