@@ -11,7 +11,8 @@ That generator was trained on 22.05 kHz audio, 80 Slaney mel bands over 0-8 kHz,
 3. frames re-read at the 22.05 kHz frame instants (linear interpolation of the log-mel),
 and the 22.05 kHz waveform is resampled to 24 kHz (band-limited, by FFT) and cut to the fallback's length,
 (frames - 1) * 256 samples, so audio and motion stay on one timeline whatever the vocoder.
-Nothing above 8 kHz is synthesised: speech sounds natural but a little dull (see docs/frontend.md).
+Only the mel's 0-8 kHz reaches the generator, which makes up 8-11 kHz from it and nothing above 11.025 kHz:
+speech sounds natural but a little dull (see docs/frontend.md).
 """
 from __future__ import annotations
 
