@@ -8,8 +8,8 @@ a fragmented mp4 through ffmpeg). Per length it prints:
 - first_audio_s / first_frame_s: from the call (model loaded) to the first piece's audio / first
   rendered frame in hand;
 - rtf: wall time / seconds of audio, everything included (sampling, vocoder, render, encode);
-- sample_s, vocoder_s, render_s: time spent in each stage (sampling runs in its own thread,
-  overlapping the others, so they add up to more than the wall time when the overlap works);
+- sample_s, vocoder_s, render_s: time spent in each stage (after the first chunk, sampling runs in its
+  own thread, overlapping the others, so they add up to more than the wall time when the overlap works);
 - encode_s: CPU seconds of the H.264/AAC encoder (ffmpeg runs in its own process, beside the stream);
 - cpu_s: CPU seconds of the whole call, this process and ffmpeg together (at most wall_s x cores);
 - peak_rss_mb: the process's peak resident memory during the call (absolute), rss_rise_mb above the
