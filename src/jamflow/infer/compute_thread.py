@@ -1,4 +1,4 @@
-"""One thread for every torch call of a long-lived app (the web UI), whichever thread asks.
+"""One thread for every torch call of a long-lived app (the web UI, the server), whichever thread asks.
 
     compute = ComputeThread()
     result = compute.call(jam.talk, text, ...)          # runs on the compute thread, waited for
@@ -16,7 +16,7 @@ step, and exceptions reach the caller.
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator
 
 _END = object()
@@ -26,9 +26,13 @@ class ComputeThread:
     def __init__(self, name: str = "jamflow-compute"):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
+    def submit(self, fn: Callable[..., Any], *args, **kwargs) -> Future:
+        """fn(*args, **kwargs) queued for the compute thread, in a copy of the caller's context."""
+        return self._pool.submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
     def call(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
-        """fn(*args, **kwargs) on the compute thread, in a copy of the caller's context; its result."""
-        return self._pool.submit(contextvars.copy_context().run, fn, *args, **kwargs).result()
+        """fn(*args, **kwargs) on the compute thread, waited for; its result."""
+        return self.submit(fn, *args, **kwargs).result()
 
     def iterate(self, make: Callable[[], Iterable]) -> Iterator:
         """The items of make()'s iterator, each produced on the compute thread; closing this closes it there."""
@@ -45,4 +49,5 @@ class ComputeThread:
                 self.call(close)
 
     def shutdown(self) -> None:
+        """Drop what is queued; what runs finishes (or stops at its next progress step, if told to)."""
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -4,9 +4,8 @@
         ...                                              # finish_chunk(x) runs here, in the caller's thread
 
 The first chunk is sampled and finished in the caller's thread, alone: that output sets the time to
-first audio, and in the caller's thread it runs with the OpenMP pool that thread already has (a
-second thread running torch ops doubles the threads OpenMP manages; with no spare core its workers
-then sleep between parallel regions instead of spinning, and small ops run ~3x slower). From the
+first audio, and there it runs on the OpenMP pool that thread already has, at full speed (a second
+thread running torch ops slows small ops ~3x: infer/compute_thread.py). From the
 first output on, a producer thread samples chunk k+1 while the consumer vocodes, renders and
 encodes chunk k; it hands its items over a bounded queue (`depth` items, default 1), so it never
 runs more than `depth` chunks ahead (memory stays flat). The producer runs in a copy of the caller's

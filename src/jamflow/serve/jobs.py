@@ -14,10 +14,11 @@ import asyncio
 import math
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator
 
+from jamflow.infer.compute_thread import ComputeThread
 from jamflow.progress import Cancelled, watch
 
 POLL_S = 0.1  # how often a waiting request looks at its deadline and its client
@@ -58,7 +59,7 @@ class JobQueue:
     def __init__(self, waiting: int, timeout_s: float):
         self.capacity = waiting + 1
         self.timeout_s = timeout_s
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jamflow-infer")
+        self._thread = ComputeThread("jamflow-infer")  # every job, and the model's loading (run_now)
         self._lock = threading.Lock()
         self._admitted = 0
         self._running = 0
@@ -66,12 +67,9 @@ class JobQueue:
         self._mean_s = 2.0  # running mean of job times, for Retry-After
 
     def run_now(self, fn: Callable[[], Any]) -> Any:
-        """fn() on the inference thread, waited for (startup work, before any request is admitted).
-
-        Loading the model there keeps every torch op of the server on one thread: once a second thread
-        has run torch ops, OpenMP manages more threads than a small machine has cores and its workers
-        sleep between parallel regions (docs/inference.md, "Where the first audio goes")."""
-        return self._pool.submit(fn).result()
+        """fn() on the inference thread, waited for (startup work, before any request is admitted): the
+        model loads there so that the server's torch ops all run on one thread (infer/compute_thread.py)."""
+        return self._thread.call(fn)
 
     def depth(self) -> dict:
         with self._lock:
@@ -83,7 +81,7 @@ class JobQueue:
         with self._lock:
             for job in self._active:
                 job.cancel.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._thread.shutdown()
 
     # admission ------------------------------------------------------------------------------
 
@@ -113,7 +111,7 @@ class JobQueue:
                 self._active.discard(job)
 
     def _submit(self, job: Job, work: Callable[[], Any]) -> Future:
-        fut = self._pool.submit(self._run, job, work)
+        fut = self._thread.submit(self._run, job, work)
         fut.add_done_callback(lambda _: self._release(job))  # also fires for a job cancelled before it ran
         return fut
 

@@ -166,7 +166,7 @@ class HiFiGANVocoder:
         self.device = torch.device(device)
         self.generator = HiFiGANGenerator(cfg)
         self.generator.load_state_dict(fold_weight_norm(state))
-        # bf16 (on CPUs with bf16 hardware, or a GPU) runs the generator ~1.9x faster than fp32 on a
+        # bf16 (on CPUs with bf16 hardware, or a GPU) runs the generator ~1.8x faster than fp32 on a
         # 2-core AVX512-BF16 CPU at the same quality (docs/frontend.md); the bridge and resampler stay fp32
         self.dtype = dtype
         self.generator.eval().to(self.device, dtype)
