@@ -179,6 +179,7 @@ def test_fast_flag_runs_the_student_and_refuses_the_flags_it_fixes(student_run, 
     done = helpers.run_jamflow(base + ["--fast", str(folder)], timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "with the 4-step student" in done.stdout and "nfe_step=" not in done.stdout and (tmp_path / "out").is_dir()
+    assert done.stdout.count("seed=") == 1  # the settings line names the seed once
     refused = helpers.run_jamflow(base + ["--fast", str(folder), "--nfe_step", "8", "--output_file", "x"], timeout=300)
     assert refused.returncode == 2 and "--nfe_step: expected no sampler setting with --fast" in refused.stderr
     missing = helpers.run_jamflow(base + ["--fast", str(tmp_path / "nothing")], timeout=300)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import firwin, resample_poly
 
+from jamflow.audio.resample import kaiser_lowpass, resample_poly
 from jamflow.errors import UserError
 from jamflow.ffmpeg import decode_audio
 from jamflow.fileio import atomic_path
@@ -70,7 +70,7 @@ def _lowpass(up: int, down: int) -> np.ndarray:
     # alias at -18 dB. This one passes 94 % of the band and is ~80 dB down at the new Nyquist.
     factor = max(up, down)
     taps = 160 * factor + 1
-    return firwin(taps, 0.94 / factor, window=("kaiser", 8.0))  # resample_poly scales by up itself
+    return kaiser_lowpass(taps, 0.94 / factor, beta=8.0)  # resample_poly scales by up itself
 
 
 def resample(wav: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
@@ -82,7 +82,7 @@ def resample(wav: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
         raise UserError(f"sample_rate: expected positive rates, got {orig_rate} -> {target_rate}")
     g = math.gcd(int(orig_rate), int(target_rate))
     up, down = int(target_rate) // g, int(orig_rate) // g
-    return resample_poly(wav, up, down, window=_lowpass(up, down)).astype(np.float32)
+    return resample_poly(wav, up, down, _lowpass(up, down)).astype(np.float32)
 
 
 def save_wav(path, wav, sample_rate: int = SAMPLE_RATE) -> Path:

@@ -288,7 +288,7 @@ def announce(command: str, settings: InferSettings, jam=None) -> None:
         if student is not None:  # it samples by its own rules: the settings it fixes are not shown
             where += f" with the {student.steps}-step student (guidance {student.cfg_strength:g} baked in)"
             skip = STUDENT_FIXED
-    print(f"jamflow {command}{where}: seed={settings.seed} | {format_settings(settings, skip)}", flush=True)
+    print(f"jamflow {command}{where}: seed={settings.seed} | {format_settings(settings, (*skip, 'seed'))}", flush=True)
 
 
 def report(result) -> int:
