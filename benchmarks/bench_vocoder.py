@@ -7,6 +7,7 @@ intelligibility (pocketsphinx word error), speaker similarity to the original, a
     python benchmarks/bench_vocoder.py --vocos runs/vocoder/vocoder     # + a Vocos folder (e.g. recipes/vocoder's)
     python benchmarks/bench_vocoder.py --griffinlim_iters 64,32,16     # Griffin-Lim at several iteration counts
     python benchmarks/bench_vocoder.py --hifigan_bf16                  # + HiFi-GAN computed in bf16
+    python benchmarks/bench_vocoder.py --harmonic runs/harmonic_vocoder  # + a harmonic-plus-noise vocoder folder
 
 Real speech: Debian's pocketsphinx-testdata LibriVox utterances (public domain, one reader, 3-7 s);
 `apt-get install pocketsphinx-testdata`. Every vocoder decodes the same mel (`mel_spectrogram` of the
@@ -34,6 +35,7 @@ from jamflow.eval.real_speech import librivox_utterances
 from jamflow.eval.speaker import speaker_similarity
 from jamflow.timeline import SAMPLE_RATE
 from jamflow.vocoder import FallbackConfig, GriffinLimVocoder, HiFiGANVocoder, Vocos
+from jamflow.vocoder.harmonic import HarmonicVocoder
 
 # Harvard sentences, list 5 (IEEE 1969), public domain: text the shipped model never trained on
 SENTENCES = ["A king ruled the state in the early days.", "The ship was torn apart on the sharp reef.",
@@ -97,6 +99,8 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=20)
     ap.add_argument("--model", type=int, default=0, help="also score the shipped model's speech on N sentences")
     ap.add_argument("--vocos", type=Path, action="append", default=[], help="also score this Vocos folder")
+    ap.add_argument("--harmonic", type=Path, action="append", default=[],
+                    help="also score this harmonic-plus-noise vocoder folder (the shipped one is always scored)")
     ap.add_argument("--griffinlim_iters", default=str(FallbackConfig.gl_iters),
                     help="Griffin-Lim iteration counts to score, comma list (default: the shipped setting)")
     ap.add_argument("--threads", type=int, default=2)
@@ -109,7 +113,9 @@ def main() -> None:
     vocoders["hifigan"] = HiFiGANVocoder.shipped()
     if args.hifigan_bf16:
         vocoders["hifigan bf16"] = HiFiGANVocoder.shipped(dtype=torch.bfloat16)
+    vocoders["harmonic"] = HarmonicVocoder.shipped()
     vocoders.update({f"vocos {folder.name}": Vocos.from_pretrained(folder) for folder in args.vocos})
+    vocoders.update({f"harmonic {folder.name}": HarmonicVocoder.from_pretrained(folder) for folder in args.harmonic})
     vocoders = {name: v for name, v in vocoders.items() if v is not None}
     clips = librivox_clips() + [clip for m in args.manifest for clip in corpus_clips(m, args.clips)]
     rows: dict[tuple[str, str], list[dict]] = {}

@@ -32,3 +32,9 @@ def voices_helpers():
 def vocoder_distill():
     """recipes/vocoder/distill.py as a module."""
     return _load(RECIPES / "vocoder" / "distill.py", "vocoder_distill")
+
+
+@pytest.fixture
+def harmonic_recipe():
+    """recipes/harmonic_vocoder/harmonic.py as a module."""
+    return _load(RECIPES / "harmonic_vocoder" / "harmonic.py", "harmonic_recipe")

