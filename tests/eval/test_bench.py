@@ -93,6 +93,7 @@ def test_bench_stream_mode_prints_first_audio_rtf_stages_and_memory(tmp_path, ca
         assert r["audio_s"] > 0 and r["rtf"] > 0 and r["peak_rss_mb"] > 0
         assert all(r[k] > 0 for k in ("sample_s", "vocoder_s", "render_s", "encode_s"))
         assert r["cpu_s"] > r["encode_s"]  # the encoder's CPU time is part of the call's
+        assert r["vocoder"] == "Griffin-Lim"  # each row names what decoded it (a student on a CPU may differ)
     assert any(r["mode"] == "single call" and r["chunks"] == 1 for r in data["rows"])
     assert data["summary"]["teacher"]["long_vs_single_rtf"] > 0
     printed = capsys.readouterr().out

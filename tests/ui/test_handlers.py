@@ -114,6 +114,9 @@ def test_vocoder_choice_is_checked_and_restored(studio):
             pass
     with studio.vocoder("griffinlim"):
         assert type(studio.jam.vocoder).__name__ == "GriffinLimVocoder"
+    with studio.vocoder("harmonic"):
+        assert type(studio.jam.vocoder).__name__ == "HarmonicVocoder"
+        assert studio.vocoder_label("harmonic") == "Harmonic"
     assert studio.jam.vocoder is loaded
 
 

@@ -116,3 +116,15 @@ def test_asked_for_by_name_on_the_command_line_and_in_the_api(tiny_ckpt):
     out = jam.tts("hello there", seed=0, nfe_step=2)
     assert isinstance(jam.vocoder, HarmonicVocoder) and len(out.wav) > 0 and np.isfinite(out.wav).all()
 
+
+def test_a_few_step_student_on_a_cpu_decodes_with_it_unless_told_otherwise(monkeypatch, tiny_ckpt):
+    import jamflow.vocoder as vocoder_module
+    from jamflow.infer.engine import Engine
+    from jamflow.model.jam import JAMModel
+
+    monkeypatch.setattr(vocoder_module, "find_vocos", lambda: None)
+    model = JAMModel.from_pretrained(tiny_ckpt)
+    assert type(Engine.create(model, "cpu", "fp32").vocoder).__name__ == "HiFiGANVocoder"
+    model.student = object()  # what apply_student leaves on a model
+    assert isinstance(Engine.create(model, "cpu", "fp32").vocoder, HarmonicVocoder)
+    assert type(Engine.create(model, "cpu", "fp32", vocoder="hifigan").vocoder).__name__ == "HiFiGANVocoder"

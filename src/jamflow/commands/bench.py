@@ -53,7 +53,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--cfg_until", type=float, default=1.0, help="guide only steps at flow time t < this (1 = all)")
     parser.add_argument("--prompt_s", type=float, default=2.0, help="known reference prompt before the generated part")
     parser.add_argument("--chunk_s", type=float, default=3.0, help="chunk length for time-to-first-chunk")
-    parser.add_argument("--vocoder", default="vocos", choices=["vocos", "hifigan", "griffinlim", "none"],
+    parser.add_argument("--vocoder", default="vocos", choices=["vocos", "hifigan", "harmonic", "griffinlim", "none"],
                         help="vocos: the released architecture with random weights (speed only)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16", INT8],

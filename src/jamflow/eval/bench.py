@@ -125,8 +125,8 @@ def _vocoder(kind: str, device):
 
     if kind == "griffinlim":
         return GriffinLimVocoder(device=str(device))
-    if kind == "hifigan":
-        return load_vocoder("hifigan", device=str(device))
+    if kind in ("hifigan", "harmonic"):
+        return load_vocoder(kind, device=str(device))
     return Vocos().to(device).eval()  # the released architecture; random weights time the same
 
 

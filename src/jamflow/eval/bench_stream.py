@@ -172,7 +172,7 @@ def bench_model(args, lengths: list[float], ref, nfe: int, student: str | None, 
     from jamflow.infer.api import JAMFlow
     from jamflow.infer.settings import make_settings
 
-    vocoder = args.vocoder if args.vocoder in ("griffinlim", "hifigan") else None  # None: what the CLI loads
+    vocoder = args.vocoder if args.vocoder in ("griffinlim", "hifigan", "harmonic") else None  # None: what the CLI loads
     jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder,
                                   progress=False, student=student)
     settings = make_settings(nfe_step=nfe, seed=0, cfg_until=args.cfg_until).for_stream()
@@ -183,7 +183,8 @@ def bench_model(args, lengths: list[float], ref, nfe: int, student: str | None, 
     rows = []
     for seconds in lengths:
         row = stream_once(jam, text_of(seconds, chars_per_s), ref, settings, tmp)
-        rows.append({"mode": "stream", "model": model, "text_s": seconds, "nfe": calls, **row})
+        rows.append({"mode": "stream", "model": model, "vocoder": vocoder_label(jam.vocoder), "text_s": seconds,
+                     "nfe": calls, **row})
         print(f"bench: done {model} stream {seconds} s", file=sys.stderr, flush=True)
     single = single_call(jam, args.single_s, ref, settings, chars_per_s, tmp)
     rows.append({"mode": "single call", "model": model, "text_s": args.single_s, "nfe": calls, **single})
@@ -213,8 +214,8 @@ def run(args, lengths: list[float]) -> int:
             summary[model_rows[0]["model"]] = _summary(model_rows, args.single_s)
     precision = "int8" if jam.int8 else str(jam.dtype).replace("torch.", "")
     device = f"{jam.device} ({precision}), {torch.get_num_threads()} threads"
-    print(f"{args.checkpoint or 'shipped model'} on {device}, vocoder {vocoder_label(jam.vocoder)}, reference "
-          f"{args.ref} ({ref[2]:.1f} s); nfe = model evaluations per sample")
+    print(f"{args.checkpoint or 'shipped model'} on {device}, reference {args.ref} ({ref[2]:.1f} s); "
+          "nfe = model evaluations per sample")
     print(format_table(rows))
     for model, figures in summary.items():
         print(f"{model}: cost per second of audio, longest stream / single call: {figures['long_vs_single_rtf']:.3f}"

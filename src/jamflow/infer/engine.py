@@ -95,7 +95,8 @@ class Engine:
     def create(cls, model, device=None, dtype=None, tokenizer=None, vocoder=None, checkpoint_dir: Path | None = None,
                progress: bool = True) -> "Engine":
         """`place` the model and load what inference needs: its tokenizer (None: from the checkpoint's
-        vocab file) and a vocoder (None: `vocoder.load_vocoder`'s default; a name or a Vocos folder: that one)."""
+        vocab file) and a vocoder (None: `vocoder.load_vocoder`'s default, its fast one for a few-step student on
+        a CPU, where HiFi-GAN would take most of a stream's time; a name or a Vocos folder: that one)."""
         engine = cls.place(model, device, dtype, progress)
         cfg = engine.model.cfg
         if tokenizer is None:
@@ -108,7 +109,9 @@ class Engine:
 
             # HiFi-GAN follows the model into bf16 (same scores, ~1.8x faster on a bf16 CPU); fp16 is not tried
             voc_dtype = torch.bfloat16 if engine.dtype == torch.bfloat16 else torch.float32
-            vocoder = load_vocoder(None if vocoder is None else str(vocoder), device=str(engine.device), dtype=voc_dtype)
+            fast = getattr(engine.model, "student", None) is not None and engine.device.type == "cpu"
+            vocoder = load_vocoder(None if vocoder is None else str(vocoder), device=str(engine.device), dtype=voc_dtype,
+                                   fast=fast)
         engine.tokenizer, engine.vocoder = tokenizer, vocoder
         return engine
 

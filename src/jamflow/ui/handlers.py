@@ -106,21 +106,21 @@ class Studio:
         self.limits = limits or Limits()
         self.out_root = Path(out_root or tempfile.mkdtemp(prefix="jamflow-ui-"))
         self.out_root.mkdir(parents=True, exist_ok=True)
-        self.vocoders = {"default": self.jam.vocoder}  # "griffinlim" added when first asked for
+        self.vocoders = {"default": self.jam.vocoder}  # the others are loaded when first asked for
 
     @property
     def vocoder_names(self) -> list[str]:
-        return ["default", "griffinlim"]
+        return ["default", "harmonic", "griffinlim"]
 
     @property
     def default_vocoder_label(self) -> str:
         return self.vocoder_label("default")
 
     def vocoder_label(self, name: str | None) -> str:
-        """"default" -> what was loaded at start ("Vocos" / "HiFi-GAN" / "Griffin-Lim"); "griffinlim" ->
-        "Griffin-Lim"."""
+        """"default" -> what was loaded at start ("Vocos" / "HiFi-GAN" / "Griffin-Lim"); "harmonic" ->
+        "Harmonic"; "griffinlim" -> "Griffin-Lim"."""
         if name not in (None, "default"):
-            return "Griffin-Lim"
+            return {"harmonic": "Harmonic"}.get(name, "Griffin-Lim")
         return vocoder_label(self.vocoders["default"])
 
     # ----------------------------------------------------------------------------------------
@@ -148,9 +148,9 @@ class Studio:
         if name not in self.vocoder_names:
             raise UserError(f"vocoder: expected one of {self.vocoder_names}, got {name!r}")
         if name not in self.vocoders:
-            from jamflow.vocoder.fallback import GriffinLimVocoder
+            from jamflow.vocoder import load_vocoder
 
-            self.vocoders[name] = GriffinLimVocoder(device=str(self.jam.device))
+            self.vocoders[name] = load_vocoder(name, device=str(self.jam.device))
         loaded, self.jam.vocoder = self.jam.vocoder, self.vocoders[name]
         try:
             yield

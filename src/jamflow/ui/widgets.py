@@ -81,7 +81,8 @@ def settings_accordion(studio: Studio, prefix: str, speech: bool = True) -> dict
                                                    info="scale of face expression")
         if speech:
             fields["vocoder"] = gr.Dropdown(
-                [(f"loaded at start ({studio.default_vocoder_label})", "default"), ("Griffin-Lim", "griffinlim")],
+                [(f"loaded at start ({studio.default_vocoder_label})", "default"),
+                 ("Harmonic (fastest)", "harmonic"), ("Griffin-Lim", "griffinlim")],
                 value="default", label="Vocoder", info="mel spectrogram to waveform")
     return fields
 
