@@ -101,12 +101,18 @@ class HarmonicNoiseNet(nn.Module):
         }
 
 
+def frames_to_samples(x: torch.Tensor, length: int) -> torch.Tensor:
+    """A value per mel frame [b, n] (frame k centred on sample k * 256) -> per sample [b, length], linearly
+    interpolated between frame centres and held after the last."""
+    n = x.shape[1]
+    per_sample = F.interpolate(x[:, None], size=(n - 1) * HOP_LENGTH + 1, mode="linear", align_corners=True)[:, 0]
+    return F.pad(per_sample, (0, max(0, length - per_sample.shape[1])), mode="replicate")[:, :length]
+
+
 def pulse_train(f0: torch.Tensor, length: int, fmax: float) -> torch.Tensor:
-    """F0 [b, n] in Hz at the mel frames (frame k centred on sample k * 256) -> [b, length] pulses: the sum of
-    every harmonic below fmax at unit amplitude, sum_h cos(h phi) = sin((H + 1/2) phi) / (2 sin(phi / 2)) - 1/2."""
-    n = f0.shape[1]
-    f = F.interpolate(f0[:, None].double(), size=(n - 1) * HOP_LENGTH + 1, mode="linear", align_corners=True)[:, 0]
-    f = F.pad(f, (0, max(0, length - f.shape[1])), mode="replicate")[:, :length]
+    """F0 [b, n] in Hz at the mel frames -> [b, length] pulses: the sum of every harmonic below fmax at unit
+    amplitude, sum_h cos(h phi) = sin((H + 1/2) phi) / (2 sin(phi / 2)) - 1/2."""
+    f = frames_to_samples(f0.double(), length)
     phase = torch.remainder(torch.cumsum(f / SAMPLE_RATE, dim=1), 1.0) * (2 * math.pi)  # float64: no drift
     harmonics = torch.floor(fmax / f)
     half = torch.sin(phase / 2)
@@ -123,10 +129,7 @@ def synthesize(parts: dict[str, torch.Tensor], f0: torch.Tensor, length: int, fm
     unit = 2.0 / window.sum()  # a unit-amplitude cosine then peaks at 1 in the STFT
     pulses = pulse_train(f0, length, fmax) * unit
     if voiced is not None:
-        n = f0.shape[1]
-        gate = F.interpolate(voiced[:, None].float(), size=(n - 1) * HOP_LENGTH + 1, mode="linear",
-                             align_corners=True)[:, 0, :length]
-        pulses = pulses * F.pad(gate, (0, length - gate.shape[1]))
+        pulses = pulses * frames_to_samples(voiced.float(), length)
     source = torch.stft(pulses, N_FFT, HOP_LENGTH, N_FFT, window, center=True,
                         return_complex=True)[..., : f0.shape[1]]  # [b, 513, n]
     harmonic = torch.polar(torch.exp(parts["harm_gain"].clamp(max=6.0)), parts["harm_phase"]).transpose(1, 2)
