@@ -110,6 +110,10 @@ def test_asked_for_by_name_on_the_command_line_and_in_the_api(tiny_ckpt):
     from jamflow.infer.api import JAMFlow
     from jamflow.vocoder import load_vocoder, vocoder_label
 
+    from jamflow.commands.common import VOCODER_NAMES
+    from jamflow.vocoder import NAMES
+
+    assert VOCODER_NAMES == NAMES  # the CLI's torch-free copy
     check_vocoder_arg("harmonic")  # a name, not a folder: accepted before the model loads
     assert vocoder_label(load_vocoder("harmonic")) == "Harmonic"
     jam = JAMFlow.from_pretrained(tiny_ckpt, device="cpu", dtype="fp32", vocoder="harmonic", progress=False)

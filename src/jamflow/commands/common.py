@@ -44,7 +44,9 @@ _SETTING_HELP = {
     "target_rms": (float, "reference loudness target, default 0.1"),
     "timbre_match": (float, "0..1: pull the speech's average spectrum towards the reference's, default 0.5"),
 }
-VOCODER_NAMES = ("harmonic", "hifigan", "griffinlim", "fallback")  # what --vocoder takes besides a Vocos folder
+# what --vocoder takes besides a Vocos folder: jamflow.vocoder.NAMES, written out because importing that
+# package loads torch, and flags are checked before that (a test keeps the two equal)
+VOCODER_NAMES = ("harmonic", "hifigan", "griffinlim", "fallback")
 
 
 def check_vocoder_arg(value: str | None) -> None:

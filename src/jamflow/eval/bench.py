@@ -121,11 +121,9 @@ def _sample_fn(setup: Setup, task: str, inputs: dict, nfe: int, cfg_strength: fl
 def _vocoder(kind: str, device):
     if kind == "none":
         return None
-    from jamflow.vocoder import GriffinLimVocoder, Vocos, load_vocoder
+    from jamflow.vocoder import NAMES, Vocos, load_vocoder
 
-    if kind == "griffinlim":
-        return GriffinLimVocoder(device=str(device))
-    if kind in ("hifigan", "harmonic"):
+    if kind in NAMES:
         return load_vocoder(kind, device=str(device))
     return Vocos().to(device).eval()  # the released architecture; random weights time the same
 

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from jamflow.timeline import SAMPLE_RATE
-from jamflow.vocoder import vocoder_label
+from jamflow.vocoder import NAMES as VOCODER_NAMES, vocoder_label
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -172,7 +172,7 @@ def bench_model(args, lengths: list[float], ref, nfe: int, student: str | None, 
     from jamflow.infer.api import JAMFlow
     from jamflow.infer.settings import make_settings
 
-    vocoder = args.vocoder if args.vocoder in ("griffinlim", "hifigan", "harmonic") else None  # None: what the CLI loads
+    vocoder = args.vocoder if args.vocoder in VOCODER_NAMES else None  # None: what the CLI loads
     jam = JAMFlow.from_pretrained(args.checkpoint, device=args.device, dtype=args.dtype, vocoder=vocoder,
                                   progress=False, student=student)
     settings = make_settings(nfe_step=nfe, seed=0, cfg_until=args.cfg_until).for_stream()

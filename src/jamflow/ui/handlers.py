@@ -117,11 +117,9 @@ class Studio:
         return self.vocoder_label("default")
 
     def vocoder_label(self, name: str | None) -> str:
-        """"default" -> what was loaded at start ("Vocos" / "HiFi-GAN" / "Griffin-Lim"); "harmonic" ->
-        "Harmonic"; "griffinlim" -> "Griffin-Lim"."""
-        if name not in (None, "default"):
-            return {"harmonic": "Harmonic"}.get(name, "Griffin-Lim")
-        return vocoder_label(self.vocoders["default"])
+        """The label of a vocoder in use ("default": what was loaded at start; the others once a call asked for
+        them): "Vocos", "HiFi-GAN", "Harmonic" or "Griffin-Lim"."""
+        return vocoder_label(self.vocoders[name or "default"])
 
     # ----------------------------------------------------------------------------------------
     # shared pieces

