@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "jamflow"
 # package (it covers everything under it); the longest name that matches a module decides its layer.
 LAYERS: list[tuple[str, ...]] = [
     ("jamflow.errors", "jamflow.timeline", "jamflow.dtypes", "jamflow.fileio", "jamflow.ffmpeg",
-     "jamflow.progress", "jamflow.limits", "jamflow.validate"),                                # base
+     "jamflow.progress", "jamflow.limits", "jamflow.validate", "jamflow.native_memory"),       # base
     ("jamflow.audio", "jamflow.motion"),                                                     # signals
     ("jamflow.config", "jamflow.model", "jamflow.vocoder", "jamflow.testing"),               # networks
     ("jamflow.render",),                                                                     # frames

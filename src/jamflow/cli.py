@@ -16,6 +16,7 @@ import threading
 import warnings
 
 from jamflow.errors import Terminated, UserError
+from jamflow.native_memory import bound_native_caches
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -109,6 +110,7 @@ def install_signal_handlers() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    bound_native_caches()  # before any command imports torch: a long stream's memory stays flat
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in COMMANDS:

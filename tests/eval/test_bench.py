@@ -53,6 +53,7 @@ def test_bench_cli_tiny_all_modes_writes_json(tmp_path, capsys):
     (["--preset", "huge"], "preset: expected"),
     (["--cfg_until", "1.5"], "cfg_until: expected"),
     (["--dtype", "int8", "--mode", "training", "--preset", "tiny"], "dtype: expected int8 with --mode inference"),
+    (["--mode", "stream", "--skip_teacher"], "--skip_teacher: expected --mode stream with --fast, got --mode stream without"),
 ])
 def test_bench_bad_arguments(tmp_path, capsys, args, message):
     assert main(["bench", "--json", str(tmp_path / "b.json"), *args]) == 2

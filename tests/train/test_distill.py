@@ -205,3 +205,8 @@ def test_bench_stream_runs_teacher_and_student(student_run, teacher, tmp_path):
     assert calls == {("teacher", "stream"): 4, ("teacher", "single call"): 4, ("student", "stream"): 4,
                      ("student", "single call"): 4}
     assert set(data["summary"]) == {"teacher", "student"}
+    alone = main(["bench", "--mode", "stream", "--checkpoint", str(teacher), "--fast", str(folder), "--skip_teacher",
+                  "--seconds", "2", "--single_s", "2", "--vocoder", "griffinlim", "--device", "cpu", "--dtype", "fp32",
+                  "--json", str(out)])
+    assert alone == 0
+    assert {r["model"] for r in json.loads(out.read_text())["rows"]} == {"student"}

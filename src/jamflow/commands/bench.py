@@ -67,10 +67,15 @@ def add_cli(parser) -> None:
     parser.add_argument("--single_s", type=float, default=10.0, help="stream: seconds of the single-call cost reference")
     parser.add_argument("--cold", action="store_true", help="stream: also time a cold start of `jamflow talk --stream`")
     add_fast_arg(parser, "stream: also bench the few-step student (alone: the shipped model's; or a student folder)")
+    parser.add_argument("--skip_teacher", action="store_true",
+                        help="stream: with --fast, bench the student alone (its memory in a process no teacher ran in)")
     parser.add_argument("--json", default=None, help="write the rows + environment here (default: bench.json)")
 
 
 def run_cli(args) -> int:
+    if args.skip_teacher and not (args.mode == "stream" and args.fast):
+        raise UserError(f"skip_teacher: expected --mode stream with --fast, got --mode {args.mode}"
+                        + ("" if args.fast else " without --fast"))
     if args.mode == "stream":
         return bench_stream.run(args, _floats(args.seconds, "seconds"))
     seconds, nfes, batches = _floats(args.seconds, "seconds"), _ints(args.nfe, "nfe"), _ints(args.batch, "batch")

@@ -208,7 +208,8 @@ def run(args, lengths: list[float]) -> int:
     ref = reference(args.ref)
     rows, summary = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for student in (None, args.fast) if args.fast else (None,):
+        models = (args.fast,) if args.skip_teacher else (None, args.fast) if args.fast else (None,)
+        for student in models:
             model_rows, jam = bench_model(args, lengths, ref, nfe, student, Path(tmp))
             rows += model_rows
             summary[model_rows[0]["model"]] = _summary(model_rows, args.single_s)
