@@ -281,6 +281,10 @@ def test_streamed_files_are_valid_after_every_flush(tmp_path):
     paths = files.close()
     assert _probe_frames(paths["video"], at_least=100) == 100
     assert len(np.load(paths["motion"])) == 100
+    # frame k shows at k / 25 s: the AAC encoder's priming sits in an edit list, not in the video's timeline
+    res = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                          "-of", "csv=p=0", str(paths["video"])], capture_output=True, text=True, check=True)
+    np.testing.assert_allclose(sorted(map(float, res.stdout.split())), np.arange(100) / 25, atol=1e-3)
 
 
 def _probe_frames(path, at_least: int, timeout: float = 20.0) -> int:

@@ -1,9 +1,10 @@
 """Video for streams: render motion that arrives in pieces, and write a fragmented mp4 while it grows.
 
 `FragmentedMp4Writer` pipes raw RGB frames into ffmpeg's stdin and the 24 kHz audio (float32) into a
-second pipe, and ffmpeg writes an H.264/AAC mp4 with `frag_keyframe+empty_moov+default_base_moof`:
-the header comes first and a self-contained fragment follows every keyframe (one per second,
-`-g 25`, `-tune zerolatency`: no frame waits for later ones), so the file plays (ffplay, a browser)
+second pipe, and ffmpeg writes an H.264/AAC mp4 with `frag_keyframe+delay_moov+default_base_moof`:
+a self-contained fragment follows every keyframe (one per second, `-g 25`, `-tune zerolatency`: no
+frame waits for later ones), and the header goes out just before the first one, once it knows the AAC
+encoder's priming (an edit list hides it, so frame k shows at k / fps), so the file plays (ffplay, a browser)
 while it is being written. Each pipe is fed by its own thread from a bounded queue: ffmpeg can always
 read whichever input it needs next, neither pipe can stall the other, and the caller hands a piece
 over and goes on rendering the next while ffmpeg encodes (a frame is larger than a pipe's buffer, so
@@ -120,7 +121,7 @@ class FragmentedMp4Writer:
                "-f", "f32le", "-ar", str(self.sample_rate), "-ac", "1", "-i", f"pipe:{read_fd}",
                "-c:v", "libx264", "-preset", X264_PRESET, "-tune", "zerolatency", "-g", str(KEYFRAME_EVERY),
                "-crf", str(self.crf), "-pix_fmt", "yuv420p", *([] if yuv else ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]),
-               "-c:a", "aac", "-b:a", "128k", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+               "-c:a", "aac", "-b:a", "128k", "-movflags", "frag_keyframe+delay_moov+default_base_moof",
                "-flush_packets", "1", "-f", "mp4", str(self.path)]
         self.log = tempfile.TemporaryFile()  # a pipe nobody reads could fill up and stall ffmpeg
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self.log, pass_fds=(read_fd,))
