@@ -2,10 +2,10 @@
 
 A stream decodes chunks of many lengths. oneDNN keeps the primitives it builds for each new shape (up to
 1024 by default, tens of kilobytes each), and glibc keeps memory freed by each thread in that thread's own
-arena (up to 8 per core). Nothing leaks, but over 5 minutes of text a process's resident memory climbs
-by about a quarter over its figure at 30 s. Capping both keeps it within a tenth, at the same speed: a
-primitive rebuilt after eviction reuses oneDNN's compiled kernels, and two arenas are enough for a
-stream's few threads. `jamflow bench --mode stream --fast --skip_teacher --seconds 30,300` measures it.
+arena (up to 8 per core). Nothing leaks, but at 5 minutes of text a stream's process held 13-31 % more
+resident memory than at 30 s; with both capped, 5-7 % (2-core EPYC, docs/inference.md "Memory"), at the
+same speed: a primitive rebuilt after eviction reuses oneDNN's compiled kernels, and two arenas are
+enough for a stream's few threads. `jamflow bench --mode stream --fast --skip_teacher --seconds 30,300` measures it.
 
 Both are process-wide and oneDNN reads its setting once, before torch first uses it, so the `jamflow`
 command applies them at start (every command, `serve` and `ui` included). A program that embeds
