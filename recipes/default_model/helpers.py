@@ -155,6 +155,25 @@ def migrate_lips_context(checkpoint: str) -> list[str]:
     return changed
 
 
+def text_window(cache: str, checkpoint: str) -> int:
+    """Set an exported model's text position window (docs/model.md) to the longest transcript of the
+    training split of `cache` (its index's text_len), restarting after . ! ? in the cache's tokenizer."""
+    from jamflow.audio.tokenizers import get_tokenizer
+    from jamflow.fileio import write_json_atomic
+
+    index = [row for path in sorted(Path(cache).glob("index-*.jsonl")) for row in _read_rows(path)]
+    lengths = [row["text_len"] for row in index if row.get("split") == "train"]
+    if not lengths:
+        raise UserError(f"cache: expected train items in {cache}/index-*.jsonl, got none")
+    config_path = Path(checkpoint) / "config.json"
+    stored = json.loads(config_path.read_text())
+    tokenizer = get_tokenizer(stored["config"]["tokenizer"])
+    stored["config"]["audio"]["text_pos_window"] = max(lengths)
+    stored["config"]["audio"]["text_sentence_ends"] = sorted({tokenizer.encode(mark)[-1] for mark in ".!?"})
+    write_json_atomic(config_path, stored)
+    return max(lengths)
+
+
 def _read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -187,9 +206,14 @@ def main(argv=None) -> int:
     p.add_argument("--vocoder", default=None, help="Vocos folder or griffinlim (default: as inference)")
     p = sub.add_parser("migrate-lips-context", help="slice a checkpoint's motion context columns to the lips spec")
     p.add_argument("checkpoint", help="a training checkpoint folder (train_run/checkpoints/step_N)")
+    p = sub.add_parser("text-window", help="an export's text position window from its training cache")
+    p.add_argument("cache")
+    p.add_argument("checkpoint", help="an exported model folder (config.json is rewritten)")
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "migrate-lips-context":
+        if args.cmd == "text-window":
+            print(f"text positions of {args.checkpoint} restart past {text_window(args.cache, args.checkpoint)} tokens")
+        elif args.cmd == "migrate-lips-context":
             print("migrated " + ", ".join(migrate_lips_context(args.checkpoint)))
         elif args.cmd == "vocoded":
             print(f"wrote {vocoded(args.manifest, args.out, args.vocoder)}")

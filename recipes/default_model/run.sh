@@ -31,6 +31,9 @@ jamflow export --checkpoint train_run --out export --dtype fp16
 # 4b. fit the phoneme duration predictor on the aligned durations and add it to the export (~3 min)
 $NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
 
+# 4c. text positions restart past the longest training transcript (docs/model.md; 77 tokens for the shipped model)
+python3 "$RECIPE/helpers.py" text-window corpus/cache_phoneme export
+
 # 5. evaluation on held-out sentences. Seen festival voices (10 + 10 clips): every task, each clip
 #    prompted by another clip of its voice. The held-out voice (10 clips): tts zero-shot, each prompted
 #    by another 3-5 s clip of that voice from the whole corpus (the zero-shot setting).

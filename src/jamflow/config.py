@@ -37,6 +37,12 @@ class AudioDiTConfig:
     conv_pos_kernel: int = 31
     conv_pos_groups: int = 16
     text_max_pos: int = 8192  # size of the fixed sinusoid table added to text features
+    # Text positions restart at a sentence start whenever the run so far plus that sentence would pass
+    # this many tokens: the longest transcript the model trained on. Past it the text encoder sees
+    # sinusoids it never trained on (the shipped model, trained on <= 77 tokens, turns tokens ~166-183
+    # into a stationary buzz). 0: one run over the whole text (F5-TTS, trained on long clips).
+    text_pos_window: int = 0
+    text_sentence_ends: list[int] | None = None  # token ids that end a sentence (. ! ?) for the window
 
 
 @dataclass
@@ -123,6 +129,11 @@ class JAMConfig:
             raise UserError(f"tokenizer: expected 'char', 'phoneme' or 'byte', got {self.tokenizer!r}")
         if a.text_embedding_average_upsampling and not a.text_mask_padding:
             raise UserError("text_embedding_average_upsampling: requires text_mask_padding=True")
+        if a.text_pos_window < 0 or a.text_pos_window and not (
+                isinstance(a.text_sentence_ends, list) and a.text_sentence_ends
+                and all(isinstance(i, int) and 0 <= i < a.text_num_embeds for i in a.text_sentence_ends)):
+            raise UserError(f"audio.text_pos_window: expected 0, or tokens > 0 with text_sentence_ends a list of token "
+                            f"ids below {a.text_num_embeds}, got {a.text_pos_window} with {a.text_sentence_ends!r}")
         if a.text_durations is not None:
             from jamflow.model.durations import check_table
 

@@ -79,3 +79,31 @@ def test_shipped_student_fits_the_shipped_model_and_samples_in_four_calls():
     hook.remove()
     assert calls == [1] * 4
     assert np.isfinite(res.wav).all() and np.abs(res.wav).max() > 1e-3 and res.motion.shape[1] == 70
+
+
+def striped_frames(mel: torch.Tensor) -> int:
+    """Frames whose upper bands alternate from bin to bin: the stationary buzz of text positions the
+    model never trained on (natural speech is smooth across the upper mel bands)."""
+    upper = mel[0, 50:].float().numpy()
+    return int((np.abs(np.diff(upper, n=2, axis=0)).mean(0) > 2.0).sum())
+
+
+def test_long_text_stays_speech_past_the_trained_text_positions():
+    """One call over ~190 tokens: the shipped model trained on <= 77, and without its position window
+    tokens ~166-183 of this text and seed became a buzz."""
+    from jamflow.eval.bench_stream import reference, text_of
+    from jamflow.infer.settings import make_settings
+
+    fast = api.JAMFlow.from_pretrained(device="cpu", dtype="fp32", vocoder="griffinlim", student="shipped",
+                                       progress=False)
+    assert fast.model.cfg.audio.text_pos_window == 77
+    mels = []
+    decode = fast.engine.vocoder.decode
+    fast.engine.vocoder.decode = lambda mel: (mels.append(mel), decode(mel))[1]
+    path, text, seconds = reference("slt")
+    settings = make_settings(seed=0, max_chunk_s=30, first_chunk_s=0)
+    for window in (77, 0):
+        fast.model.audio.text_embed.pos_window = window
+        fast.tts(text_of(15, len(text) / seconds), str(path), text, settings=settings)
+    windowed, unwindowed = (striped_frames(m) for m in mels)
+    assert windowed == 0 and unwindowed > 20, (windowed, unwindowed)

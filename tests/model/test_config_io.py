@@ -54,6 +54,9 @@ def test_partial_override_rederives_pairing():
     dict(tokenizer="words"),
     dict(joint_window_s=0.0),
     dict(motion_spec="eyebrows"),
+    dict(audio={"text_pos_window": 40}),  # no sentence-end ids to restart at
+    dict(audio={"text_pos_window": 40, "text_sentence_ends": [999]}),  # not a token id
+    dict(audio={"text_pos_window": -1}),
 ])
 def test_bad_configs_are_user_errors(bad):
     with pytest.raises(UserError):

@@ -6,7 +6,7 @@ import torch
 from jamflow.errors import UserError
 from jamflow.model.durations import (check_table, even_index, index_from_durations, table_durations,
                                      text_index_for)
-from jamflow.model.embeddings import TextEmbedding
+from jamflow.model.embeddings import TextEmbedding, windowed_positions
 
 TABLE = {"frames_per_token": [4.0, 8.0, 2.0, 1.0], "lead_frames": 3.0, "trail_frames": 5.0}
 
@@ -80,3 +80,35 @@ def test_model_config_with_a_table_round_trips(tmp_path):
     cfg = get_preset("tiny", audio=dict(text_num_embeds=256, text_durations=table))
     JAMModel(cfg).save_pretrained(tmp_path)
     assert JAMModel.from_pretrained(tmp_path).cfg.audio.text_durations == table
+
+
+END = 7  # the sentence-end token of these tests
+
+
+def sentences(*lengths: int) -> torch.Tensor:
+    """Token ids (shifted: filler 0) of sentences of these lengths, each ending in END + 1."""
+    ids = []
+    for length in lengths:
+        ids += [2] * (length - 1) + [END + 1]
+    return torch.tensor([ids])
+
+
+def test_windowed_positions_restart_at_the_sentence_that_would_overflow():
+    ends = torch.tensor([END + 1])
+    pos = windowed_positions(sentences(5, 4, 6, 12, 3), ends, window=10)[0].tolist()
+    assert pos == [*range(9), *range(6), *range(12), *range(3)]  # 5+4 fit; 6 restarts; 12 alone runs past
+    assert windowed_positions(sentences(5, 4, 6), ends, window=15)[0].tolist() == list(range(15))
+
+
+def test_text_positions_within_the_window_are_unchanged():
+    torch.manual_seed(0)
+    plain = TextEmbedding(10, 8, conv_layers=2, mask_padding=True, average_upsampling=True)
+    windowed = TextEmbedding(10, 8, conv_layers=2, mask_padding=True, average_upsampling=True,
+                             pos_window=12, sentence_ends=[END])
+    windowed.load_state_dict(plain.state_dict())
+    text = sentences(5, 6) - 1  # the API's ids: the embedding shifts them by one
+    index = torch.arange(11)[None]
+    torch.testing.assert_close(windowed(text, 11, text_index=index), plain(text, 11, text_index=index))
+    long = sentences(5, 6, 6) - 1  # the third sentence restarts at position 0
+    a = windowed(long, 17, text_index=torch.arange(17)[None])
+    assert not torch.allclose(a, plain(long, 17, text_index=torch.arange(17)[None]))

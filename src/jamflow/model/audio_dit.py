@@ -24,7 +24,8 @@ class AudioDiT(nn.Module):
         self.cfg = cfg
         self.time_embed = TimestepEmbedding(cfg.dim)
         self.text_embed = TextEmbedding(cfg.text_num_embeds, cfg.text_dim, cfg.conv_layers, cfg.text_mask_padding,
-                                        cfg.text_embedding_average_upsampling, cfg.text_max_pos)
+                                        cfg.text_embedding_average_upsampling, cfg.text_max_pos,
+                                        cfg.text_pos_window, cfg.text_sentence_ends or ())
         self.input_proj = nn.Linear(cfg.mel_dim * 2 + cfg.text_dim, cfg.dim)
         self.conv_pos = ConvPositionEmbedding(cfg.dim, cfg.conv_pos_kernel, cfg.conv_pos_groups)
         self.rope = RotaryEmbedding(cfg.dim_head)

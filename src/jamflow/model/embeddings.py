@@ -93,10 +93,13 @@ class TextEmbedding(nn.Module):
     """
 
     def __init__(self, vocab: int, dim: int, conv_layers: int, mask_padding: bool, average_upsampling: bool,
-                 max_pos: int = 8192):
+                 max_pos: int = 8192, pos_window: int = 0, sentence_ends=()):
         super().__init__()
         self.embed = nn.Embedding(vocab + 1, dim)
         self.mask_padding, self.average_upsampling, self.max_pos = mask_padding, average_upsampling, max_pos
+        self.pos_window = pos_window
+        self.register_buffer("sentence_ends", torch.tensor(sorted(sentence_ends), dtype=torch.long) + 1,
+                             persistent=False)  # in the shifted ids (filler 0)
         self.blocks = nn.ModuleList(ConvNeXtV2Block(dim, dim * 2) for _ in range(conv_layers))
         if conv_layers:
             self.register_buffer("pos_table", text_position_table(dim, max_pos), persistent=False)
@@ -112,7 +115,10 @@ class TextEmbedding(nn.Module):
         ids = _where_batch(drop_text, torch.zeros_like(ids), ids)
         x = self.embed(ids)  # [b, n, d]
         if self.blocks:
-            pos = torch.arange(n, device=x.device).clamp(max=self.max_pos - 1)
+            if self.pos_window:
+                pos = windowed_positions(ids, self.sentence_ends, self.pos_window).clamp(max=self.max_pos - 1)
+            else:
+                pos = torch.arange(n, device=x.device).clamp(max=self.max_pos - 1)
             x = x + self.pos_table[pos]
             hide = filler if self.mask_padding else None
             if valid is not None:
@@ -133,6 +139,24 @@ class TextEmbedding(nn.Module):
         elif self.average_upsampling:
             x = average_upsample(x, ~filler, valid.sum(1) if valid is not None else torch.full((b,), n))
         return x
+
+
+def windowed_positions(ids: torch.Tensor, sentence_ends: torch.Tensor, window: int) -> torch.Tensor:
+    """ids [b, n] -> token positions [b, n] that run on across sentences and restart at 0 at the start of
+    a sentence that would take the run past `window` tokens (a sentence longer than the window runs on).
+    A sentence starts after a token in `sentence_ends`."""
+    b, n = ids.shape
+    out = torch.empty(b, n, dtype=torch.long)
+    for row, row_ids in zip(out, ids.cpu()):
+        bounds = [0] + [i + 1 for i in torch.nonzero(torch.isin(row_ids, sentence_ends.cpu())).flatten().tolist()
+                        if i + 1 < n] + [n]
+        run = 0
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            if run and run + end - start > window:
+                run = 0
+            row[start:end] = torch.arange(run, run + end - start)
+            run += end - start
+    return out.to(ids.device)
 
 
 def average_upsample(x: torch.Tensor, token_valid: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
