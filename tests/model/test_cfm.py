@@ -144,3 +144,27 @@ def test_audio_only_model_and_batch(make_model):
     batch = {k: v for k, v in _batch(model.cfg if model.cfg.motion else make_model().cfg).items() if not k.startswith("motion")}
     out = cfm_loss(model, batch, MaskConfig(), torch.Generator().manual_seed(0))
     assert out["motion_unknown"] is None and out["loss_motion"].item() == 0 and out["loss"].item() > 0
+
+
+def test_pose_loss_weight_weighs_only_the_head_pose_channels(make_model):
+    from jamflow.model.cfm import motion_channel_weights
+    from jamflow.motion.spec import POSE, get_spec
+
+    full = get_spec("full")
+    w = motion_channel_weights(full, 8.0)
+    pose = torch.tensor([i in range(POSE.start, POSE.stop) for i in full.generate])
+    torch.testing.assert_close(w.mean(), torch.tensor(1.0))
+    torch.testing.assert_close(w[pose] / w[~pose].max(), torch.full((3,), 8.0))
+    assert motion_channel_weights(full, 1.0) is None and motion_channel_weights(get_spec("lips"), 8.0) is None
+
+    model = make_model(motion_spec="full")
+    batch = _batch(model.cfg)
+    cfg = _only("audio_to_motion", p_drop_all=0.0, p_drop_audio_cond=0.0, p_drop_motion_cond=0.0)
+    plain = cfm_loss(model, batch, cfg, torch.Generator().manual_seed(5))
+    weighted = cfm_loss(model, batch, MaskConfig(**{**vars(cfg), "pose_loss_weight": 8.0}), torch.Generator().manual_seed(5))
+    torch.testing.assert_close(weighted["loss_audio"], plain["loss_audio"])
+    # the same draws, so the per-channel errors are equal and only their weighting differs
+    g = torch.Generator().manual_seed(5)
+    _, m_unk, _ = sample_masks(batch["mel_lens"], batch["motion_lens"], 40, 11, cfg, R, g)
+    assert m_unk.any()
+    assert not torch.isclose(weighted["loss_motion"], plain["loss_motion"])

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from jamflow.errors import UserError
+from jamflow.motion.spec import POSE
 
 TASKS = ("joint", "audio_to_motion", "motion_to_audio", "independent", "text_only")  # index = task code
 JOINT, AUDIO_TO_MOTION, MOTION_TO_AUDIO, INDEPENDENT, TEXT_ONLY = range(len(TASKS))
@@ -44,6 +45,9 @@ class MaskConfig:
     # per-stream loss weights
     audio_loss_weight: float = 1.0
     motion_loss_weight: float = 1.0
+    # head pose's (pitch, yaw, roll) weight against the other generated motion channels, renormalised
+    # so the channels' mean weight stays 1: 3 of the `full` spec's 70 channels otherwise get 4% of it
+    pose_loss_weight: float = 1.0
 
     def task_probs(self) -> torch.Tensor:
         p = torch.tensor([self.p_joint, self.p_audio_to_motion, self.p_motion_to_audio, self.p_independent,
@@ -126,13 +130,26 @@ def sample_dropout(b: int, cfg: MaskConfig, generator=None, device=None):
     return {k: v.to(device) for k, v in flags.items()}
 
 
-def _masked_mse(pred, target, where) -> torch.Tensor:
-    """Mean squared error over the frames where `where` [b, n] is True (0 with a graph if none)."""
+def _masked_mse(pred, target, where, channel_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error over the frames where `where` [b, n] is True (0 with a graph if none);
+    channel_weight [d] (mean 1) weighs the last dimension."""
     err = (pred - target) ** 2
+    if channel_weight is not None:
+        err = err * channel_weight.to(err)
     count = where.sum() * pred.shape[-1]
     if count == 0:
         return (err * 0).sum()
     return (err * where[..., None]).sum() / count
+
+
+def motion_channel_weights(spec, pose_weight: float) -> torch.Tensor | None:
+    """-> [gen_dim] weights with mean 1, `pose_weight` times as large on head-pose channels; None when
+    uniform (the weight is 1 or the spec generates no head pose)."""
+    pose = [i in range(POSE.start, POSE.stop) for i in spec.generate]
+    if pose_weight == 1.0 or not any(pose):
+        return None
+    w = torch.tensor([pose_weight if p else 1.0 for p in pose])
+    return w / w.mean()
 
 
 def cfm_loss(model, batch: dict, mask_cfg: MaskConfig | None = None, generator: torch.Generator | None = None) -> dict:
@@ -175,7 +192,11 @@ def cfm_loss(model, batch: dict, mask_cfg: MaskConfig | None = None, generator: 
 
     v_a, v_m = model(x_a, cond_a, text, t, audio_mask=audio_valid, text_index=batch.get("text_index"), **kwargs, **drops)
     loss_audio = _masked_mse(v_a, mel - noise_a, audio_unknown)
-    loss_motion = _masked_mse(v_m, motion - noise_m, motion_unknown) if motion is not None else v_a.sum() * 0
+    if motion is not None:
+        weights = motion_channel_weights(model.cfg.spec, cfg.pose_loss_weight)
+        loss_motion = _masked_mse(v_m, motion - noise_m, motion_unknown, weights)
+    else:
+        loss_motion = v_a.sum() * 0
     loss = cfg.audio_loss_weight * loss_audio + cfg.motion_loss_weight * loss_motion
     return {"loss": loss, "loss_audio": loss_audio.detach(), "loss_motion": loss_motion.detach(),
             "audio_unknown": audio_unknown, "motion_unknown": motion_unknown, "tasks": tasks, **drops}
