@@ -125,8 +125,10 @@ def multi_resolution_stft_loss(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor
     return total / len(RESOLUTIONS)
 
 
-def losses(net: HarmonicNoiseNet, mel, wav, f0, gated: bool, predicted_source: bool = False) -> dict:
-    with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=_bf16_ok(mel.device)):
+def losses(net: HarmonicNoiseNet, mel, wav, f0, gated: bool, predicted_source: bool = False,
+           bf16: bool | None = None) -> dict:
+    """-> dict(spec, f0, voicing, total, wave: the synthesised crop [b, s]); bf16 None: where the hardware has it."""
+    with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=_bf16_ok(mel.device) if bf16 is None else bf16):
         parts = net(mel)
     voiced = f0 > 0
     contour = continuous_f0(f0)
@@ -137,7 +139,7 @@ def losses(net: HarmonicNoiseNet, mel, wav, f0, gated: bool, predicted_source: b
     source = torch.exp(parts["log_f0"]).detach() if predicted_source else contour
     y = synthesize(parts, source, wav.shape[1], net.cfg.pulse_fmax, voiced=voiced if gated else None)
     spec = multi_resolution_stft_loss(y, wav)
-    return {"spec": spec, "f0": f0_loss, "voicing": voicing, "total": spec + 0.5 * f0_loss + 0.2 * voicing}
+    return {"spec": spec, "f0": f0_loss, "voicing": voicing, "total": spec + 0.5 * f0_loss + 0.2 * voicing, "wave": y}
 
 
 def _bf16_ok(device: torch.device) -> bool:
@@ -149,6 +151,12 @@ def _bf16_ok(device: torch.device) -> bool:
 def learning_rate(step: int, peak: float, warmup: int, schedule: int) -> float:
     cosine = 0.5 * (1 + math.cos(math.pi * min(step, schedule) / schedule)) * 0.99 + 0.01
     return peak * min(1.0, step / warmup) * cosine
+
+
+@torch.no_grad()
+def ema_update(ema, net) -> None:
+    for pe, p in zip(ema.parameters(), net.parameters()):
+        pe.lerp_(p, 1 - EMA_DECAY)
 
 
 def save_run(folder: Path, net, ema, log: list, args) -> None:
@@ -206,11 +214,9 @@ def train(args) -> list[float]:
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         totals.append(float(loss["total"]))
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.lerp_(p, 1 - EMA_DECAY)
+        ema_update(ema, net)
         if step % 50 == 0:
-            print(f"step {step} " + " ".join(f"{k} {float(v):.4f}" for k, v in loss.items())
+            print(f"step {step} " + " ".join(f"{k} {float(v):.4f}" for k, v in loss.items() if k != "wave")
                   + f" {(time.time() - start) / step:.2f} s/step", flush=True)
         if step % args.every == 0 or step == args.steps:
             log.append({"step": step, **validate(ema, val, args.gated)})

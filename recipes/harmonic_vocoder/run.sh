@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The harmonic-plus-noise vocoder (jamflow.vocoder.harmonic) trained on the voices recipe's many-speaker
 # corpus, without a GPU, then scored against HiFi-GAN and Griffin-Lim.
-#   corpus -> features (waveform, mel, WORLD F0) -> stage 1 (gated pulses) -> stage 2 (continuous F0) -> export -> bench
+#   corpus -> features (waveform, mel, WORLD F0) -> stage 1 (gated pulses) -> stage 2 (continuous F0)
+#   -> stage 3 (adversarial) -> export -> bench
 #
 #   recipes/harmonic_vocoder/run.sh [WORK]
 #
@@ -29,7 +30,13 @@ $NICE python3 "$RECIPE/harmonic.py" train --data harmonic_data/train.pt --val ha
   --out harmonic_stage1 --gated --steps 4000 --schedule_steps 9000 --lr 1e-3 --warmup 200
 $NICE python3 "$RECIPE/harmonic.py" train --data harmonic_data/train.pt --val harmonic_data/test.pt \
   --out harmonic_stage2 --init harmonic_stage1 --steps 5000 --lr 5e-4 --warmup 100
-python3 "$RECIPE/harmonic.py" export --run harmonic_stage2 --out harmonic_vocoder
+python3 "$RECIPE/harmonic.py" export --run harmonic_stage2 --out harmonic_stage2_vocoder
+
+# 3b. stage 3: adversarial fine-tune of stage 2's export against three spectrogram discriminators,
+#     2000 updates (~3 s each on one core), then its EMA exported
+$NICE python3 "$RECIPE/adversarial.py" --data harmonic_data/train.pt --init harmonic_stage2_vocoder \
+  --out harmonic_stage3 --steps 2000
+python3 "$RECIPE/harmonic.py" export --run harmonic_stage3 --out harmonic_vocoder
 
 # 4. resynthesis of real (LibriVox) and unseen (flite) speech and of the shipped model's speech
 python3 "$RECIPE/../voices_model/helpers.py" unseen-sets unseen

@@ -38,3 +38,9 @@ def vocoder_distill():
 def harmonic_recipe():
     """recipes/harmonic_vocoder/harmonic.py as a module."""
     return _load(RECIPES / "harmonic_vocoder" / "harmonic.py", "harmonic_recipe")
+
+
+@pytest.fixture
+def harmonic_adversarial():
+    """recipes/harmonic_vocoder/adversarial.py as a module."""
+    return _load(RECIPES / "harmonic_vocoder" / "adversarial.py", "harmonic_adversarial")

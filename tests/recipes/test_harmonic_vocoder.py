@@ -66,3 +66,33 @@ def test_a_tiny_run_learns_and_exports_a_loadable_vocoder(harmonic_recipe, corpu
     assert vocoder.net.cfg.dim == 32
     wav = vocoder.decode(torch.randn(1, 100, 20) - 4)
     assert wav.shape == (1, 19 * HOP_LENGTH) and torch.isfinite(wav).all()
+
+
+def test_the_adversarial_stage_trains_the_discriminators_first_then_the_vocoder(
+        harmonic_recipe, harmonic_adversarial, corpus, tmp_path):
+    harmonic_recipe.main(["prep", "--manifest", str(corpus / "manifest.jsonl"), "--split", "train",
+                          "--out", str(tmp_path / "train.pt"), "--workers", "1"])
+    harmonic_recipe.main(["train", "--data", str(tmp_path / "train.pt"), "--val", str(tmp_path / "train.pt"),
+                          "--out", str(tmp_path / "stage2"), "--steps", "5", "--dim", "32", "--layers", "1", "--batch", "2"])
+    harmonic_recipe.main(["export", "--run", str(tmp_path / "stage2"), "--out", str(tmp_path / "stage2_vocoder")])
+    args = harmonic_adversarial.build_parser().parse_args(
+        ["--data", str(tmp_path / "train.pt"), "--init", str(tmp_path / "stage2_vocoder"), "--out", str(tmp_path / "stage3"),
+         "--steps", "20", "--disc_warmup", "15", "--disc_lr", "3e-3", "--batch", "2", "--every", "10", "--log_every", "5"])
+    log = harmonic_adversarial.finetune(args)
+    warmup, after = [r for r in log if r["step"] <= 15], [r for r in log if r["step"] > 15]
+    assert all(r["adv"] == 0 and r["fm"] == 0 for r in warmup) and all(r["fm"] > 0 for r in after)
+    assert log[-1]["disc"] < 0.8 * log[0]["disc"], log  # the discriminators learn to tell them apart
+
+    harmonic_recipe.main(["export", "--run", str(tmp_path / "stage3"), "--out", str(tmp_path / "vocoder")])
+    start = HarmonicVocoder.from_pretrained(tmp_path / "stage2_vocoder").net.state_dict()
+    tuned = HarmonicVocoder.from_pretrained(tmp_path / "vocoder").net.state_dict()
+    assert any(not torch.equal(start[k], tuned[k]) for k in start)
+    assert json.loads((tmp_path / "stage3" / "run.json").read_text())["log"][-1]["step"] == 20
+
+
+def test_a_discriminator_scores_each_cell_of_its_resolution(harmonic_adversarial):
+    disc = harmonic_adversarial.SpectrogramDiscriminator(512, 128)
+    scores, activations = disc(torch.randn(2, 95 * HOP_LENGTH))
+    frames = 95 * HOP_LENGTH // 128 + 1
+    assert scores.shape == (2, 1, frames, 33) and len(activations) == 5  # 257 bins strided 2 x 2 x 2
+    assert all(a.shape[:3] == (2, 16, frames) for a in activations)
