@@ -101,7 +101,7 @@ def test_shipped_weights_resynthesise_real_speech():
     out = HarmonicVocoder.shipped().decode(mel)
     diff = (mel_spectrogram(out) - mel)[0]
     loud = mel[0] > mel.max() - 5
-    assert diff[loud].abs().mean() < 0.35  # log-mel units (0.25 measured; Griffin-Lim 0.08, an untrained net 4.3)
+    assert diff[loud].abs().mean() < 0.35  # log-mel units (0.27 measured; Griffin-Lim 0.08, an untrained net 4.3)
     assert abs(float(diff[loud].mean())) < 0.15
 
 

@@ -11,9 +11,9 @@ gain, and inverted:
 The pulse train gives every voiced frame coherent harmonics with the right spacing, which a network
 that predicts phase directly must otherwise learn (GAN-free, it does not: recipes/vocoder/README.md).
 F0 runs on through unvoiced stretches (the net predicts a continuous contour), and the harmonic gain
-there is what silences the pulses: there is no voicing decision to get wrong. It is trained without a
-discriminator, by multi-resolution STFT and F0 losses (`recipes/vocoder/harmonic.py`), and decodes at
-RTF ~0.02 on 2 CPU threads. The noise is drawn from a generator seeded per call, so a mel always
+there is what silences the pulses: there is no voicing decision to get wrong. It learns by
+multi-resolution STFT and F0 losses, then a short adversarial fine-tune (`recipes/harmonic_vocoder/`),
+and decodes at RTF ~0.02 on 2 CPU threads. The noise is drawn from a generator seeded per call, so a mel always
 decodes to the same wave.
 """
 from __future__ import annotations
