@@ -159,9 +159,10 @@ def text_window(cache: str, checkpoint: str) -> int:
     """Set an exported model's text position window (docs/model.md) to the longest transcript of the
     training split of `cache` (its index's text_len), restarting after . ! ? in the cache's tokenizer."""
     from jamflow.audio.tokenizers import get_tokenizer
+    from jamflow.data.batching import load_cache_index
     from jamflow.fileio import write_json_atomic
 
-    index = [row for path in sorted(Path(cache).glob("index-*.jsonl")) for row in _read_rows(path)]
+    _, index = load_cache_index(cache)
     lengths = [row["text_len"] for row in index if row.get("split") == "train"]
     if not lengths:
         raise UserError(f"cache: expected train items in {cache}/index-*.jsonl, got none")

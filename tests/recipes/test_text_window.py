@@ -11,6 +11,7 @@ from jamflow.errors import UserError
 def write_index(folder, rows):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "index-0-of-1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "cache.json").write_text(json.dumps({"num_clips": len(rows)}))
 
 
 def test_text_window_is_the_longest_train_transcript(tmp_path, helpers):
