@@ -37,6 +37,8 @@ _SETTING_HELP = {
     "window_s": (float, "long audio/motion: window seconds, default 10"),
     "window_overlap_s": (float, "long audio/motion: seconds carried between windows, default 1"),
     "motion_smoothing": (float, "Gaussian smoothing of generated motion (sigma in frames), default 0"),
+    "head_smoothing": (float, "Gaussian smoothing of a generated head's turns: yaw, roll, "
+                              "sideways / depth shift, scale (sigma in frames; nods stay), default 1.5"),
     "head_scale": (float, "scale of head motion around the mean, default 1"),
     "expression_scale": (float, "scale of expression around the mean, default 1"),
     "face_life": (float, "0..2: blinks, gaze, brows and head motion that follow the speech when no context "

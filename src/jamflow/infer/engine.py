@@ -158,7 +158,8 @@ class Engine:
                       face_life: bool) -> np.ndarray:
         """Generated motion [T, 70] post-processed (smoothing, head/expression scale) and, with `face_life`,
         the channels no context motion drove following the speech `wav` [T * 960]."""
-        motion = self.codec.postprocess(motion, s.motion_smoothing, s.head_scale, s.expression_scale)
+        motion = self.codec.postprocess(motion, s.motion_smoothing, s.head_scale, s.expression_scale,
+                                        s.head_smoothing)
         if face_life and wav is not None:
             motion = self.codec.add_life(motion, wav, FaceLife(s.seed), s.face_life, s.head_scale,
                                          s.expression_scale)

@@ -41,6 +41,8 @@ class InferSettings:
     window_overlap_s: float = 1.0  # animate: known motion carried on; dub: where cuts fall, the next prompt's bound
     # motion post-processing (on denormalised motion; 1.0 / 0 = unchanged)
     motion_smoothing: float = 0.0  # Gaussian sigma in frames over generated channels
+    # a generated head's turns tremble (recipes/face_model); no effect where the spec does not generate it
+    head_smoothing: float = 1.5  # Gaussian sigma in frames over a generated head's turns
     head_scale: float = 1.0  # scales pose + translation around their mean
     expression_scale: float = 1.0  # scales expression offsets around their mean
     face_life: float = 1.0  # 0..2: eyes, brows and head follow the speech where no context motion drives them (0: still)
@@ -60,7 +62,8 @@ class InferSettings:
               "nfe_step", "an integer in 1..1000")
         for name in ("cfg_strength", "cfg_strength_motion", "cfg_until", "sway_sampling_coef", "speed", "fix_duration",
                      "max_chunk_s", "context_s", "first_chunk_s", "cross_fade_s", "window_s", "window_overlap_s",
-                     "motion_smoothing", "head_scale", "expression_scale", "face_life", "target_rms", "timbre_match"):
+                     "motion_smoothing", "head_smoothing", "head_scale", "expression_scale", "face_life", "target_rms",
+                     "timbre_match"):
             v = getattr(self, name)
             if v is None and name in _OPTIONAL:
                 continue
@@ -88,6 +91,7 @@ class InferSettings:
         check(2 <= self.window_s <= 30, "window_s", "seconds in 2..30")
         check(0 <= self.window_overlap_s <= self.window_s / 2, "window_overlap_s", "seconds in 0..window_s/2")
         check(0 <= self.motion_smoothing <= 100, "motion_smoothing", "a sigma in frames in 0..100")
+        check(0 <= self.head_smoothing <= 100, "head_smoothing", "a sigma in frames in 0..100")
         check(0 <= self.face_life <= 2, "face_life", "a number in 0..2")
         check(0 <= self.timbre_match <= 1, "timbre_match", "a number in 0..1")
         check(self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63), "seed", "an integer >= 0")

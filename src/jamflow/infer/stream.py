@@ -145,15 +145,15 @@ class StreamPiece:
 
 class StreamingPostprocess:
     """`MotionCodec.postprocess` applied to motion that arrives in pieces, with the same result as on the
-    whole: the Gaussian smoothing (edge-padded at both ends) holds back its radius of frames until
-    the frames after them are known; scaling is per frame."""
+    whole: the Gaussian smoothings (edge-padded at both ends, one after the other) hold back the sum of
+    their radii of frames until the frames after them are known; scaling is per frame."""
 
-    def __init__(self, codec, sigma: float, head_scale: float, expression_scale: float):
+    def __init__(self, codec, sigma: float, head_scale: float, expression_scale: float, head_sigma: float = 0.0):
         import math
 
-        self.codec, self.sigma = codec, sigma
+        self.codec, self.sigmas = codec, (sigma, head_sigma)
         self.scales = (head_scale, expression_scale)
-        self.radius = max(1, int(math.ceil(3 * sigma))) if sigma > 0 else 0
+        self.radius = sum(max(1, int(math.ceil(3 * s))) for s in self.sigmas if s > 0)
         self._raw: np.ndarray | None = None  # received frames not yet emitted, plus `radius` frames before them
         self._lead = 0  # how many of _raw's first rows are already-emitted context
 
@@ -182,7 +182,8 @@ class StreamingPostprocess:
 
     def _process(self, motion: np.ndarray) -> np.ndarray:
         head, expression = self.scales
-        return self.codec.postprocess(motion, self.sigma, head, expression)
+        sigma, head_sigma = self.sigmas
+        return self.codec.postprocess(motion, sigma, head, expression, head_sigma)
 
     def _scale(self, motion: np.ndarray) -> np.ndarray:
         head, expression = self.scales
@@ -196,7 +197,7 @@ def finish_pieces(engine, pieces, s, renderer=None, piece_frames: int = 25, face
     non-streamed call does it (face life included when `face_life`), and rendered when a renderer is given."""
     from jamflow.render.stream_video import render_piece
 
-    post = StreamingPostprocess(engine.codec, s.motion_smoothing, s.head_scale, s.expression_scale)
+    post = StreamingPostprocess(engine.codec, s.motion_smoothing, s.head_scale, s.expression_scale, s.head_smoothing)
     life = FaceLife(s.seed) if face_life and s.face_life > 0 else None
     wav_buf, start, anchor = np.zeros(0, np.float32), 0, None
 
