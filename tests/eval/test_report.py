@@ -108,15 +108,16 @@ def test_eval_passes_sampling_settings_to_generation_and_records_them(corpus, mo
     monkeypatch.setattr(generate, "generate_manifest", spy)
     out = root / "with_settings"
     code = main(["eval", "--ref", str(ref), "--checkpoint", str(ckpt), "--task", "tts", "--nfe_step", "2",
-                 "--cfg_strength", "0", "--speed", "1.2", "--split", "all", "--max_clips", "1", "--metrics", "timing",
+                 "--cfg_strength", "0", "--speed", "1.2", "--head_smoothing", "0", "--split", "all", "--max_clips", "1", "--metrics", "timing",
                  "--vocoder", "griffinlim", "--no_ground_truth", "--plot_clips", "0", "--dtype", "int8",
                  "--out", str(out)])
     assert code == 0
-    assert seen["cfg_strength"] == 0.0 and seen["speed"] == 1.2 and "cfg_until" not in seen
+    assert seen["cfg_strength"] == 0.0 and seen["speed"] == 1.2 and seen["head_smoothing"] == 0.0
+    assert "cfg_until" not in seen
     assert seen["dtype"] == "int8"
     report = json.loads((out / "report.json").read_text())
-    assert report["generation"]["settings"] == {"cfg_strength": 0.0, "speed": 1.2}
+    assert report["generation"]["settings"] == {"cfg_strength": 0.0, "speed": 1.2, "head_smoothing": 0.0}
     effective = report["generation"]["effective_settings"]
     assert effective["cfg_strength"] == 0.0 and effective["timbre_match"] == 0.5 and effective["cfg_until"] == 1.0
     assert report["generation"]["dtype"] == "int8"
-    assert "cfg_strength 0.0, speed 1.2, dtype int8" in (out / "report.md").read_text()
+    assert "cfg_strength 0.0, speed 1.2, head_smoothing 0.0, dtype int8" in (out / "report.md").read_text()

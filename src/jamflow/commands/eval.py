@@ -18,7 +18,7 @@ from jamflow.infer.settings import make_settings
 
 # sampling settings an evaluation may change (the rest keep the API's defaults); stored in report.json
 EVAL_SETTINGS = ("cfg_strength", "cfg_strength_motion", "cfg_until", "sway_sampling_coef", "speed", "ode_method",
-                 "timbre_match")
+                 "timbre_match", "head_smoothing")
 
 
 def add_cli(parser) -> None:
