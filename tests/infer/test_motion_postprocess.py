@@ -26,10 +26,12 @@ def test_head_smoothing_smooths_a_generated_heads_turns_and_leaves_nods_and_mout
     assert np.abs(np.diff(out[:, YAW])).mean() < 0.7 * np.abs(np.diff(motion[:, YAW])).mean()
 
 
-def test_head_smoothing_leaves_a_head_the_spec_does_not_generate():
+def test_head_smoothing_leaves_a_head_the_spec_does_not_generate_and_holds_nothing_back():
     codec = MotionCodec.create(get_spec("lips"), None)
     motion = noisy_motion()
     np.testing.assert_array_equal(codec.postprocess(motion, 0.0, 1.0, 1.0, head_sigma=2.0), motion)
+    post = StreamingPostprocess(codec, 0.0, 1.0, 1.0, head_sigma=2.0)
+    assert len(post.add(motion[:10])) == 10  # a stream of the shipped spec emits every frame at once
 
 
 @pytest.mark.parametrize("sigma, head_sigma", [(0.0, 1.0), (1.5, 1.0), (0.7, 0.0)])

@@ -42,6 +42,11 @@ class MotionCodec:
         return cls(spec, mean, std)
 
     @property
+    def generates_turns(self) -> bool:
+        """Whether the spec generates any channel `head_smoothing` smooths."""
+        return any(c in set(self.spec.generate) for c in TURNING_HEAD)
+
+    @property
     def neutral(self) -> np.ndarray:
         """The neutral frame [70] (dataset mean) used where no motion is given."""
         return self.mean.copy()
@@ -74,8 +79,8 @@ class MotionCodec:
         if sigma > 0:
             out[:, gen] = gaussian_smooth(out[:, gen], sigma)
         gen_set = set(gen)
-        head = [c for c in TURNING_HEAD if c in gen_set]
-        if head_sigma > 0 and head:
+        if head_sigma > 0 and self.generates_turns:
+            head = [c for c in TURNING_HEAD if c in gen_set]
             out[:, head] = gaussian_smooth(out[:, head], head_sigma)
         for region, scale in ((EXP, expression_scale), (POSE, head_scale), (TRANSLATION, head_scale)):
             cols = [c for c in range(region.start, region.stop) if c in gen_set]

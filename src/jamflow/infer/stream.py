@@ -151,7 +151,8 @@ class StreamingPostprocess:
     def __init__(self, codec, sigma: float, head_scale: float, expression_scale: float, head_sigma: float = 0.0):
         import math
 
-        self.codec, self.sigmas = codec, (sigma, head_sigma)
+        # a head the spec does not generate is not smoothed: nothing to hold back for it
+        self.codec, self.sigmas = codec, (sigma, head_sigma if codec.generates_turns else 0.0)
         self.scales = (head_scale, expression_scale)
         self.radius = sum(max(1, int(math.ceil(3 * s))) for s in self.sigmas if s > 0)
         self._raw: np.ndarray | None = None  # received frames not yet emitted, plus `radius` frames before them
