@@ -79,8 +79,8 @@ class MotionCodec:
         if sigma > 0:
             out[:, gen] = gaussian_smooth(out[:, gen], sigma)
         gen_set = set(gen)
-        if head_sigma > 0 and self.generates_turns:
-            head = [c for c in TURNING_HEAD if c in gen_set]
+        head = [c for c in TURNING_HEAD if c in gen_set]
+        if head_sigma > 0 and head:
             out[:, head] = gaussian_smooth(out[:, head], head_sigma)
         for region, scale in ((EXP, expression_scale), (POSE, head_scale), (TRANSLATION, head_scale)):
             cols = [c for c in range(region.start, region.stop) if c in gen_set]
