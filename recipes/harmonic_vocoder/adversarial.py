@@ -104,8 +104,9 @@ def finetune(args) -> list[dict]:
         adversarial = matching = torch.zeros(())
         if step > args.disc_warmup:
             adversarial, matching = generator_loss(discs, wav, parts["wave"])
-        total = (SPEC_WEIGHT * parts["spec"] + 0.5 * parts["f0"] + 0.2 * parts["voicing"]
-                 + adversarial + FEATURE_MATCHING_WEIGHT * matching)
+        # the stages' total with its STFT term raised to SPEC_WEIGHT
+        total = (parts["total"] + (SPEC_WEIGHT - 1) * parts["spec"] + adversarial
+                 + FEATURE_MATCHING_WEIGHT * matching)
         opt_g.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
