@@ -241,13 +241,14 @@ def precheck_files(args, limits: Limits | None = None, tokenizer=None) -> None:
 def check_checkpoint(args) -> tuple[Path, dict]:
     """config.json of --ckpt read and checked (no weights loaded) -> (folder, model config dict)."""
     from jamflow.infer.api import resolve_checkpoint
-    from jamflow.model.jam import check_safetensors, read_checkpoint_meta
+    from jamflow.model.checkpoint_files import check_weight_files
+    from jamflow.model.jam import read_checkpoint_meta
 
     try:
         folder = resolve_checkpoint(args.ckpt)
-        config = read_checkpoint_meta(folder)["config"]
-        check_safetensors(folder / "model.safetensors")
-        return folder, config
+        meta = read_checkpoint_meta(folder)
+        check_weight_files(folder, meta)
+        return folder, meta["config"]
     except UserError as e:
         msg = str(e)
         raise UserError(msg if msg.startswith("--ckpt") else "--ckpt: " + msg.split(": ", 1)[-1]) from None

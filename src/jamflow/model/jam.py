@@ -19,12 +19,12 @@ from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_json_atomic
 from jamflow.model.attention import AttentionBackend, attention_backend, padding_mask
 from jamflow.model.audio_dit import AudioDiT
+from jamflow.model.checkpoint_files import (  # noqa: F401 - check_safetensors: re-exported for the loaders
+    BASE_KEY, CONFIG_NAME, WEIGHTS_NAME, base_folder, check_safetensors, read_weights)
 from jamflow.model.motion_dit import MotionDiT
 from jamflow.model.problem import SamplingProblem
 from jamflow.model.rope import Rotation
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 
 @dataclass
@@ -232,8 +232,6 @@ class JAMModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu", attention: str | AttentionBackend = "sdpa") -> "JAMModel":
-        from safetensors.torch import load_file
-
         directory = Path(directory)
         meta = read_checkpoint_meta(directory)
         try:
@@ -241,20 +239,13 @@ class JAMModel(nn.Module):
         except (TypeError, ValueError, KeyError, AttributeError) as e:  # a field of the wrong type or value
             raise UserError(f"checkpoint: expected valid model settings in {directory / CONFIG_NAME}, got "
                             f"{type(e).__name__}: {e}") from None
-        weights = directory / WEIGHTS_NAME
-        check_safetensors(weights)
-        try:
-            state = load_file(str(weights))
-        except Exception as e:  # noqa: BLE001 - safetensors raises its own types for a corrupt file
-            raise UserError(f"checkpoint: expected a readable {WEIGHTS_NAME}, got {weights} ({type(e).__name__}: "
-                            f"{str(e)[:120]})") from None
         # load_state_dict copies into the fp32 parameters, so fp16/bf16 exports load as fp32 too
-        load_state_strict(model, state, str(weights))
+        load_state_strict(model, read_weights(directory, meta), str(directory / WEIGHTS_NAME))
         model.motion_stats = meta.get("motion_stats")
         return model.to(device).eval()
 
 
-CHECKPOINT_KEYS = {"format", "format_version", "config", "motion_stats"}
+CHECKPOINT_KEYS = {"format", "format_version", "config", "motion_stats", BASE_KEY}
 
 
 def read_checkpoint_meta(directory) -> dict:
@@ -286,26 +277,8 @@ def read_checkpoint_meta(directory) -> dict:
         if not ok:
             raise UserError(f"checkpoint: expected motion_stats {{mean, std: 70 numbers each}} in {path}, got "
                             f"{type(stats).__name__}")
+    base_folder(directory, meta)  # a named base must be there before anything loads
     return meta
-
-
-def check_safetensors(path) -> None:
-    """A .safetensors file's header must parse and account for the file's size exactly (a truncated or
-    padded file is refused here, before any tensor is read)."""
-    path = Path(path)
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            if not 2 <= n <= min(size - 8, 100_000_000):
-                raise ValueError(f"header length {n}")
-            header = json.loads(f.read(n).decode("utf-8"))
-        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as e:
-        raise UserError(f"checkpoint: expected a safetensors file, got {path} with an unreadable header ({e})") from None
-    if 8 + n + end != size:
-        raise UserError(f"checkpoint: expected {path.name} of {8 + n + end} bytes (as its header says), got {size} "
-                        f"bytes (truncated or damaged; copy or export it again)")
 
 
 def load_state_strict(model: nn.Module, state: dict, source: str) -> None:

@@ -67,8 +67,6 @@ def change_motion_spec(state: dict, old, new) -> dict:
 
 def load_init_weights(model, cfg: TrainConfig) -> None:
     """Audio-DiT from F5-TTS (--init_f5), or the whole model from a jamflow checkpoint (init_from)."""
-    from safetensors.torch import load_file
-
     from jamflow.model.jam import load_state_strict
 
     if cfg.model.init_from:
@@ -76,10 +74,10 @@ def load_init_weights(model, cfg: TrainConfig) -> None:
 
         path = Path(cfg.model.init_from)
         if (path / "model.safetensors").is_file() and (path / "config.json").is_file():
-            from jamflow.model.jam import read_checkpoint_meta
+            from jamflow.model.jam import read_checkpoint_meta, read_weights
 
-            state = load_file(str(path / "model.safetensors"))  # an exported inference checkpoint
-            saved = read_checkpoint_meta(path)["config"]
+            meta = read_checkpoint_meta(path)  # an exported inference checkpoint (perhaps stored over a base)
+            state, saved = read_weights(path, meta), meta["config"]
         else:
             from jamflow.train.checkpoints import inference_weights, read_state, resolve_checkpoint
 
