@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole-face model: the shipped `lips` model fine-tuned into the `full` motion spec on the default
-# model's corpus, whose eyes, brows and head follow the speech (motion.prosody), in three rounds ->
-# export (fp16) -> the duration predictor refitted -> evaluation of the face (talk without a reference
-# motion, animate).
+# The whole-face model (the package's default): the shipped `lips` model fine-tuned into the `full`
+# motion spec on the default model's corpus, whose eyes, brows and head follow the speech
+# (motion.prosody), in three rounds -> export (fp16) -> packaged on the lips model's speech side
+# (package.py) -> evaluation of the face (talk without a reference motion, animate).
 #
 #   recipes/face_model/run.sh [WORK] [train overrides...]
 #   recipes/face_model/run.sh /work/runs mixed_precision=bf16 data.max_frames=12000 optim.total_updates=3000  # a GPU
@@ -14,7 +14,7 @@ set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/../work_folder.sh"
 SAMPLES="${SAMPLES:-3}"
-BASE="$(shipped_model)"
+BASE="$(shipped_lips_model)"
 echo "initialised from: $BASE"
 
 if [ "${REMAKE:-0}" = 1 ]; then
@@ -40,6 +40,10 @@ for round in 1 2 3; do
   $NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint $out --out $out
   init=$out
 done
+# what ships: the export's motion stream on the lips model's Audio-DiT (frozen in training) and duration
+# predictor, standalone here; `package.py export <lips> src/jamflow/assets/model` writes the package's
+# form, stored over the lips model (the same tensors)
+python3 "$RECIPE/package.py" export "$BASE" face --standalone
 
 # the face on the seen-voice set (recipes/default_model/helpers.py writes it): talk without a reference
 # motion (the model's own eyes, brows and head) and animate (speech in), against the mean-motion baseline
@@ -47,19 +51,16 @@ python3 "$RECIPE/../default_model/helpers.py" eval-subset corpus/manifest.jsonl 
   --voices festival:slt_hts=10,festival:kal_diphone=10
 python3 "$RECIPE/../default_model/helpers.py" mean-motion corpus/eval_seen.jsonl baseline_mean_motion
 E="--ref corpus/eval_seen.jsonl --nfe_step 16 --seed 0 --samples $SAMPLES --vocoder griffinlim"
-for model in export "$BASE"; do
-  tag=$([ "$model" = export ] && echo full || echo lips)
+for model in face "$BASE"; do
+  tag=$([ "$model" = face ] && echo full || echo lips)
   $NICE jamflow eval $E --checkpoint "$model" --task talk --no_ref_motion --metrics sync,motion \
     --out "eval_talk_noref_$tag"
   $NICE jamflow eval $E --checkpoint "$model" --task animate --metrics sync,motion \
     --gen mean_motion=baseline_mean_motion/manifest.jsonl --out "eval_animate_$tag"
 done
-$NICE jamflow eval $E --checkpoint export --task talk --metrics asr,speaker,sync --out eval_talk_asr_full
+$NICE jamflow eval $E --checkpoint face --task talk --metrics asr,speaker,sync --out eval_talk_asr_full
 
-# something to look at: a talk clip without reference motion, and a contact sheet of it
-jamflow talk --ckpt export --ref_audio "$(python3 -c 'import jamflow, pathlib; print(pathlib.Path(jamflow.__file__).parent / "assets/examples/slt.wav")')" \
-  --ref_text "The little boat drifted slowly toward the quiet harbour." \
-  --gen_text "When the rain stopped, we walked down to the river, and the boats were gone." \
-  --seed 1 --output_dir demo --output_file talk_full
-jamflow render --motion demo/talk_full.npy --out demo/talk_full_strip.png --every 3 --size 160
-echo "done: $(pwd)/export (model), eval_*/report.md, demo/"
+# something to look at: the package's main job on this model, and a contact sheet of it
+jamflow demo --ckpt face --output_dir demo
+jamflow render --motion demo/demo.npy --out demo/demo_strip.png --every 3 --size 160
+echo "done: $(pwd)/face (model), eval_*/report.md, demo/"

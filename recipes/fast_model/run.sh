@@ -14,7 +14,7 @@
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/../work_folder.sh"
-TEACHER="$(shipped_model)"
+TEACHER="$(shipped_lips_model)"
 echo "teacher: $TEACHER"
 read -r -a STAGE1_OVERRIDES <<< "${STAGE1:-optim.total_updates=1600}"
 

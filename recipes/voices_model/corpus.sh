@@ -8,7 +8,7 @@ set -euo pipefail
 WORKERS="${WORKERS:-1}"
 NICE="${NICE:-nice -n 19}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BASE="${BASE:-$(python3 -c 'from jamflow.infer.api import DEFAULT_MODEL_DIR; print(DEFAULT_MODEL_DIR)')}"
+BASE="${BASE:-$(python3 -c 'from jamflow.infer.api import LIPS_MODEL_DIR; print(LIPS_MODEL_DIR)')}"
 
 # 1. 40% festival (slt_hts, kal_diphone; ked_diphone held out), 40% hibari's bundled neural voice,
 #    20% espeak-ng variants; 60% of clips re-spoken by one of 16 WORLD-warped speakers of their voice

@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../work_folder.sh"
 NFE="${NFE:-16}"
 SAMPLES="${SAMPLES:-3}"
-BASE="$(shipped_model)"
+BASE="$(shipped_lips_model)"
 echo "fine-tuned from: $BASE"
 
 # 1-2. the many-speaker corpus: synth-data, the shipped model's motion stats, prepare, align (corpus.sh)

@@ -57,10 +57,29 @@ def test_talk_and_demo_write_mp4_and_wav(capsys, tiny_ckpt, tmp_path):
 def test_demo_without_a_shipped_model_says_how_to_pass_one(capsys, tmp_path, monkeypatch):
     from jamflow.infer import api
 
-    monkeypatch.setattr(api, "DEFAULT_MODEL_DIR", tmp_path / "no-model")
+    monkeypatch.setitem(api.SHIPPED_NAMES, "default", tmp_path / "no-model")
     code, _, err = run(capsys, "demo", "--output_dir", str(tmp_path / "out"))
     assert code == 2 and "--ckpt" in err and "expected the shipped model" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_whose_base_is_gone_is_refused_before_loading(capsys, tmp_path):
+    import shutil
+
+    from jamflow.model.checkpoint_files import store_over_base
+    from jamflow.testing import save_tiny_checkpoint
+
+    base, face = save_tiny_checkpoint(tmp_path / "base"), save_tiny_checkpoint(tmp_path / "face", seed=1)
+    store_over_base(face, base)
+    shutil.rmtree(base)
+    code, _, err = run(capsys, "tts", "--ckpt", str(face), "-t", "Hello.", "--output_dir", str(tmp_path / "out"))
+    assert code == 2 and err.startswith("jamflow tts: error: --ckpt: expected the base checkpoint") and "copy both folders" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_shipped_student_needs_the_shipped_lips_model(capsys, tmp_path):
+    code, _, err = run(capsys, "tts", "--ckpt", "default", "--fast", "-t", "Hello.", "--output_dir", str(tmp_path))
+    assert code == 2 and "--fast: expected the shipped lips model (no --ckpt, or --ckpt lips)" in err
 
 
 def test_animate_dub_edit_cli(capsys, tiny_ckpt, ref_wav, motion_file, tmp_path):

@@ -1,6 +1,8 @@
 """Without a context motion the face follows the speech (face_life); with one, nothing changes."""
 import numpy as np
+import pytest
 
+from jamflow.errors import UserError
 from jamflow.motion.life import life_channels
 
 POSE = slice(63, 66)
@@ -77,3 +79,6 @@ def test_a_full_spec_model_moves_the_face_itself(tmp_path, fast):
     assert np.all(still.motion[:, POSE].std(0) < 1e-4) and np.array_equal(still.wav, out.wav)
     quiet = jam.talk(TEXT, expression_scale=0, **fast)
     assert quiet.motion[:, :63].std(0).max() < 1e-4 and quiet.motion[:, POSE].std(0).min() > 0
+    # it takes no context: a clip to loop under its face is refused (a reference motion sets its style)
+    with pytest.raises(UserError, match="^context_motion: expected a model that takes eyes and head as context"):
+        jam.talk(TEXT, context_motion=np.tile(jam.codec.mean, (10, 1)).astype(np.float32), **fast)

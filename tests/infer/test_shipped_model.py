@@ -1,4 +1,4 @@
-"""The model inside the package: present, within the size budget, loaded by default, and usable.
+"""The models inside the package: present, within the size budget, loaded by default, and usable.
 
 Quality is measured by `jamflow eval` (docs/model_card.md), not here; these tests check that a fresh
 install can run the README's main job with what the package ships.
@@ -16,8 +16,9 @@ from jamflow.timeline import MOTION_FPS
 MODEL = api.DEFAULT_MODEL_DIR
 
 
-def test_shipped_model_files_are_fp16_safetensors_within_budget():
-    weights, config = MODEL / "model.safetensors", MODEL / "config.json"
+@pytest.mark.parametrize("folder", [api.DEFAULT_MODEL_DIR, api.LIPS_MODEL_DIR])
+def test_shipped_model_files_are_fp16_safetensors_within_budget(folder):
+    weights, config = folder / "model.safetensors", folder / "config.json"
     assert weights.is_file() and config.is_file()
     assert weights.stat().st_size <= 60 * 2 ** 20
     cfg = json.loads(config.read_text())
@@ -26,6 +27,23 @@ def test_shipped_model_files_are_fp16_safetensors_within_budget():
     with safe_open(str(weights), "pt") as f:
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
     assert "F16" in dtypes and dtypes <= {"F16", "F32"}
+
+
+def test_the_default_model_generates_the_whole_face_over_the_lips_models_speech_side():
+    """The default folder stores its motion stream only; its Audio-DiT and duration predictor are the lips
+    model's tensors, and the student the package ships is the lips model's."""
+    from jamflow.model.jam import JAMModel
+    from jamflow.model.student import dit_fingerprint, read_student
+
+    face, lips = JAMModel.from_pretrained(MODEL), JAMModel.from_pretrained(api.LIPS_MODEL_DIR)
+    assert face.cfg.spec.name == "full" and lips.cfg.spec.name == "lips"
+    assert len(face.cfg.spec.generate) > 60 and len(lips.cfg.spec.generate) == 18
+    stored = json.loads((MODEL / "config.json").read_text())["base"]
+    assert (MODEL / stored["folder"]).resolve() == api.LIPS_MODEL_DIR.resolve()
+    a, b = face.state_dict(), lips.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in b if not k.startswith("motion."))
+    assert face.cfg.audio == lips.cfg.audio
+    assert read_student(api.DEFAULT_STUDENT_DIR).teacher_fingerprint == dit_fingerprint(lips)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +75,13 @@ def test_shipped_model_talks(jam):
     assert res.motion.shape[1] == 70 and np.isfinite(res.motion).all()
     assert abs(len(res.motion) / MOTION_FPS - res.duration) < 0.1
     assert np.abs(res.wav).max() > 1e-3  # not silence
+
+
+def test_shipped_model_moves_the_head_with_no_reference_motion(jam):
+    """Generated, not face life's: with face life off the lips model would hold the head still."""
+    res = jam.talk("Well, hello there, my friend.", nfe_step=4, seed=0, face_life=0)
+    pitch_yaw_roll = res.motion[:, 63:66]  # degrees
+    assert pitch_yaw_roll.std(0).max() > 0.2
 
 
 def test_package_assets_stay_within_100_mb():

@@ -44,3 +44,9 @@ def harmonic_recipe():
 def harmonic_adversarial():
     """recipes/harmonic_vocoder/adversarial.py as a module."""
     return _load(RECIPES / "harmonic_vocoder" / "adversarial.py", "harmonic_adversarial")
+
+
+@pytest.fixture
+def face_package():
+    """recipes/face_model/package.py as a module."""
+    return _load(RECIPES / "face_model" / "package.py", "face_package")

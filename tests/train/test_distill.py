@@ -184,8 +184,8 @@ def test_fast_flag_runs_the_student_and_refuses_the_flags_it_fixes(student_run, 
     assert refused.returncode == 2 and "--nfe_step: expected no sampler setting with --fast" in refused.stderr
     missing = helpers.run_jamflow(base + ["--fast", str(tmp_path / "nothing")], timeout=300)
     assert missing.returncode == 2 and "--fast: expected" in missing.stderr
-    shipped = helpers.run_jamflow(base + ["--fast"], timeout=300)  # the shipped student fits the shipped model only
-    assert shipped.returncode == 2 and "--fast: expected the shipped model" in shipped.stderr
+    shipped = helpers.run_jamflow(base + ["--fast"], timeout=300)  # the shipped student fits the shipped lips model only
+    assert shipped.returncode == 2 and "--fast: expected the shipped lips model" in shipped.stderr
 
 
 def test_bench_stream_runs_teacher_and_student(student_run, teacher, tmp_path):

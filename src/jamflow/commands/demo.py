@@ -6,7 +6,7 @@ from pathlib import Path
 from jamflow.commands import common
 
 DEMO_TEXT = "Hello! I am a talking face. My voice and my lips are made together, by one model."
-# blinks and head sway for the demo (eyes + pose channels, looped): a clip of the procedural corpus
+# blinks and head sway for a lips model's demo (its eyes + pose context, looped): a procedural corpus clip
 DEMO_CONTEXT_MOTION = Path(__file__).resolve().parent.parent / "assets" / "demo_context_motion.npy"
 
 
@@ -22,6 +22,7 @@ def run_cli(args) -> int:
         settings = common.make_settings(settings, seed=0)  # the demo looks the same every time
     jam = common.load_model(args)
     common.announce("demo", settings, jam)
-    result = jam.talk(args.gen_text or DEMO_TEXT, context_motion=DEMO_CONTEXT_MOTION, output=common.output_stem(args),
+    context = DEMO_CONTEXT_MOTION if jam.codec.spec.context_dim else None  # the default model generates its own
+    result = jam.talk(args.gen_text or DEMO_TEXT, context_motion=context, output=common.output_stem(args),
                       settings=settings)
     return common.report(result)

@@ -44,7 +44,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--no_ref_motion", action="store_true",
                         help="with --checkpoint --task talk: no prompt motion (eyes, brows and head come from the model or "
                              "face life, as when a user gives only a voice)")
-    add_fast_arg(parser, "with --checkpoint: generate with its few-step student (alone: the shipped model's; or a "
+    add_fast_arg(parser, "with --checkpoint: generate with its few-step student (alone: the shipped lips model's; or a "
                          "student folder); --nfe_step and the guidance settings are then the student's own")
     parser.add_argument("--split", default="test", choices=["test", "train", "all"], help="reference clips to score")
     parser.add_argument("--max_clips", type=int, default=None, help="score only the first N reference clips")

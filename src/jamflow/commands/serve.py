@@ -93,13 +93,13 @@ def run_cli(args) -> int:
         import uvicorn
     except ImportError as e:
         raise UserError(f"serve: expected the server packages (pip install 'jamflow[serve]'), got {e}") from None
-    from jamflow.infer.api import DEFAULT_MODEL_DIR, pick_device, pick_dtype, resolve_checkpoint
+    from jamflow.infer.api import pick_device, pick_dtype, resolve_checkpoint, shipped_name
     from jamflow.serve.voices import VoiceRegistry
 
     config = config_from(args)
     check_address(args.host, args.port)
     check_liveportrait(config.liveportrait_weights)
-    folder = resolve_checkpoint(args.ckpt)
+    folder = resolve_checkpoint(args.ckpt, getattr(args, "fast", None))
     device = pick_device(args.device)
     pick_dtype(device, args.dtype)
     check_vocoder_arg(args.vocoder)
@@ -109,7 +109,8 @@ def run_cli(args) -> int:
 
     args.quiet = True
     args.limit = service_limits(args.max_text_chars, args.max_audio_s, args.max_body_mb)
-    name = "jamflow-shipped" if folder.resolve() == DEFAULT_MODEL_DIR.resolve() else folder.name
+    shipped = shipped_name(folder)
+    name = folder.name if shipped is None else "jamflow-shipped" + ("" if shipped == "default" else f"-{shipped}")
     app = create_app(lambda: common.load_model(args), config, voices, model_name=name)  # loads on the inference thread
     jam = app.state.jamflow.jam
     where = f"http://{args.host}:{args.port}"

@@ -52,7 +52,7 @@ def check_args(args) -> tuple[Limits, tuple[str, str] | None, str | None]:
     from jamflow.infer.api import pick_device, pick_dtype, resolve_checkpoint
 
     try:
-        resolve_checkpoint(args.ckpt)
+        resolve_checkpoint(args.ckpt, getattr(args, "fast", None))
         pick_dtype(pick_device(args.device), args.dtype)
     except UserError as e:  # the API names them "ckpt", "device", "dtype"; here they are flags
         raise UserError(f"--{e}") from None

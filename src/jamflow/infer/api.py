@@ -31,8 +31,11 @@ from jamflow.limits import Limits
 from jamflow.render.stream_video import check_streamable
 from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
-DEFAULT_STUDENT_DIR = DEFAULT_MODEL_DIR.parent / "model_fast"  # the shipped model's 4-step student
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_MODEL_DIR = ASSETS_DIR / "model"  # the whole-face model, stored over the lips model (model/checkpoint_files.py)
+LIPS_MODEL_DIR = ASSETS_DIR / "model_lips"  # the lips model: the mouth generated, eyes and head as context
+DEFAULT_STUDENT_DIR = ASSETS_DIR / "model_fast"  # the lips model's 4-step student
+SHIPPED_NAMES = {"default": DEFAULT_MODEL_DIR, "lips": LIPS_MODEL_DIR}  # --ckpt names of the shipped models
 
 
 @dataclass
@@ -53,10 +56,13 @@ class Result:
         return 0.0 if self.motion is None else len(self.motion) / self.fps
 
 
-def resolve_checkpoint(path: str | Path | None) -> Path:
-    """A checkpoint folder (config.json + model.safetensors); None = the model shipped in the package."""
-    if path in (None, "", "default"):
-        folder = DEFAULT_MODEL_DIR
+def resolve_checkpoint(path: str | Path | None, student=None) -> Path:
+    """A checkpoint folder (config.json + model.safetensors). None: the shipped whole-face model, or with
+    the shipped student the lips model it was distilled from; "default" / "lips": those two by name."""
+    if path in (None, ""):
+        path = "lips" if student == "shipped" else "default"
+    if str(path) in SHIPPED_NAMES:
+        folder = SHIPPED_NAMES[str(path)]
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise UserError(
                 f"ckpt: expected the shipped model in {folder} (config.json + model.safetensors), got none - "
@@ -75,13 +81,21 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
 
 
 def resolve_student(student: str | Path, checkpoint: Path) -> Path:
-    """"shipped" (the shipped model's student; only with the shipped model) or a student folder."""
+    """"shipped" (the shipped student; only with the shipped lips model) or a student folder."""
     if str(student) != "shipped":
         return Path(student)
-    if checkpoint.resolve() != DEFAULT_MODEL_DIR.resolve():
-        raise UserError(f"fast: expected the shipped model with the shipped student, got --ckpt {checkpoint}; pass "
-                        f"the student folder distilled from it (`jamflow export` of a distill run) instead")
+    if checkpoint.resolve() != LIPS_MODEL_DIR.resolve():
+        raise UserError(f"fast: expected the shipped lips model (no --ckpt, or --ckpt lips) with the shipped student, "
+                        f"got --ckpt {checkpoint}; pass the student folder distilled from it (`jamflow export` of a "
+                        f"distill run) instead")
     return DEFAULT_STUDENT_DIR
+
+
+def shipped_name(folder: Path | None) -> str | None:
+    """"default" / "lips" for a shipped model's folder, else None."""
+    if folder is None:
+        return None
+    return next((name for name, f in SHIPPED_NAMES.items() if Path(folder).resolve() == f.resolve()), None)
 
 
 class JAMFlow:
@@ -104,7 +118,7 @@ class JAMFlow:
         run), or "shipped" for the shipped model's (docs/inference.md, "The fast model")."""
         from jamflow.model.jam import JAMModel
 
-        folder = resolve_checkpoint(path)
+        folder = resolve_checkpoint(path, student)
         model = JAMModel.from_pretrained(folder)
         if student is not None:
             from jamflow.model.student import apply_student
@@ -280,6 +294,9 @@ class JAMFlow:
         """-> (the talk request, whether face life fills the channels no given motion drives)."""
         ref_motion = inputs.motion_arg(ref_motion, "ref_motion", self.limits)
         context_motion = inputs.motion_arg(context_motion, "context_motion", self.limits)
+        if context_motion is not None and not self.codec.spec.context_dim:
+            raise UserError(f"context_motion: expected a model that takes eyes and head as context (the lips spec), "
+                            f"got one that generates them ({self.codec.spec.name}); pass ref_motion to set their style")
         request = runner.TextRequest.for_talk(self.engine, clean_text(gen_text, "gen_text"), self._ref_audio(ref_audio),
                                              ref_text, ref_motion, context_motion)
         return request, ref_motion is None and context_motion is None

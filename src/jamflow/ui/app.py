@@ -23,10 +23,11 @@ CSS = ".jam-note {font-size: 0.9em; opacity: 0.85}"
 
 def header(studio: Studio, limits: Limits) -> str:
     jam = studio.jam
-    from jamflow.infer.api import DEFAULT_MODEL_DIR
+    from jamflow.infer.api import shipped_name
 
-    shipped = jam.checkpoint_dir is not None and jam.checkpoint_dir.resolve() == DEFAULT_MODEL_DIR
-    name = "the shipped model" if shipped else f"`{jam.checkpoint_dir.name if jam.checkpoint_dir else 'model'}`"
+    shipped = shipped_name(jam.checkpoint_dir)
+    name = {"default": "the shipped model", "lips": "the shipped lips model"}.get(
+        shipped, f"`{jam.checkpoint_dir.name if jam.checkpoint_dir else 'model'}`")
     student = getattr(jam.model, "student", None)
     if student is not None:
         name += f" with its {student.steps}-step student"

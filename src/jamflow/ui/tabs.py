@@ -31,7 +31,9 @@ def talk_tab(studio: Studio, examples: Examples, portrait: bool) -> None:
                                                  elem_id="talk-text")}
                 fields.update(w.voice_group(studio, "talk"))
                 fields["portrait"] = portrait_input("talk", portrait)
-                fields["head_motion"] = gr.Checkbox(value=False, label="Eyes and head from a recorded corpus clip (off: they follow the speech)")
+                # only a model that takes eyes and head as context (lips spec) can use the clip
+                fields["head_motion"] = gr.Checkbox(value=False, visible=bool(studio.jam.codec.spec.context_dim),
+                                                    label="Eyes and head from a recorded corpus clip (off: they follow the speech)")
                 settings = w.settings_accordion(studio, "talk")
                 button = w.run_button("Generate", "talk")
             with gr.Column():
