@@ -16,9 +16,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from jamflow.model.checkpoint_files import CONFIG_NAME, WEIGHTS_NAME, store_over_base
+from jamflow.model.checkpoint_files import CONFIG_NAME, WEIGHTS_NAME, read_tensors, store_over_base
 
 MOTION_PREFIX = "motion."
 MOTION_CONFIG = ("motion_spec",)  # the config entries that belong to the motion side
@@ -32,12 +32,12 @@ def compose(export: Path, lips: Path, out: Path) -> None:
     for key in MOTION_CONFIG:
         meta["config"][key] = face_meta["config"][key]
     meta["motion_stats"] = face_meta["motion_stats"]
-    face, speech = load_file(str(export / WEIGHTS_NAME)), load_file(str(lips / WEIGHTS_NAME))
+    face, speech = read_tensors(export / WEIGHTS_NAME), read_tensors(lips / WEIGHTS_NAME)
     frozen = [k for k in speech if k.startswith("audio.") and not speech[k].equal(face[k])]
     if frozen:
         sys.exit(f"package: expected the Audio-DiT frozen in {export}, got {len(frozen)} changed tensors, "
                  f"e.g. {frozen[0]}")
-    state = {k: (face[k] if k.startswith(MOTION_PREFIX) else v) for k, v in speech.items()}
+    state = {k: v for k, v in speech.items() if not k.startswith(MOTION_PREFIX)}
     state.update({k: v for k, v in face.items() if k.startswith(MOTION_PREFIX)})
     if out.exists():
         shutil.rmtree(out)

@@ -44,7 +44,7 @@ class MotionCodec:
     @property
     def generates_turns(self) -> bool:
         """Whether the spec generates any channel `head_smoothing` smooths."""
-        return any(c in set(self.spec.generate) for c in TURNING_HEAD)
+        return not set(TURNING_HEAD).isdisjoint(self.spec.generate)
 
     @property
     def neutral(self) -> np.ndarray:

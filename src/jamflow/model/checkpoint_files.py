@@ -53,7 +53,6 @@ def check_safetensors(path) -> None:
                         f"bytes (truncated or damaged; copy or export it again)")
 
 
-
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """A checked .safetensors file -> its tensors, as stored."""
     from safetensors.torch import load_file
@@ -99,10 +98,10 @@ def read_weights(directory, meta: dict) -> dict[str, torch.Tensor]:
     if folder is None:
         return own
     borrowed = {k: v for k, v in read_tensors(folder / WEIGHTS_NAME).items() if k not in own}
-    expected = meta[BASE_KEY]["fingerprint"]
-    if tensors_fingerprint(borrowed) != expected:
+    expected, found = meta[BASE_KEY]["fingerprint"], tensors_fingerprint(borrowed)
+    if found != expected:
         raise UserError(f"checkpoint: expected the base {folder} that {directory} was written against (fingerprint "
-                        f"{expected[:12]}), got one with {tensors_fingerprint(borrowed)[:12]}")
+                        f"{expected[:12]}), got one with {found[:12]}")
     return {**borrowed, **own}
 
 

@@ -26,7 +26,6 @@ from jamflow.model.problem import SamplingProblem
 from jamflow.model.rope import Rotation
 
 
-
 @dataclass
 class Layout:
     """Masks and RoPE angles of one forward pass; they depend only on lengths and masks (JAMModel.prepare)."""
