@@ -18,3 +18,20 @@ def test_pool_workers_end_quietly_under_the_cli_handlers(capfd):
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     assert "Terminated" not in capfd.readouterr().err
+
+
+def _child_handler(_):
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_forked_worker_dies_of_sigterm_by_default():
+    """The kernel ends a worker on SIGTERM: no Python handler in the child has to run (a Pool's terminate
+    could otherwise wait on a worker blocked on the task queue's lock)."""
+    previous = install_signal_handlers()
+    try:
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the parent keeps its handler
+        with get_context("fork").Pool(1) as pool:
+            assert pool.map(_child_handler, [0]) == [True]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

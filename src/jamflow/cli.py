@@ -92,6 +92,21 @@ def _terminate(signum, frame):
     raise Terminated(signum)
 
 
+def _default_signals_in_child():
+    """After a fork (a multiprocessing Pool's worker): SIGTERM / SIGHUP end the child at once, by the
+    kernel's default action. Left to the inherited Python handler, a Pool's terminate() now and then
+    waited for ever on a worker blocked on its task queue's lock."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is _terminate:
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except ValueError:  # forked from a thread other than the main one: the handler stays
+                pass
+
+
+_AT_FORK_REGISTERED = [False]
+
+
 def install_signal_handlers() -> dict:
     """SIGTERM / SIGHUP raise `Terminated` in the main thread, so a stopped command unwinds like Ctrl-C:
     temp files are removed and no partial result appears. (`train` installs its own graceful stop on top.)
@@ -100,6 +115,9 @@ def install_signal_handlers() -> dict:
     if threading.current_thread() is not threading.main_thread():
         return previous
     _HANDLER_PID[0] = os.getpid()
+    if not _AT_FORK_REGISTERED[0]:
+        os.register_at_fork(after_in_child=_default_signals_in_child)
+        _AT_FORK_REGISTERED[0] = True
     for sig in (signal.SIGTERM, signal.SIGHUP):
         old = signal.getsignal(sig)
         if old is None or old == signal.SIG_IGN:
