@@ -1,5 +1,6 @@
 """The shipped whole-face model from the recipe's export: its motion stream, motion spec and motion
-statistics on the lips model's speech side (Audio-DiT, duration predictor, text layout rules), written
+statistics on the lips model's speech side (Audio-DiT, duration predictor, text layout rules, phone
+aligner), written
 as a checkpoint stored over the lips model (src/jamflow/model/checkpoint_files.py).
 
     python3 recipes/face_model/package.py EXPORT LIPS OUT [--standalone]
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
+from jamflow.audio.phone_align import ALIGNER_NAME
 from jamflow.model.checkpoint_files import CONFIG_NAME, WEIGHTS_NAME, read_tensors, store_over_base
 
 MOTION_PREFIX = "motion."
@@ -44,6 +46,8 @@ def compose(export: Path, lips: Path, out: Path) -> None:
     out.mkdir(parents=True)
     save_file(state, str(out / WEIGHTS_NAME), metadata={"format": "pt"})
     (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
+    if (lips / ALIGNER_NAME).is_file():  # the speech side's phone aligner (0.35 MB) travels with it
+        shutil.copy2(lips / ALIGNER_NAME, out / ALIGNER_NAME)
 
 
 def main() -> None:

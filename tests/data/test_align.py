@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from jamflow.audio.phone_align import ALIGNER_NAME, PhoneAligner
 from jamflow.data.align import flat_start, is_phone, viterbi
 from jamflow.train.config import load_config
 from jamflow.train.trainer import Trainer
@@ -54,12 +55,15 @@ def test_align_then_train_on_durations(cache, tmp_path, helpers):
     res = helpers.run_jamflow(["align", "--cache", str(work), "--iterations", "2"])
     assert res.returncode == 0, res.stderr
     stats = json.loads((work / "duration_stats.json").read_text())
+    aligner = PhoneAligner.load(work / ALIGNER_NAME)
     with np.load(work / "durations.npz") as f:
         lines = [json.loads(x) for x in (work / "index-0-of-1.jsonl").read_text().splitlines()]
         assert sorted(f.files) == sorted(line["id"] for line in lines)
         for line in lines:
             d = f[line["id"]]
             assert len(d) == line["text_len"] + 2 and d.sum() == line["mel_frames"]
+            with np.load(work / line["file"]) as item:  # the saved means give back the corpus's alignment
+                np.testing.assert_array_equal(aligner.align(item["text"], item["mel"]), d)
     assert len(stats["frames_per_token"]) == 256 and stats["clips"] == 11
 
     trainer = Trainer(load_config(cfg), progress=False)

@@ -97,3 +97,66 @@ def test_a_duration_predictor_lays_each_part_out_in_the_voice_of_the_known_audio
     monkeypatch.setattr(duration_jam.model, "duration_predictor", None)
     _, plain = encode_with_durations(duration_jam.model, tok, [job], job.mel_len, table)
     assert not torch.equal(plain, index)
+
+
+class _PlantedAligner:
+    """A phone aligner that 'hears' a fixed plan: each token 3 frames, the rest split into silences."""
+
+    def __init__(self):
+        self.calls = []
+
+    def align(self, ids, mel):
+        self.calls.append((list(ids), len(mel)))
+        d = np.full(len(ids) + 2, 3, dtype=np.int64)
+        d[0] = 5
+        d[-1] = len(mel) - d[:-1].sum()
+        return d if d[-1] >= 0 else None
+
+
+def test_aligned_durations_skip_a_windows_zero_padding(duration_jam, monkeypatch):
+    aligner = _PlantedAligner()
+    monkeypatch.setattr(duration_jam.model, "phone_aligner", aligner)
+    mel = torch.randn(150, 100)
+    mel[120:] = np.log(1e-5)  # the zero samples that pad the last window
+    from jamflow.infer.layout import aligned_durations
+
+    d = aligned_durations(duration_jam.model, [40, 41, 42], mel)
+    assert aligner.calls == [([40, 41, 42], 120)]
+    assert d.sum() == 150 and d[-1] == 120 - 5 - 9 + 30
+    monkeypatch.setattr(duration_jam.model, "phone_aligner", None)
+    assert aligned_durations(duration_jam.model, [40, 41, 42], mel) is None
+
+
+def test_animate_lays_its_transcript_out_where_the_aligner_hears_it_or_uses_the_audio_alone(
+        duration_jam, ref_wav, monkeypatch):
+    """A voice prompt keeps the predicted layout; animate's transcript takes the aligner's, and where
+    the aligner cannot place it the window is animated from the audio alone, not from a guessed layout."""
+    import jamflow.infer.engine as engine_module
+    from jamflow.model.durations import index_from_durations
+
+    tok, table = duration_jam.tokenizer, duration_jam.model.cfg.audio.text_durations
+    aligner = _PlantedAligner()
+    monkeypatch.setattr(duration_jam.model, "phone_aligner", aligner)
+    prompt = build("A reference. Then new words.", 100, mel=torch.randn(150, 100),
+                   audio_known=torch.ones(150, dtype=torch.bool), prompt=("A reference.", 40))
+    encode_with_durations(duration_jam.model, tok, [prompt], prompt.mel_len, table)
+    assert aligner.calls == []
+
+    jobs = []
+    original = engine_module.Engine.sample
+
+    def spy(self, batch, *args, **kw):
+        jobs.extend(batch)
+        return original(self, batch, *args, **kw)
+
+    monkeypatch.setattr(engine_module.Engine, "sample", spy)
+    wav, _ = ref_wav
+    duration_jam.animate(wav, text="Then new words.", nfe_step=2, seed=1)
+    (job,), ids = jobs, tok.encode("Then new words.")
+    assert job.text == "Then new words." and aligner.calls and aligner.calls[-1][0] == ids
+    _, index = encode_with_durations(duration_jam.model, tok, [job], job.mel_len, table)
+    assert torch.equal(index[0], index_from_durations(job.last_durations, job.mel_len))
+    assert job.last_durations[0] == 5 and (job.last_durations[1:-1] == 3).all()
+    jobs.clear()
+    duration_jam.animate(wav, text=" ".join(["many more words"] * 40), nfe_step=2, seed=1)
+    assert jobs[0].text == "" and jobs[0].last_durations is None  # too many phones for the audio

@@ -38,6 +38,27 @@ def test_stored_over_its_base_it_loads_to_the_standalone_model_and_keeps_only_wh
     assert loaded["motion.proj_out.weight"].shape[0] == 70  # the full spec, not the base's lips
 
 
+def test_the_phone_aligner_is_the_checkpoints_own_else_its_bases(pair):
+    import numpy as np
+
+    from jamflow.audio.phone_align import ALIGNER_NAME, PhoneAligner
+
+    base, face, _ = pair
+    store_over_base(face, base)
+    assert JAMModel.from_pretrained(face).phone_aligner is None
+    PhoneAligner(["base"], np.ones((2, 9, 4)), np.ones(4), np.ones(8, bool)).save(base / ALIGNER_NAME)
+    assert JAMModel.from_pretrained(face).phone_aligner.groups == ["base"]
+    PhoneAligner(["own"], np.ones((2, 9, 4)), np.ones(4), np.ones(8, bool)).save(face / ALIGNER_NAME)
+    model = JAMModel.from_pretrained(face)
+    assert model.phone_aligner.groups == ["own"]
+    model.save_pretrained(face.parent / "copy")  # it travels with the model
+    assert PhoneAligner.load(face.parent / "copy" / ALIGNER_NAME).groups == ["own"]
+    too_big = PhoneAligner(["x"], np.ones((2, 1001, 4)), np.ones(4), np.ones(1000, bool))
+    too_big.save(face / ALIGNER_NAME)
+    with pytest.raises(UserError, match="aligner for at most"):
+        JAMModel.from_pretrained(face)
+
+
 def test_a_different_base_is_refused_by_its_fingerprint(pair):
     base, face, _ = pair
     store_over_base(face, base)

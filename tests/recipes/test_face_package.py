@@ -23,10 +23,15 @@ def _export(tmp_path, lips, change_audio: bool = False):
 
 
 def test_the_package_is_the_exports_motion_on_the_lips_models_speech(face_package, tmp_path):
+    from jamflow.audio.phone_align import ALIGNER_NAME, PhoneAligner
+
     lips = save_tiny_checkpoint(tmp_path / "lips")
+    PhoneAligner(["voice"], np.ones((2, 9, 4)), np.ones(4), np.ones(8, bool)).save(lips / ALIGNER_NAME)
     export, face_state, stats = _export(tmp_path, lips)
     face_package.compose(export, lips, tmp_path / "face")
     model, base = JAMModel.from_pretrained(tmp_path / "face"), JAMModel.from_pretrained(lips)
+    assert (tmp_path / "face" / ALIGNER_NAME).read_bytes() == (lips / ALIGNER_NAME).read_bytes()
+    assert model.phone_aligner.groups == ["voice"]
     state = model.state_dict()
     assert model.cfg.spec.name == "full" and model.cfg.audio == base.cfg.audio  # the lips model's text rules
     for key in ("mean", "std"):  # the export's statistics, not the lips model's

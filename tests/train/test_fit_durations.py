@@ -51,6 +51,9 @@ def test_fit_durations_writes_a_checkpoint_that_lays_text_out_by_prediction(alig
     assert after["duration_predictor.voice_mean"].dtype == torch.float32  # statistics stay fp32
     model = JAMModel.from_pretrained(out)
     assert model.duration_predictor is not None
+    # the cache's phone aligner travels with the model, so that animate can align its transcript
+    assert (aligned / "aligner.safetensors").is_file() and (out / "aligner.safetensors").is_file()
+    assert model.phone_aligner is not None and model.phone_aligner.vocab_size <= 256
     frames = model.duration_predictor.frames([40, 41, 42], torch.zeros(200))
     assert frames.shape == (3,) and (frames >= 0).all()
 

@@ -7,7 +7,7 @@ from jamflow.errors import UserError
 
 def add_cli(parser):
     parser.add_argument("-a", "--audio", help="speech to animate (wav/flac/mp3)")
-    parser.add_argument("-t", "--text", help="optional transcript of --audio (helps lip shapes)")
+    parser.add_argument("-t", "--text", help="optional transcript of --audio: aligned to it, it shapes the lips (docs/inference.md)")
     common.add_source_args(parser)
     parser.add_argument("--ref_motion", help="motion (.npy/.pkl) whose pose/eye channels are used as context")
     common.add_stream_arg(parser)

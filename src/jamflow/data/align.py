@@ -21,70 +21,24 @@ Output, in the cache folder:
     durations.npz          per clip id: int32 [nt + 2] = lead silence, one count per token, trail silence
     duration_stats.json    per-token mean frames over the train split + mean lead / trail silence:
                            what inference lays out a new text with (jamflow.model.durations)
+    aligner.safetensors    the final Gaussian means (audio.phone_align.PhoneAligner): `jamflow fit-durations`
+                           puts it into the model, whose animate then aligns its transcript to the audio
 """
 from __future__ import annotations
 
-import unicodedata
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from jamflow.audio.phone_align import (ALIGNER_NAME, PhoneAligner, clip_states, is_phone, normalise,  # noqa: F401
+                                       path_to_durations, viterbi)
 from jamflow.data.batching import load_cache_index
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_json_atomic
 
 ALIGN_VERSION = 1
-NEG = -1e30
-
-
-def is_phone(token: str) -> bool:
-    """A token that is a sound of its own (an IPA letter), not a mark on one or a pause."""
-    return len(token) == 1 and unicodedata.category(token) in ("Ll", "Lo") and token not in "ˈˌːˑ"
-
-
-def viterbi(loglik: np.ndarray, skippable: np.ndarray) -> np.ndarray:
-    """Best monotonic path. loglik [T, S], skippable [S] bool -> state of each frame [T].
-
-    States are visited in order; a state may be jumped over only if it is skippable; every frame
-    belongs to one state. A path starts in a state reachable by skipping only and ends likewise.
-    """
-    T, S = loglik.shape
-    hard = ~skippable
-    if hard.sum() > T:
-        raise ValueError(f"{int(hard.sum())} phones do not fit in {T} frames")
-    # a state s is entered from any of [start[s - 1], s - 1]: back to the last phone, skippables between
-    start = np.maximum.accumulate(np.where(hard, np.arange(S), 0))
-    segment = np.cumsum(hard)
-    big = 1e12 * segment  # segmented running maximum via an offset per segment
-    first_hard = int(np.argmax(hard)) if hard.any() else S - 1
-    last_hard = S - 1 - int(np.argmax(hard[::-1])) if hard.any() else 0
-    dp = np.full((T, S), NEG)
-    dp[0, : first_hard + 1] = loglik[0, : first_hard + 1]
-    for t in range(1, T):
-        prev = dp[t - 1]
-        run = np.maximum.accumulate(prev + big) - big  # max of prev over [start[s], s]
-        enter = np.full(S, NEG)
-        enter[1:] = run[:-1]
-        dp[t] = loglik[t] + np.maximum(prev, enter)
-    s = last_hard + int(np.argmax(dp[T - 1, last_hard:]))
-    path = np.empty(T, dtype=np.int64)
-    path[T - 1] = s
-    for t in range(T - 1, 0, -1):
-        prev = dp[t - 1]
-        if s > 0:
-            lo = start[s - 1]
-            best = lo + int(np.argmax(prev[lo:s]))
-            if prev[s] < NEG / 2 or prev[best] > prev[s]:
-                s = best
-        path[t - 1] = s
-    return path
-
-
-def normalise(mel: np.ndarray) -> np.ndarray:
-    """Per-clip mean/variance normalised log-mel [T, 100]: voices differ less."""
-    return (mel - mel.mean(0)) / (mel.std(0) + 1e-3)
 
 
 def flat_start(mel: np.ndarray, phone: np.ndarray) -> np.ndarray:
@@ -102,10 +56,6 @@ def flat_start(mel: np.ndarray, phone: np.ndarray) -> np.ndarray:
     counts[:extra] += 1
     per[phone] = counts
     return np.concatenate([[lead], per, [trail]])
-
-
-def path_to_durations(path: np.ndarray, states: int) -> np.ndarray:
-    return np.bincount(path, minlength=states).astype(np.int64)
 
 
 class Aligner:
@@ -140,10 +90,6 @@ class Aligner:
         return -0.5 * (diff * diff / self.var).sum(-1)
 
 
-def clip_states(text: np.ndarray, vocab_size: int) -> np.ndarray:
-    return np.concatenate([[vocab_size], text.astype(np.int64), [vocab_size]])
-
-
 def realign(aligner: "Aligner", clip: dict) -> np.ndarray:
     """One clip's durations [nt + 2] under the current means."""
     ll = aligner.loglik(clip["group"], clip["feats"], clip["states"])
@@ -163,10 +109,18 @@ def realign_all(aligner: "Aligner", clips: list[dict], workers: int) -> list[np.
     _ROUND.update(aligner=aligner, clips=clips)
     step = -(-len(clips) // (4 * workers))
     ranges = [(i, min(i + step, len(clips))) for i in range(0, len(clips), step)]
-    try:  # a fresh fork per round: the workers see this round's means
-        with get_context("fork").Pool(workers) as pool:
-            return [d for part in pool.map(_realign_range, ranges) for d in part]
+    pool = get_context("fork").Pool(workers)  # a fresh fork per round: the workers see this round's means
+    try:
+        found = [d for part in pool.map(_realign_range, ranges) for d in part]
+        # close, not the context manager's terminate(): with terminate() a round's end now and then
+        # waited for ever on a worker blocked on the task queue's lock
+        pool.close()
+        return found
+    except BaseException:
+        pool.terminate()
+        raise
     finally:
+        pool.join()
         _ROUND.clear()
 
 
@@ -216,6 +170,8 @@ def align_cache(cache_dir, iterations: int = 8, groups=("festival:slt_hts", "fes
         with open(tmp, "wb") as f:
             np.savez(f, **{c["id"]: c["durations"].astype(np.int32) for c in clips})
     write_json_atomic(cache_dir / "duration_stats.json", stats, indent=1)
+    # the means the last alignment used: what inference aligns a known audio's transcript with
+    PhoneAligner(groups, aligner.means, aligner.var, phone_of[:V]).save(cache_dir / ALIGNER_NAME)
     return stats
 
 

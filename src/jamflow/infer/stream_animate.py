@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from jamflow.errors import UserError
 from jamflow.infer.jobs import Job
+from jamflow.infer.layout import aligned_durations
 from jamflow.infer.longform import Piece, plan_windows, smooth_seams
 from jamflow.infer.prompt import clean_text, grid
 from jamflow.infer.settings import InferSettings
@@ -73,11 +74,24 @@ class AnimateStream:
             seg = torch.as_tensor(padded[a * self.spm: b * self.spm])
             mel = mel_spectrogram(seg[None])[0].T  # [n', 100]
             known = 0 if k == 0 else spans[k - 1][1] - a  # frames carried over from the previous window
-            job = Job.for_window(self.text if len(spans) == 1 else "", mel, gen[a:b].clone(), known, self.context[a:b])
+            job = self.window_job(self.text if len(spans) == 1 else "", mel, gen[a:b].clone(), known, self.context[a:b])
             res = engine.sample([job], s)[0]
             gen[a + known: b] = res.motion[known:]
             report("windows", k + 1, len(spans))
             yield k, a + known, b, res.motion[known:].clone()
+
+    def window_job(self, text: str, mel: torch.Tensor, motion: torch.Tensor, known: int, context: torch.Tensor) -> Job:
+        """A window's job: its transcript laid out where the audio speaks it (the model's phone aligner).
+        A model that lays text out by durations but cannot place it here animates from the audio alone:
+        a guessed layout moves the lips off the voice (docs/inference.md)."""
+        job = Job.for_window(text, mel, motion, known, context)
+        model = self.engine.model
+        if not text or model.cfg.audio.text_durations is None:
+            return job
+        job.last_durations = aligned_durations(model, self.engine.tokenizer.encode(text), job.mel)
+        if job.last_durations is None:
+            job = Job.for_window("", mel, motion, known, context)
+        return job
 
     def finish(self, window):
         """Output side: denormalise, soften the seams, and yield the frames no later window can change."""

@@ -105,6 +105,17 @@ def read_weights(directory, meta: dict) -> dict[str, torch.Tensor]:
     return {**borrowed, **own}
 
 
+def read_aligner(directory, meta: dict):
+    """The checkpoint's phone aligner (audio.phone_align.PhoneAligner): its own aligner.safetensors, else
+    its base's; None where neither has one (animate then uses the audio alone, without its transcript)."""
+    from jamflow.audio.phone_align import ALIGNER_NAME, PhoneAligner
+
+    for folder in (Path(directory), base_folder(directory, meta)):
+        if folder is not None and (folder / ALIGNER_NAME).is_file():
+            return PhoneAligner.load(folder / ALIGNER_NAME)
+    return None
+
+
 def store_over_base(directory, base) -> int:
     """Rewrite the standalone checkpoint folder `directory` so that its model.safetensors keeps only the
     tensors that differ (in dtype, shape or value) from those of the standalone checkpoint `base`, and

@@ -20,7 +20,7 @@ from jamflow.fileio import atomic_path, write_json_atomic
 from jamflow.model.attention import AttentionBackend, attention_backend, padding_mask
 from jamflow.model.audio_dit import AudioDiT
 from jamflow.model.checkpoint_files import (  # noqa: F401 - check_safetensors: re-exported for the loaders
-    BASE_KEY, CONFIG_NAME, WEIGHTS_NAME, base_folder, check_safetensors, read_weights)
+    BASE_KEY, CONFIG_NAME, WEIGHTS_NAME, base_folder, check_safetensors, read_aligner, read_weights)
 from jamflow.model.motion_dit import MotionDiT
 from jamflow.model.problem import SamplingProblem
 from jamflow.model.rope import Rotation
@@ -70,6 +70,7 @@ class JAMModel(nn.Module):
             self.duration_predictor = DurationPredictor(cfg.duration_predictor, cfg.audio.text_num_embeds, cfg.audio.mel_dim)
         self.schedule = layer_schedule(cfg.audio.depth, cfg.motion.depth if cfg.motion else 0, cfg.joint_layers)
         self.motion_stats: dict | None = None  # {"mean": [...], "std": [...]} travels with the checkpoint
+        self.phone_aligner = None  # audio.phone_align.PhoneAligner: lays a given audio's transcript out
 
     @property
     def window_mel(self) -> float | None:
@@ -228,6 +229,10 @@ class JAMModel(nn.Module):
         with atomic_path(directory / WEIGHTS_NAME) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "pt"})
         write_json_atomic(directory / CONFIG_NAME, meta, indent=2)
+        if self.phone_aligner is not None:
+            from jamflow.audio.phone_align import ALIGNER_NAME
+
+            self.phone_aligner.save(directory / ALIGNER_NAME)
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu", attention: str | AttentionBackend = "sdpa") -> "JAMModel":
@@ -241,6 +246,10 @@ class JAMModel(nn.Module):
         # load_state_dict copies into the fp32 parameters, so fp16/bf16 exports load as fp32 too
         load_state_strict(model, read_weights(directory, meta), str(directory / WEIGHTS_NAME))
         model.motion_stats = meta.get("motion_stats")
+        model.phone_aligner = read_aligner(directory, meta)
+        if model.phone_aligner is not None and model.phone_aligner.vocab_size > model.cfg.audio.text_num_embeds:
+            raise UserError(f"checkpoint: expected an aligner for at most {model.cfg.audio.text_num_embeds} tokens "
+                            f"in {directory}, got {model.phone_aligner.vocab_size}")
         return model.to(device).eval()
 
 

@@ -170,19 +170,35 @@ def stored_dtype(path: Path) -> torch.dtype:
     return torch.float32
 
 
-def attach(model, checkpoint, out, predictor) -> Path:
-    """Write `model` (loaded from the inference checkpoint folder `checkpoint`) + the predictor to `out`,
-    atomically. The predictor's parameters take the checkpoint's storage dtype; `out` may be `checkpoint`."""
+def attach(model, checkpoint, out, predictor, aligner=None) -> Path:
+    """Write `model` (loaded from the inference checkpoint folder `checkpoint`) + the predictor (+ the
+    cache's phone aligner, when given) to `out`, atomically. The predictor's parameters take the
+    checkpoint's storage dtype; `out` may be `checkpoint`."""
+    from jamflow.audio.phone_align import ALIGNER_NAME
     from jamflow.model.jam import CONFIG_NAME, WEIGHTS_NAME
     from jamflow.train.checkpoints import save_inference_folder
 
     checkpoint = Path(checkpoint)
     model.cfg.duration_predictor = predictor.cfg
     model.duration_predictor = predictor
+    if aligner is not None:
+        model.phone_aligner = aligner
     # vocab files and anything else that travels with the weights; the predictor's voice statistics
-    # are buffers and stay fp32
-    extra = [f for f in checkpoint.iterdir() if f.is_file() and f.name not in (WEIGHTS_NAME, CONFIG_NAME)]
+    # are buffers and stay fp32; the aligner is written by save_pretrained
+    extra = [f for f in checkpoint.iterdir() if f.is_file() and f.name not in (WEIGHTS_NAME, CONFIG_NAME, ALIGNER_NAME)]
     return save_inference_folder(model, out, stored_dtype(checkpoint / WEIGHTS_NAME), extra)
+
+
+def cache_aligner(cache: Path, vocab: int):
+    """The phone aligner `jamflow align` left in the cache (None for a cache aligned before it kept one)."""
+    from jamflow.audio.phone_align import ALIGNER_NAME, PhoneAligner
+
+    if not (cache / ALIGNER_NAME).is_file():
+        return None
+    aligner = PhoneAligner.load(cache / ALIGNER_NAME)
+    if aligner.vocab_size > vocab:
+        raise UserError(f"--cache: expected an aligner for the model's {vocab} tokens, got {aligner.vocab_size}")
+    return aligner
 
 
 def fit_into_checkpoint(cache: Path, checkpoint: Path, out, cfg, epochs: int = 40, batch_size: int = 32,
@@ -199,6 +215,7 @@ def fit_into_checkpoint(cache: Path, checkpoint: Path, out, cfg, epochs: int = 4
     vocab = model.cfg.audio.text_num_embeds
     per = np.asarray(table["frames_per_token"], dtype=np.float64)
     per = np.concatenate([per, np.full(max(0, vocab - len(per)), per.mean())])
+    aligner = cache_aligner(cache, vocab)  # checked before the fit, which takes minutes
     predictor, figures = fit(load_examples(cache), cfg, vocab, per, epochs, batch_size, lr, seed)
-    out = attach(model, checkpoint, out, predictor)
+    out = attach(model, checkpoint, out, predictor, aligner)
     return out, sum(p.numel() for p in predictor.parameters()), figures

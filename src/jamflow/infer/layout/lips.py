@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from jamflow.data.align import is_phone
+from jamflow.audio.phone_align import is_phone
 from jamflow.motion.mouth import mouth_aperture
 from jamflow.model.durations import table_durations
 from jamflow.timeline import MEL_FPS, mel_frames_for
