@@ -81,20 +81,27 @@ def eval_subset(manifest: str, out: str, voices: dict[str, int], skip: list[str]
     return picked
 
 
-def mean_motion(manifest: str, out: str) -> Path:
+def mean_motion(manifest: str, out: str, card: str | None = None) -> Path:
+    """The mean-motion baseline of `manifest` (the mean pose of its corpus card, or of `card`, for each
+    clip's length). With `card`, a clip without motion (real speech) gets one for its audio's length: a
+    placeholder that lets `jamflow eval --task animate --metrics sync` score real speech."""
+    import math
+
     import numpy as np
 
     from jamflow.data.manifest import read_card, read_manifest, write_manifest
+    from jamflow.timeline import MOTION_FPS
 
     src, out = Path(manifest), Path(out)
     rows = read_manifest(src)
-    mean = np.asarray(read_card(src.parent / "card.json")["stats"]["mean"], np.float32)  # [70]
+    mean = np.asarray(read_card(Path(card) if card else src.parent / "card.json")["stats"]["mean"], np.float32)  # [70]
     (out / "motion").mkdir(parents=True, exist_ok=True)
     written = []
     for row in rows:
-        if row.get("motion") is None:
+        if row.get("motion") is None and card is None:
             raise UserError(f"manifest: expected ground-truth motion for every clip, got none for {row['id']}")
-        frames = len(np.load(row["motion"], mmap_mode="r"))
+        frames = (len(np.load(row["motion"], mmap_mode="r")) if row.get("motion") is not None
+                  else math.ceil(row["duration"] * MOTION_FPS))
         path = out / "motion" / f"{row['id']}.npy"
         np.save(path, np.repeat(mean[None], frames, axis=0))  # [T, 70]
         written.append({**row, "motion": str(path.resolve()), "alignment": None})
@@ -201,6 +208,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("mean-motion", help="mean-motion baseline manifest")
     p.add_argument("manifest")
     p.add_argument("out")
+    p.add_argument("--card", default=None, help="a corpus card.json: its mean pose, also for clips without motion")
     p = sub.add_parser("vocoded", help="ground truth through mel + vocoder")
     p.add_argument("manifest")
     p.add_argument("out")
@@ -219,7 +227,7 @@ def main(argv=None) -> int:
         elif args.cmd == "vocoded":
             print(f"wrote {vocoded(args.manifest, args.out, args.vocoder)}")
         elif args.cmd == "mean-motion":
-            print(f"wrote {mean_motion(args.manifest, args.out)}")
+            print(f"wrote {mean_motion(args.manifest, args.out, args.card)}")
         else:
             rows = eval_subset(args.manifest, args.out, args.voices, args.skip)
             print(f"wrote {args.out} ({len(rows)} clips)")

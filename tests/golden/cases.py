@@ -70,6 +70,7 @@ def task_cases(jam, ref_wav: np.ndarray, ref_text: str, sentence: str) -> dict:
         "talk": _out(jam.talk(sentence, ref_wav, ref_text, **SAMPLING)),
         "long_text": _out(jam.tts(LONG_TEXT, ref_wav, ref_text, max_chunk_s=3.0, **SAMPLING)),
         "animate": _out(jam.animate(ref_wav, **SAMPLING), wav=False),
+        "animate_transcript": _out(jam.animate(ref_wav, text=ref_text, **SAMPLING), wav=False),
         "animate_windows": _out(jam.animate(np.tile(ref_wav, 3), window_s=2.0, window_overlap_s=0.4, **SAMPLING),
                                 wav=False),
     }

@@ -69,6 +69,26 @@ def test_shipped_model_lays_text_out_by_its_duration_predictor(jam):
     assert frames.shape == (len(ids),) and 20 < frames.sum() < 150  # ~1.2 s of speech at 93.75 frames/s
 
 
+@pytest.mark.parametrize("voice", ["slt", "librivox"])
+def test_shipped_phone_aligner_finds_the_speech_in_the_shipped_examples(jam, voice):
+    """animate lays its transcript out where the audio speaks it: the aligner's silences fall where the
+    example is quiet, a festival voice the model knows and a real reader it never heard alike."""
+    from jamflow.audio.io import load_audio
+    from jamflow.audio.mel import mel_spectrogram
+
+    example = next(v for v in json.loads((api.ASSETS_DIR / "examples" / "examples.json").read_text())["voices"]
+                   if v["name"] == voice)
+    wav = load_audio(str(api.ASSETS_DIR / "examples" / example["audio"]))
+    mel = mel_spectrogram(torch.as_tensor(wav)[None])[0].T.numpy()  # [n, 100]
+    d = jam.model.phone_aligner.align(jam.tokenizer.encode(example["text"]), mel)
+    assert d is not None and d.sum() == len(mel)
+    loudness = mel.mean(1)
+    speech = loudness[d[0]: len(mel) - d[-1]]
+    for silence in (loudness[: d[0]], loudness[len(mel) - d[-1]:]):
+        assert len(silence) == 0 or silence.mean() < speech.mean() - 1.0  # quieter than the speech by > 4 dB
+    assert (len(mel) - d[0] - d[-1]) / len(mel) > 0.8
+
+
 def test_shipped_model_talks(jam):
     res = jam.talk("Hi there.", nfe_step=2, seed=0)
     assert res.wav.ndim == 1 and np.isfinite(res.wav).all() and 0.3 < res.duration < 4

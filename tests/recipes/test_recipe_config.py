@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from jamflow.audio.tokenizers import get_tokenizer
+from jamflow.errors import UserError
 from jamflow.model.cfm import MaskConfig
 from jamflow.model.jam import JAMModel
 from jamflow.train.config import load_config
@@ -130,6 +131,15 @@ def test_mean_motion_baseline_holds_the_card_mean_for_each_clip_length(tmp_path,
         m = np.load(r["motion"])
         assert m.shape == (frames, 70)
         np.testing.assert_allclose(m, np.broadcast_to(expected_mean, m.shape), atol=1e-5)
+    # real speech has no motion: with a card it gets the mean pose for its audio's length (animate's sync)
+    speech = [{**rows[1], "id": "real", "motion": None, "duration": 1.01}]
+    write_manifest(corpus / "real.jsonl", speech)
+    with pytest.raises(UserError, match="ground-truth motion"):
+        helpers.mean_motion(corpus / "real.jsonl", tmp_path / "real_nocard")
+    got = read_manifest(helpers.mean_motion(corpus / "real.jsonl", tmp_path / "real", card=corpus / "card.json"))
+    m = np.load(got[0]["motion"])
+    assert m.shape == (26, 70)
+    np.testing.assert_allclose(m, np.broadcast_to(expected_mean, m.shape), atol=1e-5)
 
 
 def test_fast_model_run_sh_distils_in_two_stages_the_second_on_from_the_first():
