@@ -26,6 +26,7 @@ from jamflow.errors import UserError
 
 ALIGNER_NAME = "aligner.safetensors"  # beside model.safetensors in a checkpoint folder
 NEG = -1e30
+LOGLIK_FRAMES = 128
 
 
 def is_phone(token: str) -> bool:
@@ -108,10 +109,14 @@ class PhoneAligner:
         return len(self.phone)
 
     def loglik(self, group: int, feats: np.ndarray, states: np.ndarray) -> np.ndarray:
-        """[T, S] log-likelihood of every frame under every state of the chain."""
+        """[T, S] log-likelihood of every frame under every state of the chain, LOGLIK_FRAMES frames at a
+        time: a 30 s window with its transcript would otherwise hold T x S x d differences (~1 GB)."""
         mu = self.means[group][states]  # [S, d]
-        diff = feats[:, None, :] - mu[None]
-        return -0.5 * (diff * diff / self.var).sum(-1)
+        out = np.empty((len(feats), len(states)))
+        for a in range(0, len(feats), LOGLIK_FRAMES):
+            diff = feats[a: a + LOGLIK_FRAMES, None, :] - mu[None]
+            out[a: a + LOGLIK_FRAMES] = -0.5 * (diff * diff / self.var).sum(-1)
+        return out
 
     def align(self, ids, mel: np.ndarray) -> np.ndarray | None:
         """Token ids [nt] spoken in log-mel `mel` [T, 100] -> durations [nt + 2] (lead silence, one count
