@@ -92,6 +92,18 @@ def viterbi_scored(loglik: np.ndarray, skippable: np.ndarray) -> tuple[np.ndarra
     return path, score
 
 
+def gaussian_loglik(means: np.ndarray, var: np.ndarray, feats: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """[T, S] log-likelihood of every frame of `feats` [T, d] under every state of the chain `states` [S]
+    (means [V + 1, d] of one group, var [d]), LOGLIK_FRAMES frames at a time: a 30 s window with its
+    transcript would otherwise hold T x S x d differences (~1 GB)."""
+    mu = means[states]  # [S, d]
+    out = np.empty((len(feats), len(states)))
+    for a in range(0, len(feats), LOGLIK_FRAMES):
+        diff = feats[a: a + LOGLIK_FRAMES, None, :] - mu[None]
+        out[a: a + LOGLIK_FRAMES] = -0.5 * (diff * diff / var).sum(-1)
+    return out
+
+
 @dataclass
 class PhoneAligner:
     """The Gaussian means `jamflow align` ended with, to align new transcripts to new audio.
@@ -109,14 +121,8 @@ class PhoneAligner:
         return len(self.phone)
 
     def loglik(self, group: int, feats: np.ndarray, states: np.ndarray) -> np.ndarray:
-        """[T, S] log-likelihood of every frame under every state of the chain, LOGLIK_FRAMES frames at a
-        time: a 30 s window with its transcript would otherwise hold T x S x d differences (~1 GB)."""
-        mu = self.means[group][states]  # [S, d]
-        out = np.empty((len(feats), len(states)))
-        for a in range(0, len(feats), LOGLIK_FRAMES):
-            diff = feats[a: a + LOGLIK_FRAMES, None, :] - mu[None]
-            out[a: a + LOGLIK_FRAMES] = -0.5 * (diff * diff / self.var).sum(-1)
-        return out
+        """[T, S] log-likelihood of every frame under every state of the chain (`gaussian_loglik`)."""
+        return gaussian_loglik(self.means[group], self.var, feats, states)
 
     def align(self, ids, mel: np.ndarray) -> np.ndarray | None:
         """Token ids [nt] spoken in log-mel `mel` [T, 100] -> durations [nt + 2] (lead silence, one count

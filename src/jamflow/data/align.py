@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from jamflow.audio.phone_align import (ALIGNER_NAME, PhoneAligner, clip_states, is_phone, normalise,  # noqa: F401
-                                       path_to_durations, viterbi)
+from jamflow.audio.phone_align import (ALIGNER_NAME, PhoneAligner, clip_states, gaussian_loglik, is_phone,  # noqa: F401
+                                       normalise, path_to_durations, viterbi)
 from jamflow.data.batching import load_cache_index
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path, write_json_atomic
@@ -84,10 +84,8 @@ class Aligner:
         self.counts[:] = 0
 
     def loglik(self, group: int, feats: np.ndarray, states: np.ndarray) -> np.ndarray:
-        """[T, S] log-likelihood of every frame under every state of the chain."""
-        mu = self.means[group][states]  # [S, d]
-        diff = feats[:, None, :] - mu[None]
-        return -0.5 * (diff * diff / self.var).sum(-1)
+        """[T, S] log-likelihood of every frame under every state of the chain (the one inference uses)."""
+        return gaussian_loglik(self.means[group], self.var, feats, states)
 
 
 def realign(aligner: "Aligner", clip: dict) -> np.ndarray:

@@ -119,8 +119,11 @@ def read_aligner(directory, meta: dict):
 def store_over_base(directory, base) -> int:
     """Rewrite the standalone checkpoint folder `directory` so that its model.safetensors keeps only the
     tensors that differ (in dtype, shape or value) from those of the standalone checkpoint `base`, and
-    its config.json names the base. -> the number of tensors borrowed from the base."""
+    its config.json names the base; a phone aligner the same as the base's is left to the base (read_aligner
+    reads it there). -> the number of tensors borrowed from the base."""
     from safetensors.torch import save_file
+
+    from jamflow.audio.phone_align import ALIGNER_NAME
 
     directory, base = Path(directory), Path(base)
     meta = json.loads((directory / CONFIG_NAME).read_text(encoding="utf-8"))
@@ -140,6 +143,9 @@ def store_over_base(directory, base) -> int:
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(own, str(tmp), metadata={"format": "pt"})
     write_json_atomic(directory / CONFIG_NAME, meta, indent=2)
+    own_aligner, base_aligner = directory / ALIGNER_NAME, base / ALIGNER_NAME
+    if own_aligner.is_file() and base_aligner.is_file() and own_aligner.read_bytes() == base_aligner.read_bytes():
+        own_aligner.unlink()
     return len(shared)
 
 

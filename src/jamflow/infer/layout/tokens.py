@@ -57,7 +57,6 @@ def encode_with_durations(model, tokenizer, jobs: list[Job], n: int, table: dict
     return text, index
 
 
-
 def aligned_durations(model, ids: list[int], mel: torch.Tensor) -> np.ndarray | None:
     """Durations [nt + 2] of the tokens `ids` where the audio of log-mel `mel` [n, 100] speaks them: the
     model's phone aligner (audio.phone_align) over the frames up to the last that is not digital silence
