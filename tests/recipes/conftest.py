@@ -50,3 +50,9 @@ def harmonic_adversarial():
 def face_package():
     """recipes/face_model/package.py as a module."""
     return _load(RECIPES / "face_model" / "package.py", "face_package")
+
+
+@pytest.fixture
+def voice_adapt():
+    """recipes/voices_model/adapt.py as a module."""
+    return _load(RECIPES / "voices_model" / "adapt.py", "voices_adapt")
