@@ -3,10 +3,11 @@ step, against tests/golden/{tiny,shipped}.npz (written by tests/golden/record.py
 
 On the machine that recorded them the outputs are bit-identical; other CPUs may pick other float
 kernels, so the default check allows float round-off on the motion, the losses and the gradients
-(1e-4 of their scale), and on each waveform's 10 ms summary 5e-3 of its scale: Griffin-Lim's 64
-iterations amplify the model's round-off (the motion of the same calls agrees to 1e-5 across an AMX Xeon
-and an AVX512-BF16 EPYC, their waveform summaries to 1.8e-3). JAMFLOW_GOLDEN_EXACT=1 demands equality,
-waveform bytes included.
+(1e-4 of their scale), and on each waveform's 10 ms summary 1e-2 of its scale: Griffin-Lim's 64
+iterations amplify the model's round-off. Across an AMX Xeon, an AVX512-BF16 EPYC and an AVX2-only EPYC
+the motion of the same calls agrees to 1e-5 of its scale; the waveform summaries agree to 1.8e-3 between
+the first two, and to 8.1e-3 on the AVX2 machine (long_text, the longest clip; 2.8e-3 or less on the
+others). JAMFLOW_GOLDEN_EXACT=1 demands equality, waveform bytes included.
 """
 import os
 import sys
@@ -20,7 +21,7 @@ import cases  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXACT = os.environ.get("JAMFLOW_GOLDEN_EXACT") == "1"
-WAV_TOLERANCE = 5e-3  # of the summary's scale
+WAV_TOLERANCE = 1e-2  # of the summary's scale
 
 
 def compare(results: dict, golden_file: Path):
