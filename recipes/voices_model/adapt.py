@@ -10,10 +10,10 @@ chooses it (another 3-5 s clip of the same speaker). Before cloning from it, LoR
 linear of the DiT blocks (model/lora.py, the student's mechanism) are trained for `--steps` updates of
 the training loss (model/cfm.py: flow matching, 70-100% of the clip masked, condition dropout as in
 training) on that clip and its transcript alone, laid out by the model's phone aligner. The base weights
-do not move; the adapters are reset for every prompt, and a prompt shared by several clips is fitted
-once (the fit is seeded, so refitting would give the same adapters). Generation then runs exactly as
-the eval's: tts, 16 NFE, seeds seed + 1000 k + i, Griffin-Lim. The output is a generated manifest with
-the eval's ids and `ref_audio` fields, scored by `jamflow eval --gen`.
+do not move; the adapters are reset for every prompt, and consecutive clips that share a prompt share
+one fit (the fit is seeded, so refitting would give the same adapters). Generation is the eval's own
+(`jamflow.eval.generate.generate_manifest`: tts, 16 NFE, seeds seed + 1000 k + i, Griffin-Lim), which
+calls the fit whenever the prompt changes. The output is the generated manifest `jamflow eval --gen` scores.
 
 Why: the shipped model has heard a few synthetic voice families, and a voice outside them comes out
 nearer a seen voice than the prompt's (recipe README). The adapters see the new timbre itself.
@@ -21,7 +21,6 @@ nearer a seen voice than the prompt's (recipe README). The adapters see the new 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import time
 from pathlib import Path
@@ -29,9 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jamflow.audio.io import load_audio, save_wav
-from jamflow.data.manifest import read_manifest, write_manifest
-from jamflow.eval.generate import SAMPLE_SEP, prompt_for
+from jamflow.data.manifest import read_manifest
+from jamflow.eval.generate import generate_manifest
 from jamflow.infer.api import JAMFlow
 from jamflow.infer.layout.tokens import aligned_durations
 from jamflow.infer.prompt import reference_prompt
@@ -104,29 +102,20 @@ class VoiceAdapter:
 
 def run(ref: str, out: str, checkpoint: str | None, steps: int, rank: int, lr: float, batch: int,
         samples: int, seed: int, prompt_seconds: tuple[float, float], layers: str = ".") -> Path:
+    """`jamflow eval --task tts`'s generation (the same prompts, seeds and manifest), adapted to each prompt."""
     jam = JAMFlow.from_pretrained(checkpoint, vocoder="griffinlim", progress=False)
     adapter = VoiceAdapter(jam, rank, lr, batch, seed, layers)
+
+    def fit(prompt: dict, wav: np.ndarray) -> None:
+        start = time.time()
+        losses = adapter.fit(wav, prompt["text"], steps)
+        if losses:
+            print(f"{Path(prompt['audio']).name}: {steps} updates in {time.time() - start:.1f} s, loss "
+                  f"{np.mean(losses[:5]):.3f} -> {np.mean(losses[-5:]):.3f}", flush=True)
+
     rows = read_manifest(ref)
-    out_dir = Path(out).resolve()
-    written, fitted = [], None
-    for i, row in enumerate(rows):
-        prompt = prompt_for(row, rows, prompt_seconds)
-        wav = load_audio(prompt["audio"])
-        if fitted != prompt["audio"]:
-            start = time.time()
-            losses = adapter.fit(wav, prompt["text"], steps)
-            fitted = prompt["audio"]
-            print(f"{Path(fitted).name}: {steps} updates in {time.time() - start:.1f} s, loss "
-                  f"{np.mean(losses[:5]) if losses else 0:.3f} -> {np.mean(losses[-5:]) if losses else 0:.3f}",
-                  flush=True)
-        for k in range(samples):
-            res = jam.tts(row["text"], wav, prompt["text"], nfe_step=16, seed=seed + 1000 * k + i)
-            gid = row["id"] if k == 0 else f"{row['id']}{SAMPLE_SEP}{k}"
-            written.append({"id": gid, "text": row["text"], "speaker": row["speaker"], "split": "test",
-                            "duration": max(res.duration, 1e-3), "alignment": None, "motion": None,
-                            "ref_audio": os.path.relpath(prompt["audio"], out_dir),
-                            "audio": str(save_wav(out_dir / "wavs" / f"{gid}.wav", res.wav))})
-    return write_manifest(out_dir / "manifest.jsonl", written)
+    return generate_manifest(jam, rows, rows, "tts", out, samples=samples, seed=seed, prompt_seconds=prompt_seconds,
+                             on_prompt=fit, nfe_step=16)
 
 
 def main(argv=None) -> None:

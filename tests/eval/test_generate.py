@@ -89,3 +89,25 @@ def test_talk_takes_the_prompts_motion_unless_told_not_to(corpus, monkeypatch):
         generate.generate_manifest(jam, rows[:1], rows + [peer], "talk", root / f"out_{prompt_motion}", nfe_step=2,
                                    prompt_motion=prompt_motion)
     assert given[0] is not None and given[0].shape[1] == 70 and given[1] is None
+
+
+def test_on_prompt_is_called_when_the_prompt_changes(corpus):
+    from jamflow.config import get_preset
+    from jamflow.model.jam import JAMModel
+    from jamflow.vocoder import Vocos
+
+    root, rows = corpus
+    model = JAMModel(get_preset("tiny", motion_spec="full", audio={"text_num_embeds": 256}))
+    jam = api.JAMFlow(model, vocoder=Vocos().eval(), device="cpu", progress=False)
+    x1, x2, long = (dict(rows[r], id=i, speaker="s", duration=d) for r, i, d in ((0, "x1", 2.0), (0, "x2", 2.0),
+                                                                                   (1, "p", 4.0)))
+    calls, generated = [], []
+    tts = jam.tts
+    jam.tts = lambda *a, **kw: generated.append(len(calls)) or tts(*a, **kw)
+    generate.generate_manifest(jam, [x1, x2, long], [x1, x2, long], "tts", root / "out_hook", samples=1,
+                               prompt_seconds=(3.0, 5.0), nfe_step=2,
+                               on_prompt=lambda p, wav: calls.append((p["id"], wav.shape)))
+    # x1 and x2 share the 4 s prompt: one call for both; "p" itself is prompted by one of them
+    assert [c[0] for c in calls][0] == "p" and len(calls) == 2 and calls[1][0] in ("x1", "x2")
+    assert all(len(shape) == 1 and shape[0] > 0 for _, shape in calls)  # the prompt's audio, as tts gets it
+    assert generated == [1, 1, 2]  # each call comes before the clips it prompts

@@ -59,3 +59,17 @@ def test_layers_pattern_picks_the_adapters_that_train(voice_adapt, own_jam, ref_
 def test_a_pattern_that_matches_nothing_is_refused(voice_adapt, own_jam):
     with pytest.raises(ValueError, match="layers"):
         voice_adapt.VoiceAdapter(own_jam, rank=2, layers="no_such_layer")
+
+
+def test_run_fits_once_per_prompt_and_writes_the_evals_manifest(voice_adapt, tiny_ckpt, ref_wav, tmp_path, capsys):
+    from jamflow.data.manifest import read_manifest, write_manifest
+
+    _, path = ref_wav  # 1.6 s: no clip in the 3-5 s range, so each clip is prompted by the next one of its voice
+    rows = [{"id": f"c{i}", "audio": str(path), "text": "hello there", "speaker": "v", "duration": 1.6,
+             "motion": None, "alignment": None, "split": "test"} for i in range(3)]
+    ref = write_manifest(tmp_path / "ref" / "manifest.jsonl", rows)
+    out = voice_adapt.run(str(ref), str(tmp_path / "out"), str(tiny_ckpt), steps=2, rank=2, lr=1e-2, batch=1,
+                          samples=1, seed=0, prompt_seconds=(3.0, 5.0))
+    assert [r["id"] for r in read_manifest(out)] == ["c0", "c1", "c2"]
+    fits = [line for line in capsys.readouterr().out.splitlines() if "2 updates in" in line]
+    assert len(fits) == 1  # every clip's prompt is the same file: one fit serves all three

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -51,7 +52,7 @@ def prompt_for(row: dict, pool: list[dict], seconds: tuple[float, float] | None 
 def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str, out_dir, samples: int = 1,
                       seed: int = 0, device: str | None = None, vocoder=None, dtype: str | None = None,
                       prompt_seconds: tuple[float, float] | None = None, student=None, prompt_motion: bool = True,
-                      **settings) -> Path:
+                      on_prompt: Callable[[dict, np.ndarray], None] | None = None, **settings) -> Path:
     """Generate every row of `rows` with the model at `checkpoint`; returns the written manifest path.
 
     checkpoint: a checkpoint folder or an already loaded `JAMFlow`; vocoder: a Vocos folder,
@@ -62,6 +63,8 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
     rows: the clips to evaluate (absolute paths, as `read_manifest` returns them); pool: every clip
     prompts may come from (the whole reference manifest, or a larger one); prompt_seconds: the
     preferred prompt duration range (see `prompt_for`).
+    on_prompt(prompt_row, prompt_audio): called before a clip whenever its prompt is not the previous
+    clip's, so that the model can be fitted to the prompt's voice (recipes/voices_model/adapt.py).
     """
     if task not in TASKS:
         raise UserError(f"task: expected one of {list(TASKS)}, got {task!r}")
@@ -82,13 +85,16 @@ def generate_manifest(checkpoint, rows: list[dict], pool: list[dict], task: str,
     if task != "tts" and not jam.has_motion:
         raise UserError(f"checkpoint: task {task!r} needs a model with a motion stream, got an audio-only model")
     out_dir = Path(out_dir).resolve()  # manifest paths are made relative to it: never mix with cwd
-    written = []
+    written, last_prompt = [], None
     bar = tqdm(total=len(rows) * samples, desc=f"generate ({task})", unit="clip")
     for i, row in enumerate(rows):
         # the prompt and the clip's own inputs are read once per clip, not once per sample
         prompt = prompt_for(row, pool, prompt_seconds)
         ref_audio = load_audio(prompt["audio"]) if prompt else None
         ref_text = prompt["text"] if prompt else None
+        if on_prompt is not None and prompt is not None and prompt["audio"] != last_prompt:
+            on_prompt(prompt, ref_audio)
+            last_prompt = prompt["audio"]
         with_motion = task == "talk" and prompt_motion and prompt and prompt.get("motion")
         ref_motion = np.load(prompt["motion"]) if with_motion else None
         audio = load_audio(row["audio"]) if task == "animate" else None
