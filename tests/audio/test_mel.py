@@ -4,7 +4,7 @@ import torch
 from scipy.signal import get_window
 
 from jamflow.audio import mel_spectrogram
-from jamflow.audio.mel import mel_filterbank, num_frames
+from jamflow.audio.mel import LOG_FLOOR, mel_filterbank, num_frames
 from jamflow.errors import UserError
 
 librosa = pytest.importorskip("librosa")
@@ -78,3 +78,29 @@ def test_bad_inputs_raise_user_errors():
         mel_spectrogram(torch.zeros(100))
     with pytest.raises(UserError, match="floating"):
         mel_spectrogram(torch.zeros(4000, dtype=torch.int16))
+
+
+def test_recording_floor_is_where_a_16_bit_files_silence_sits():
+    from jamflow.audio.mel import QUANTIZATION_STEP, recording_floor
+
+    rng = np.random.default_rng(7)  # not the floor's own noise
+    dither = (rng.random(96000) - rng.random(96000)) * QUANTIZATION_STEP
+    measured = mel_spectrogram(torch.from_numpy(dither))[0].mean(1)
+    floor = recording_floor()
+    assert floor.shape == (100,) and torch.allclose(floor, measured.float(), atol=0.15)
+    assert floor[-1] > floor[0] > np.log(LOG_FLOOR) + 2  # wider bands gather more noise; far above the clamp
+
+
+def test_recording_mel_lifts_empty_bands_to_the_floor_and_keeps_the_rest():
+    from jamflow.audio.mel import recording_floor, recording_mel
+    from jamflow.audio.io import resample
+
+    t = np.arange(16000) / 16000
+    speechlike = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    wav = torch.from_numpy(resample(speechlike, 16000, 24000))  # a 16 kHz recording: nothing above 8 kHz
+    plain, floored = mel_spectrogram(wav)[0], recording_mel(wav)[0]  # [100, n]
+    floor = recording_floor()
+    assert (plain[-10:, 2:-2] < floor[-10:, None] - 3).all()  # exact zeros (but the clip edges) up there: out of what the model heard
+    assert (floored >= floor[:, None]).all()
+    above = plain >= floor[:, None]
+    assert above[:20].any() and torch.equal(floored[above], plain[above])  # the voice itself is untouched

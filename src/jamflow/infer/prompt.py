@@ -114,11 +114,11 @@ def _reference_prompt(engine, wav, ref_text, ref_motion) -> Prompt:
 
 def ref_to_mel(wav: np.ndarray) -> tuple[torch.Tensor, int]:
     """wav [s] at 24 kHz -> (log-mel [n, 100], m motion frames), cut to whole motion frames."""
-    from jamflow.audio.mel import mel_spectrogram
+    from jamflow.audio.mel import recording_mel
 
     m = len(wav) // SAMPLES_PER_MOTION
     if m < 1:
         raise UserError(f"ref_audio: expected at least 40 ms of audio, got {len(wav)} samples")
     wav = torch.as_tensor(np.ascontiguousarray(wav[: m * SAMPLES_PER_MOTION]), dtype=torch.float32)
-    mel = mel_spectrogram(wav[None])[0].transpose(0, 1)  # [n', 100]
+    mel = recording_mel(wav[None])[0].transpose(0, 1)  # [n', 100]
     return fit(mel, mel_frames_for(m)), m

@@ -294,10 +294,10 @@ def _check_edit(engine, wav, motion, audio_spans, motion_spans, extend_s: float)
 
 
 def _edit_job(engine, text, wav, motion, audio_regen, motion_spans, frames: int, total: int) -> Job:
-    from jamflow.audio.mel import mel_spectrogram
+    from jamflow.audio.mel import recording_mel
 
     tl = engine.timeline
-    mel_in = mel_spectrogram(torch.as_tensor(wav[: frames * tl.samples_per_motion])[None])[0].T
+    mel_in = recording_mel(torch.as_tensor(wav[: frames * tl.samples_per_motion])[None])[0].T
     audio_known = torch.ones(mel_frames_for(total), dtype=torch.bool)
     for f in torch.nonzero(audio_regen).flatten().tolist():  # motion frame f covers mel [f*3.75, (f+1)*3.75)
         audio_known[int(f * tl.mel_per_motion): int(math.ceil((f + 1) * tl.mel_per_motion))] = False

@@ -65,14 +65,14 @@ class AnimateStream:
 
     def sample(self):
         """Sampling side: per window (index, first generated frame, end, generated motion [f, dg])."""
-        from jamflow.audio.mel import mel_spectrogram
+        from jamflow.audio.mel import recording_mel
 
         engine, s, spans = self.engine, self.s, self.spans
         padded = np.pad(self.wav, (0, grid(self.total) * self.spm - len(self.wav)))
         gen = torch.zeros(grid(self.total), engine.codec.spec.gen_dim)
         for k, (a, b) in enumerate(tqdm(spans, desc="windows", unit="win", disable=not engine.progress or len(spans) < 2)):
             seg = torch.as_tensor(padded[a * self.spm: b * self.spm])
-            mel = mel_spectrogram(seg[None])[0].T  # [n', 100]
+            mel = recording_mel(seg[None])[0].T  # [n', 100]
             known = 0 if k == 0 else spans[k - 1][1] - a  # frames carried over from the previous window
             job = self.window_job(self.text if len(spans) == 1 else "", mel, gen[a:b].clone(), known, self.context[a:b])
             res = engine.sample([job], s)[0]
