@@ -42,8 +42,8 @@ class VoiceAdapter:
     """LoRA adapters over a loaded JAMFlow's model, refitted to one reference clip at a time."""
 
     def __init__(self, jam: JAMFlow, rank: int = 8, lr: float = 1e-3, batch: int = 4, seed: int = 0,
-                 layers: str = "."):
-        self.jam, self.lr, self.batch, self.seed = jam, lr, batch, seed
+                 layers: str = ".", strength: float = 1.0):
+        self.jam, self.lr, self.batch, self.seed, self.strength = jam, lr, batch, seed, strength
         torch.manual_seed(seed)  # the adapters' A matrices: the same start for every prompt
         add_lora(jam.model, rank)
         # only the adapters whose module name matches `layers` train; the others keep B = 0 (no-op)
@@ -52,6 +52,12 @@ class VoiceAdapter:
         if not self.layers:
             raise ValueError(f"layers: expected a pattern matching some block linear, got {layers!r}")
         self.start = [m.lora_a.detach().clone() for m in self.layers]
+        self.fit_scale = [m.scale for m in self.layers]
+
+    def set_strength(self, strength: float) -> None:
+        """Apply the fitted update times `strength` (1: as fitted); fit() ends at the adapter's own."""
+        for layer, scale in zip(self.layers, self.fit_scale):
+            layer.scale = scale * strength
 
     def reset(self) -> None:
         """Back to the base model: B = 0 makes every adapter a no-op."""
@@ -78,10 +84,13 @@ class VoiceAdapter:
         return batch
 
     def fit(self, wav: np.ndarray, text: str, steps: int) -> list[float]:
-        """Reset, then `steps` AdamW updates of the adapters on the reference -> the losses."""
+        """Reset, then `steps` AdamW updates of the adapters on the reference -> the losses. The fitted
+        update is then applied at `strength` (0.5: half of it, which keeps most of the voice and costs fewer
+        words: recipe README)."""
         self.reset()
         if steps == 0:
             return []
+        self.set_strength(1.0)
         batch = self.reference_batch(wav, text)
         params = [p for layer in self.layers for p in (layer.lora_a, layer.lora_b)]
         optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=0.0)
@@ -97,14 +106,16 @@ class VoiceAdapter:
                 losses.append(loss.item())
         finally:
             model.eval()
+            self.set_strength(self.strength)
         return losses
 
 
 def run(ref: str, out: str, checkpoint: str | None, steps: int, rank: int, lr: float, batch: int,
-        samples: int, seed: int, prompt_seconds: tuple[float, float], layers: str = ".") -> Path:
+        samples: int, seed: int, prompt_seconds: tuple[float, float], layers: str = ".", strength: float = 1.0
+        ) -> Path:
     """`jamflow eval --task tts`'s generation (the same prompts, seeds and manifest), adapted to each prompt."""
     jam = JAMFlow.from_pretrained(checkpoint, vocoder="griffinlim", progress=False)
-    adapter = VoiceAdapter(jam, rank, lr, batch, seed, layers)
+    adapter = VoiceAdapter(jam, rank, lr, batch, seed, layers, strength)
 
     def fit(prompt: dict, wav: np.ndarray) -> None:
         start = time.time()
@@ -132,13 +143,17 @@ def main(argv=None) -> None:
     p.add_argument("--prompt_seconds", default="3,5")
     p.add_argument("--layers", default=".", help="regex on the block linears' names whose adapters train, "
                    "e.g. 'audio\\.blocks\\.\\d+\\.ff\\.' (default: all)")
+    p.add_argument("--strength", type=float, default=1.0, help="the fitted update is applied times this "
+                   "(0.5: half of it)")
     a = p.parse_args(argv)
+    if not 0 < a.strength <= 1:
+        p.error(f"--strength: expected a number in (0, 1], got {a.strength}")
     if a.steps < 0 or a.rank < 1 or a.batch < 1 or a.samples < 1 or a.lr <= 0:
         p.error(f"expected --steps >= 0, --rank/--batch/--samples >= 1 and --lr > 0, got "
                 f"{a.steps}/{a.rank}/{a.batch}/{a.samples}/{a.lr}")
     lo, hi = (float(x) for x in a.prompt_seconds.split(","))
     print("wrote", run(a.ref, a.out, a.checkpoint, a.steps, a.rank, a.lr, a.batch, a.samples, a.seed, (lo, hi),
-                       a.layers))
+                       a.layers, a.strength))
 
 
 if __name__ == "__main__":

@@ -56,3 +56,9 @@ def face_package():
 def voice_adapt():
     """recipes/voices_model/adapt.py as a module."""
     return _load(RECIPES / "voices_model" / "adapt.py", "voices_adapt")
+
+
+@pytest.fixture
+def real_dev():
+    """recipes/voices_model/real_dev.py as a module."""
+    return _load(RECIPES / "voices_model" / "real_dev.py", "voices_real_dev")

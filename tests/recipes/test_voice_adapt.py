@@ -1,6 +1,7 @@
 """recipes/voices_model/adapt.py: adapters fitted to one reference clip, reset to the base model."""
 import numpy as np
 import pytest
+import torch
 
 
 @pytest.fixture
@@ -73,3 +74,24 @@ def test_run_fits_once_per_prompt_and_writes_the_evals_manifest(voice_adapt, tin
     assert [r["id"] for r in read_manifest(out)] == ["c0", "c1", "c2"]
     fits = [line for line in capsys.readouterr().out.splitlines() if "2 updates in" in line]
     assert len(fits) == 1  # every clip's prompt is the same file: one fit serves all three
+
+
+def test_strength_applies_part_of_the_fitted_update(voice_adapt, own_jam, ref_wav, fast):
+    wav, _ = ref_wav
+    text, ref_text = "A new sentence.", "hello there"
+    full = voice_adapt.VoiceAdapter(own_jam, rank=2, lr=1e-2, batch=2, seed=0)
+    full.fit(wav, ref_text, steps=3)
+    layer = full.layers[0]
+    delta = (layer.lora_b @ layer.lora_a) * layer.scale
+    full.strength = 0.5
+    full.fit(wav, ref_text, steps=3)  # the same fit (seeded), applied at half strength
+    assert torch.allclose((layer.lora_b @ layer.lora_a) * layer.scale, delta / 2, atol=1e-7)
+    half_out = own_jam.tts(text, wav, ref_text, **fast).wav
+    full.set_strength(1.0)
+    assert not np.allclose(own_jam.tts(text, wav, ref_text, **fast).wav, half_out, atol=1e-5)
+
+
+def test_strength_out_of_range_exits_2(voice_adapt, capsys):
+    with pytest.raises(SystemExit) as e:
+        voice_adapt.main(["ref.jsonl", "out", "--strength", "1.5"])
+    assert e.value.code == 2 and "--strength" in capsys.readouterr().err
