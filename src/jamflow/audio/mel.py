@@ -138,14 +138,13 @@ def mel_spectrogram(wav: torch.Tensor, kind: str = "vocos") -> torch.Tensor:
     return torch.log(torch.clamp(mel, min=LOG_FLOOR))
 
 
-
 QUANTIZATION_STEP = 1 / 32768  # one step of a 16-bit recording
 
 
 @lru_cache(maxsize=4)
 def recording_floor(kind: str = "vocos") -> torch.Tensor:
     """[100] the mean log-mel of +-1-step triangular dither: where a 16-bit recording's silent bands sit
-    (about -8.7 at the lowest band, -5.8 at 12 kHz)."""
+    (-8.8 at the lowest band, -5.8 at 12 kHz)."""
     gen = torch.Generator().manual_seed(0)
     n = 4 * SAMPLE_RATE
     noise = (torch.rand(n, generator=gen, dtype=torch.float64)
