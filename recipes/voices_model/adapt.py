@@ -110,6 +110,11 @@ class VoiceAdapter:
         return losses
 
 
+def loss_span(losses: list[float]) -> tuple[float, float]:
+    """Where a fit started and ended: the mean of its first and of its last five losses."""
+    return float(np.mean(losses[:5])), float(np.mean(losses[-5:]))
+
+
 def run(ref: str, out: str, checkpoint: str | None, steps: int, rank: int, lr: float, batch: int,
         samples: int, seed: int, prompt_seconds: tuple[float, float], layers: str = ".", strength: float = 1.0
         ) -> Path:
@@ -121,8 +126,9 @@ def run(ref: str, out: str, checkpoint: str | None, steps: int, rank: int, lr: f
         start = time.time()
         losses = adapter.fit(wav, prompt["text"], steps)
         if losses:
+            first, last = loss_span(losses)
             print(f"{Path(prompt['audio']).name}: {steps} updates in {time.time() - start:.1f} s, loss "
-                  f"{np.mean(losses[:5]):.3f} -> {np.mean(losses[-5:]):.3f}", flush=True)
+                  f"{first:.3f} -> {last:.3f}", flush=True)
 
     rows = read_manifest(ref)
     return generate_manifest(jam, rows, rows, "tts", out, samples=samples, seed=seed, prompt_seconds=prompt_seconds,

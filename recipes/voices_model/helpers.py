@@ -51,9 +51,9 @@ def librivox_rows(out: Path) -> list[dict]:
 def flite_rows(out: Path, per_voice: int, offset: int = 0) -> list[dict]:
     """per_voice clips of each voice; `offset` skips that many sentences per voice (a development set)."""
     from jamflow.audio.io import load_audio, save_wav
-    from jamflow.data.sentences import generate_sentences, is_heldout_sentence
+    from jamflow.data.sentences import heldout_sentences
 
-    texts = [s for s in generate_sentences(12000) if is_heldout_sentence(s, 0.05)]
+    texts = heldout_sentences()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for v, voice in enumerate(FLITE_VOICES):

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adapt import VoiceAdapter  # noqa: E402
+from adapt import VoiceAdapter, loss_span  # noqa: E402
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 RAW_RATE = 16000  # the raw clips' rate: 16-bit little-endian mono
@@ -52,9 +52,9 @@ def read_clip(name: str, root: Path = TESTDATA) -> np.ndarray:
 
 
 def dev_sentences(n: int) -> list[str]:
-    from jamflow.data.sentences import generate_sentences, is_heldout_sentence
+    from jamflow.data.sentences import heldout_sentences
 
-    return [s for s in generate_sentences(12000) if is_heldout_sentence(s, 0.05)][12:12 + n]
+    return heldout_sentences()[12:12 + n]
 
 
 def score_voice(jam, prompt: np.ndarray, prompt_text: str, others: list[np.ndarray], texts: list[str],
@@ -91,8 +91,8 @@ def run(a: argparse.Namespace) -> list[dict]:
             wer, sim = score_voice(jam, prompt, prompt_text, others, texts)
             records.append({"name": a.name, "voice": voice, "steps": a.steps, "lr": a.lr, "rank": a.rank,
                             "layers": a.layers, "strength": strength, "wer": round(wer, 4), "sim": round(sim, 4),
-                            "fit_s": round(fit_s, 1), "loss": [round(float(np.mean(losses[:5])), 3),
-                                                               round(float(np.mean(losses[-5:])), 3)] if losses else None})
+                            "fit_s": round(fit_s, 1),
+                            "loss": [round(x, 3) for x in loss_span(losses)] if losses else None})
             print(json.dumps(records[-1]), flush=True)
             with open(a.out, "a") as f:
                 f.write(json.dumps(records[-1]) + "\n")

@@ -166,3 +166,8 @@ def in_hashed_fraction(key: str, fraction: float) -> bool:
 def is_heldout_sentence(text: str, fraction: float) -> bool:
     """True for a deterministic `fraction` of sentences, decided by a hash of the normalised text."""
     return in_hashed_fraction(" ".join(normalise(text).split()), fraction)
+
+
+def heldout_sentences(pool: int = 12000, fraction: float = 0.05) -> list[str]:
+    """The held-out ones among the first `pool` generated sentences, in order: text no corpus trains on."""
+    return [s for s in generate_sentences(pool) if is_heldout_sentence(s, fraction)]
