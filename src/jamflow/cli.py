@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "animate": ("jamflow.commands.animate", "audio -> face animation"),
     "dub": ("jamflow.commands.dub", "lip motion/video + text -> speech that follows the motion"),
     "edit": ("jamflow.commands.edit", "regenerate chosen time spans of speech and motion"),
+    "voice": ("jamflow.commands.voice", "fit a voice to a reference clip (a file for --voice): clones it closer"),
     "ui": ("jamflow.commands.ui", "web page (Gradio) for every task, on this machine by default"),
     "batch": ("jamflow.commands.batch", "run many jobs from a file with the model loaded once"),
     "serve": ("jamflow.commands.serve", "HTTP API (OpenAI-style /v1/audio/speech, talk, animate, dub) on one loaded model"),

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 Callback = Callable[[str, int, int], None]  # (stage, steps done, steps in the stage)
 
-STAGES = ("sampling", "chunks", "windows", "render")  # the stage names reported today
+STAGES = ("sampling", "chunks", "windows", "render", "voice fit")  # the stage names reported today
 
 _listener: contextvars.ContextVar[Callback | None] = contextvars.ContextVar("jamflow_progress", default=None)
 

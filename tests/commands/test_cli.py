@@ -130,6 +130,8 @@ def _bad_motion(tmp_path, kind):
     (["tts", "-t", "Hi there.", "--fix_duration", "900"], "fix_duration"),
     (["edit", "--audio", "{ref}", "--text", "x", "--audio_spans", "5-1"], "audio_spans"),
     (["tts", "-t", "Hi.", "--device", "tpu"], "device"),
+    (["tts", "-t", "Hi.", "--voice", "{tmp}/missing.safetensors"], "--voice: expected a voice file"),
+    (["tts", "-t", "Hi.", "--voice_strength", "0.5"], "--voice_strength: expected it with --voice"),
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(capsys, tiny_ckpt, ref_wav, tmp_path, argv, match):
     fill = {"ref": str(ref_wav[1]), "tmp": str(tmp_path), "channels": _bad_motion(tmp_path, "channels"),
@@ -163,3 +165,36 @@ def test_model_loading_notes_its_own_warnings_but_not_resource_warnings_of_the_c
     code, _, err = run(capsys, "tts", "--ckpt", str(tiny_ckpt), "-t", "Hello.", "--output_dir", str(tmp_path), *FAST)
     assert code == 0
     assert "note: no Vocos weights found" in err and "unclosed event loop" not in err
+
+
+def test_voice_cli_fits_a_file_that_tts_speaks_with(capsys, tiny_ckpt, ref_wav, tmp_path):
+    voice = tmp_path / "me.safetensors"
+    code, out, err = run(capsys, "voice", "--ckpt", str(tiny_ckpt), "--ref_audio", str(ref_wav[1]), "--ref_text",
+                         "A reference sentence.", "--output", str(voice), "--steps", "2", "--dtype", "float32", "--quiet")
+    assert code == 0, err
+    assert voice.is_file() and "wrote voice" in out
+    for extra in ([], ["--voice_strength", "1"]):
+        code, out, err = run(capsys, "tts", "--ckpt", str(tiny_ckpt), "--voice", str(voice), "--gen_text", "Hello.",
+                             "--dtype", "float32", "--output_dir", str(tmp_path / "o"), *extra, *FAST)
+        assert code == 0, err
+    assert (tmp_path / "o" / "tts.wav").is_file()
+    # its own clip is the reference: another one is refused before the model loads
+    code, _, err = run(capsys, "tts", "--ckpt", str(tiny_ckpt), "--voice", str(voice), "--ref_audio", str(ref_wav[1]),
+                       "--ref_text", "x", "--gen_text", "Hi.", *FAST)
+    assert code == 2 and "--voice: comes with its own reference clip" in err
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--output", "{tmp}/me.wav"], "--output: expected a voice file name ending in .safetensors"),
+    (["--output", "{tmp}/me.safetensors", "--steps", "0"], "--steps: expected an integer"),
+    (["--output", "{tmp}/me.safetensors", "--strength", "2"], "--strength: expected a number in"),
+    (["--output", "{tmp}/me.safetensors", "--fast"], "--fast"),
+    ([], "--output: expected a value"),
+])
+def test_voice_cli_refuses_bad_flags_before_loading(capsys, tiny_ckpt, ref_wav, tmp_path, argv, match):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, _, err = run(capsys, "voice", "--ckpt", str(tiny_ckpt), "--ref_audio", str(ref_wav[1]), "--ref_text",
+                       "A reference sentence.", *argv, "--quiet")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and match in lines[0], err
+    assert not list(tmp_path.glob("me.*"))

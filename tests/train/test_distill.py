@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from jamflow.errors import UserError
-from jamflow.model.lora import adapters_off, add_lora, lora_state, merge
+from jamflow.model.lora import LoRALinear, adapters_off, add_lora, lora_state, merge, unwrap_lora
 from jamflow.train.config import load_config
 from jamflow.train.distill import DistillConfig, student_grid, teacher_segments
 from jamflow.train.trainer import Trainer
@@ -71,6 +71,23 @@ def test_adapters_start_as_the_teacher_and_merge_exactly(jam):
         merge(model)
         assert not lora_state(model)
         torch.testing.assert_close(model(*args)[0], adapted, rtol=1e-4, atol=1e-5)
+
+
+def test_unwrapped_adapters_leave_the_base_linears_on_their_own_tensors(jam):
+    import copy
+
+    model = copy.deepcopy(jam.model).float()
+    weights = {k: v for k, v in model.state_dict().items()}
+    add_lora(model, rank=4)
+    for name, p in model.named_parameters():
+        if name.endswith("lora_b"):
+            p.data.normal_(0, 0.05)
+    unwrap_lora(model)
+    assert not lora_state(model)
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+    state = model.state_dict()
+    assert state.keys() == weights.keys()
+    assert all(state[k].data_ptr() == v.data_ptr() and torch.equal(state[k], v) for k, v in weights.items())
 
 
 def test_distill_loss_teaches_the_adapters(teacher, cache):

@@ -123,6 +123,10 @@ def add_text_args(p: argparse.ArgumentParser, reference: bool = True) -> None:
     if reference:
         p.add_argument("-r", "--ref_audio", help="reference voice (wav/flac/mp3); none: text-only generation")
         p.add_argument("-s", "--ref_text", help='transcript of --ref_audio ("auto": optional offline ASR)')
+        p.add_argument("--voice", help="a fitted voice file from `jamflow voice` (its own clip is the reference: "
+                                       "no --ref_audio)")
+        p.add_argument("--voice_strength", type=float, help="how much of the fitted voice's update to apply, "
+                                                            "0 < x <= 1 (default: as fitted, 0.5)")
 
 
 def add_stream_arg(parser) -> None:
@@ -266,12 +270,33 @@ def checkpoint_tokenizer(folder: Path, config: dict):
         raise UserError(f"--ckpt: {e}") from None
 
 
+def check_voice_args(args):
+    """--voice read and checked against the other flags before the model loads -> the voice, or None."""
+    path, strength = getattr(args, "voice", None), getattr(args, "voice_strength", None)
+    if path is None:
+        if strength is not None:
+            raise UserError(f"--voice_strength: expected it with --voice, got {strength!r} alone")
+        return None
+    from jamflow.infer.voice_fit import check_strength, load_voice
+
+    if args.ref_audio is not None or args.ref_text is not None:
+        raise UserError("--voice: comes with its own reference clip and transcript; drop --ref_audio and --ref_text")
+    for flag, refused in (("fast", getattr(args, "fast", None) is not None), ("dtype", args.dtype == "int8")):
+        if refused:
+            raise UserError(f"--voice: expected the full model in float weights, got --{flag} "
+                            f"{getattr(args, flag)}; drop one of the two")
+    if strength is not None:
+        check_strength(strength)
+    return load_voice(path, "--voice")
+
+
 def load_model(args):
     from jamflow.infer.api import JAMFlow
 
     limits = limits_from(args)
     folder, config = check_checkpoint(args)
     check_fast_args(args, folder)
+    voice = check_voice_args(args)
     precheck_files(args, limits, tokenizer=checkpoint_tokenizer(folder, config))
     with warnings.catch_warnings(record=True) as caught:  # e.g. "no Vocos weights": one line, not a traceback
         warnings.simplefilter("always")
@@ -283,6 +308,8 @@ def load_model(args):
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)
     jam.liveportrait_weights = getattr(args, "liveportrait_weights", None)
+    if voice is not None:
+        jam.use_voice(voice, getattr(args, "voice_strength", None))
     return jam
 
 

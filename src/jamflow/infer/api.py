@@ -10,6 +10,9 @@ Every method validates its inputs before any work starts, takes the settings of
 atomically (temp + rename): `<stem>.wav` (speech), `<stem>.npy` (motion [T, 70]) and `<stem>.mp4`
 (rendered video with the speech muxed) as the task produces them. `tts_stream`, `talk_stream` and
 `animate_stream` yield the same results piece by piece while they are generated (docs/inference.md).
+
+    voice = jam.fit_voice("me.wav", "what I say in it", output="me.safetensors")  # ~1 min on a CPU
+    jam.use_voice(voice)          # or the file; the reference of every text task until use_voice(None)
 """
 from __future__ import annotations
 
@@ -110,6 +113,8 @@ class JAMFlow:
         self.config = model.cfg
         self.checkpoint_dir = checkpoint_dir
         self.liveportrait_weights = None  # LivePortrait weights folder; None: $JAMFLOW_LIVEPORTRAIT_WEIGHTS
+        self.voice = None  # the fitted voice in use (use_voice), or None
+        self._replaced_weights = None  # what apply_voice replaced in the model, while a voice is in use
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device=None, dtype=None, vocoder=None,
@@ -139,6 +144,50 @@ class JAMFlow:
     progress = property(lambda self: self.engine.progress, lambda self, v: setattr(self.engine, "progress", v))
 
     # ---------------------------------------------------------------------------------------
+    # fitted voices (infer/voice_fit.py)
+
+    def fit_voice(self, ref_audio, ref_text: str, *, output=None, steps: int = 40, strength: float = 0.5,
+                  seed: int = 0, rank: int = 8, lr: float = 1e-3):
+        """Adapters fitted to the reference clip `ref_audio` and its transcript (~1 min for 40 steps on 2 CPU
+        cores) -> a `FittedVoice`, also saved to `output` (a .safetensors file) when given. The model is
+        left as it was; `use_voice` puts the voice in use."""
+        from jamflow.infer.voice_fit import SUFFIX, VoiceFitConfig, fit_voice
+
+        cfg = VoiceFitConfig(steps, rank, lr, seed=seed, strength=strength).check()
+        if output is not None and Path(output).suffix != SUFFIX:
+            raise UserError(f"output: expected a voice file name ending in {SUFFIX}, got {Path(output).name!r}")
+        self._check_call(None, ref_text=ref_text)
+        wav = inputs.audio_arg(ref_audio, "ref_audio", self.limits)
+        in_use = self.voice
+        self.use_voice(None)  # fitted against the base model
+        try:
+            voice = fit_voice(self.engine, wav, ref_text, cfg, show_progress=self.progress)
+        finally:
+            if in_use is not None:
+                self.use_voice(in_use, in_use.strength)
+        if output is not None:
+            voice.save(output)
+        return voice
+
+    def use_voice(self, voice, strength: float | None = None) -> None:
+        """Speak in a fitted voice (a `FittedVoice` or its file) at `strength` (default: the voice's): its
+        update is folded into the model, and its clip and transcript become the reference of tts, talk
+        and dub, which then take no ref_audio. None: back to the base model."""
+        from jamflow.infer.voice_fit import FittedVoice, apply_voice, load_voice, restore_weights
+
+        if voice is not None and not isinstance(voice, FittedVoice):
+            voice = load_voice(voice)
+        if voice is not None and (self.int8 or getattr(self.model, "student", None) is not None):
+            raise UserError("voice: expected the full model in float weights, got "
+                            + ("int8 weights; drop --dtype int8" if self.int8 else "a few-step student; drop --fast"))
+        if self._replaced_weights is not None:
+            restore_weights(self.model, self._replaced_weights)
+            self.voice, self._replaced_weights = None, None
+        if voice is not None:
+            self._replaced_weights = apply_voice(self.model, voice, strength)
+            self.voice = voice
+
+    # ---------------------------------------------------------------------------------------
     # tasks
 
     def tts(self, gen_text: str, ref_audio=None, ref_text: str | None = None, *, output=None,
@@ -146,8 +195,8 @@ class JAMFlow:
         """Text -> speech (the motion generated alongside is returned too, and saved as .npy)."""
         s = make_settings(settings, **overrides).with_seed()
         output = self._check_call(output, gen_text=gen_text, ref_text=ref_text)
-        request = runner.TextRequest.for_tts(self.engine, clean_text(gen_text, "gen_text"), self._ref_audio(ref_audio),
-                                            ref_text)
+        request = runner.TextRequest.for_tts(self.engine, clean_text(gen_text, "gen_text"),
+                                            *self._reference(ref_audio, ref_text))
         out = runner.run_text(self.engine, request, s)
         return self._finish(out, s, output, write_video=False, face_life=True)
 
@@ -159,8 +208,8 @@ class JAMFlow:
         post-processed. With the same settings, the pieces joined equal `tts(...)`'s wav."""
         s = make_settings(settings, **overrides).with_seed().for_stream()
         self._check_call(None, gen_text=gen_text, ref_text=ref_text)
-        request = runner.TextRequest.for_tts(self.engine, clean_text(gen_text, "gen_text"), self._ref_audio(ref_audio),
-                                            ref_text)
+        request = runner.TextRequest.for_tts(self.engine, clean_text(gen_text, "gen_text"),
+                                            *self._reference(ref_audio, ref_text))
         from jamflow.infer.stream import as_tuples
 
         return as_tuples(runner.TextStream(self.engine, request, s))
@@ -237,8 +286,8 @@ class JAMFlow:
                 raise UserError("motion: expected a motion (.npy/.pkl or array) or --video, got neither")
             motion = inputs.motion_from_video(video)
         motion = inputs.motion_arg(motion, "motion", self.limits)
-        out = dub_windows.run_dub(self.engine, clean_text(gen_text, "gen_text"), motion, self._ref_audio(ref_audio),
-                                  ref_text, s)
+        out = dub_windows.run_dub(self.engine, clean_text(gen_text, "gen_text"), motion,
+                                  *self._reference(ref_audio, ref_text), s)
         if video is not None:
             return self._finish(out, s, output, write_video=False, mux_into=video)
         return self._finish(out, s, output, write_video=True, renderer=self._renderer(None))
@@ -266,7 +315,7 @@ class JAMFlow:
         `outputs`: texts that fit one chunk share a padded sampler batch (same start noise per item as
         alone), longer ones run as single calls (`jamflow batch`, infer/batch.py)."""
         s = settings
-        pieces = runner.run_text_batch(self.engine, texts, self._ref_audio(ref_audio), ref_text, s)
+        pieces = runner.run_text_batch(self.engine, texts, *self._reference(ref_audio, ref_text), s)
         renderer = self._renderer(None) if task == "talk" else None
         results: list = [None] * len(texts)
         for i, piece in enumerate(pieces):
@@ -287,8 +336,14 @@ class JAMFlow:
         if not self.has_motion:
             raise UserError(f"ckpt: expected a model with a motion stream for {task}, got an audio-only model")
 
-    def _ref_audio(self, ref_audio) -> np.ndarray | None:
-        return None if ref_audio is None else inputs.audio_arg(ref_audio, "ref_audio", self.limits)
+    def _reference(self, ref_audio, ref_text) -> tuple[np.ndarray | None, str | None]:
+        """(reference wav [s] | None, its transcript): the caller's, or the clip of the voice in use."""
+        if self.voice is not None:
+            if ref_audio is not None or ref_text is not None:
+                raise UserError("ref_audio: expected none while a fitted voice is in use (it clones from its own "
+                                "clip); drop ref_audio and ref_text, or call use_voice(None) first")
+            return self.voice.wav, self.voice.text
+        return (None if ref_audio is None else inputs.audio_arg(ref_audio, "ref_audio", self.limits)), ref_text
 
     def _talk_request(self, gen_text, ref_audio, ref_text, ref_motion, context_motion):
         """-> (the talk request, whether face life fills the channels no given motion drives)."""
@@ -297,8 +352,8 @@ class JAMFlow:
         if context_motion is not None and not self.codec.spec.context_dim:
             raise UserError(f"context_motion: expected a model that takes eyes and head as context (the lips spec), "
                             f"got one that generates them ({self.codec.spec.name}); pass ref_motion to set their style")
-        request = runner.TextRequest.for_talk(self.engine, clean_text(gen_text, "gen_text"), self._ref_audio(ref_audio),
-                                             ref_text, ref_motion, context_motion)
+        request = runner.TextRequest.for_talk(self.engine, clean_text(gen_text, "gen_text"),
+                                             *self._reference(ref_audio, ref_text), ref_motion, context_motion)
         return request, ref_motion is None and context_motion is None
 
     def _renderer(self, source):

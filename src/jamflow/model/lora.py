@@ -99,6 +99,16 @@ def adapters_off(model: nn.Module):
             layer.enabled = enabled
 
 
+def unwrap_lora(model: nn.Module) -> nn.Module:
+    """Drop every adapter (in place) -> the model with plain nn.Linear layers on the same, unchanged weights."""
+    for parent, name, linear in list(_block_linears(model)):
+        if isinstance(linear, LoRALinear):
+            plain = nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None, device="meta")
+            plain.weight, plain.bias = linear.weight, linear.bias
+            setattr(parent, name, plain)
+    return model
+
+
 def merge(model: nn.Module) -> nn.Module:
     """Fold every adapter into its linear (in place) -> the model, with plain nn.Linear layers again."""
     for parent, name, linear in list(_block_linears(model)):
