@@ -13,7 +13,7 @@ sentences are too short and too few to score words on, so each voice speaks the 
 flite_dev/ uses (the 13th to 24th held-out sentences) from its prompt, one sample each (seed = the
 sentence's index), 16 NFE, Griffin-Lim. Word error is pocketsphinx's against the sentence; speaker
 similarity is the mean cosine to the speaker's other clips (never the prompt). With --steps > 0 the
-model is first fitted to the prompt (adapt.py's VoiceAdapter); --strengths then applies the fitted
+model is first fitted to the prompt (`jamflow voice`'s fit, through adapt.py); --strengths then applies the fitted
 update at each strength in turn (1 = as fitted, 0.5 = half of it) without refitting. Each (voice,
 strength) prints a JSON line and is appended to --out.
 """
@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adapt import VoiceAdapter, loss_span  # noqa: E402
+from adapt import PromptVoice  # noqa: E402
 
 TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 RAW_RATE = 16000  # the raw clips' rate: 16-bit little-endian mono
@@ -77,22 +76,22 @@ def score_voice(jam, prompt: np.ndarray, prompt_text: str, others: list[np.ndarr
 
 def run(a: argparse.Namespace) -> list[dict]:
     from jamflow.infer.api import JAMFlow
+    from jamflow.infer.voice_fit import VoiceFitConfig
 
     jam = JAMFlow.from_pretrained(a.checkpoint, vocoder="griffinlim", progress=False)
-    adapter = VoiceAdapter(jam, a.rank, a.lr, a.batch, a.seed, a.layers)
+    voice = PromptVoice(jam, VoiceFitConfig(max(a.steps, 1), a.rank, a.lr, a.batch, a.seed, 1.0, a.layers))
     texts, records = dev_sentences(a.sentences), []
-    for voice, (prompt_name, prompt_text, other_names) in VOICES.items():
+    for name, (prompt_name, prompt_text, other_names) in VOICES.items():
         prompt, others = read_clip(prompt_name), [read_clip(o) for o in other_names]
-        start = time.time()
-        losses = adapter.fit(prompt, prompt_text, a.steps)
-        fit_s = time.time() - start
+        fit = voice.fit(prompt, prompt_text) if a.steps else None
         for strength in a.strengths:
-            adapter.set_strength(strength)
+            if fit:
+                voice.set_strength(strength)
             wer, sim = score_voice(jam, prompt, prompt_text, others, texts)
-            records.append({"name": a.name, "voice": voice, "steps": a.steps, "lr": a.lr, "rank": a.rank,
+            records.append({"name": a.name, "voice": name, "steps": a.steps, "lr": a.lr, "rank": a.rank,
                             "layers": a.layers, "strength": strength, "wer": round(wer, 4), "sim": round(sim, 4),
-                            "fit_s": round(fit_s, 1),
-                            "loss": [round(x, 3) for x in loss_span(losses)] if losses else None})
+                            "fit_s": fit["seconds"] if fit else 0.0,
+                            "loss": [round(fit["loss_first"], 3), round(fit["loss_last"], 3)] if fit else None})
             print(json.dumps(records[-1]), flush=True)
             with open(a.out, "a") as f:
                 f.write(json.dumps(records[-1]) + "\n")

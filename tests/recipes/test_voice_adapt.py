@@ -1,12 +1,16 @@
-"""recipes/voices_model/adapt.py: adapters fitted to one reference clip, reset to the base model."""
+"""recipes/voices_model/adapt.py: the package's fitted voice, refitted per prompt and folded into the model."""
 import numpy as np
 import pytest
 import torch
 
+from jamflow.infer.voice_fit import VoiceFitConfig
+
+CFG = VoiceFitConfig(steps=3, rank=2, lr=1e-2, batch=2, seed=0, strength=1.0)
+
 
 @pytest.fixture
 def own_jam(tiny_ckpt):
-    """A model of the test's own: the adapters change the modules of the model they are added to."""
+    """A model of the test's own: a fitted voice is folded into the weights of the model it is put on."""
     from jamflow.infer.api import JAMFlow
     from jamflow.vocoder.fallback import FallbackConfig, GriffinLimVocoder
 
@@ -17,49 +21,41 @@ def own_jam(tiny_ckpt):
 def test_fit_moves_the_voice_and_reset_restores_the_base_model(voice_adapt, own_jam, ref_wav, fast):
     wav, _ = ref_wav
     text, ref_text = "A new sentence.", "hello there"
-    adapter = voice_adapt.VoiceAdapter(own_jam, rank=2, lr=1e-2, batch=2, seed=0)
-    base = own_jam.tts(text, wav, ref_text, **fast).wav  # B = 0: the adapters are a no-op
+    voice = voice_adapt.PromptVoice(own_jam, CFG)
+    base = own_jam.tts(text, wav, ref_text, **fast).wav
 
-    losses = adapter.fit(wav, ref_text, steps=3)
-    assert len(losses) == 3 and np.isfinite(losses).all()
+    record = voice.fit(wav, ref_text)
+    assert record["steps"] == 3 and np.isfinite(record["loss_last"])
     adapted = own_jam.tts(text, wav, ref_text, **fast).wav
     assert len(adapted) == len(base) and not np.allclose(adapted, base, atol=1e-5)
 
-    assert adapter.fit(wav, ref_text, steps=3) == losses  # seeded: the same prompt fits the same way
-    adapter.reset()
-    np.testing.assert_allclose(own_jam.tts(text, wav, ref_text, **fast).wav, base, atol=1e-6)
-    assert adapter.fit(wav, ref_text, steps=0) == []
+    voice.fit(wav, ref_text)  # a refit starts from the base model, not from the last fit
+    np.testing.assert_array_equal(own_jam.tts(text, wav, ref_text, **fast).wav, adapted)
+    voice.reset()
+    np.testing.assert_array_equal(own_jam.tts(text, wav, ref_text, **fast).wav, base)
 
 
-def test_reference_batch_is_the_clip_repeated(voice_adapt, own_jam, ref_wav):
+def test_strength_applies_part_of_the_fitted_update_without_refitting(voice_adapt, own_jam, ref_wav, fast):
     wav, _ = ref_wav
-    batch = voice_adapt.VoiceAdapter(own_jam, rank=2, batch=3).reference_batch(wav, "hello there")
-    n = batch["mel"].shape[1]
-    assert batch["mel"].shape == (3, n, 100) and batch["mel_lens"].tolist() == [n] * 3
-    assert (batch["mel"][0] == batch["mel"][2]).all() and batch["text"].shape[0] == 3
-    assert "text_index" not in batch  # the tiny model pads its text as F5 does, without a layout
-
-
-def test_bad_flags_exit_2(voice_adapt, capsys):
-    with pytest.raises(SystemExit) as e:
-        voice_adapt.main(["ref.jsonl", "out", "--steps", "-1"])
-    assert e.value.code == 2 and "--steps" in capsys.readouterr().err
+    text, ref_text = "A new sentence.", "hello there"
+    voice = voice_adapt.PromptVoice(own_jam, CFG)
+    base_weights = {k: v.clone() for k, v in own_jam.model.state_dict().items()}
+    voice.fit(wav, ref_text)
+    full = {k: v.clone() for k, v in own_jam.model.state_dict().items()}
+    full_out = own_jam.tts(text, wav, ref_text, **fast).wav
+    voice.set_strength(0.5)
+    half = own_jam.model.state_dict()
+    changed = [k for k in full if not torch.equal(full[k], base_weights[k])]
+    assert changed and all(torch.allclose(half[k] - base_weights[k], (full[k] - base_weights[k]) / 2, atol=1e-7)
+                           for k in changed)
+    assert not np.allclose(own_jam.tts(text, wav, ref_text, **fast).wav, full_out, atol=1e-5)
 
 
 def test_layers_pattern_picks_the_adapters_that_train(voice_adapt, own_jam, ref_wav):
-    wav, _ = ref_wav
-    adapter = voice_adapt.VoiceAdapter(own_jam, rank=2, lr=1e-2, batch=2, layers=r"audio\.blocks\.\d+\.ff\.")
-    names = {name for name, m in own_jam.model.named_modules() if any(m is layer for layer in adapter.layers)}
+    voice = voice_adapt.PromptVoice(own_jam, VoiceFitConfig(**{**CFG.__dict__, "layers": r"audio\.blocks\.\d+\.ff\."}))
+    voice.fit(ref_wav[0], "hello there")
+    names = set(voice.voice.adapters)
     assert names and all(".ff." in n and n.startswith("audio.") for n in names)
-    adapter.fit(wav, "hello there", steps=2)
-    others = [m for m in own_jam.model.modules() if hasattr(m, "lora_b") and all(m is not x for x in adapter.layers)]
-    assert others and all((m.lora_b == 0).all() for m in others)  # the rest stay no-ops
-    assert any((layer.lora_b != 0).any() for layer in adapter.layers)
-
-
-def test_a_pattern_that_matches_nothing_is_refused(voice_adapt, own_jam):
-    with pytest.raises(ValueError, match="layers"):
-        voice_adapt.VoiceAdapter(own_jam, rank=2, layers="no_such_layer")
 
 
 def test_run_fits_once_per_prompt_and_writes_the_evals_manifest(voice_adapt, tiny_ckpt, ref_wav, tmp_path, capsys):
@@ -76,22 +72,8 @@ def test_run_fits_once_per_prompt_and_writes_the_evals_manifest(voice_adapt, tin
     assert len(fits) == 1  # every clip's prompt is the same file: one fit serves all three
 
 
-def test_strength_applies_part_of_the_fitted_update(voice_adapt, own_jam, ref_wav, fast):
-    wav, _ = ref_wav
-    text, ref_text = "A new sentence.", "hello there"
-    full = voice_adapt.VoiceAdapter(own_jam, rank=2, lr=1e-2, batch=2, seed=0)
-    full.fit(wav, ref_text, steps=3)
-    layer = full.layers[0]
-    delta = (layer.lora_b @ layer.lora_a) * layer.scale
-    full.strength = 0.5
-    full.fit(wav, ref_text, steps=3)  # the same fit (seeded), applied at half strength
-    assert torch.allclose((layer.lora_b @ layer.lora_a) * layer.scale, delta / 2, atol=1e-7)
-    half_out = own_jam.tts(text, wav, ref_text, **fast).wav
-    full.set_strength(1.0)
-    assert not np.allclose(own_jam.tts(text, wav, ref_text, **fast).wav, half_out, atol=1e-5)
-
-
-def test_strength_out_of_range_exits_2(voice_adapt, capsys):
+@pytest.mark.parametrize("argv, flag", [(["--steps", "-1"], "--steps"), (["--strength", "1.5"], "--strength")])
+def test_bad_flags_exit_2(voice_adapt, capsys, argv, flag):
     with pytest.raises(SystemExit) as e:
-        voice_adapt.main(["ref.jsonl", "out", "--strength", "1.5"])
-    assert e.value.code == 2 and "--strength" in capsys.readouterr().err
+        voice_adapt.main(["ref.jsonl", "out", *argv])
+    assert e.value.code == 2 and flag in capsys.readouterr().err
