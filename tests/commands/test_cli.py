@@ -188,7 +188,7 @@ def test_voice_cli_fits_a_file_that_tts_speaks_with(capsys, tiny_ckpt, ref_wav, 
     (["--output", "{tmp}/me.wav"], "--output: expected a voice file name ending in .safetensors"),
     (["--output", "{tmp}/me.safetensors", "--steps", "0"], "--steps: expected an integer"),
     (["--output", "{tmp}/me.safetensors", "--strength", "2"], "--strength: expected a number in"),
-    (["--output", "{tmp}/me.safetensors", "--fast"], "--fast"),
+    (["--output", "{tmp}/me.safetensors", "--dtype", "int8"], "--dtype: expected float32, float16 or bfloat16"),
     ([], "--output: expected a value"),
 ])
 def test_voice_cli_refuses_bad_flags_before_loading(capsys, tiny_ckpt, ref_wav, tmp_path, argv, match):

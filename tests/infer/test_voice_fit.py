@@ -95,8 +95,10 @@ def test_a_saved_voice_loads_as_it_was_fitted(own_jam, voice, tmp_path, fast):
 
 def test_fit_voice_writes_its_output_and_refits_on_the_base_model(own_jam, voice, ref_wav, tmp_path):
     own_jam.use_voice(voice, 1.0)
+    voiced = weights(own_jam)
     refit = own_jam.fit_voice(ref_wav[0], TEXT, output=tmp_path / "v.safetensors", **FIT)
-    assert own_jam.voice is voice  # still in use afterwards
+    assert all(torch.equal(v, own_jam.model.state_dict()[k]) for k, v in voiced.items())
+    assert own_jam.voice is voice and own_jam.voice_strength == 1.0  # still in use afterwards, as it was
     assert refit.fingerprint == voice.fingerprint  # fitted to the base model, not the voiced one
     assert (tmp_path / "v.safetensors").is_file()
 

@@ -21,9 +21,14 @@ def add_cli(parser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rank", type=int, default=8, help="adapter rank, default 8")
     parser.add_argument("--lr", type=float, default=1e-3)
-    common.add_model_args(parser)
+    parser.add_argument("--ckpt", help="the model the voice is for (default: the shipped whole-face model; lips: "
+                                       "the shipped lips model); a voice only serves the model it was fitted to")
+    parser.add_argument("--device", help="cpu | cuda | cuda:N | mps (default: auto)")
+    parser.add_argument("--dtype", help="float32 | float16 | bfloat16: the compute precision of the fit (default: "
+                                        "per device)")
     parser.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     common.add_limit_arg(parser)
+    parser.set_defaults(vocoder="griffinlim", fast=None)  # a fit vocodes nothing; no student can be fitted
 
 
 def check_args(args):
@@ -36,9 +41,8 @@ def check_args(args):
     if Path(args.output).suffix != SUFFIX:
         raise UserError(f"--output: expected a voice file name ending in {SUFFIX}, got {Path(args.output).name!r}")
     validate.writable_folder(Path(args.output).resolve().parent, "--output")
-    if args.fast is not None or args.dtype == "int8":
-        raise UserError("--fast/--dtype: expected the full model in float weights to fit a voice, got "
-                        + ("--fast" if args.fast is not None else "--dtype int8"))
+    if args.dtype == "int8":
+        raise UserError("--dtype: expected float32, float16 or bfloat16 to fit a voice, got int8 (quantised weights)")
     try:
         return VoiceFitConfig(args.steps, args.rank, args.lr, seed=args.seed, strength=args.strength).check()
     except UserError as e:

@@ -114,6 +114,7 @@ class JAMFlow:
         self.checkpoint_dir = checkpoint_dir
         self.liveportrait_weights = None  # LivePortrait weights folder; None: $JAMFLOW_LIVEPORTRAIT_WEIGHTS
         self.voice = None  # the fitted voice in use (use_voice), or None
+        self.voice_strength = None  # the strength it is applied at
         self._replaced_weights = None  # what apply_voice replaced in the model, while a voice is in use
 
     @classmethod
@@ -158,13 +159,13 @@ class JAMFlow:
             raise UserError(f"output: expected a voice file name ending in {SUFFIX}, got {Path(output).name!r}")
         self._check_call(None, ref_text=ref_text)
         wav = inputs.audio_arg(ref_audio, "ref_audio", self.limits)
-        in_use = self.voice
+        in_use = self.voice, self.voice_strength
         self.use_voice(None)  # fitted against the base model
         try:
             voice = fit_voice(self.engine, wav, ref_text, cfg, show_progress=self.progress)
         finally:
-            if in_use is not None:
-                self.use_voice(in_use, in_use.strength)
+            if in_use[0] is not None:
+                self.use_voice(*in_use)
         if output is not None:
             voice.save(output)
         return voice
@@ -182,10 +183,10 @@ class JAMFlow:
                             + ("int8 weights; drop --dtype int8" if self.int8 else "a few-step student; drop --fast"))
         if self._replaced_weights is not None:
             restore_weights(self.model, self._replaced_weights)
-            self.voice, self._replaced_weights = None, None
+            self.voice, self.voice_strength, self._replaced_weights = None, None, None
         if voice is not None:
             self._replaced_weights = apply_voice(self.model, voice, strength)
-            self.voice = voice
+            self.voice, self.voice_strength = voice, voice.strength if strength is None else strength
 
     # ---------------------------------------------------------------------------------------
     # tasks
