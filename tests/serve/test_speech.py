@@ -5,6 +5,7 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from fastapi.testclient import TestClient
 from serve_helpers import FAST, assert_error, decode_wav, make_client
 
@@ -120,6 +121,35 @@ def test_voices_lists_shipped_and_folder_voices(jam, ref_wav, tmp_path):
     assert r.status_code == 200 and r.headers["x-voice"] == "mine"
 
 
+def test_a_fitted_voice_speaks_through_its_update_and_leaves_the_model_as_it_was(jam, ref_wav, tmp_path):
+    jam.fit_voice(ref_wav[0], "A test voice.", output=tmp_path / "fitted.safetensors", steps=2, lr=0.05)
+    weights = {k: v.clone() for k, v in jam.model.state_dict().items()}
+    body = {"input": "Hello there.", "voice": "fitted", **FAST}
+    with make_client(jam, voices_dir=tmp_path) as c:
+        listing = {v["name"]: v for v in c.get("/v1/voices").json()["voices"]}
+        fitted = c.post("/v1/audio/speech", json=body)
+        streamed = c.post("/v1/audio/speech", json={**body, "stream": True, "response_format": "pcm"})
+    assert listing["fitted"]["fitted"] is True and listing["slt"]["fitted"] is False
+    assert listing["fitted"]["transcript"] == "A test voice."
+    assert fitted.status_code == 200 and fitted.headers["x-voice"] == "fitted"
+    plain = jam.tts("Hello there.", ref_wav[0], "A test voice.", **FAST).wav  # the same clip, no update
+    assert len(fitted.content[44:]) == len(to_pcm16(plain)) and fitted.content[44:] != to_pcm16(plain)
+    assert streamed.status_code == 200 and len(streamed.content) == len(fitted.content) - 44
+    assert all(torch.equal(v, jam.model.state_dict()[k]) for k, v in weights.items())
+
+
+def test_a_fitted_voice_of_another_model_stops_the_server_at_start(jam, tiny_ckpt, ref_wav, tmp_path):
+    from jamflow.errors import UserError
+    from jamflow.infer.api import JAMFlow
+
+    other = JAMFlow.from_pretrained(tiny_ckpt, device="cpu", dtype="float32", vocoder="griffinlim", progress=False)
+    with torch.no_grad():
+        next(p for n, p in other.model.named_parameters() if n.startswith("audio.blocks.")).add_(0.01)
+    other.fit_voice(ref_wav[0], "A test voice.", output=tmp_path / "other.safetensors", steps=1)
+    with pytest.raises(UserError, match="--voices: expected fitted voices of the served model, got other.safetensors"):
+        create_app(jam, ServeConfig(voices_dir=tmp_path))
+
+
 def test_health(client):
     h = client.get("/health").json()
     assert h["status"] == "ok"
@@ -147,3 +177,13 @@ def test_a_loader_runs_on_the_inference_thread_that_runs_the_requests(jam, monke
         r = client.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hello there.", **FAST})
     assert r.status_code == 200, r.text
     assert len(threads) == 2 and threads[1] is threads[0]
+
+
+def test_a_clip_and_a_fitted_voice_of_one_name_stop_the_server(jam, ref_wav, tmp_path):
+    from jamflow.errors import UserError
+
+    sf.write(tmp_path / "anna.wav", ref_wav[0], 24000)
+    (tmp_path / "anna.txt").write_text("A test voice.\n")
+    jam.fit_voice(ref_wav[0], "A test voice.", output=tmp_path / "anna.safetensors", steps=1)
+    with pytest.raises(UserError, match="--voices: expected one audio or voice file per voice, got two for 'anna'"):
+        create_app(jam, ServeConfig(voices_dir=tmp_path))

@@ -242,11 +242,13 @@ def reference_batch(engine, wav: np.ndarray, text: str, copies: int) -> tuple[di
     return batch, prompt.text
 
 
-def apply_voice(model: nn.Module, voice: FittedVoice, strength: float | None = None) -> dict[str, torch.Tensor]:
+def apply_voice(model: nn.Module, voice: FittedVoice, strength: float | None = None,
+                check: bool = True) -> dict[str, torch.Tensor]:
     """Fold `strength` (default: the voice's) x B A into each adapted block linear's weight, in place ->
-    the weights it replaced, for `restore_weights`."""
+    the weights it replaced, for `restore_weights`. `check`: the model's fingerprint first (~1 s on a
+    CPU; a server checks its voices once, at start-up)."""
     strength = check_strength(voice.strength if strength is None else strength)
-    found = voice_fingerprint(model)
+    found = voice_fingerprint(model) if check else voice.fingerprint
     if found != voice.fingerprint:
         raise UserError(f"voice: expected the model it was fitted to (fingerprint {voice.fingerprint[:12]}), got "
                         f"a different one ({found[:12]}); fit the voice again with this model")

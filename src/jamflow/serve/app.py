@@ -37,6 +37,7 @@ def create_app(jam, config: ServeConfig | None = None, voices: VoiceRegistry | N
     jobs = JobQueue(config.queue, config.timeout_s)
     if not isinstance(jam, JAMFlow):
         jam = jobs.run_now(jam)
+    voices.check_model(jam.model)
     if config.liveportrait_weights is not None:
         jam.liveportrait_weights = str(config.liveportrait_weights)
     jam.progress = False  # no tqdm bars in a server's log

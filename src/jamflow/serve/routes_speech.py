@@ -12,6 +12,7 @@ from jamflow.serve.fields import Fields
 from jamflow.serve.jobs import ClientGone, JobTimeout
 from jamflow.serve.state import get_state
 from jamflow.serve.uploads import read_json
+from jamflow.serve.voices import reference
 from jamflow.timeline import SAMPLE_RATE
 
 router = APIRouter()
@@ -69,7 +70,8 @@ async def speech(request: Request):
         return await _stream_speech(st, request, text, voice, fmt, settings, headers)
 
     def work():
-        return st.jam.tts(text, voice.wav, voice.transcript, settings=settings).wav
+        with reference(st.jam, voice) as (ref_audio, ref_text):
+            return st.jam.tts(text, ref_audio, ref_text, settings=settings).wav
 
     wav = await st.jobs.run(work, request.is_disconnected)
     headers["X-Audio-Duration"] = f"{len(wav) / SAMPLE_RATE:.3f}"
@@ -79,7 +81,11 @@ async def speech(request: Request):
 async def _stream_speech(st, request, text, voice, fmt, settings, headers):
     """Audio sent piece by piece as each chunk of the text is final (`JAMFlow.tts_stream`). The first piece
     is awaited before the response starts, so a request the model refuses still gets a JSON error."""
-    pieces = st.jobs.stream(lambda: st.jam.tts_stream(text, voice.wav, voice.transcript, settings=settings))
+    def speak():  # the whole stream runs as one job on the inference thread, inside the voice's block
+        with reference(st.jam, voice) as (ref_audio, ref_text):
+            yield from st.jam.tts_stream(text, ref_audio, ref_text, settings=settings)
+
+    pieces = st.jobs.stream(speak)
     try:
         first = await pieces.next(request.is_disconnected)
     except BaseException:  # a timeout or a client gone has already stopped the producer

@@ -19,6 +19,7 @@ from jamflow.serve.errors import ApiError, bad_field
 from jamflow.serve.fields import Fields
 from jamflow.serve.state import get_state
 from jamflow.serve.uploads import Form, Upload, Workdir, content_type, read_form, read_json
+from jamflow.serve.voices import reference
 from jamflow.timeline import MOTION_FPS, SAMPLE_RATE
 
 router = APIRouter()
@@ -130,8 +131,9 @@ async def talk(request: Request):
         raise
 
     def job():
-        res = st.jam.talk(text, voice.wav, voice.transcript, source=None if image is None else str(image.path),
-                          output=work.path / "talk.mp4", settings=settings)
+        with reference(st.jam, voice) as (ref_audio, ref_text):
+            res = st.jam.talk(text, ref_audio, ref_text, source=None if image is None else str(image.path),
+                              output=work.path / "talk.mp4", settings=settings)
         return res.paths["video"].read_bytes(), res
 
     data, res = await st.jobs.run(job, request.is_disconnected, cleanup=work.remove)
@@ -181,8 +183,9 @@ async def dub(request: Request):
         raise
 
     def job():
-        res = st.jam.dub(text, motion, voice.wav, voice.transcript, video=None if video is None else video.path,
-                         output=work.path / "dub.mp4" if fmt == "mp4" else None, settings=settings)
+        with reference(st.jam, voice) as (ref_audio, ref_text):
+            res = st.jam.dub(text, motion, ref_audio, ref_text, video=None if video is None else video.path,
+                             output=work.path / "dub.mp4" if fmt == "mp4" else None, settings=settings)
         data = res.paths["video"].read_bytes() if fmt == "mp4" else audio_format.encode(res.wav, "wav")
         return data, res
 
