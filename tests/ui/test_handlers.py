@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from jamflow.errors import UserError
 from jamflow.ui.handlers import page_message
@@ -182,3 +183,27 @@ def test_a_loader_runs_on_the_compute_thread(jam, tmp_path):
     loaded_on = []
     studio = Studio(lambda: loaded_on.append(threading.current_thread()) or jam, out_root=tmp_path)
     assert studio.jam is jam and loaded_on[0].name.startswith("jamflow-ui")
+
+
+def test_fit_voice_fits_a_clip_once_and_gives_the_model_back(studio, ref_wav, monkeypatch):
+    fits = []
+    real = studio.jam.fit_voice
+
+    def quick_fit(path, words, **kw):  # 2 large steps: the test is about the page's plumbing, not the fit
+        fits.append(words)
+        return real(path, words, steps=2, lr=0.05)
+
+    monkeypatch.setattr(studio.jam, "fit_voice", quick_fit)
+    weights = {k: v.clone() for k, v in studio.jam.model.state_dict().items()}
+    steps = Steps()
+    plain = studio.talk("Hello there.", ref_wav[1], "A test voice.", None, FAST)
+    fitted = studio.talk("Hello there.", ref_wav[1], "A test voice.", None, FAST, progress=steps, fit_voice=True)
+    again = [o for _, o in studio.tts_stream("Hello there.", ref_wav[1], "A test voice.", FAST, fit_voice=True) if o]
+    assert fits == ["A test voice."]  # the second use of the clip reuses its fit
+    assert "fitting the voice" in {desc for _, desc in steps.calls}
+    assert studio.jam.voice is None and all(torch.equal(v, studio.jam.model.state_dict()[k]) for k, v in weights.items())
+    assert not np.allclose(sf.read(str(plain.audio))[0], sf.read(str(fitted.audio))[0], atol=1e-4)
+    assert again[0].audio.is_file()
+    with pytest.raises(UserError, match="^fit_voice: expected a reference voice"):
+        studio.talk("Hello there.", None, None, None, FAST, fit_voice=True)
+    assert page_message(UserError("fit_voice: expected x")).startswith("Fit the model to this voice (fit_voice)")

@@ -9,6 +9,7 @@ sampler's, chunk loop's and encoder's steps (jamflow.progress) are forwarded to 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import math
 import shutil
@@ -40,9 +41,11 @@ FIELD_LABELS = {
     "source": "Portrait", "portrait": "Portrait", "audio_spans": "Speech spans", "motion_spans": "Motion spans",
     "extend_s": "Continue by (s)", "nfe_step": "NFE steps", "cfg_strength": "CFG strength", "seed": "Seed",
     "speed": "Speed", "head_scale": "Head motion scale", "expression_scale": "Expression scale",
-    "vocoder": "Vocoder", "fix_duration": "Duration",
+    "vocoder": "Vocoder", "fix_duration": "Duration", "fit_voice": "Fit the model to this voice",
 }
-STAGE_LABELS = {"sampling": "sampling", "chunks": "text chunks", "windows": "windows", "render": "rendering video"}
+STAGE_LABELS = {"sampling": "sampling", "chunks": "text chunks", "windows": "windows", "render": "rendering video",
+                "voice fit": "fitting the voice"}
+FITTED_KEPT = 8  # fitted voices kept in memory (~2.4 MB each), the least recently used dropped first
 
 
 def page_message(error: Exception) -> str:
@@ -107,6 +110,7 @@ class Studio:
         self.out_root = Path(out_root or tempfile.mkdtemp(prefix="jamflow-ui-"))
         self.out_root.mkdir(parents=True, exist_ok=True)
         self.vocoders = {"default": self.jam.vocoder}  # the others are loaded when first asked for
+        self.fitted = {}  # (sha256 of a reference clip, its words) -> FittedVoice: a clip is fitted once
 
     @property
     def vocoder_names(self) -> list[str]:
@@ -175,6 +179,34 @@ class Studio:
                             "press Auto-transcribe")
         return path, text
 
+    @property
+    def can_fit_voice(self) -> bool:
+        """A voice is fitted to the full model in float weights (infer/voice_fit.py)."""
+        return not self.jam.int8 and getattr(self.jam.model, "student", None) is None
+
+    @contextlib.contextmanager
+    def voice(self, ref_path: Path | None, ref_words: str | None, fit: bool, progress=None):
+        """-> the (ref_audio, ref_text) of a task call. With `fit`, the reference is fitted first (once per
+        clip and words: about a minute on 2 CPU cores) and in use for the block, which then passes none."""
+        if not fit:
+            yield ref_path, ref_words
+            return
+        if ref_path is None:
+            raise UserError("fit_voice: expected a reference voice to fit the model to, got none")
+        key = (hashlib.sha256(Path(ref_path).read_bytes()).hexdigest(), ref_words)
+        fitted = self.fitted.pop(key, None)
+        if fitted is None:
+            with reporting(progress):
+                fitted = self.compute.call(self.jam.fit_voice, ref_path, ref_words)
+        self.fitted[key] = fitted  # the most recently used last
+        for old in list(self.fitted)[:-FITTED_KEPT]:
+            del self.fitted[old]
+        self.compute.call(self.jam.use_voice, fitted)
+        try:
+            yield None, None
+        finally:
+            self.compute.call(self.jam.use_voice, None)
+
     def portrait(self, path) -> str | None:
         path = self.limits.file(path, "portrait", required=False)
         return None if path is None else str(path)
@@ -207,20 +239,21 @@ class Studio:
         return heard
 
     def talk(self, gen_text, ref_audio, ref_text, portrait, values, head_motion: bool = False,
-             progress=None) -> Outcome:
+             progress=None, fit_voice: bool = False) -> Outcome:
         """Text -> talking head: mp4 (speech muxed), wav, motion .npy."""
         text = self.limits.text(gen_text, "gen_text")
         ref_path, ref_words = self.reference(ref_audio, ref_text)
         source = self.portrait(portrait)
         s = self.settings(values)
         vocoder = (values or {}).get("vocoder")
-        with self.vocoder(vocoder), reporting(progress):
+        with self.voice(ref_path, ref_words, fit_voice, progress) as (ref_path, ref_words), self.vocoder(vocoder), \
+                reporting(progress):
             result = self.compute.call(self.jam.talk, text, ref_path, ref_words, source=source,
                                        context_motion=CONTEXT_MOTION if head_motion else None,
                                        output=self.job_dir("talk") / "talk.mp4", settings=s)
         return self.outcome(result, s, vocoder)
 
-    def tts_stream(self, gen_text, ref_audio, ref_text, values, progress=None):
+    def tts_stream(self, gen_text, ref_audio, ref_text, values, progress=None, fit_voice: bool = False):
         """Text -> speech as it is made: yields (wav bytes of the next finished piece, None) per piece,
         then (None, Outcome) with the whole wav written."""
         text = self.limits.text(gen_text, "gen_text")
@@ -229,7 +262,7 @@ class Studio:
         vocoder = (values or {}).get("vocoder")
         folder = self.job_dir("tts")
         pieces = []
-        with self.vocoder(vocoder):
+        with self.voice(ref_path, ref_words, fit_voice, progress) as (ref_path, ref_words), self.vocoder(vocoder):
             stream = self.compute.iterate(lambda: self.jam.tts_stream(text, ref_path, ref_words, settings=s))
             try:
                 while True:
@@ -262,7 +295,8 @@ class Studio:
                                        output=self.job_dir("animate") / "animate.mp4", settings=s)
         return self.outcome(result, s, vocoder=False)
 
-    def dub(self, video, motion, gen_text, ref_audio, ref_text, values, progress=None) -> Outcome:
+    def dub(self, video, motion, gen_text, ref_audio, ref_text, values, progress=None,
+            fit_voice: bool = False) -> Outcome:
         """Lip motion (a .npy/.pkl, or the motion of an uploaded video) + text -> speech timed to it."""
         video_path = self.limits.video(video, "video", required=False)
         motion_path = self.limits.motion(motion, "motion", required=False)
@@ -272,7 +306,8 @@ class Studio:
         ref_path, ref_words = self.reference(ref_audio, ref_text)
         s = self.settings(values)
         vocoder = (values or {}).get("vocoder")
-        with self.vocoder(vocoder), reporting(progress):
+        with self.voice(ref_path, ref_words, fit_voice, progress) as (ref_path, ref_words), self.vocoder(vocoder), \
+                reporting(progress):
             result = self.compute.call(self.jam.dub, text, motion_path, ref_path, ref_words, video=video_path,
                                        output=self.job_dir("dub") / "dub.mp4", settings=s)
         return self.outcome(result, s, vocoder)

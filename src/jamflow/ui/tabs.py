@@ -43,7 +43,7 @@ def talk_tab(studio: Studio, examples: Examples, portrait: bool) -> None:
 
     def run(v, s, progress):
         return studio.talk(v["gen_text"], v["ref_audio"], v["ref_text"], v["portrait"], s,
-                           head_motion=v["head_motion"], progress=progress)
+                           head_motion=v["head_motion"], progress=progress, fit_voice=v["fit_voice"])
 
     w.bind(run, button, ex, fields, settings, panel)
 
@@ -67,7 +67,8 @@ def tts_tab(studio: Studio, examples: Examples) -> None:
 
     def event(data, progress=gr.Progress()):
         v, s = w.split(data, fields, settings)
-        pieces = studio.tts_stream(v["gen_text"], v["ref_audio"], v["ref_text"], s, progress=progress)
+        pieces = studio.tts_stream(v["gen_text"], v["ref_audio"], v["ref_text"], s, progress=progress,
+                                   fit_voice=v["fit_voice"])
         for piece, outcome in w.guarded_iter(pieces):
             yield w.show_streamed(piece, outcome, stream, panel)
 
@@ -125,7 +126,7 @@ def dub_tab(studio: Studio, examples: Examples) -> None:
 
     def run(v, s, progress):
         return studio.dub(v["video"], v["motion"], v["gen_text"], v["ref_audio"], v["ref_text"], s,
-                          progress=progress)
+                          progress=progress, fit_voice=v["fit_voice"])
 
     w.bind(run, button, ex, fields, settings, panel)
 

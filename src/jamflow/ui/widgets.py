@@ -56,7 +56,10 @@ def voice_group(studio: Studio, prefix: str, label: str = "Reference voice (opti
         return words, f"Heard: *{words}* (offline recogniser; check and correct it)"
 
     button.click(transcribe, inputs=audio, outputs=[text, heard], concurrency_id="asr", concurrency_limit=1)
-    return {"ref_audio": audio, "ref_text": text}
+    fit = gr.Checkbox(value=False, visible=studio.can_fit_voice, elem_id=f"{prefix}-fit",
+                      label="Fit the model to this voice first (about a minute, once per clip): a closer voice, "
+                            "sometimes fewer words understood")
+    return {"ref_audio": audio, "ref_text": text, "fit_voice": fit}
 
 
 def settings_accordion(studio: Studio, prefix: str, speech: bool = True) -> dict:
