@@ -93,3 +93,14 @@ def test_tts_streams_speech_while_it_is_made(page):
     # the stream grows as pieces arrive; once all are in, it holds the whole written speech
     page.wait_for_function("s => Math.abs(document.querySelector('#tts-stream audio').duration - s) <= 0.05 * s",
                            arg=written_s, timeout=20_000)
+
+
+def test_talk_can_fit_the_reference_voice_first(page, served, ref_wav):
+    studio = served[1]
+    fitted_before = len(studio.fitted)
+    fill_talk(page, "Hello there.", ref_wav[1], "A fitted voice.")
+    page.check("#talk-fit input")
+    page.click("#talk-generate")
+    page.wait_for_function(VIDEO_READY, timeout=120_000)
+    assert len(studio.fitted) == fitted_before + 1 and studio.jam.voice is None
+    assert next(reversed(studio.fitted.values())).text == "A fitted voice."
