@@ -16,6 +16,15 @@ from jamflow.train.stop import StopSignals, exit_code
 from jamflow.train.trainer import Trainer
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_interrupts():
+    """Ctrl-C raising KeyboardInterrupt, as in a terminal: a test run started in the background (`cmd &`)
+    inherits SIGINT ignored, which StopSignals rightly leaves alone, and these tests would then test nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_first_signal_is_kept_second_ctrl_c_aborts_and_handlers_come_back():
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     with pytest.raises(KeyboardInterrupt), StopSignals() as stop:
