@@ -161,3 +161,34 @@ def test_a_layers_pattern_that_matches_nothing_is_refused(own_jam, ref_wav):
                   show_progress=False)
     assert all(torch.equal(v, own_jam.model.state_dict()[k]) for k, v in before.items())
     assert not any(hasattr(m, "lora_a") for m in own_jam.model.modules())
+
+
+def test_batch_jobs_speak_with_their_voice_files_and_give_the_model_back(own_jam, voice, tmp_path, fast):
+    import json
+
+    import soundfile as sf
+
+    from jamflow.infer.batch import read_jobs, run_batch
+
+    voice.save(tmp_path / "me.safetensors")
+    motion = tmp_path / "lips.npy"
+    np.save(motion, np.tile(own_jam.codec.mean, (30, 1)).astype(np.float32))
+    lines = [{"gen_text": "Hello there.", "voice": "me.safetensors", "output": "voiced", **fast},
+             {"gen_text": "Hello there.", "output": "plain", **fast},
+             {"task": "dub", "gen_text": "Hello there.", "motion": "lips.npy", "voice": "me.safetensors",
+              "output": "dubbed", **fast}]
+    (tmp_path / "jobs.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    before = weights(own_jam)
+    run_batch(own_jam, read_jobs(tmp_path / "jobs.jsonl"), tmp_path / "out")
+    assert own_jam.voice is None and all(torch.equal(v, own_jam.model.state_dict()[k]) for k, v in before.items())
+    assert (tmp_path / "out" / "dubbed.wav").is_file()
+    own_jam.use_voice(voice)
+    alone = own_jam.tts("Hello there.", **fast).wav
+    np.testing.assert_allclose(sf.read(tmp_path / "out" / "voiced.wav", dtype="float32")[0], alone, atol=1e-4)
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"gen_text": "Hi.", "voice": "me.safetensors",
+                                                    "ref_audio": "x.wav"}))
+    with pytest.raises(UserError, match="jobs line 1: voice: comes with its own reference clip"):
+        read_jobs(tmp_path / "bad.jsonl")
+    (tmp_path / "missing.jsonl").write_text(json.dumps({"gen_text": "Hi.", "voice": "nobody.safetensors"}))
+    with pytest.raises(UserError, match="jobs line 1: voice: expected a voice file"):
+        read_jobs(tmp_path / "missing.jsonl")

@@ -3,12 +3,14 @@
 Jobs file formats (paths inside are relative to the file's folder):
     .txt    one text per line -> one `task` job per line (default tts), outputs 0000, 0001, ...
     .jsonl  one JSON object per line: {"task": "tts"|"talk"|"animate"|"dub"|"edit", "output": "name",
-            task arguments (gen_text, ref_audio, ref_text, source, audio, motion, video, text, ...),
+            task arguments (gen_text, ref_audio, ref_text, voice, source, audio, motion, video, text, ...),
             and any setting (nfe_step, seed, ...)}
     .toml   [[jobs]] tables with the same keys
 
 Every job is checked before the first one runs. tts/talk jobs whose text fits one chunk and that
-share the reference and settings run as one padded sampler batch (up to `batch_size`).
+share the reference and settings run as one padded sampler batch (up to `batch_size`). `voice` (tts,
+talk, dub) is a fitted voice file (`jamflow voice`) in place of ref_audio and ref_text; it is put in use
+for its jobs and taken out after (infer/voice_fit.py).
 """
 from __future__ import annotations
 
@@ -25,13 +27,13 @@ from jamflow.infer.settings import SETTING_NAMES, InferSettings, make_settings
 from jamflow.limits import Limits, limit_hint
 
 TASK_ARGS = {
-    "tts": ("gen_text", "ref_audio", "ref_text"),
-    "talk": ("gen_text", "ref_audio", "ref_text", "source", "ref_motion"),
+    "tts": ("gen_text", "ref_audio", "ref_text", "voice"),
+    "talk": ("gen_text", "ref_audio", "ref_text", "voice", "source", "ref_motion"),
     "animate": ("audio", "text", "source", "ref_motion"),
-    "dub": ("gen_text", "motion", "ref_audio", "ref_text", "video"),
+    "dub": ("gen_text", "motion", "ref_audio", "ref_text", "voice", "video"),
     "edit": ("text", "audio", "motion", "audio_spans", "motion_spans", "extend_s", "source", "render"),
 }
-PATH_ARGS = ("ref_audio", "source", "ref_motion", "audio", "motion", "video")
+PATH_ARGS = ("ref_audio", "voice", "source", "ref_motion", "audio", "motion", "video")
 
 
 @dataclass
@@ -100,6 +102,9 @@ def _check_job(d, i: int, root: Path, default_task: str, base: InferSettings | N
     unknown = sorted(set(d) - set(TASK_ARGS[task]))
     if unknown:
         raise UserError(f"{where}: expected keys among {['task', 'output', *TASK_ARGS[task]]} + settings, got {unknown}")
+    if d.get("voice") and (d.get("ref_audio") or d.get("ref_text")):
+        raise UserError(f"{where}: voice: comes with its own reference clip and transcript; drop ref_audio and "
+                        f"ref_text")
     for key in PATH_ARGS:
         if not d.get(key) or (key == "source" and d[key] == "avatar"):
             continue
@@ -133,6 +138,10 @@ def _probe(p: Path, key: str, name: str, limits: Limits) -> None:
 
     if key == "ref_audio":
         validate.audio_file(p, name, limits, limits.max_ref_audio_s, "max_ref_audio_s")
+    elif key == "voice":
+        from jamflow.infer.voice_fit import load_voice
+
+        load_voice(p, name)
     elif key == "audio":
         validate.audio_file(p, name, limits, limits.max_audio_s, "max_audio_s")
     elif key == "source" and p.suffix.lower() in IMAGE_SUFFIXES:
@@ -175,12 +184,37 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
     for j in jobs:
         j.settings = j.settings.with_seed()
         if j.task in ("tts", "talk") and not j.args.get("ref_motion") and j.args.get("source") in (None, "avatar"):
-            key = (j.task, j.args.get("ref_audio"), j.args.get("ref_text"), tuple(j.settings.to_dict().items()))
+            key = (j.task, j.args.get("ref_audio"), j.args.get("ref_text"), j.args.get("voice"),
+                   tuple(j.settings.to_dict().items()))
             groups.setdefault(key, []).append(j)
         else:
             singles.append(j)
     bar = tqdm(total=len(jobs), desc="jobs", unit="job", disable=not jam.progress)
-    for (task, ref_audio, ref_text, _), members in groups.items():
+    voices = _Voices(jam)
+    try:
+        _run_groups(jam, groups, output_dir, batch_size, bar, voices)
+        _run_singles(jam, singles, output_dir, bar, voices)
+    finally:
+        voices.use(None)
+        bar.close()
+    return jobs
+
+
+class _Voices:
+    """The fitted voice file in use for the jobs running now; put in use only when it changes."""
+
+    def __init__(self, jam):
+        self.jam, self.path = jam, None
+
+    def use(self, path: str | None) -> None:
+        if path != self.path:
+            self.jam.use_voice(path)  # None: back to the base model
+            self.path = path
+
+
+def _run_groups(jam, groups: dict, output_dir: Path, batch_size: int, bar, voices: _Voices) -> None:
+    for (task, ref_audio, ref_text, voice, _), members in groups.items():
+        voices.use(voice)
         for start in range(0, len(members), batch_size):
             part = members[start: start + batch_size]
             results = jam.text_batch(task, [m.args["gen_text"] for m in part], ref_audio, ref_text,
@@ -188,9 +222,13 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
             for m, r in zip(part, results):
                 m.paths = r.paths
             bar.update(len(part))
+
+
+def _run_singles(jam, singles: list[BatchJob], output_dir: Path, bar, voices: _Voices) -> None:
     for j in singles:
         method = getattr(jam, j.task)
         a = dict(j.args)
+        voices.use(a.pop("voice", None))
         if j.task in ("tts", "talk"):
             pos = (a.pop("gen_text"), a.pop("ref_audio", None), a.pop("ref_text", None))
         elif j.task == "animate":
@@ -201,8 +239,6 @@ def run_batch(jam, jobs: list[BatchJob], output_dir, batch_size: int = 8) -> lis
             pos = (a.pop("text"), a.pop("audio"), a.pop("motion", None))
         j.paths = method(*pos, **a, output=_inside(output_dir, j), settings=j.settings).paths
         bar.update(1)
-    bar.close()
-    return jobs
 
 
 def _inside(output_dir: Path, job: BatchJob) -> Path:
