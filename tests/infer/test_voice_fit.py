@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import save_file
 
 from jamflow.errors import UserError
-from jamflow.infer.voice_fit import VoiceFitConfig, block_linears, fit_voice, load_voice, voice_fingerprint
+from jamflow.infer.voice_fit import VoiceFitConfig, fit_voice, load_voice, voice_fingerprint
+from jamflow.model.lora import named_block_linears
 
 TEXT = "A reference sentence."
 FIT = dict(steps=3, seed=0, lr=0.05)  # a large step: 3 updates must change the speech visibly
@@ -42,7 +43,7 @@ def test_fit_trains_the_audio_stream_and_leaves_the_model_as_it_was(own_jam, ref
     after = weights(own_jam)
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert torch.equal(rng, torch.get_rng_state())  # the caller's random state is untouched
-    assert all(isinstance(m, torch.nn.Linear) and type(m) is torch.nn.Linear for _, m in block_linears(own_jam.model))
+    assert all(type(m) is torch.nn.Linear for _, m in named_block_linears(own_jam.model))  # no adapter left
     assert voice.adapters and all(name.startswith("audio.blocks.") for name in voice.adapters)
     assert all(b.abs().max() > 0 for _, b in voice.adapters.values())
     assert voice.fit["steps"] == 3 and np.isfinite(voice.fit["loss_first"]) and voice.strength == 0.5
@@ -70,7 +71,7 @@ def test_a_voice_in_use_changes_the_speech_and_none_restores_the_model_bit_for_b
 
 def test_strength_scales_the_update_folded_into_the_weights(own_jam, voice):
     name, (a, b) = next(iter(voice.adapters.items()))
-    linear = dict(block_linears(own_jam.model))[name]
+    linear = dict(named_block_linears(own_jam.model))[name]
     base = linear.weight.detach().clone()
     deltas = {}
     for strength in (0.25, 1.0):
@@ -105,7 +106,7 @@ def test_fit_voice_writes_its_output_and_refits_on_the_base_model(own_jam, voice
 
 def test_a_voice_of_another_model_is_refused(own_jam, voice):
     name = next(iter(voice.adapters))
-    linear = dict(block_linears(own_jam.model))[name]
+    linear = dict(named_block_linears(own_jam.model))[name]
     with torch.no_grad():
         linear.weight[0, 0] += 1.0
     try:

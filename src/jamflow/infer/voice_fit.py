@@ -17,7 +17,6 @@ from that clip), and the fingerprint of the model it was fitted to: it is refuse
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -31,6 +30,7 @@ from torch import nn
 from jamflow import progress
 from jamflow.errors import UserError
 from jamflow.fileio import atomic_path
+from jamflow.model.lora import named_block_linears
 
 FORMAT = "jamflow-voice"
 FORMAT_VERSION = 1
@@ -132,21 +132,11 @@ def load_voice(path, flag: str = "voice") -> FittedVoice:
 
 
 def voice_fingerprint(model: nn.Module) -> str:
-    """sha256 over the names and bf16-rounded values of both DiTs' block linears: a voice's adapters only fit
-    the weights they were trained against. Rounded so that one checkpoint's fp32 and bf16-compute copies
-    agree."""
-    digest = hashlib.sha256()
-    for name, linear in block_linears(model):
-        digest.update(name.encode())
-        value = linear.weight.detach().to("cpu", torch.bfloat16).float() + 0.0  # + 0.0: -0.0 as 0.0
-        digest.update(value.contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    """The model a voice's adapters were trained against: its DiT weights rounded to bf16, so that one
+    checkpoint's fp32 and bf16-compute copies agree."""
+    from jamflow.model.student import dit_fingerprint
 
-
-def block_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
-    """(name in the model, linear) for every nn.Linear inside both streams' blocks, in module order."""
-    return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, nn.Linear) and name.startswith(("audio.blocks.", "motion.blocks."))]
+    return dit_fingerprint(model, torch.bfloat16)
 
 
 def fit_voice(engine, wav: np.ndarray, text: str, cfg: VoiceFitConfig = VoiceFitConfig(),
@@ -173,7 +163,7 @@ def fit_voice(engine, wav: np.ndarray, text: str, cfg: VoiceFitConfig = VoiceFit
         with torch.random.fork_rng(devices=cuda):  # seeded A init and dropout; the caller's random state is kept
             torch.manual_seed(cfg.seed)
             add_lora(model, cfg.rank)
-            layers = [(name, m) for name, m in model.named_modules()
+            layers = [(name, m) for name, m in named_block_linears(model)
                       if isinstance(m, LoRALinear) and re.search(cfg.layers, name)]
             if not layers:
                 raise UserError(f"voice_layers: expected a pattern matching some block linear, got {cfg.layers!r}")
@@ -252,7 +242,7 @@ def apply_voice(model: nn.Module, voice: FittedVoice, strength: float | None = N
     if found != voice.fingerprint:
         raise UserError(f"voice: expected the model it was fitted to (fingerprint {voice.fingerprint[:12]}), got "
                         f"a different one ({found[:12]}); fit the voice again with this model")
-    linears = dict(block_linears(model))
+    linears = dict(named_block_linears(model))
     missing = sorted(set(voice.adapters) - set(linears))
     if missing:
         raise UserError(f"voice: expected adapters for this model's block linears, got unknown {missing[:3]}")
@@ -268,7 +258,7 @@ def apply_voice(model: nn.Module, voice: FittedVoice, strength: float | None = N
 
 def restore_weights(model: nn.Module, originals: dict[str, torch.Tensor]) -> None:
     """Undo `apply_voice`: the weights it replaced, put back."""
-    linears = dict(block_linears(model))
+    linears = dict(named_block_linears(model))
     with torch.no_grad():
         for name, weight in originals.items():
             linears[name].weight.copy_(weight)

@@ -62,6 +62,12 @@ def _block_linears(model: nn.Module):
                     yield parent, name, child
 
 
+def named_block_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """(name in the model, linear) for every nn.Linear inside the blocks of both streams."""
+    names = {id(m): n for n, m in model.named_modules()}
+    return [(names[id(linear)], linear) for _, _, linear in _block_linears(model)]
+
+
 def add_lora(model: nn.Module, rank: int, alpha: float | None = None) -> int:
     """Put adapters of `rank` on every block linear (in place); alpha defaults to rank (scale 1).
     -> the number of adapter parameters."""

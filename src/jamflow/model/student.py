@@ -43,16 +43,17 @@ class StudentSpec:
                             f"got {grid!r}")
 
 
-def dit_fingerprint(model: torch.nn.Module) -> str:
-    """sha256 over the names and fp32 values of both streams' weights, adapters excluded (the duration
-    predictor is refitted separately and does not enter)."""
+def dit_fingerprint(model: torch.nn.Module, precision: torch.dtype = torch.float32) -> str:
+    """sha256 over the names and values of both streams' weights, adapters excluded (the duration
+    predictor is refitted separately and does not enter). `precision`: the values are rounded to it first
+    (bf16: one checkpoint's fp32 copy and its bf16-compute copy, `dtypes.half_matmul_weights`, agree)."""
     digest = hashlib.sha256()
     for name, value in sorted(model.state_dict().items()):
         if not name.startswith(("audio.", "motion.")) or name.endswith((".lora_a", ".lora_b")):
             continue
         digest.update(name.encode())
         # + 0.0 turns -0.0 into 0.0: the EMA's lerp does the same to a frozen -0.0 weight
-        digest.update((value.detach().float().cpu() + 0.0).contiguous().numpy().tobytes())
+        digest.update((value.detach().to(precision).float().cpu() + 0.0).contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 

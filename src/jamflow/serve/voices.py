@@ -53,6 +53,10 @@ def _load_wav(path: Path, flag: str) -> np.ndarray:
         wav = load_audio(path)
     except UserError as e:
         raise UserError(f"{flag}: expected a readable audio file, got {path.name} ({e})") from None
+    return _short_enough(wav, path, flag)
+
+
+def _short_enough(wav: np.ndarray, path: Path, flag: str) -> np.ndarray:
     if len(wav) / SAMPLE_RATE > MAX_REFERENCE_S:
         raise UserError(f"{flag}: expected reference clips of at most {MAX_REFERENCE_S:.0f} s, got "
                         f"{len(wav) / SAMPLE_RATE:.1f} s in {path.name}")
@@ -95,10 +99,7 @@ def _fitted_voice(path: Path) -> Voice:
     from jamflow.infer.voice_fit import load_voice
 
     fitted = load_voice(path, "--voices")
-    if len(fitted.wav) / SAMPLE_RATE > MAX_REFERENCE_S:
-        raise UserError(f"--voices: expected reference clips of at most {MAX_REFERENCE_S:.0f} s, got "
-                        f"{len(fitted.wav) / SAMPLE_RATE:.1f} s in {path.name}")
-    return Voice(path.stem, fitted.wav, fitted.text, source=str(path), fitted=fitted)
+    return Voice(path.stem, _short_enough(fitted.wav, path, "--voices"), fitted.text, source=str(path), fitted=fitted)
 
 
 @contextlib.contextmanager
