@@ -33,9 +33,11 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   $NICE jamflow train --config "$RECIPE/kokoro_cpu.yaml" --resume model.init_from="$BASE" "$@"
 fi
 
-# 3. export (fp16) and refit the phoneme duration predictor on the new corpus
+# 3. export (fp16), refit the phoneme duration predictor on the new corpus, and restart text positions past
+#    the longest training transcript (as the shipped model does; training itself never sees longer ones)
 jamflow export --checkpoint kokoro_run --out export --dtype fp16
 $NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
+python3 "$RECIPE/../default_model/helpers.py" text-window corpus/cache_phoneme export
 
 # 4. zero-shot tts on voices of no corpus, and tts on the seen festival voices, for both models
 python3 "$RECIPE/helpers.py" unseen-sets unseen

@@ -27,9 +27,11 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
   $NICE jamflow train --config "$RECIPE/voices_cpu.yaml" --resume model.init_from="$BASE" "$@"
 fi
 
-# 4. export (fp16) and refit the phoneme duration predictor on the new corpus
+# 4. export (fp16), refit the phoneme duration predictor on the new corpus, restart text positions past the
+#    longest training transcript
 jamflow export --checkpoint voices_run --out export --dtype fp16
 $NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
+python3 "$RECIPE/../default_model/helpers.py" text-window corpus/cache_phoneme export
 
 # 5. zero-shot tts on unseen voices, each clip prompted by another 3-5 s clip of its speaker;
 #    the report's ground-truth row is the speaker's own recordings

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jamflow.data.neural_voices import TIMING_VOICE
 from jamflow.data.speech_engines import Speech, Voice, festival_batch, tidy_phones
 from jamflow.data.timing_transfer import transfer_phones
 from jamflow.errors import UserError
@@ -50,7 +51,6 @@ VOICES = (  # the English voices: a/b = American/British, f/m = female/male
 HELDOUT = ("af_nova", "bm_lewis")  # never in train, nor in any blend
 NUM_BLENDS = 40
 INSTALL = "pip install -e '.[corpus]' && python -m jamflow.data.kokoro --install-voices"
-TIMING_VOICE = Voice("festival", "slt_hts")
 _BLEND = re.compile(r"^([ab][fm]_[a-z]+)\+([ab][fm]_[a-z]+)@(0\.\d+)$")
 
 
