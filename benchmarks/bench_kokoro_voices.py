@@ -66,7 +66,8 @@ def main() -> None:
                      "ceiling": cross(cache[name][0], cache[name][0], same=True),
                      "near": cross(cache[name][0], cache[near][0]), "far": cross(cache[name][0], cache[far][0]),
                      "parents": cross(cache[pa][0], cache[pb][0])})
-    print("| blend | WER | parents' WER | same-voice ceiling | to nearer parent | to farther parent | parent vs parent |")
+    print("| blend | WER | parents' WER | same-voice ceiling | to nearer parent | to farther parent "
+          "| parent vs parent |")
     print("|---|---|---|---|---|---|---|")
     for r in rows + [{"blend": "mean", **{k: np.mean([x[k] for x in rows]) for k in rows[0] if k != "blend"}}]:
         print(f"| {r['blend']} | {r['wer']:.3f} | {r['parents_wer']:.3f} | {r['ceiling']:.3f} | {r['near']:.3f} "

@@ -221,7 +221,8 @@ def _check_mix(families: list[str], shares, augment_share: float, warps_per_voic
     if warps_per_voice < 1:
         raise UserError(f"warps_per_voice: expected >= 1, got {warps_per_voice}")
     needs = [("pyworld", "augment_share > 0")] if augment_share > 0 else []
-    needs += [("hibari", "the 'hibari' voices")] if {"hibari", "kokoro"} & set(families) else []
+    if {"hibari", "kokoro"} & set(families):
+        needs.append(("hibari", "the 'hibari' and 'kokoro' voices (hibari's G2P)"))
     for module, why in needs:
         try:
             __import__(module)
