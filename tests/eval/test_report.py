@@ -121,3 +121,14 @@ def test_eval_passes_sampling_settings_to_generation_and_records_them(corpus, mo
     assert effective["cfg_strength"] == 0.0 and effective["timbre_match"] == 0.5 and effective["cfg_until"] == 1.0
     assert report["generation"]["dtype"] == "int8"
     assert "cfg_strength 0.0, speed 1.2, head_smoothing 0.0, dtype int8" in (out / "report.md").read_text()
+
+
+def test_dnsmos_rows_carry_the_p808_estimate_beside_the_overall_score():
+    from jamflow.eval.evaluate import summarise_system
+    from jamflow.eval.report import markdown_table
+
+    clips = [{"dnsmos_ovrl": 2.5, "dnsmos_p808": 3.25}, {"dnsmos_ovrl": 3.5, "dnsmos_p808": 3.75}]
+    row = summarise_system(clips)
+    assert row["dnsmos_ovrl"] == pytest.approx(3.0) and row["dnsmos_p808"] == pytest.approx(3.5)
+    table = markdown_table({"model": row})
+    assert "| DNSMOS OVRL | P.808 |" in table and "| 3.00 | 3.50 |" in table

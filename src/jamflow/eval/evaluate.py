@@ -8,7 +8,7 @@ Metric groups (all on by default, each skipped where its inputs are missing):
 
     asr      WER / PER of the recogniser's transcript against the reference text
     speaker  cosine(system clip, a *different* reference clip of the same speaker, or the row's ref_audio)
-    dnsmos   DNSMOS overall / signal / background (needs speechmos + onnxruntime)
+    dnsmos   DNSMOS overall / signal / background, and its P.808 estimate (needs speechmos + onnxruntime)
     timing   duration error vs the reference clip, silence at the start and end
     sync     aperture/envelope offset and confidence (needs motion)
     motion   LVE, full-face error, jitter (paired with ground-truth motion), FMD and diversity
@@ -136,8 +136,9 @@ def _mean(values) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-SUMMARY_KEYS = ("wer", "per", "sim", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "duration_s", "duration_rel_err",
-                "lead_silence_s", "trail_silence_s", "lve", "face_err", "velocity", "jerk", "head_std", "head_corr")
+SUMMARY_KEYS = ("wer", "per", "sim", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808", "duration_s",
+                "duration_rel_err", "lead_silence_s", "trail_silence_s", "lve", "face_err", "velocity", "jerk",
+                "head_std", "head_corr")
 
 
 def summarise_system(clips: list[dict]) -> dict:
