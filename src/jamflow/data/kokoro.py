@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -82,6 +83,7 @@ def parse_voice(name: str) -> list[tuple[str, float]]:
     return [(m[1], 1 - w), (m[2], w)]
 
 
+@lru_cache(maxsize=64)  # a corpus worker reads each voice once, not once per clip
 def _read_voice(name: str, root: Path) -> np.ndarray:
     path = root / f"{name}.bin"
     if not path.is_file():
@@ -157,8 +159,6 @@ def phoneme_ids(text: str, british: bool) -> list[int]:
 
 @lru_cache(maxsize=1)
 def _vocab() -> dict[str, int]:
-    import json
-
     import hibari
 
     return json.loads((Path(hibari.__file__).parent / "assets" / "vocab.json").read_text(encoding="utf-8"))
