@@ -28,28 +28,16 @@ python3 "$RECIPE/helpers.py" model-stats corpus/card.json "$BASE"
 $NICE jamflow prepare --manifest corpus/manifest.jsonl --out corpus/cache_phoneme --tokenizer phoneme --workers "$WORKERS"
 $NICE jamflow align --cache corpus/cache_phoneme --workers "$WORKERS"
 
-# 2. fine-tune the speech side (the motion stream frozen) from the shipped weights
-if [ "${SKIP_TRAIN:-0}" != 1 ]; then
-  $NICE jamflow train --config "$RECIPE/kokoro_cpu.yaml" --resume model.init_from="$BASE" "$@"
-fi
+# 2-3. fine-tune the speech side (the motion stream frozen) from the shipped weights, export, refit the
+#      durations, set the text window, score both models on the unseen sets (finetune.sh)
+CONFIG=kokoro_cpu.yaml PREFIX=eval_kokoro BASE="$BASE" RECIPE="$RECIPE" NICE="$NICE" NFE="$NFE" SAMPLES="$SAMPLES" \
+  bash "$RECIPE/finetune.sh" "$@"
 
-# 3. export (fp16), refit the phoneme duration predictor on the new corpus, and restart text positions past
-#    the longest training transcript (as the shipped model does; training itself never sees longer ones)
-jamflow export --checkpoint kokoro_run --out export --dtype fp16
-$NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
-python3 "$RECIPE/../default_model/helpers.py" text-window corpus/cache_phoneme export
-
-# 4. zero-shot tts on voices of no corpus, and tts on the seen festival voices, for both models
-python3 "$RECIPE/helpers.py" unseen-sets unseen
+# 4. tts on the seen festival voices, for both models
 python3 "$RECIPE/../default_model/helpers.py" eval-subset corpus/manifest.jsonl corpus/eval_seen.jsonl \
   --voices festival:slt_hts=5,festival:kal_diphone=5
 for model in shipped export; do
   ckpt="$BASE"; [ "$model" = export ] && ckpt=export
-  for set in librivox flite; do
-    $NICE jamflow eval --ref "unseen/$set/manifest.jsonl" --checkpoint "$ckpt" --task tts --prompt_seconds 3,5 \
-      --nfe_step "$NFE" --seed 0 --samples "$SAMPLES" --vocoder griffinlim --metrics asr,speaker \
-      --out "eval_kokoro_${model}_$set"
-  done
   $NICE jamflow eval --ref corpus/eval_seen.jsonl --checkpoint "$ckpt" --task tts --nfe_step "$NFE" --seed 0 \
     --samples 2 --vocoder griffinlim --metrics asr,speaker --out "eval_kokoro_${model}_seen"
 done

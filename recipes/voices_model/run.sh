@@ -22,26 +22,8 @@ echo "fine-tuned from: $BASE"
 # 1-2. the many-speaker corpus: synth-data, the shipped model's motion stats, prepare, align (corpus.sh)
 WORKERS="$WORKERS" NICE="$NICE" BASE="$BASE" bash "$RECIPE/corpus.sh"
 
-# 3. fine-tune every stream and task from the shipped weights
-if [ "${SKIP_TRAIN:-0}" != 1 ]; then
-  $NICE jamflow train --config "$RECIPE/voices_cpu.yaml" --resume model.init_from="$BASE" "$@"
-fi
-
-# 4. export (fp16), refit the phoneme duration predictor on the new corpus, restart text positions past the
-#    longest training transcript
-jamflow export --checkpoint voices_run --out export --dtype fp16
-$NICE jamflow fit-durations --cache corpus/cache_phoneme --checkpoint export --out export
-python3 "$RECIPE/../default_model/helpers.py" text-window corpus/cache_phoneme export
-
-# 5. zero-shot tts on unseen voices, each clip prompted by another 3-5 s clip of its speaker;
-#    the report's ground-truth row is the speaker's own recordings
-python3 "$RECIPE/helpers.py" unseen-sets unseen
-for model in shipped export; do
-  ckpt="$BASE"; [ "$model" = export ] && ckpt=export
-  for set in librivox flite; do
-    $NICE jamflow eval --ref "unseen/$set/manifest.jsonl" --checkpoint "$ckpt" --task tts --prompt_seconds 3,5 \
-      --nfe_step "$NFE" --seed 0 --samples "$SAMPLES" --vocoder griffinlim --metrics asr,speaker \
-      --out "eval_${model}_$set"
-  done
-done
+# 3-5. fine-tune every stream and task from the shipped weights, export, refit the durations, set the text
+#      window, score both models on the unseen sets (finetune.sh)
+CONFIG=voices_cpu.yaml PREFIX=eval BASE="$BASE" RECIPE="$RECIPE" NICE="$NICE" NFE="$NFE" SAMPLES="$SAMPLES" \
+  bash "$RECIPE/finetune.sh" "$@"
 echo "done: $(pwd)/export (candidate), eval_*/report.md"

@@ -169,57 +169,55 @@ def test_fast_model_run_sh_distils_in_two_stages_the_second_on_from_the_first():
     assert stage1["data"]["durations"] is True and stage2["data"]["durations"] is True
 
 
-def test_voices_model_run_sh_trains_on_its_own_corpus_with_the_shipped_stats_and_evaluates_its_export(
-        tmp_path, monkeypatch):
+def _voices_fine_tune(script: str, corpus_script: str, config: str, tmp_path, monkeypatch):
+    """The wiring a voices recipe shares: its corpus (synth-data, the model's stats into the card before
+    prepare, prepare, align) feeds CONFIG's cache, and finetune.sh trains CONFIG from the shipped model,
+    exports CONFIG's run and refits the durations into that export. -> (synth-data argv, the YAML, its
+    TrainConfig through the real loader)"""
     import yaml
 
     voices = RECIPE.parent / "voices_model"
-    text = (voices / "corpus.sh").read_text()
-    assert 'bash "$RECIPE/corpus.sh"' in (voices / "run.sh").read_text()
-    cmds = {**_commands(voices / "corpus.sh"), **_commands(voices / "run.sh")}
-    data = yaml.safe_load((voices / "voices_cpu.yaml").read_text())
+    caller = (voices / script).read_text()
+    assert f"CONFIG={config} " in caller and 'bash "$RECIPE/finetune.sh" "$@"' in caller
+    corpus_text = (voices / corpus_script).read_text()
+    cmds = {**_commands(voices / corpus_script), **_commands(voices / "finetune.sh")}
+    data = yaml.safe_load((voices / config).read_text())
     corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))
-    assert "hibari" in _flag(cmds["synth-data"], "--voices") and float(_flag(cmds["synth-data"], "--augment_share")) > 0
     # the model's motion stats go into the card before prepare reads it
-    assert text.index("model-stats corpus/card.json") < text.index("jamflow prepare")
+    assert corpus_text.index("model-stats corpus/card.json") < corpus_text.index("jamflow prepare")
     assert Path(_flag(cmds["prepare"], "--manifest")) == corpus / "manifest.jsonl"
     assert Path(_flag(cmds["prepare"], "--out")) == Path(data["data"]["cache"]) == Path(_flag(cmds["align"], "--cache"))
-    assert data["stage"] == "joint" and data["data"]["durations"] is True
-    assert Path(_flag(cmds["train"], "--config")).name == "voices_cpu.yaml"
+    assert Path(data["data"]["cache"]) == Path(_flag(cmds["fit-durations"], "--cache"))
+    assert data["data"]["durations"] is True
+    assert _flag(cmds["train"], "--config") == "$RECIPE/$CONFIG"
     assert _flag(cmds["train"], "--resume").startswith("model.init_from=")
-    assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
+    # the export is the config's own run: finetune.sh reads run_dir from the YAML
+    assert _flag(cmds["export"], "--checkpoint") == "$RUN_DIR" and '["run_dir"]' in (voices / "finetune.sh").read_text()
     assert _flag(cmds["fit-durations"], "--out") == _flag(cmds["export"], "--out")
     # the YAML goes through the real loader and builds the shipped preset, so init_from can load the weights
     (tmp_path / data["data"]["cache"]).mkdir(parents=True)
     (tmp_path / data["data"]["cache"] / "cache.json").write_text(json.dumps({"tokenizer": "phoneme"}))
     monkeypatch.chdir(tmp_path)
-    cfg = load_config(voices / "voices_cpu.yaml")
+    cfg = load_config(voices / config)
     assert build_model_config(cfg).tokenizer == "phoneme"
+    return cmds["synth-data"], data, cfg
+
+
+def test_voices_model_run_sh_trains_on_its_own_corpus_with_the_shipped_stats_and_evaluates_its_export(
+        tmp_path, monkeypatch):
+    voices = RECIPE.parent / "voices_model"
+    assert 'bash "$RECIPE/corpus.sh"' in (voices / "run.sh").read_text()
+    synth_data, data, _ = _voices_fine_tune("run.sh", "corpus.sh", "voices_cpu.yaml", tmp_path, monkeypatch)
+    assert "hibari" in _flag(synth_data, "--voices") and float(_flag(synth_data, "--augment_share")) > 0
+    assert data["stage"] == "joint"
 
 
 def test_voices_model_kokoro_sh_fine_tunes_the_speech_side_on_kokoro_voices(tmp_path, monkeypatch):
-    import yaml
-
-    voices = RECIPE.parent / "voices_model"
-    text = (voices / "kokoro.sh").read_text()
-    cmds = _commands(voices / "kokoro.sh")
-    data = yaml.safe_load((voices / "kokoro_cpu.yaml").read_text())
-    corpus = Path(_flag(cmds["synth-data"], "--out").removeprefix("$PWD/"))
-    assert "kokoro" in _flag(cmds["synth-data"], "--voices") and "espeak" not in _flag(cmds["synth-data"], "--voices")
-    assert text.index("model-stats corpus/card.json") < text.index("jamflow prepare")
-    assert Path(_flag(cmds["prepare"], "--manifest")) == corpus / "manifest.jsonl"
-    assert Path(_flag(cmds["prepare"], "--out")) == Path(data["data"]["cache"]) == Path(_flag(cmds["align"], "--cache"))
+    synth_data, data, cfg = _voices_fine_tune("kokoro.sh", "kokoro.sh", "kokoro_cpu.yaml", tmp_path, monkeypatch)
+    assert "kokoro" in _flag(synth_data, "--voices") and "espeak" not in _flag(synth_data, "--voices")
     # the motion stream stays the shipped one's, so the candidate packages over the default model
-    assert data["stage"] == "audio" and data["data"]["durations"] is True and data["data"]["split"] == "train"
-    assert Path(_flag(cmds["train"], "--config")).name == "kokoro_cpu.yaml"
-    assert _flag(cmds["train"], "--resume").startswith("model.init_from=")
-    assert Path(_flag(cmds["export"], "--checkpoint")) == Path(data["run_dir"])
-    assert _flag(cmds["fit-durations"], "--out") == _flag(cmds["export"], "--out")
-    (tmp_path / data["data"]["cache"]).mkdir(parents=True)
-    (tmp_path / data["data"]["cache"] / "cache.json").write_text(json.dumps({"tokenizer": "phoneme"}))
-    monkeypatch.chdir(tmp_path)
-    cfg = load_config(voices / "kokoro_cpu.yaml")
-    assert build_model_config(cfg).tokenizer == "phoneme" and build_model_config(cfg).motion_spec == "full"
+    assert data["stage"] == "audio" and data["data"]["split"] == "train"
+    assert build_model_config(cfg).motion_spec == "full"
 
 
 def test_vocoder_run_sh_distils_on_the_voices_corpus_and_benchmarks_its_student(vocoder_distill):
